@@ -1,0 +1,43 @@
+# The README's commands. `make run` and `make test` are all a new user needs.
+PY ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench bench-send bench-assign bench-decisions bench-recommend install clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/mailramp run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check app models campaigns tests bench worker.py
+	$(BIN)/mypy app models campaigns worker.py
+
+bench: bench-send bench-assign bench-decisions bench-recommend
+
+bench-send: $(STAMP)
+	$(BIN)/python bench/send.py
+
+bench-assign: $(STAMP)
+	$(BIN)/python bench/assign.py
+
+bench-decisions: $(STAMP)
+	$(BIN)/python bench/decisions.py
+
+bench-recommend: $(STAMP)
+	$(BIN)/python bench/recommend.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,16 @@
+"""The JSON API under /api/v1: token auth, one module per area, every route in the OpenAPI document."""
+
+from __future__ import annotations
+
+from flask import Response, jsonify
+
+from app.api import errors  # noqa: F401  (registers the error handlers)
+from app.api.spec import api, document, route
+
+
+@route("/openapi.json", "GET", role=None, summary="This document", tag="meta")
+def openapi() -> Response:
+    return jsonify(document("1"))
+
+
+__all__ = ["api"]

@@ -1,0 +1,43 @@
+"""The `mailramp` command: Flask's CLI plus the platform's own commands."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup
+
+from app import migrate
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(db_group)
+
+
+@click.group("db")
+def db_group() -> None:
+    """Database schema."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Apply Alembic migrations."""
+    from flask import current_app
+
+    migrate.upgrade(current_app.config["DATABASE_URL"], revision)
+    click.echo(f"database at {revision}")
+
+
+def _create_app() -> Flask:
+    from app import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=True)
+def cli() -> None:
+    """mailramp: email campaigns whose AI content ships like production code."""
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,1 @@
+"""The engine: audience, rollout, statistics, recommender, rendering, delivery, tracking, reports, jobs."""

@@ -37,6 +37,7 @@ __all__ = [
     "Suppression",
     "Template",
     "User",
+    "Wave",
     "Webhook",
     "WebhookDelivery",
     "utcnow",

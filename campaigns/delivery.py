@@ -1,0 +1,122 @@
+"""SMTP transports: one reused connection per batch, reconnecting when the server drops it.
+
+`SMTP_URL` forms: smtp://host:port (plain, STARTTLS if ?starttls=1), smtps://host:465 (implicit
+TLS), with optional user:password@. Results say, per message, whether it was accepted, refused for
+good (5xx: never retried), or failed for now (4xx or connection trouble: retried later).
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from dataclasses import dataclass
+from types import TracebackType
+from urllib.parse import parse_qs, unquote, urlparse
+
+from campaigns.message import OutgoingMessage
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    implicit_tls: bool = False
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 30.0
+
+    @classmethod
+    def from_url(cls, url: str) -> SmtpConfig:
+        parsed = urlparse(url)
+        if parsed.scheme not in ("smtp", "smtps"):
+            raise ValueError(f"SMTP_URL must start with smtp:// or smtps://, not {parsed.scheme!r}")
+        query = parse_qs(parsed.query)
+        implicit = parsed.scheme == "smtps"
+        return cls(
+            host=parsed.hostname or "127.0.0.1",
+            port=parsed.port or (465 if implicit else 25),
+            implicit_tls=implicit,
+            starttls=query.get("starttls", ["0"])[0] in ("1", "true", "yes"),
+            username=unquote(parsed.username) if parsed.username else None,
+            password=unquote(parsed.password) if parsed.password else None,
+            timeout=float(query.get("timeout", ["30"])[0]),
+        )
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    send_id: int
+    accepted: bool
+    permanent: bool = False  # refused for good: do not retry
+    error: str = ""
+
+
+class SmtpTransport:
+    """A context manager around one SMTP session, reused for every message of a batch."""
+
+    def __init__(self, config: SmtpConfig) -> None:
+        self.config = config
+        self._smtp: smtplib.SMTP | None = None
+
+    def __enter__(self) -> SmtpTransport:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object | TracebackType | None) -> None:
+        self.close()
+
+    def connect(self) -> None:
+        c = self.config
+        if c.implicit_tls:
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                c.host, c.port, timeout=c.timeout, context=ssl.create_default_context()
+            )
+        else:
+            smtp = smtplib.SMTP(c.host, c.port, timeout=c.timeout)
+            if c.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+        if c.username:
+            smtp.login(c.username, c.password or "")
+        self._smtp = smtp
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                self._smtp.close()
+            self._smtp = None
+
+    def send(self, message: OutgoingMessage) -> DeliveryResult:
+        """Deliver one message; a dropped connection is re-opened once and the message retried once."""
+        for attempt in (1, 2):
+            if self._smtp is None:
+                try:
+                    self.connect()
+                except (smtplib.SMTPException, OSError) as exc:
+                    return DeliveryResult(message.send_id, False, False, f"cannot connect: {exc}")
+            assert self._smtp is not None
+            try:
+                self._smtp.sendmail(message.sender, [message.recipient], message.data)
+                return DeliveryResult(message.send_id, True)
+            except smtplib.SMTPRecipientsRefused as exc:
+                code, text = next(iter(exc.recipients.values()))
+                return DeliveryResult(message.send_id, False, 500 <= code < 600, f"{code} {text!r}")
+            except smtplib.SMTPResponseException as exc:
+                self._reset()
+                return DeliveryResult(
+                    message.send_id, False, 500 <= exc.smtp_code < 600, f"{exc.smtp_code} {exc.smtp_error!r}"
+                )
+            except (smtplib.SMTPServerDisconnected, OSError) as exc:
+                self._smtp = None
+                if attempt == 2:
+                    return DeliveryResult(message.send_id, False, False, f"connection lost: {exc}")
+        raise AssertionError("unreachable")
+
+    def _reset(self) -> None:
+        try:
+            if self._smtp is not None:
+                self._smtp.rset()
+        except (smtplib.SMTPException, OSError):
+            self._smtp = None

@@ -1,0 +1,147 @@
+"""Sandboxed templates: compiled once per campaign, validated when saved, rendered per contact.
+
+A template is a layout (which must print `{{ content }}`) around two blocks: the control block and
+the AI block, which loops over `recommendations`. Everything runs in Jinja2's immutable sandbox with
+autoescaping, so a template can neither reach Python internals nor inject markup through data.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import Template as JinjaTemplate
+from jinja2 import TemplateSyntaxError, Undefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from markupsafe import Markup
+
+from campaigns.errors import InputError
+
+FIELDS = ("subject", "layout_html", "control_html", "ai_html")
+
+_html_env = ImmutableSandboxedEnvironment(autoescape=True, undefined=Undefined)
+_text_env = ImmutableSandboxedEnvironment(autoescape=False, undefined=Undefined)
+
+
+@dataclass(frozen=True)
+class CompiledTemplate:
+    subject: JinjaTemplate
+    layout: JinjaTemplate
+    control: JinjaTemplate
+    ai: JinjaTemplate
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    html: str
+
+
+def _compile(field: str, source: str) -> JinjaTemplate:
+    env = _text_env if field == "subject" else _html_env
+    try:
+        return env.from_string(source)
+    except TemplateSyntaxError as exc:
+        raise InputError(
+            f"template syntax error: {exc.message}", where=f"{field}, line {exc.lineno}"
+        ) from exc
+
+
+def compile_template(subject: str, layout_html: str, control_html: str, ai_html: str) -> CompiledTemplate:
+    return CompiledTemplate(
+        subject=_compile("subject", subject),
+        layout=_compile("layout_html", layout_html),
+        control=_compile("control_html", control_html),
+        ai=_compile("ai_html", ai_html),
+    )
+
+
+SAMPLE_CONTACT = {
+    "id": 0,
+    "email": "sample@example.com",
+    "name": "Sample Contact",
+    "first_name": "Sample",
+    "country": "United Kingdom",
+    "timezone": "Europe/London",
+    "attributes": {},
+}
+SAMPLE_RECOMMENDATIONS = [
+    {
+        "item_id": i,
+        "sku": f"SKU{i}",
+        "name": f"Sample item {i}",
+        "url": f"https://shop.example/items/SKU{i}",
+        "price": 9.99 + i,
+        "image_url": "",
+        "category": "sample",
+        "reason": "a sample recommendation",
+    }
+    for i in range(1, 4)
+]
+
+
+def validate_template(subject: str, layout_html: str, control_html: str, ai_html: str) -> CompiledTemplate:
+    """Compile, check the layout has a content slot, and render a sample in both arms.
+
+    Raises InputError naming the field and line of the first problem.
+    """
+    if not subject.strip():
+        raise InputError("a subject is required", where="subject")
+    if not re.search(r"{{-?\s*content\b", layout_html):
+        raise InputError(
+            "the layout must print {{ content }} where the control or AI block goes", "layout_html"
+        )
+    compiled = compile_template(subject, layout_html, control_html, ai_html)
+    for ai in (False, True):
+        try:
+            render(compiled, ai=ai, contact=SAMPLE_CONTACT, recommendations=SAMPLE_RECOMMENDATIONS)
+        except SecurityError as exc:
+            raise InputError(
+                f"not allowed in a template: {exc}", where="ai_html" if ai else "control_html"
+            ) from exc
+        except Exception as exc:
+            where = _error_line(exc, "ai_html" if ai else "control_html")
+            raise InputError(f"the template fails when rendered: {exc}", where=where) from exc
+    return compiled
+
+
+def _error_line(exc: BaseException, field: str) -> str:
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return f"{field}, line {line}" if line else field
+
+
+def render(
+    compiled: CompiledTemplate,
+    *,
+    ai: bool,
+    contact: dict[str, Any],
+    recommendations: list[dict[str, Any]],
+    extra: dict[str, Any] | None = None,
+) -> Rendered:
+    """Render one email. `ai` picks the AI block; errors propagate (the caller falls back)."""
+    context = {"contact": contact, "recommendations": recommendations, **(extra or {})}
+    block = compiled.ai if ai else compiled.control
+    content = Markup(block.render(context))
+    html = compiled.layout.render({**context, "content": content})
+    subject = " ".join(compiled.subject.render(context).split())
+    return Rendered(subject=subject, html=html)
+
+
+def contact_context(
+    contact_id: int, email: str, name: str, country: str, timezone: str, attributes: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "id": contact_id,
+        "email": email,
+        "name": name,
+        "first_name": name.split()[0] if name.strip() else "",
+        "country": country,
+        "timezone": timezone,
+        "attributes": attributes or {},
+    }

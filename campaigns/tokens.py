@@ -1,0 +1,61 @@
+"""Signed tracking tokens (HMAC-SHA256 via itsdangerous, verified in constant time).
+
+A token names what happened to which send, never a URL: `o.<send>` (open), `c.<send>.<link>[.<item>]`
+(click), `u.<send>` (unsubscribe). Click destinations are looked up from the campaign's stored links.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from itsdangerous import BadSignature, Signer
+
+KINDS = {"o": "open", "c": "click", "u": "unsubscribe", "v": "conversion"}
+
+
+@dataclass(frozen=True)
+class TrackingRef:
+    kind: str  # open | click | unsubscribe | conversion
+    send_id: int
+    link_id: int | None = None
+    item_id: int | None = None
+
+
+class TokenSigner:
+    def __init__(self, secret_key: str) -> None:
+        self._signer = Signer(secret_key, salt="mailramp.tracking", digest_method=hashlib.sha256, sep="~")
+
+    def sign(self, ref: TrackingRef) -> str:
+        code = next(k for k, v in KINDS.items() if v == ref.kind)
+        parts = [code, str(ref.send_id)]
+        if ref.link_id is not None:
+            parts.append(str(ref.link_id))
+            if ref.item_id is not None:
+                parts.append(str(ref.item_id))
+        return self._signer.sign(".".join(parts)).decode()
+
+    def verify(self, token: str, expected_kind: str | None = None) -> TrackingRef | None:
+        """The reference if the signature holds (and the kind matches), else None."""
+        try:
+            payload = self._signer.unsign(token.encode()).decode()
+        except (BadSignature, UnicodeError):
+            return None
+        parts = payload.split(".")
+        kind = KINDS.get(parts[0])
+        if kind is None or len(parts) < 2 or (expected_kind and kind != expected_kind):
+            return None
+        try:
+            numbers = [int(p) for p in parts[1:]]
+        except ValueError:
+            return None
+        if kind == "click" and len(numbers) not in (2, 3):
+            return None
+        if kind != "click" and len(numbers) != 1:
+            return None
+        return TrackingRef(
+            kind=kind,
+            send_id=numbers[0],
+            link_id=numbers[1] if len(numbers) > 1 else None,
+            item_id=numbers[2] if len(numbers) > 2 else None,
+        )

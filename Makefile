@@ -12,12 +12,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+# Front-end libraries (Chart.js) from the npm registry, integrity-checked; see scripts/vendor_assets.py
+VENDORED := app/static/vendor/chart.umd.min.js
+$(VENDORED): scripts/vendor_assets.py | $(STAMP)
+	$(BIN)/python scripts/vendor_assets.py && touch $@
 
-run: $(STAMP)
+install: $(STAMP) $(VENDORED)
+
+run: install
 	$(BIN)/mailramp run
 
-test: $(STAMP)
+test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

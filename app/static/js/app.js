@@ -1,0 +1,261 @@
+/* mailramp UI behaviour: progressive enhancement only. Every page works without this file;
+   it adds confirmations, live counts, progress polling and charts (Chart.js, vendored). */
+(function () {
+  "use strict";
+
+  const csrfToken = () => {
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : "";
+  };
+
+  /* Confirm destructive actions: <form data-confirm="Really?"> */
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (form instanceof HTMLFormElement && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+    }
+  });
+
+  /* Buttons that add a row from a <template>: <button data-add-row="template-id" data-into="container-id"> */
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-add-row]");
+    if (button) {
+      const template = document.getElementById(button.dataset.addRow);
+      const into = document.getElementById(button.dataset.into);
+      if (template && into) {
+        const index = into.children.length;
+        const html = template.innerHTML.replaceAll("__i__", String(index));
+        into.insertAdjacentHTML("beforeend", html);
+        const first = into.lastElementChild && into.lastElementChild.querySelector("select, input");
+        if (first) first.focus();
+        into.dispatchEvent(new Event("input", { bubbles: true }));
+      }
+      return;
+    }
+    const remove = event.target.closest("[data-remove-row]");
+    if (remove) {
+      const row = remove.closest(remove.dataset.removeRow || ".rule");
+      const form = remove.closest("form");
+      if (row) row.remove();
+      if (form) form.dispatchEvent(new Event("input", { bubbles: true }));
+    }
+  });
+
+  /* Live counts: <form data-live-count="/url" data-count-into="element-id"> posts the form and shows
+     {"count": n} or {"error": "...", "where": "..."} as the user edits. */
+  function liveCount(form) {
+    const target = document.getElementById(form.dataset.countInto);
+    if (!target) return;
+    let timer = null;
+    let sequence = 0;
+    const run = () => {
+      const mine = ++sequence;
+      target.setAttribute("aria-busy", "true");
+      fetch(form.dataset.liveCount, {
+        method: "POST",
+        body: new URLSearchParams(new FormData(form)),
+        headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
+        credentials: "same-origin",
+      })
+        .then((r) => r.json())
+        .then((body) => {
+          if (mine !== sequence) return;
+          target.removeAttribute("aria-busy");
+          if (body.error) {
+            target.textContent = (body.where ? body.where + ": " : "") + body.error;
+            target.classList.add("error-text");
+          } else {
+            target.textContent = Number(body.count).toLocaleString() + " contacts match";
+            target.classList.remove("error-text");
+          }
+        })
+        .catch(() => { target.textContent = "count unavailable"; });
+    };
+    const schedule = () => { clearTimeout(timer); timer = setTimeout(run, 250); };
+    form.addEventListener("input", schedule);
+    form.addEventListener("change", schedule);
+    run();
+  }
+
+  /* Progress: <div data-progress-url="/url"> with a <progress> and a [data-progress-text] inside.
+     The URL answers {"done", "total", "text", "finished"}; when finished the page reloads once. */
+  function pollProgress(box) {
+    const bar = box.querySelector("progress");
+    const text = box.querySelector("[data-progress-text]");
+    const tick = () => {
+      fetch(box.dataset.progressUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then((r) => r.json())
+        .then((body) => {
+          if (bar) { bar.max = Math.max(body.total || 0, 1); bar.value = body.done || 0; }
+          if (text && body.text) text.textContent = body.text;
+          if (body.finished) {
+            if (box.dataset.reloadWhenDone !== "false") window.location.reload();
+          } else {
+            setTimeout(tick, Number(box.dataset.interval || 1000));
+          }
+        })
+        .catch(() => setTimeout(tick, 3000));
+    };
+    tick();
+  }
+
+  /* Charts */
+  const ARM_COLOURS = {
+    treatment: "#1947b8",
+    control: "#c2410c",
+    holdout: "#4b5563",
+    shadow: "#7c3aed",
+  };
+  const OUTCOME_COLOURS = { advance: "#11663a", hold: "#7a4d00", pause: "#b45309", rollback: "#a11919", kill: "#a11919" };
+  const colourOf = (arm, i) => ARM_COLOURS[arm] || ["#0f766e", "#9d174d", "#4d7c0f"][i % 3];
+  const alpha = (hex, a) => {
+    const n = parseInt(hex.slice(1), 16);
+    return `rgba(${(n >> 16) & 255}, ${(n >> 8) & 255}, ${n & 255}, ${a})`;
+  };
+  const formatValue = (format, v) => {
+    if (v === null || v === undefined || Number.isNaN(v)) return "–";
+    if (format === "pct") return (v * 100).toFixed(2) + "%";
+    if (format === "money") return v.toFixed(2);
+    return Number(v).toLocaleString();
+  };
+  const formatTime = (ms) => {
+    const d = new Date(ms);
+    return d.toISOString().slice(5, 16).replace("T", " ");
+  };
+  const xAxis = (spec) => ({
+    type: "linear",
+    title: { display: !!spec.x_label, text: spec.x_label || "" },
+    ticks: {
+      callback: (v) => (spec.x_kind === "time" ? formatTime(v) : v),
+      maxRotation: 0,
+      autoSkipPadding: 16,
+    },
+  });
+
+  function armSeries(spec) {
+    const datasets = [];
+    spec.arms.forEach((arm, i) => {
+      const colour = colourOf(arm.arm, i);
+      const hasBand = arm.points.some((p) => p.lo !== null && p.lo !== undefined);
+      if (hasBand) {
+        datasets.push({
+          label: `${arm.arm} lower`, data: arm.points.map((p) => ({ x: p.x, y: p.lo })),
+          borderWidth: 0, pointRadius: 0, fill: false, band: true,
+        });
+        datasets.push({
+          label: `${arm.arm} 95% interval`, data: arm.points.map((p) => ({ x: p.x, y: p.hi })),
+          borderWidth: 0, pointRadius: 0, backgroundColor: alpha(colour, 0.16), fill: "-1", band: true,
+        });
+      }
+      datasets.push({
+        label: arm.arm, data: arm.points.map((p) => ({ x: p.x, y: p.y })),
+        borderColor: colour, backgroundColor: colour, borderWidth: 2, pointRadius: 3,
+        borderDash: arm.arm === "control" ? [6, 4] : [], fill: false,
+      });
+    });
+    return {
+      type: "line",
+      data: { datasets },
+      options: {
+        ...baseOptions(spec),
+        scales: { x: xAxis(spec), y: { title: { display: !!spec.y_label, text: spec.y_label }, ticks: { callback: (v) => formatValue(spec.format, v) } } },
+      },
+    };
+  }
+
+  function exposure(spec) {
+    const decisions = (spec.decisions || []).map((d) => ({ x: d.x, y: d.y, label: d.label, outcome: d.outcome }));
+    return {
+      type: "line",
+      data: {
+        datasets: [
+          {
+            label: "exposure", data: spec.points, stepped: "before", borderColor: ARM_COLOURS.treatment,
+            backgroundColor: alpha(ARM_COLOURS.treatment, 0.12), fill: true, pointRadius: 2, borderWidth: 2,
+          },
+          {
+            label: "decisions", type: "scatter", data: decisions, pointRadius: 7, pointHoverRadius: 9,
+            pointStyle: "rectRot",
+            pointBackgroundColor: decisions.map((d) => OUTCOME_COLOURS[d.outcome] || "#17202e"),
+            pointBorderColor: "#ffffff",
+          },
+        ],
+      },
+      options: {
+        ...baseOptions(spec),
+        plugins: {
+          ...baseOptions(spec).plugins,
+          tooltip: { callbacks: { label: (ctx) => (ctx.raw.label ? ctx.raw.label : `exposure ${formatValue("pct", ctx.raw.y)}`) } },
+        },
+        scales: { x: xAxis(spec), y: { min: 0, max: 1, ticks: { callback: (v) => formatValue("pct", v) } } },
+      },
+    };
+  }
+
+  function funnel(spec) {
+    return {
+      type: "bar",
+      data: {
+        labels: spec.steps,
+        datasets: spec.arms.map((arm, i) => ({
+          label: arm.arm, data: arm.values, backgroundColor: colourOf(arm.arm, i), borderRadius: 3,
+        })),
+      },
+      options: {
+        ...baseOptions(spec),
+        scales: { y: { beginAtZero: true, ticks: { callback: (v) => formatValue(spec.format, v) } } },
+      },
+    };
+  }
+
+  function baseOptions(spec) {
+    return {
+      responsive: true,
+      maintainAspectRatio: false,
+      animation: false,
+      parsing: true,
+      interaction: { mode: "nearest", intersect: false },
+      plugins: {
+        legend: { labels: { filter: (item, data) => !data.datasets[item.datasetIndex].band || item.text.endsWith("interval") } },
+        tooltip: {
+          callbacks: {
+            title: (items) => (items.length && spec.x_kind === "time" ? formatTime(items[0].parsed.x) : ""),
+            label: (ctx) => `${ctx.dataset.label}: ${formatValue(spec.format, ctx.parsed.y)}`,
+          },
+        },
+      },
+    };
+  }
+
+  const BUILDERS = { arm_series: armSeries, exposure, funnel };
+
+  function drawCharts() {
+    const canvases = document.querySelectorAll("canvas[data-chart]");
+    if (!canvases.length) return;
+    if (typeof window.Chart === "undefined") {
+      document.documentElement.classList.add("no-charts");
+      document.querySelectorAll("details.chart-data").forEach((d) => { d.open = true; });
+      return;
+    }
+    window.Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
+    window.Chart.defaults.color = "#3f4a5c";
+    canvases.forEach((canvas) => {
+      const source = document.getElementById(canvas.dataset.source);
+      const build = BUILDERS[canvas.dataset.chart];
+      if (!source || !build) return;
+      const spec = JSON.parse(source.textContent);
+      const chart = new window.Chart(canvas, build(spec));
+      canvas.dataset.drawn = "true";
+      canvas.chart = chart;
+    });
+  }
+
+  window.addEventListener("DOMContentLoaded", () => {
+    document.querySelectorAll("form[data-live-count]").forEach(liveCount);
+    document.querySelectorAll("[data-progress-url]").forEach(pollProgress);
+    drawCharts();
+    window.addEventListener("beforeprint", () => {
+      document.querySelectorAll("canvas[data-chart]").forEach((c) => c.chart && c.chart.resize());
+    });
+  });
+})();

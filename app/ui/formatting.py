@@ -1,0 +1,79 @@
+"""Template filters: numbers, rates, basis points, times and state badges, formatted one way everywhere."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+from app.ui import ui
+
+MISSING = "\u2013"  # an en dash: no value yet
+
+_BADGES = {
+    "ok": {"sent", "done", "completed", "approved", "ready", "active", "pass", "ok", "advance", "champion"},
+    "info": {"ramping", "sending", "running", "scheduled", "planning", "shadow", "queued", "treatment"},
+    "warn": {"paused", "pending", "hold", "warn", "challenger", "training", "holdout", "draft"},
+    "bad": {
+        "failed",
+        "rolled_back",
+        "rollback",
+        "killed",
+        "fail",
+        "rejected",
+        "cancelled",
+        "unsubscribed",
+        "bounced",
+        "complained",
+        "breach",
+    },
+}
+
+
+@ui.app_template_filter("badge_class")
+def badge_class(state: object) -> str:
+    text = str(state or "").lower()
+    for cls, states in _BADGES.items():
+        if text in states:
+            return cls
+    return "neutral"
+
+
+@ui.app_template_filter("num")
+def num(value: float | int | None, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    return f"{value:,.{digits}f}"
+
+
+@ui.app_template_filter("pct")
+def pct(value: float | None, digits: int = 1, signed: bool = False) -> str:
+    """A fraction as a percentage: 0.0213 -> '2.1%'."""
+    if value is None or (isinstance(value, float) and (math.isnan(value) or math.isinf(value))):
+        return MISSING
+    sign = "+" if signed and value > 0 else ""
+    return f"{sign}{value * 100:.{digits}f}%".replace("-", "\u2212")
+
+
+@ui.app_template_filter("bp")
+def bp(value: int | None) -> str:
+    """Basis points as a percentage: 250 -> '2.5%'."""
+    if value is None:
+        return MISSING
+    return f"{value / 100:g}%"
+
+
+@ui.app_template_filter("dt")
+def dt(value: datetime | str | None, with_seconds: bool = False) -> str:
+    if value is None or value == "":
+        return MISSING
+    if isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    else:
+        when = value
+    fmt = "%Y-%m-%d %H:%M:%S" if with_seconds else "%Y-%m-%d %H:%M"
+    if when.tzinfo is None:
+        return when.strftime(fmt)
+    return when.astimezone(UTC).strftime(fmt) + " UTC"

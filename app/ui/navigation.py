@@ -1,0 +1,72 @@
+"""The sidebar: areas in the order a marketer works, each shown only when its page exists and the
+user's role may open it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app, request
+
+from app.auth import current_user
+from app.extensions import db
+from app.ui import ui
+from models import Approval, Role
+
+
+@dataclass(frozen=True)
+class NavLink:
+    endpoint: str
+    label: str
+    role: Role
+    group: str
+
+
+NAV = (
+    NavLink("ui.index", "Dashboard", Role.viewer, ""),
+    NavLink("ui.contacts", "Contacts", Role.viewer, "Audience"),
+    NavLink("ui.segments", "Segments", Role.viewer, "Audience"),
+    NavLink("ui.catalog", "Catalog", Role.viewer, "Audience"),
+    NavLink("ui.templates", "Templates", Role.viewer, "Send"),
+    NavLink("ui.campaigns", "Campaigns", Role.viewer, "Send"),
+    NavLink("ui.outbox", "Outbox", Role.viewer, "Send"),
+    NavLink("ui.rollouts", "Rollouts", Role.viewer, "Release"),
+    NavLink("ui.approvals", "Approvals", Role.viewer, "Release"),
+    NavLink("ui.audit", "Audit log", Role.viewer, "Release"),
+    NavLink("ui.models", "Models", Role.viewer, "Release"),
+    NavLink("ui.users", "Users", Role.admin, "Settings"),
+    NavLink("ui.tokens", "API tokens", Role.marketer, "Settings"),
+)
+
+
+def _pending_approvals() -> int:
+    return int(db().scalar(sa.select(sa.func.count()).where(Approval.status == "pending")) or 0)
+
+
+def nav_groups() -> list[tuple[str, list[dict[str, Any]]]]:
+    user = current_user()
+    if user is None:
+        return []
+    groups: dict[str, list[dict[str, Any]]] = {}
+    endpoint = request.endpoint or ""
+    for link in NAV:
+        if link.endpoint not in current_app.view_functions or not user.role_enum.allows(link.role):
+            continue
+        # an area's views share its endpoint as a prefix: ui.contacts_detail belongs to ui.contacts
+        active = endpoint == link.endpoint or endpoint.startswith(link.endpoint + "_")
+        badge = _pending_approvals() if link.endpoint == "ui.approvals" else 0
+        groups.setdefault(link.group, []).append(
+            {"endpoint": link.endpoint, "label": link.label, "active": active, "badge": badge}
+        )
+    return list(groups.items())
+
+
+@ui.app_context_processor
+def _layout_context() -> dict[str, Any]:
+    user = current_user()
+
+    def can(role: str) -> bool:
+        return user is not None and user.role_enum.allows(Role(role))
+
+    return {"me": user, "can": can, "nav_groups": nav_groups}

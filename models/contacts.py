@@ -49,10 +49,11 @@ class ImportRun(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     kind: Mapped[str] = mapped_column(sa.String(20))  # contacts | items | interactions
     filename: Mapped[str] = mapped_column(sa.String(300), default="")
-    status: Mapped[str] = mapped_column(sa.String(20), default="running")  # running | done | failed
+    status: Mapped[str] = mapped_column(sa.String(20), default="running")  # queued|running|done|failed
     rows_total: Mapped[int] = mapped_column(default=0)
     rows_imported: Mapped[int] = mapped_column(default=0)
     rows_failed: Mapped[int] = mapped_column(default=0)
+    rows_skipped: Mapped[int] = mapped_column(default=0)  # not an error, not imported (no customer id...)
     # [{"row": 12, "field": "email", "error": "not an email address: 'x@'"}], capped in length
     errors: Mapped[list[Any]] = mapped_column(default=list)
     created_by: Mapped[str] = mapped_column(sa.String(320), default="")

@@ -1,0 +1,195 @@
+"""Browser tests: the real app served by werkzeug in a thread, a real rq worker draining jobs on
+demand, the aiosmtpd sink, and Playwright driving Debian's Chromium.
+
+Every test here is skipped, with the reason, when /usr/bin/chromium (or Playwright) is missing.
+Screenshots of the main pages go to tests/artifacts/ (not committed) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from redis import Redis
+from werkzeug.serving import make_server
+
+from tests.conftest import SmtpSink, empty_database, free_port
+
+CHROMIUM = os.environ.get("MAILRAMP_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+PASSWORD = "correct horse battery staple"
+VIEWPORT = {"width": 1366, "height": 820}  # a common laptop screen
+
+_HERE = Path(__file__).resolve().parent
+
+
+def _skip_reason() -> str | None:
+    if not Path(CHROMIUM).exists():
+        return f"no browser: {CHROMIUM} is missing (apt-get install chromium to run the browser tests)"
+    if importlib.util.find_spec("playwright") is None:
+        return "Playwright (python) is not installed: pip install playwright"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    reason = _skip_reason()
+    if reason is None:
+        return
+    for item in items:
+        if _HERE in Path(str(item.path)).resolve().parents:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def ui_port() -> int:
+    return free_port()
+
+
+@pytest.fixture()
+def app(
+    database_url: str, redis: Redis, redis_url: str, tmp_path: Path, smtp_sink: SmtpSink, ui_port: int
+) -> Iterator[Flask]:
+    """The real app with CSRF switched on, its links pointing at the live server."""
+    from app import create_app
+    from models.db import make_engine
+
+    engine = make_engine(database_url)
+    empty_database(engine)
+    flask_app = create_app(
+        {
+            "SECRET_KEY": "ui-test-secret-key-not-for-production",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "SMTP_URL": smtp_sink.url,
+            "BASE_URL": f"http://127.0.0.1:{ui_port}",
+            "WTF_CSRF_ENABLED": True,
+            "LOGIN_ATTEMPTS_PER_MINUTE": 50,
+            "BATCH_SIZE": 100,
+        },
+        instance_path=str(tmp_path / "instance"),
+    )
+    yield flask_app
+    flask_app.extensions["mailramp"].session_factory.kw["bind"].dispose()
+    empty_database(engine)
+    engine.dispose()
+
+
+@pytest.fixture()
+def live_server(app: Flask, ui_port: int) -> Iterator[str]:
+    server = make_server("127.0.0.1", ui_port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{ui_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+    server.server_close()
+
+
+@pytest.fixture()
+def run_jobs(app: Flask) -> Callable[[], int]:
+    """Drain the queue with a real rq worker (SimpleWorker, burst mode, in this thread)."""
+    from rq import Queue, SimpleWorker
+
+    runtime = app.extensions["mailramp"]
+
+    def drain() -> int:
+        queue = Queue(runtime.settings.queue_name, connection=runtime.redis)
+        done = 0
+        while len(queue) or queue.deferred_job_registry.count or queue.scheduled_job_registry.count:
+            before = queue.finished_job_registry.count + queue.failed_job_registry.count
+            worker = SimpleWorker([queue], connection=runtime.redis)
+            worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
+            after = queue.finished_job_registry.count + queue.failed_job_registry.count
+            if after == before:
+                break
+            done += after - before
+        failed = queue.failed_job_registry.get_job_ids()
+        assert not failed, f"jobs failed: {failed}"
+        return done
+
+    return drain
+
+
+@dataclass
+class Users:
+    emails: dict[str, str]
+    password: str = PASSWORD
+
+
+@pytest.fixture()
+def users(app: Flask) -> Users:
+    from app.auth import create_user
+    from app.extensions import db
+    from models import Role
+
+    with app.test_request_context():
+        for role in Role:
+            create_user(f"{role.value}@example.com", PASSWORD, role, name=f"{role.value.title()} Person")
+        db().commit()
+    return Users({role.value: f"{role.value}@example.com" for role in Role})
+
+
+@pytest.fixture()
+def new_page(browser: Any, live_server: str) -> Iterator[Callable[[], Any]]:
+    """Fresh browser contexts (separate cookies), one per person in the test."""
+    contexts: list[Any] = []
+
+    def make() -> Any:
+        context = browser.new_context(base_url=live_server, viewport=VIEWPORT)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("dialog", lambda dialog: dialog.accept())  # confirmations: the test means it
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture()
+def login(new_page: Callable[[], Any], users: Users) -> Callable[[str], Any]:
+    def as_role(role: str) -> Any:
+        page = new_page()
+        page.goto("/login")
+        page.get_by_label("Email").fill(users.emails[role])
+        page.get_by_label("Password").fill(users.password)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url("**/")
+        return page
+
+    return as_role
+
+
+def screenshot(page: Any, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

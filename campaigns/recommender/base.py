@@ -1,0 +1,121 @@
+"""What every recommender estimator shares: top-k selection, explanations, fitted-state checks.
+
+An estimator is fitted on a sparse user x item matrix X (see `matrix.py`) and scores any matrix with
+the same columns: a row is one contact's history, so contacts unseen at training time are scored
+without refitting ("fold-in"). `score` returns dense float32 scores; `recommend` the top k columns.
+`explain` names, for each recommendation, the column of the history item that contributed most
+(`REASON_OWN` when it is the contact's own past item, `REASON_POPULAR` when history played no part).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+REASON_POPULAR = -1  # "popular ..." : no history item behind it
+REASON_OWN = -2  # "you bought this before"
+
+
+def as_csr(X: Any) -> sp.csr_matrix:
+    matrix = sp.csr_matrix(X, dtype=np.float32)
+    if matrix.ndim != 2:
+        raise ValueError("X must be a 2-d users x items matrix")
+    return matrix
+
+
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices (n, k) of the k highest scores per row, best first, and their scores.
+
+    Ties are broken by the lower column index, so results are reproducible.
+    """
+    n_rows, n_cols = scores.shape
+    k = min(k, n_cols)
+    if k <= 0:
+        return np.empty((n_rows, 0), dtype=np.int64), np.empty((n_rows, 0), dtype=scores.dtype)
+    if k < n_cols:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    else:
+        part = np.tile(np.arange(n_cols), (n_rows, 1))
+    part_scores = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -part_scores), axis=1)
+    idx = np.take_along_axis(part, order, axis=1)
+    return idx.astype(np.int64), np.take_along_axis(part_scores, order, axis=1)
+
+
+def row_normalize_max(scores: np.ndarray) -> np.ndarray:
+    """Each row divided by its maximum (rows whose maximum is <= 0 are left as they are)."""
+    peak = scores.max(axis=1, keepdims=True)
+    return np.divide(scores, peak, out=scores.copy(), where=peak > 0)
+
+
+class RecommenderBase(BaseEstimator):
+    """Subclasses implement `fit(X, y=None)` and `score(X)`; they may override `explain`."""
+
+    _fitted_attr = "n_items_"
+
+    def score(self, X: Any) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def recommend(
+        self, X: Any, k: int = 10, *, exclude_seen: bool = False, **score_params: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k column indices and scores per row of X. Repeat purchases are allowed by default."""
+        matrix = self._check_X(X)
+        scores = self.score(matrix, **score_params)
+        if exclude_seen:
+            rows, cols = matrix.nonzero()
+            scores[rows, cols] = -np.inf
+        return top_k(scores, k)
+
+    def explain(self, X: Any, items: np.ndarray) -> np.ndarray:
+        """For each recommended column in `items` (n, k): the history column behind it, or a REASON_*."""
+        check_is_fitted(self, self._fitted_attr)
+        return np.full(np.shape(items), REASON_POPULAR, dtype=np.int64)
+
+    def _check_X(self, X: Any) -> sp.csr_matrix:
+        check_is_fitted(self, self._fitted_attr)
+        matrix = as_csr(X)
+        if matrix.shape[1] != self.n_items_:
+            raise ValueError(
+                f"X has {matrix.shape[1]} item columns; this model was fitted on {self.n_items_}"
+            )
+        return matrix
+
+    n_items_: int
+
+
+def explain_item_item(X: sp.csr_matrix, items: np.ndarray, similarity: Any) -> np.ndarray:
+    """For item-item models (score = X @ W): argmax over history j of X[u, j] * W[j, i].
+
+    Vectorized over all (user, recommendation) pairs; `similarity` may be dense or sparse.
+    Recommendations the contact already has are explained as REASON_OWN.
+    """
+    n_users, k = items.shape
+    result = np.full((n_users, k), REASON_POPULAR, dtype=np.int64)
+    if n_users == 0 or k == 0 or X.nnz == 0:
+        return result
+    coo = X.tocoo()
+    # one entry per (history item, recommendation) of the same user
+    u = np.repeat(coo.row, k)
+    j = np.repeat(coo.col, k)
+    x = np.repeat(coo.data, k)
+    slot = np.tile(np.arange(k), coo.nnz)
+    rec = items[u, slot]
+    w = np.asarray(similarity[j, rec]).ravel() if sp.issparse(similarity) else similarity[j, rec]
+    contribution = x * w
+    key = u * k + slot
+    order = np.lexsort((-contribution, key))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = key[order][1:] != key[order][:-1]
+    best = order[first]
+    good = contribution[best] > 0
+    result.ravel()[key[best][good]] = j[best][good]
+    # the contact's own past items
+    rows = np.repeat(np.arange(n_users), k)
+    own = np.asarray(X[rows, items.ravel()]).reshape(n_users, k) > 0
+    result[own] = REASON_OWN
+    return result

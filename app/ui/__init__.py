@@ -72,7 +72,8 @@ from app.ui import (  # noqa: E402  (register the views and template helpers)
     dashboard,
     formatting,
     navigation,
+    segments,
     users,
 )
 
-__all__ = ["auth_views", "dashboard", "formatting", "navigation", "ui", "users"]
+__all__ = ["auth_views", "dashboard", "formatting", "navigation", "segments", "ui", "users"]

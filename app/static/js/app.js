@@ -23,7 +23,8 @@
       const template = document.getElementById(button.dataset.addRow);
       const into = document.getElementById(button.dataset.into);
       if (template && into) {
-        const index = into.children.length;
+        const index = Number(into.dataset.next || into.children.length);
+        into.dataset.next = String(index + 1);
         const html = template.innerHTML.replaceAll("__i__", String(index));
         into.insertAdjacentHTML("beforeend", html);
         const first = into.lastElementChild && into.lastElementChild.querySelector("select, input");
@@ -65,7 +66,11 @@
             target.textContent = (body.where ? body.where + ": " : "") + body.error;
             target.classList.add("error-text");
           } else {
-            target.textContent = Number(body.count).toLocaleString() + " contacts match";
+            let text = Number(body.count).toLocaleString() + " contacts match";
+            if (body.sendable !== undefined && body.sendable !== body.count) {
+              text += ` (${Number(body.sendable).toLocaleString()} can be sent to)`;
+            }
+            target.textContent = text;
             target.classList.remove("error-text");
           }
         })

@@ -22,6 +22,7 @@ class Rollout(Base):
     salt: Mapped[str] = mapped_column(sa.String(64))
     state: Mapped[str] = mapped_column(sa.String(20), default="draft")
     stage_index: Mapped[int] = mapped_column(default=0)
+    stage_started_at: Mapped[datetime | None] = mapped_column(default=None)  # when stage_index was entered
     # [{"name": "5%", "exposure_bp": 500, "kind": "percent", "gates": {...}}, ...]; see campaigns.rollout
     stages: Mapped[list[Any]] = mapped_column(default=list)
     holdout_bp: Mapped[int] = mapped_column(default=0)  # permanent holdout, basis points

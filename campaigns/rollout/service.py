@@ -1,0 +1,68 @@
+"""What the send path asks the database about a rollout: its spec, the segments it needs, the kill switch.
+
+These read the `rollouts` row directly (never Redis, never a cache) so the kill switch works while
+Redis, the workers or the statistics are down: the send path calls `is_killed` at batch start and
+every `Settings.kill_check_every` messages, and a kill is visible to it as soon as `kill` commits.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from campaigns.errors import NotFound
+from campaigns.rollout.assignment import RolloutSpec, closed_spec, spec_from_row
+from models import Rollout
+
+log = logging.getLogger("mailramp.rollout")
+
+
+def get_rollout(session: Session, rollout_id: int, *, for_update: bool = False) -> Rollout:
+    query = sa.select(Rollout).where(Rollout.id == rollout_id)
+    if for_update:
+        query = query.with_for_update()
+    rollout = session.scalars(query.execution_options(populate_existing=True)).first()
+    if rollout is None:
+        raise NotFound(f"rollout {rollout_id} does not exist")
+    return rollout
+
+
+def load_spec(session: Session, rollout_id: int) -> RolloutSpec:
+    """The rollout's current spec, read fresh. A missing or invalid row fails closed (everyone control)."""
+    try:
+        return spec_from_row(get_rollout(session, rollout_id))
+    except Exception as exc:
+        log.exception("rollout %s: cannot build its spec; failing closed", rollout_id)
+        salt = session.scalar(sa.select(Rollout.salt).where(Rollout.id == rollout_id)) or ""
+        return closed_spec(rollout_id, salt, f"{type(exc).__name__}: {exc}")
+
+
+def required_segment_ids(spec: RolloutSpec) -> set[int]:
+    """Segments whose membership masks `assign` needs in `ContactFrame.segments`."""
+    return spec.targeting.segment_ids()
+
+
+def required_attribute_names(spec: RolloutSpec) -> set[str]:
+    """Attribute columns `assign` needs in `ContactFrame.attributes` ("country" may come from the column)."""
+    return spec.targeting.attribute_names()
+
+
+def is_killed(session: Session, rollout_id: int) -> bool:
+    """True when the rollout must send control content to everyone from now on: killed, rolled back,
+    or missing. One indexed primary-key read, bypassing the session's identity map."""
+    row = session.execute(sa.select(Rollout.killed, Rollout.state).where(Rollout.id == rollout_id)).first()
+    if row is None:
+        return True
+    return bool(row.killed) or row.state == "rolled_back"
+
+
+def kill(session: Session, rollout_id: int, actor: str, reason: str) -> None:
+    """The kill switch: control content for every contact not yet sent. Commits at once, so running
+    batches see it at their next check. Audited through the state machine."""
+    from campaigns.rollout.machine import transition
+
+    rollout = get_rollout(session, rollout_id, for_update=True)
+    transition(session, rollout, "kill", actor, reason)
+    session.commit()

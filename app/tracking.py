@@ -1,7 +1,119 @@
-"""Tracking endpoints: verify the signed token, push the raw event to Redis, answer at once."""
+"""Tracking endpoints: verify the signed token, push the raw event to Redis, answer at once.
+
+A tampered or unknown token gets 404 and records nothing. A click's destination is looked up from the
+campaign's stored links (cached in Redis), never taken from the request.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import time
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, abort, make_response, redirect, render_template, request
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from app.extensions import db, get_runtime
+from campaigns.tokens import TokenSigner, TrackingRef
+from campaigns.tracking import PIXEL, RawEvent, push
+from models import CampaignLink
 
 tracking = Blueprint("tracking", __name__, url_prefix="/t")
+LINK_CACHE_TTL = 3600
+
+
+def _signer() -> TokenSigner:
+    return TokenSigner(get_runtime().settings.secret_key)
+
+
+def _verify(token: str, kind: str) -> TrackingRef:
+    ref = _signer().verify(token, expected_kind=kind)
+    if ref is None:
+        abort(404)
+    return ref
+
+
+def _push(ref: TrackingRef, value: float = 0.0, key: str = "") -> None:
+    push(
+        get_runtime().redis,
+        RawEvent(
+            kind=ref.kind,
+            send_id=ref.send_id,
+            link_id=ref.link_id,
+            item_id=ref.item_id,
+            value=value,
+            user_agent=request.headers.get("User-Agent", "")[:500],
+            ip=request.remote_addr or "",
+            method=request.method,
+            at=time.time(),
+            key=key,
+        ),
+    )
+
+
+@tracking.route("/o/<token>")
+def open_pixel(token: str) -> Response:
+    _push(_verify(token, "open"))
+    response = make_response(PIXEL)
+    response.headers["Content-Type"] = "image/gif"
+    response.headers["Cache-Control"] = "no-store, max-age=0"
+    return response
+
+
+def _destination(link_id: int) -> str | None:
+    redis = get_runtime().redis
+    key = f"mailramp:link:{link_id}"
+    cached = redis.get(key)
+    if cached is not None:
+        return cached.decode()
+    url = db().scalar(sa.select(CampaignLink.url).where(CampaignLink.id == link_id))
+    if url is not None:
+        redis.set(key, url, ex=LINK_CACHE_TTL)
+    return url
+
+
+@tracking.route("/c/<token>", methods=["GET", "HEAD"])
+def click(token: str) -> WerkzeugResponse:
+    ref = _verify(token, "click")
+    assert ref.link_id is not None
+    url = _destination(ref.link_id)
+    if url is None:
+        abort(404)
+    _push(ref)
+    # Hand the shop a conversion token for this send, so a later purchase can be attributed.
+    conversion = _signer().sign(TrackingRef("conversion", ref.send_id))
+    parts = urlsplit(url)
+    query = f"{parts.query}&" if parts.query else ""
+    target = urlunsplit(parts._replace(query=query + urlencode({"mr": conversion})))
+    return redirect(target, code=302)
+
+
+@tracking.route("/u/<token>", methods=["GET"])
+def unsubscribe_page(token: str) -> str:
+    _verify(token, "unsubscribe")
+    return render_template("tracking/unsubscribe.html", token=token, done=False)
+
+
+@tracking.route("/u/<token>", methods=["POST"])
+def unsubscribe(token: str) -> Response | str:
+    """RFC 8058 one-click (List-Unsubscribe=One-Click in the body) and the page's own button."""
+    ref = _verify(token, "unsubscribe")
+    _push(ref, key=f"unsub:{ref.send_id}")
+    if request.form.get("List-Unsubscribe") == "One-Click":
+        return Response(status=204)
+    return render_template("tracking/unsubscribe.html", token=token, done=True)
+
+
+@tracking.route("/v/<token>", methods=["GET", "POST"])
+def conversion(token: str) -> Response:
+    """A conversion from the shop: the `mr` token the click redirect added, with value and order id."""
+    ref = _verify(token, "conversion")
+    raw_value = request.values.get("value", "0")
+    try:
+        value = float(raw_value)
+    except ValueError:
+        return make_response({"error": f"value must be a number, not {raw_value!r}", "where": "value"}, 400)
+    order = request.values.get("order", "")
+    key = f"conv:{ref.send_id}:{order}"[:100] if order else ""
+    _push(ref, value=value, key=key)
+    return Response(status=204)

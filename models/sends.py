@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, BigId, utcnow
 
-SEND_STATES = ("queued", "sending", "sent", "failed")
+SEND_STATES = ("queued", "sending", "sent", "failed", "skipped")  # skipped: unsubscribed or suppressed before its turn
 ARMS = ("treatment", "control", "holdout", "excluded")
 
 
@@ -30,6 +30,8 @@ class Send(Base):
     stage_index: Mapped[int | None] = mapped_column(default=None)
     arm: Mapped[str] = mapped_column(sa.String(12), default="control")
     bucket: Mapped[int | None] = mapped_column(default=None)
+    # treatment by allow-list or beta group, not by bucket: left out of the statistics
+    forced: Mapped[bool] = mapped_column(default=False)
     content: Mapped[str] = mapped_column(sa.String(12), default="control")  # ai | control | fallback
     model_version_id: Mapped[int | None] = mapped_column(default=None)
     state: Mapped[str] = mapped_column(sa.String(10), default="queued")

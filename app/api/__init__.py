@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from flask import Response, jsonify
 
-from app.api import errors  # noqa: F401  (registers the error handlers)
+from app.api import (  # noqa: F401  (register their routes)
+    campaigns,
+    errors,
+    events,
+    templates,
+)
 from app.api.spec import api, document, route
 
 

@@ -1,0 +1,157 @@
+"""Ingest: read raw tracking events from the Redis stream in batches, classify machine opens and bot
+clicks, dedupe, store, update per-arm aggregates, then acknowledge.
+
+Events are acknowledged only after the database commit, and entries left pending by a dead worker are
+claimed again after `claim_idle_ms`, so an accepted event is never dropped; the unique dedupe key makes
+storing the same entry twice a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from redis import Redis
+from redis.exceptions import ResponseError
+from sqlalchemy.orm import Session
+
+from campaigns import metrics
+from campaigns.classify import classify_click, classify_open
+from campaigns.runtime import Runtime
+from campaigns.tracking import GROUP, STREAM, RawEvent
+from models import Contact, Event, Send, Suppression, utcnow
+from models.db import dialect_insert
+
+log = logging.getLogger(__name__)
+CONTACT_STATUS = {"unsubscribe": "unsubscribed", "complaint": "complained", "bounce": "bounced"}
+
+
+@dataclass
+class IngestReport:
+    read: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    orphans: int = 0  # events for sends that no longer exist
+
+
+def ensure_group(redis: Redis) -> None:
+    try:
+        redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def ingest(
+    rt: Runtime, consumer: str | None = None, count: int = 1000, claim_idle_ms: int = 60_000
+) -> IngestReport:
+    """Drain the stream: everything pending at the call is stored before this returns."""
+    redis = rt.redis
+    name = consumer or f"ingest-{os.getpid()}"
+    ensure_group(redis)
+    report = IngestReport()
+    claim_from: str | bytes | None = "0-0"
+    while True:
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = []
+        if claim_from is not None:
+            claimed = redis.xautoclaim(
+                STREAM, GROUP, name, min_idle_time=claim_idle_ms, start_id=claim_from, count=count
+            )
+            next_id, entries = claimed[0], [e for e in claimed[1] if e[1]]
+            claim_from = None if next_id in (b"0-0", "0-0") else next_id
+        if not entries:
+            response = redis.xreadgroup(GROUP, name, {STREAM: ">"}, count=count)
+            entries = response[0][1] if response else []
+        if not entries and claim_from is None:
+            return report
+        if not entries:
+            continue
+        events = [RawEvent.from_fields(fields) for _, fields in entries]
+        with rt.session() as session:
+            _store(session, events, report)
+        ids = [entry_id for entry_id, _ in entries]
+        redis.xack(STREAM, GROUP, *ids)
+        redis.xdel(STREAM, *ids)
+        report.read += len(entries)
+
+
+def _store(session: Session, events: list[RawEvent], report: IngestReport) -> None:
+    keys = [e.key for e in events]
+    seen = set(session.scalars(sa.select(Event.dedupe_key).where(Event.dedupe_key.in_(keys))))
+    fresh: dict[str, RawEvent] = {}
+    for e in events:
+        if e.key in seen or e.key in fresh:
+            report.duplicates += 1
+        else:
+            fresh[e.key] = e
+    sends = {
+        s.id: s
+        for s in session.scalars(sa.select(Send).where(Send.id.in_({e.send_id for e in fresh.values()})))
+    }
+    rows: list[Event] = []
+    for e in fresh.values():
+        send = sends.get(e.send_id)
+        if send is None:
+            report.orphans += 1
+            continue
+        occurred = datetime.fromtimestamp(e.at, UTC)
+        since = (occurred - send.sent_at).total_seconds() if send.sent_at else None
+        machine, reason = False, ""
+        if e.kind == "open":
+            machine, reason = classify_open(e.user_agent, e.ip, since)
+        elif e.kind == "click":
+            machine, reason = classify_click(e.user_agent, e.method, since)
+        rows.append(
+            Event(
+                dedupe_key=e.key,
+                kind=e.kind,
+                send_id=send.id,
+                campaign_id=send.campaign_id,
+                contact_id=send.contact_id,
+                rollout_id=send.rollout_id,
+                arm=send.arm,
+                stage_index=send.stage_index,
+                link_id=e.link_id,
+                item_id=e.item_id,
+                value=e.value,
+                machine=machine,
+                reason=reason,
+                user_agent=e.user_agent[:500],
+                ip=e.ip[:64],
+                occurred_at=occurred,
+                stored_at=utcnow(),
+            )
+        )
+    session.add_all(rows)
+    session.flush()
+    _contact_states(session, rows)
+    metrics.record_events(session, rows)
+    report.stored += len(rows)
+
+
+def _contact_states(session: Session, rows: list[Event]) -> None:
+    """Unsubscribes, complaints and hard bounces stop all future sends to the contact."""
+    now = utcnow()
+    for event in rows:
+        status = CONTACT_STATUS.get(event.kind)
+        if status is None or event.contact_id is None:
+            continue
+        values: dict[str, object] = {"status": status, "updated_at": now}
+        if status == "unsubscribed":
+            values["unsubscribed_at"] = now
+        session.execute(
+            sa.update(Contact)
+            .where(Contact.id == event.contact_id, Contact.status == "active")
+            .values(**values)
+        )
+        if status in ("complained", "bounced"):
+            email = session.scalar(sa.select(Contact.email).where(Contact.id == event.contact_id))
+            if email:
+                session.execute(
+                    dialect_insert(session)(Suppression)
+                    .values(email=email, reason=status)
+                    .on_conflict_do_nothing()
+                )

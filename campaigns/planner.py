@@ -1,0 +1,144 @@
+"""Plan a wave: resolve the audience in SQL, drop unsendable and already-planned contacts, write the
+ledger rows (state `queued`) in one INSERT ... SELECT, and name the batches the workers will send.
+
+Writing the ledger before sending is what makes resume safe: every contact of the wave has a row, so
+a resumed wave only ever works through rows that are not `sent` yet, and skips nobody.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from campaigns.audience import audience_select
+from campaigns.campaigns import get_campaign
+from campaigns.errors import InputError, StateError
+from models import Campaign, Send, Wave, utcnow
+
+# A fixed multiplicative hash spreads each wave over the whole audience instead of the oldest ids.
+_SPREAD = 2_654_435_761
+
+
+@dataclass(frozen=True)
+class PlannedBatch:
+    campaign_id: int
+    wave_id: int
+    batch: int
+    size: int
+
+    @property
+    def job_id(self) -> str:
+        """Deterministic: planning or resuming the same batch twice names the same job."""
+        return f"send-{self.campaign_id}-{self.wave_id}-{self.batch}"
+
+
+def plan_wave(
+    session: Session, campaign_id: int, limit: int | None, batch_size: int, now: datetime | None = None
+) -> tuple[Wave, list[PlannedBatch]]:
+    now = now or utcnow()
+    if limit is not None and limit < 1:
+        raise InputError("a wave needs at least one contact", where="limit")
+    campaign = session.scalar(sa.select(Campaign).where(Campaign.id == campaign_id).with_for_update())
+    if campaign is None:
+        get_campaign(session, campaign_id)  # raises NotFound
+        raise AssertionError
+    if campaign.status in ("sent", "cancelled"):
+        raise StateError(f"campaign {campaign_id} is {campaign.status}: no more waves")
+    number = (
+        session.scalar(sa.select(sa.func.max(Wave.number)).where(Wave.campaign_id == campaign_id)) or 0
+    ) + 1
+    wave = Wave(campaign_id=campaign_id, number=number, limit=limit, status="planning", started_at=now)
+    session.add(wave)
+    session.flush()
+
+    audience = audience_select(session, campaign.segment_id, now).subquery()
+    already = sa.select(Send.contact_id).where(Send.campaign_id == campaign_id)
+    order = ((audience.c.id * _SPREAD) % 4_294_967_296, audience.c.id)
+    picked = (
+        sa.select(audience.c.id.label("contact_id"))
+        .where(audience.c.id.not_in(already))
+        .order_by(*order)
+        .limit(limit)
+        .subquery()
+    )
+    position = sa.func.row_number().over(order_by=picked.c.contact_id) - 1
+    rows = sa.select(
+        sa.literal(campaign_id),
+        picked.c.contact_id,
+        sa.literal(wave.id),
+        position // batch_size,
+        sa.literal("queued"),
+        sa.literal(now, type_=Send.__table__.c.queued_at.type),
+        sa.literal(campaign.rollout_id, type_=sa.BigInteger),
+    )
+    session.execute(
+        sa.insert(Send).from_select(
+            ["campaign_id", "contact_id", "wave_id", "batch", "state", "queued_at", "rollout_id"], rows
+        )
+    )
+    counts = session.execute(
+        sa.select(Send.batch, sa.func.count())
+        .where(Send.wave_id == wave.id)
+        .group_by(Send.batch)
+        .order_by(Send.batch)
+    ).all()
+    batches = [PlannedBatch(campaign_id, wave.id, batch, size) for batch, size in counts]
+    wave.planned = sum(b.size for b in batches)
+    wave.batches = len(batches)
+    wave.status = "sending" if batches else "done"
+    if not batches:
+        wave.finished_at = now
+    campaign.status = "sending" if batches else _status_when_idle(session, campaign, now)
+    return wave, batches
+
+
+def remaining(session: Session, campaign: Campaign, now: datetime) -> int:
+    """Sendable contacts of the audience without a ledger row yet."""
+    audience = audience_select(session, campaign.segment_id, now).subquery()
+    already = sa.select(Send.contact_id).where(Send.campaign_id == campaign.id)
+    return int(session.scalar(sa.select(sa.func.count()).where(audience.c.id.not_in(already))) or 0)
+
+
+def _status_when_idle(session: Session, campaign: Campaign, now: datetime) -> str:
+    return "sent" if remaining(session, campaign, now) == 0 else "paused"
+
+
+def finish_wave_if_done(session: Session, wave_id: int, now: datetime | None = None) -> bool:
+    """Called after each batch: the last one to finish closes the wave and updates the campaign."""
+    now = now or utcnow()
+    open_rows = session.scalar(
+        sa.select(sa.func.count()).where(Send.wave_id == wave_id, Send.state.in_(("queued", "sending")))
+    )
+    if open_rows:
+        return False
+    wave = session.get(Wave, wave_id)
+    if wave is None or wave.status == "done":
+        return False
+    wave.status, wave.finished_at = "done", now
+    campaign = session.get(Campaign, wave.campaign_id)
+    if campaign is not None and campaign.status == "sending":
+        still_sending = session.scalar(
+            sa.select(sa.func.count()).where(
+                Wave.campaign_id == campaign.id, Wave.status.in_(("planning", "sending")), Wave.id != wave_id
+            )
+        )
+        if not still_sending:
+            campaign.status = _status_when_idle(session, campaign, now)
+    return True
+
+
+def open_batches(session: Session, wave_id: int) -> list[PlannedBatch]:
+    """Batches of a wave that still have unsent rows: what a resume must (re-)enqueue."""
+    wave = session.get(Wave, wave_id)
+    if wave is None:
+        return []
+    rows = session.execute(
+        sa.select(Send.batch, sa.func.count())
+        .where(Send.wave_id == wave_id, Send.state.in_(("queued", "sending")))
+        .group_by(Send.batch)
+        .order_by(Send.batch)
+    ).all()
+    return [PlannedBatch(wave.campaign_id, wave_id, batch, size) for batch, size in rows]

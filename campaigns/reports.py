@@ -1,0 +1,224 @@
+"""Results per campaign and arm, and streamed CSV exports whose cells cannot run as formulas."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from models import Contact, Event, Send
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class ArmResult:
+    arm: str
+    planned: int
+    sent: int
+    failed: int
+    skipped: int
+    pending: int
+    delivered: int
+    bounces: int
+    opens: int  # unique human opens
+    machine_opens: int  # recipients whose only opens were machine opens are not in `opens`
+    clicks: int  # unique human clicks
+    bot_clicks: int
+    conversions: int
+    revenue: float
+    unsubscribes: int
+    complaints: int
+
+    def rates(self) -> dict[str, float | None]:
+        d = self.delivered
+        return {
+            "delivery_rate": self.delivered / self.sent if self.sent else None,
+            "open_rate": self.opens / d if d else None,
+            "click_rate": self.clicks / d if d else None,
+            "conversion_rate": self.conversions / d if d else None,
+            "revenue_per_recipient": self.revenue / d if d else None,
+            "unsubscribe_rate": self.unsubscribes / d if d else None,
+            "complaint_rate": self.complaints / d if d else None,
+            "bounce_rate": self.bounces / self.sent if self.sent else None,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), **self.rates()}
+
+
+def _count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+
+def campaign_results(session: Session, campaign_id: int) -> list[ArmResult]:
+    rows = session.execute(
+        sa.select(
+            Send.arm,
+            sa.func.count(),
+            _count(Send.state == "sent"),
+            _count(Send.state == "failed"),
+            _count(Send.state == "skipped"),
+            _count(Send.state.in_(("queued", "sending"))),
+            _count(Send.bounced_at.is_not(None)),
+            _count(Send.opened_at.is_not(None)),
+            _count(Send.clicked_at.is_not(None)),
+            _count(Send.converted_at.is_not(None)),
+            sa.func.coalesce(sa.func.sum(Send.revenue), 0.0),
+            _count(Send.unsubscribed_at.is_not(None)),
+            _count(Send.complained_at.is_not(None)),
+        )
+        .where(Send.campaign_id == campaign_id)
+        .group_by(Send.arm)
+        .order_by(Send.arm)
+    ).all()
+    machine = {
+        (arm, kind): n
+        for arm, kind, n in session.execute(
+            sa.select(Event.arm, Event.kind, sa.func.count(sa.distinct(Event.send_id)))
+            .where(Event.campaign_id == campaign_id, Event.machine.is_(True))
+            .group_by(Event.arm, Event.kind)
+        )
+    }
+    results = []
+    for (
+        arm,
+        planned,
+        sent,
+        failed,
+        skipped,
+        pending,
+        bounces,
+        opens,
+        clicks,
+        conv,
+        revenue,
+        unsub,
+        compl,
+    ) in rows:
+        results.append(
+            ArmResult(
+                arm=arm,
+                planned=planned,
+                sent=sent,
+                failed=failed,
+                skipped=skipped,
+                pending=pending,
+                delivered=max(sent - bounces, 0),
+                bounces=bounces,
+                opens=opens,
+                machine_opens=int(machine.get((arm, "open"), 0)),
+                clicks=clicks,
+                bot_clicks=int(machine.get((arm, "click"), 0)),
+                conversions=conv,
+                revenue=float(revenue),
+                unsubscribes=unsub,
+                complaints=compl,
+            )
+        )
+    return results
+
+
+def safe_cell(value: Any) -> Any:
+    """A text cell starting with = + - @ (or tab/CR) is prefixed with ' so spreadsheets show it as text."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def csv_lines(header: list[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([safe_cell(v) for v in row])
+        if buffer.tell() > 64_000:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+RESULT_COLUMNS = [
+    "arm",
+    "planned",
+    "sent",
+    "failed",
+    "skipped",
+    "pending",
+    "delivered",
+    "bounces",
+    "opens",
+    "machine_opens",
+    "clicks",
+    "bot_clicks",
+    "conversions",
+    "revenue",
+    "unsubscribes",
+    "complaints",
+    "open_rate",
+    "click_rate",
+    "conversion_rate",
+    "revenue_per_recipient",
+    "unsubscribe_rate",
+]
+
+
+def results_csv(session: Session, campaign_id: int) -> Iterator[str]:
+    results = [r.as_dict() for r in campaign_results(session, campaign_id)]
+    return csv_lines(RESULT_COLUMNS, ([r[c] for c in RESULT_COLUMNS] for r in results))
+
+
+SEND_COLUMNS = [
+    "send_id",
+    "email",
+    "name",
+    "arm",
+    "content",
+    "state",
+    "sent_at",
+    "opened_at",
+    "clicked_at",
+    "converted_at",
+    "revenue",
+    "unsubscribed_at",
+    "error",
+]
+
+
+def sends_csv(session_factory: Any, campaign_id: int, chunk: int = 5000) -> Iterator[str]:
+    """Every ledger row of a campaign, streamed in chunks on its own session (usable after the request)."""
+    session: Session = session_factory()
+    try:
+        query = (
+            sa.select(
+                Send.id,
+                Contact.email,
+                Contact.name,
+                Send.arm,
+                Send.content,
+                Send.state,
+                Send.sent_at,
+                Send.opened_at,
+                Send.clicked_at,
+                Send.converted_at,
+                Send.revenue,
+                Send.unsubscribed_at,
+                Send.error,
+            )
+            .join(Contact, Contact.id == Send.contact_id)
+            .where(Send.campaign_id == campaign_id)
+            .order_by(Send.id)
+            .execution_options(yield_per=chunk)
+        )
+        rows = (
+            (v.isoformat() if hasattr(v, "isoformat") else v for v in row) for row in session.execute(query)
+        )
+        yield from csv_lines(SEND_COLUMNS, rows)
+    finally:
+        session.close()

@@ -69,11 +69,25 @@ def _engine_not_found(exc: NotFound) -> tuple[str, int]:
 
 from app.ui import (  # noqa: E402  (register the views and template helpers)
     auth_views,
+    contacts,
     dashboard,
     formatting,
+    imports,
     navigation,
+    outbox,
     segments,
     users,
 )
 
-__all__ = ["auth_views", "dashboard", "formatting", "navigation", "segments", "ui", "users"]
+__all__ = [
+    "auth_views",
+    "contacts",
+    "dashboard",
+    "formatting",
+    "imports",
+    "navigation",
+    "outbox",
+    "segments",
+    "ui",
+    "users",
+]

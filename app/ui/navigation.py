@@ -69,4 +69,7 @@ def _layout_context() -> dict[str, Any]:
     def can(role: str) -> bool:
         return user is not None and user.role_enum.allows(Role(role))
 
-    return {"me": user, "can": can, "nav_groups": nav_groups}
+    def has_page(endpoint: str) -> bool:
+        return endpoint in current_app.view_functions
+
+    return {"me": user, "can": can, "nav_groups": nav_groups, "has_page": has_page}

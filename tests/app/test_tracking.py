@@ -44,7 +44,9 @@ def test_click_redirects_to_the_stored_destination_and_is_ingested(
     response = client.get(path_of(click), headers={"User-Agent": HUMAN_UA})
     assert response.status_code == 302
     assert response.headers["Location"].startswith("https://shop.example/best?mr=")
-    assert session.scalar(sa.select(sa.func.count()).select_from(Event)) == 0  # nothing written on the request
+    assert (
+        session.scalar(sa.select(sa.func.count()).select_from(Event)) == 0
+    )  # nothing written on the request
     report = ingest(rt)
     assert report.stored == 1
     event = session.scalars(sa.select(Event)).one()

@@ -58,4 +58,5 @@ class ArmMetric(Base):
     count: Mapped[float] = mapped_column(sa.Float, default=0.0)
     total: Mapped[float] = mapped_column(sa.Float, default=0.0)
     total_sq: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)  # first contribution
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,0 +1,231 @@
+"""Evaluate a rollout: read its aggregates, decide, store the decision, apply it, alert.
+
+`evaluate(session, rollout_id)` reads only `ArmMetric` rows of the rollout (a few hundred at most,
+whatever the number of events), so it takes milliseconds; `campaigns.decisions.decide` does the
+statistics; the verdict is stored as a `models.Decision` with its evidence and applied through the
+rollout state machine (`campaigns.rollout.machine.transition`, which writes the audit log). Advances
+that need an approver (``decision_mode == "approval"``, or exposure beyond ``approval_from_bp``) are
+left as a pending `models.Approval` linked to the decision; pauses and rollbacks protect recipients
+and are applied at once in every mode. Webhook deliveries for the decision and any health problem
+are created in the same transaction; `run_evaluation` enqueues them after the commit.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from campaigns import alerts
+from campaigns.decisions import Snapshot, Verdict, decide
+from campaigns.errors import InputError, NotFound, StateError
+from campaigns.policy import parse_config
+from campaigns.rollout.stages import parse_plan
+from models import Approval, ArmMetric, Decision, Rollout
+
+SEND_METRICS = ("sent", "failed")
+EVENT_METRICS = ("delivered", "open", "open_machine", "click", "click_bot", "conversion", "unsubscribe",
+                 "complaint", "bounce")  # fmt: skip
+OUTCOME_ACTIONS = {"advance": "advance", "rollback": "rollback", "pause": "pause"}
+
+
+def load_snapshot(session: Session, rollout: Rollout, now: datetime) -> Snapshot:
+    """The rollout's aggregates (whole arms, all campaigns of the rollout) and freshness times."""
+    rows = session.execute(
+        sa.select(
+            ArmMetric.stage_index,
+            ArmMetric.arm,
+            ArmMetric.metric,
+            sa.func.sum(ArmMetric.count),
+            sa.func.sum(ArmMetric.total),
+            sa.func.sum(ArmMetric.total_sq),
+            sa.func.min(ArmMetric.created_at),
+            sa.func.max(ArmMetric.updated_at),
+        )
+        .where(ArmMetric.rollout_id == rollout.id, ArmMetric.segment == "")
+        .group_by(ArmMetric.stage_index, ArmMetric.arm, ArmMetric.metric)
+    ).all()
+    data: dict[int, dict[str, dict[str, tuple[float, float, float]]]] = defaultdict(lambda: defaultdict(dict))
+    first_send: datetime | None = None
+    last_send: datetime | None = None
+    last_event: datetime | None = None
+    for stage, arm, metric, count, total, total_sq, created, updated in rows:
+        data[int(stage)][str(arm)][str(metric)] = (float(count or 0), float(total or 0), float(total_sq or 0))
+        created, updated = _aware(created), _aware(updated)
+        if metric in SEND_METRICS:
+            first_send = created if first_send is None or (created and created < first_send) else first_send
+            last_send = updated if last_send is None or (updated and updated > last_send) else last_send
+        elif metric in EVENT_METRICS:
+            last_event = updated if last_event is None or (updated and updated > last_event) else last_event
+    stages = parse_plan(list(rollout.stages or []))
+    return Snapshot(
+        rollout_id=int(rollout.id),
+        state=rollout.state,
+        killed=bool(rollout.killed),
+        stage_index=int(rollout.stage_index),
+        stages=stages,
+        holdout_bp=int(rollout.holdout_bp or 0),
+        config=parse_config(rollout.primary_metric, rollout.guardrails),
+        data={k: dict(v) for k, v in data.items()},
+        now=now,
+        stage_started_at=getattr(rollout, "stage_started_at", None),
+        last_send_at=last_send,
+        last_event_at=last_event,
+        first_send_at=first_send,
+    )
+
+
+def _aware(moment: datetime | str | None) -> datetime | None:
+    """Aggregated datetimes come back raw from SQLite (text, naive): make them aware UTC."""
+    if moment is None:
+        return None
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _verdict(session: Session, rollout: Rollout, now: datetime) -> Verdict:
+    try:
+        return decide(load_snapshot(session, rollout, now))
+    except InputError as exc:  # a broken plan or guardrails JSON: never decide on it
+        return Verdict("hold", (f"cannot evaluate: {exc}",), {"error": str(exc)}, ("config",))
+
+
+def _request_approval(
+    session: Session, rollout: Rollout, decision: Decision, action: str, target: int, actor: str
+) -> Approval:
+    pending = session.scalar(
+        sa.select(Approval).where(
+            Approval.rollout_id == rollout.id,
+            Approval.action == action,
+            Approval.target_stage == target,
+            Approval.status == "pending",
+        )
+    )
+    if pending is not None:
+        return pending
+    approval = Approval(
+        rollout_id=rollout.id,
+        action=action,
+        target_stage=target,
+        requested_by=actor,
+        reason="; ".join(decision.reasons),
+        decision_id=decision.id,
+    )
+    session.add(approval)
+    session.flush()
+    return approval
+
+
+def _apply(
+    session: Session, rollout: Rollout, decision: Decision, actor: str, now: datetime
+) -> dict[str, Any]:
+    """Apply through the state machine; what happened goes into the decision's evidence."""
+    from campaigns.rollout.machine import ApprovalRequired, transition
+
+    action = OUTCOME_ACTIONS[decision.outcome]
+    reason = "; ".join(decision.reasons) or decision.outcome
+    try:
+        audit = transition(
+            session,
+            rollout,
+            action,
+            actor,
+            reason,
+            {"decision_id": decision.id, "outcome": decision.outcome},
+            now=now,
+        )
+    except ApprovalRequired as exc:
+        approval = _request_approval(session, rollout, decision, exc.action, exc.target_stage, actor)
+        return {"status": "awaiting_approval", "approval_id": approval.id, "detail": str(exc)}
+    except StateError as exc:
+        return {"status": "refused", "detail": str(exc)}
+    decision.applied = True
+    return {"status": "applied", "audit_id": audit.id}
+
+
+def evaluate(
+    session: Session, rollout_id: int, actor: str = "evaluator", now: datetime | None = None
+) -> Decision:
+    """Decide for one rollout now; stores the decision (and its webhook deliveries) without committing."""
+    now = now or datetime.now(UTC)
+    rollout = session.get(Rollout, rollout_id)
+    if rollout is None:
+        raise NotFound(f"rollout {rollout_id} does not exist")
+    verdict = _verdict(session, rollout, now)
+    previous = session.scalar(
+        sa.select(Decision).where(Decision.rollout_id == rollout.id).order_by(Decision.id.desc()).limit(1)
+    )
+    decision = Decision(
+        rollout_id=rollout.id,
+        at=now,
+        stage_index=rollout.stage_index,
+        outcome=verdict.outcome,
+        reasons=list(verdict.reasons),
+        evidence={**verdict.evidence, "health": list(verdict.health), "actor": actor},
+        applied=False,
+    )
+    session.add(decision)
+    session.flush()
+    if verdict.outcome in OUTCOME_ACTIONS:
+        decision.evidence = {
+            **decision.evidence,
+            "application": _apply(session, rollout, decision, actor, now),
+        }
+    repeated = (
+        previous is not None
+        and previous.outcome == decision.outcome
+        and previous.reasons == decision.reasons
+        and previous.stage_index == decision.stage_index
+    )
+    alerts.queue_decision(session, rollout, decision, repeated=repeated)
+    session.flush()
+    return decision
+
+
+def run_evaluation(rollout_id: int, actor: str = "evaluator", now: datetime | None = None) -> int:
+    """Evaluate in its own transaction, commit, then enqueue the webhook deliveries. Returns the decision id."""
+    from campaigns import runtime
+
+    rt = runtime.current()
+    with rt.session() as session:
+        decision = evaluate(session, rollout_id, actor=actor, now=now)
+        decision_id = int(decision.id)
+    alerts.enqueue_for_decision(rt, decision_id)
+    return decision_id
+
+
+def live_rollout_ids(session: Session) -> list[int]:
+    return [
+        int(i)
+        for i in session.scalars(
+            sa.select(Rollout.id)
+            .where(Rollout.state.in_(("shadow", "ramping")), Rollout.killed.is_(False))
+            .order_by(Rollout.id)
+        )
+    ]
+
+
+def evaluate_all() -> list[int]:
+    """The periodic job: evaluate every live rollout (each in its own transaction). Returns decision ids."""
+    from campaigns import runtime
+
+    with runtime.current().session() as session:
+        ids = live_rollout_ids(session)
+    return [run_evaluation(rollout_id) for rollout_id in ids]
+
+
+# Periodic jobs as data, for the worker's rq CronScheduler: `func` is a dotted path; the other keys
+# are `CronScheduler.register` keyword arguments (the queue name comes from the settings).
+CRON_JOBS: tuple[dict[str, Any], ...] = (
+    {
+        "func": "campaigns.evaluation.evaluate_all",
+        "interval": 300,
+        "name": "evaluate_all",
+        "job_timeout": 600,
+    },
+    {"func": "campaigns.alerts.deliver_stuck", "interval": 600, "name": "webhooks_deliver_stuck"},
+)

@@ -1,0 +1,182 @@
+"""Decision policy and metric definitions (pure): what is measured, how strictly, what is a cap.
+
+Stored on `models.Rollout.guardrails` as JSON; every key is optional::
+
+    {"unsubscribe_rate": {"cap": 0.005},      # also tested "significantly worse" than control
+     "complaint_rate": {"cap": 0.001},        # complaints at most 0.1%
+     "bounce_rate": {},                       # tested, no cap
+     "send_error_rate": {"enabled": false},   # switched off
+     "render_p95_ms": {"cap": 800},           # cap only (AI content is expected to be slower)
+     "policy": {"alpha": 0.05, "guardrail_alpha": 0.01, "advance_when": "not_worse",
+                "min_samples_per_arm": 200, "stale_after_hours": 24, "tuning_n": 20000}}
+
+Guardrails not named keep their defaults: the four rates are tested, nothing is capped. A bare
+number is a cap (``{"complaint_rate": 0.001}``), ``null`` or ``false`` switches a guardrail off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from campaigns.errors import InputError
+
+
+@dataclass(frozen=True)
+class MetricDef:
+    """A per-recipient metric: numerator aggregate over a denominator of recipients."""
+
+    name: str
+    numerator: str  # ArmMetric.metric holding the outcome
+    denominators: tuple[str, ...]  # summed ArmMetric counts giving the recipients
+    binary: bool  # 0/1 per recipient (a rate) or a continuous value (revenue)
+    higher_is_better: bool
+
+
+METRIC_DEFS: dict[str, MetricDef] = {
+    m.name: m
+    for m in (
+        MetricDef("conversion_rate", "conversion", ("sent",), True, True),
+        MetricDef("click_rate", "click", ("sent",), True, True),
+        MetricDef("open_rate", "open", ("sent",), True, True),
+        MetricDef("revenue_per_recipient", "revenue", ("sent",), False, True),
+        MetricDef("unsubscribe_rate", "unsubscribe", ("sent",), True, False),
+        MetricDef("complaint_rate", "complaint", ("sent",), True, False),
+        MetricDef("bounce_rate", "bounce", ("sent",), True, False),
+        MetricDef("send_error_rate", "failed", ("sent", "failed"), True, False),
+    )
+}
+PRIMARY_METRICS = ("conversion_rate", "click_rate", "open_rate", "revenue_per_recipient")
+RATE_GUARDRAILS = ("unsubscribe_rate", "complaint_rate", "bounce_rate", "send_error_rate")
+LATENCY_GUARDRAIL = "render_p95_ms"
+GUARDRAILS = (*RATE_GUARDRAILS, LATENCY_GUARDRAIL)
+ADVANCE_WHEN = ("not_worse", "better")
+
+
+@dataclass(frozen=True)
+class Guardrail:
+    name: str
+    enabled: bool = True
+    cap: float | None = None  # a rate in (0, 1), or milliseconds for render_p95_ms
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How strict decisions are. `alpha` is the primary metric's two-sided error rate under continuous
+    monitoring; `guardrail_alpha` each guardrail's one-sided one. `tuning_n` is the number of
+    recipients (both arms) at which the confidence sequences are narrowest."""
+
+    alpha: float = 0.05
+    guardrail_alpha: float = 0.01
+    advance_when: str = "not_worse"  # or "better": the primary metric must be significantly better
+    min_samples_per_arm: int = 200
+    stale_after_hours: float = 24.0
+    tuning_n: float = 20_000.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DecisionConfig:
+    primary_metric: str
+    guardrails: tuple[Guardrail, ...]
+    policy: Policy
+
+    def active(self, names: tuple[str, ...] | None) -> tuple[Guardrail, ...]:
+        """The enabled guardrails, restricted to a stage's list when it has one."""
+        return tuple(g for g in self.guardrails if g.enabled and (names is None or g.name in names))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "primary_metric": self.primary_metric,
+            "guardrails": [asdict(g) for g in self.guardrails],
+            "policy": self.policy.to_json(),
+        }
+
+
+def _number(value: Any, where: str, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= float(value) <= high:
+        raise InputError(f"must be a number between {low:g} and {high:g}, got {value!r}", where=where)
+    return float(value)
+
+
+def _guardrail(name: str, raw: Any, where: str) -> Guardrail:
+    if raw is None or raw is False:
+        return Guardrail(name, enabled=False)
+    if raw is True:
+        return Guardrail(name)
+    high = 1e7 if name == LATENCY_GUARDRAIL else 1.0
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        return Guardrail(name, cap=_number(raw, where, 0.0, high))
+    if not isinstance(raw, Mapping):
+        raise InputError('must be an object such as {"cap": 0.001}, a number (the cap) or null', where=where)
+    unknown = set(raw) - {"cap", "enabled"}
+    if unknown:
+        raise InputError(f"unknown key(s): {', '.join(sorted(unknown))}", where=where)
+    cap = raw.get("cap")
+    return Guardrail(
+        name,
+        enabled=bool(raw.get("enabled", True)),
+        cap=None if cap is None else _number(cap, f"{where}.cap", 0.0, high),
+    )
+
+
+def parse_policy(raw: Any, where: str = "guardrails.policy") -> Policy:
+    if raw is None:
+        return Policy()
+    if not isinstance(raw, Mapping):
+        raise InputError("must be an object", where=where)
+    unknown = set(raw) - set(Policy.__dataclass_fields__)
+    if unknown:
+        raise InputError(f"unknown key(s): {', '.join(sorted(unknown))}", where=where)
+    default = Policy()
+    advance_when = raw.get("advance_when", default.advance_when)
+    if advance_when not in ADVANCE_WHEN:
+        raise InputError(f"must be one of {', '.join(ADVANCE_WHEN)}", where=f"{where}.advance_when")
+    return Policy(
+        alpha=_number(raw.get("alpha", default.alpha), f"{where}.alpha", 1e-6, 0.5),
+        guardrail_alpha=_number(
+            raw.get("guardrail_alpha", default.guardrail_alpha), f"{where}.guardrail_alpha", 1e-6, 0.5
+        ),
+        advance_when=advance_when,
+        min_samples_per_arm=int(
+            _number(
+                raw.get("min_samples_per_arm", default.min_samples_per_arm),
+                f"{where}.min_samples_per_arm",
+                1,
+                1e9,
+            )
+        ),
+        stale_after_hours=_number(
+            raw.get("stale_after_hours", default.stale_after_hours),
+            f"{where}.stale_after_hours",
+            0.1,
+            24 * 365,
+        ),
+        tuning_n=_number(raw.get("tuning_n", default.tuning_n), f"{where}.tuning_n", 10, 1e10),
+    )
+
+
+def parse_config(primary_metric: str | None, guardrails: Mapping[str, Any] | None) -> DecisionConfig:
+    """Validate a rollout's primary metric and guardrails JSON; InputError says what and where."""
+    primary = primary_metric or "conversion_rate"
+    if primary not in PRIMARY_METRICS:
+        raise InputError(
+            f"must be one of {', '.join(PRIMARY_METRICS)}, got {primary!r}", where="primary_metric"
+        )
+    raw = dict(guardrails or {})
+    if not isinstance(guardrails or {}, Mapping):
+        raise InputError("must be an object", where="guardrails")
+    unknown = set(raw) - {*GUARDRAILS, "policy"}
+    if unknown:
+        raise InputError(
+            f"unknown guardrail(s): {', '.join(sorted(unknown))}; known: {', '.join(GUARDRAILS)}",
+            where="guardrails",
+        )
+    rails = tuple(
+        _guardrail(name, raw[name], f"guardrails.{name}") if name in raw else Guardrail(name)
+        for name in GUARDRAILS
+    )
+    return DecisionConfig(primary, rails, parse_policy(raw.get("policy")))

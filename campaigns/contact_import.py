@@ -1,0 +1,226 @@
+"""CSV import of contacts: upsert on the normalized email, every good row imported, every bad row
+reported with its line and field.
+
+Columns (header names are matched case- and punctuation-insensitively): `email` (required),
+`name` (or `first_name` + `last_name`), `country`, `timezone`, `consent`, `status`, `external_id`
+(or `customer_id`); every other column becomes an attribute, typed (true/false, numbers, text).
+
+An existing contact keeps what the file leaves empty, gets the file's attributes merged over its
+own, and is never moved back to `active` by an import: an unsubscribe sticks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from campaigns.contacts import (
+    TEXT_LIMITS,
+    clean_text,
+    normalize_email,
+    parse_consent,
+    parse_status,
+    parse_timezone,
+    typed_value,
+)
+from campaigns.csv_import import ImportReport, Row, SeenKeys
+from campaigns.errors import InputError
+from models import Contact, utcnow
+
+ALIASES = {
+    "e_mail": "email",
+    "email_address": "email",
+    "e_mail_address": "email",
+    "mail": "email",
+    "full_name": "name",
+    "firstname": "first_name",
+    "given_name": "first_name",
+    "lastname": "last_name",
+    "surname": "last_name",
+    "family_name": "last_name",
+    "tz": "timezone",
+    "time_zone": "timezone",
+    "opt_in": "consent",
+    "optin": "consent",
+    "subscribed": "consent",
+    "marketing_consent": "consent",
+    "customer_id": "external_id",
+    "customerid": "external_id",
+}
+KNOWN = (
+    "email",
+    "name",
+    "first_name",
+    "last_name",
+    "country",
+    "timezone",
+    "consent",
+    "status",
+    "external_id",
+)
+
+
+class ContactImporter:
+    kind = "contacts"
+    aliases = ALIASES
+
+    def __init__(self) -> None:
+        self.seen_emails = SeenKeys()
+        self.seen_external = SeenKeys()
+
+    def check_header(self, columns: Sequence[str]) -> None:
+        if "email" not in columns:
+            raise InputError(
+                f"missing required column email (the header has: {', '.join(columns)})", where="email"
+            )
+
+    def import_chunk(self, session: Session, rows: list[Row], report: ImportReport) -> None:
+        parsed: dict[str, tuple[int, dict[str, Any]]] = {}
+        for row in rows:
+            fields = self._parse(row, report)
+            if fields is not None:
+                parsed[fields["email"]] = (row.number, fields)
+        if not parsed:
+            return
+        taken = self._external_ids_taken(session, parsed, report)
+        if taken:
+            parsed = {e: v for e, v in parsed.items() if v[0] not in taken}
+        existing = {
+            c.email: c
+            for c in session.execute(
+                sa.select(Contact.id, Contact.email, Contact.attributes, Contact.status).where(
+                    Contact.email.in_(list(parsed))
+                )
+            )
+        }
+        now = utcnow()
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        for email, (_number, fields) in parsed.items():
+            old = existing.get(email)
+            if old is None:
+                inserts.append(_new_contact(fields, now))
+            else:
+                updates.append(_changes(old, fields, now))
+        if inserts:
+            session.execute(sa.insert(Contact), inserts)
+        for keys in {tuple(sorted(u)) for u in updates}:
+            batch = [u for u in updates if tuple(sorted(u)) == keys]
+            session.execute(sa.update(Contact), batch)
+        report.rows_imported += len(parsed)
+
+    def _parse(self, row: Row, report: ImportReport) -> dict[str, Any] | None:
+        values = row.values
+        fields: dict[str, Any] = {}
+        ok = True
+
+        def fail(field: str, message: str) -> None:
+            nonlocal ok
+            ok = False
+            report.error(row.number, field, message)
+
+        try:
+            fields["email"] = normalize_email(values["email"])
+        except InputError as exc:
+            fail("email", exc.message)
+        name = values.get("name", "").strip()
+        if not name and ("first_name" in values or "last_name" in values):
+            name = f"{values.get('first_name', '').strip()} {values.get('last_name', '').strip()}".strip()
+        for field, raw in (("name", name), ("country", values.get("country", ""))):
+            try:
+                fields[field] = clean_text(field, raw)
+            except InputError as exc:
+                fail(field, exc.message)
+        for field, parse in (
+            ("timezone", parse_timezone),
+            ("consent", parse_consent),
+            ("status", parse_status),
+        ):
+            raw = values.get(field, "").strip()
+            if raw:
+                try:
+                    fields[field] = parse(raw)
+                except InputError as exc:
+                    fail(field, exc.message)
+        external = values.get("external_id", "").strip()
+        if external:
+            if external.endswith(".0") and external[:-2].isdigit():
+                external = external[:-2]  # spreadsheets turn 17850 into 17850.0
+            if len(external) > TEXT_LIMITS["external_id"]:
+                fail("external_id", f"external_id is longer than {TEXT_LIMITS['external_id']} characters")
+            fields["external_id"] = external
+        fields["attributes"] = {
+            key: typed_value(raw) for key, raw in values.items() if key not in KNOWN and raw.strip()
+        }
+        if not ok:
+            return None
+        first = self.seen_emails.first_row(fields["email"], row.number)
+        if first is not None:
+            report.error(
+                row.number, "email", f"duplicate of row {first}: {fields['email']} (row {first} was used)"
+            )
+            return None
+        if external:
+            first = self.seen_external.first_row(external, row.number)
+            if first is not None:
+                report.error(row.number, "external_id", f"duplicate of row {first}: external_id {external!r}")
+                return None
+        return fields
+
+    def _external_ids_taken(
+        self, session: Session, parsed: dict[str, tuple[int, dict[str, Any]]], report: ImportReport
+    ) -> set[int]:
+        """Rows whose external id belongs to a contact with another email (reported, not imported)."""
+        wanted = {f["external_id"]: (email, n) for email, (n, f) in parsed.items() if f.get("external_id")}
+        if not wanted:
+            return set()
+        owners = session.execute(
+            sa.select(Contact.external_id, Contact.email, Contact.id).where(
+                Contact.external_id.in_(list(wanted))
+            )
+        ).all()
+        taken: set[int] = set()
+        for external, owner_email, owner_id in owners:
+            email, number = wanted[external]
+            if owner_email != email:
+                report.error(number, "external_id", f"external_id {external!r} belongs to contact {owner_id}")
+                taken.add(number)
+        return taken
+
+
+def _new_contact(fields: dict[str, Any], now: Any) -> dict[str, Any]:
+    status = fields.get("status", "active")
+    return {
+        "email": fields["email"],
+        "name": fields["name"],
+        "country": fields["country"],
+        "timezone": fields.get("timezone", "UTC"),
+        "consent": fields.get("consent", True),
+        "status": status,
+        "external_id": fields.get("external_id"),
+        "attributes": fields["attributes"],
+        "created_at": now,
+        "updated_at": now,
+        "unsubscribed_at": now if status == "unsubscribed" else None,
+    }
+
+
+def _changes(old: Any, fields: dict[str, Any], now: Any) -> dict[str, Any]:
+    change: dict[str, Any] = {"id": old.id, "updated_at": now}
+    for field in ("name", "country"):
+        if fields[field]:
+            change[field] = fields[field]
+    for field in ("timezone", "consent", "external_id"):
+        if field in fields:
+            change[field] = fields[field]
+    status = fields.get("status")
+    if status is not None and status != old.status and status != "active" and old.status == "active":
+        change["status"] = status
+        if status == "unsubscribed":
+            change["unsubscribed_at"] = now
+    if fields["attributes"]:
+        change["attributes"] = {**(old.attributes or {}), **fields["attributes"]}
+    return change

@@ -61,9 +61,13 @@ class StratifiedEstimate:
     variance_control: FloatArray
 
 
-def _arm_variance(n: FloatArray, total: FloatArray, total_sq: FloatArray) -> FloatArray:
+def _arm_variance(n: FloatArray, total: FloatArray, total_sq: FloatArray, binary: bool) -> FloatArray:
+    """Per-recipient variance: p(1-p) for a 0/1 outcome, the sample variance (n - 1) otherwise
+    (the conventions of gbstats' ProportionStatistic and SampleMeanStatistic)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = total / n
+        if binary:
+            return np.where(n > 0, np.clip(mean * (1.0 - mean), 0.0, None), 0.0)
         var = (total_sq - n * mean * mean) / (n - 1.0)
     return np.where(n > 1, np.maximum(var, 0.0), 0.0)
 
@@ -87,8 +91,8 @@ def stratified(
         w = np.where(usable, size / n[..., None], 0.0)
         mt = np.where(usable, tt / nt, 0.0)
         mc = np.where(usable, tc / nc, 0.0)
-        vt = np.where(usable, _arm_variance(nt, tt, qt) / nt, 0.0)
-        vc = np.where(usable, _arm_variance(nc, tc, qc) / nc, 0.0)
+        vt = np.where(usable, _arm_variance(nt, tt, qt, binary) / nt, 0.0)
+        vc = np.where(usable, _arm_variance(nc, tc, qc, binary) / nc, 0.0)
         if binary:
             pooled = (tt + tc) / (nt + nc)
             v0 = np.where(usable, pooled * (1.0 - pooled) * (1.0 / nt + 1.0 / nc), 0.0)

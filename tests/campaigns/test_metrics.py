@@ -45,7 +45,9 @@ def ledger(session: Session) -> dict[str, Any]:
     return {"rollout": rollout, "campaign": campaign, "sends": sends}
 
 
-def _event(send: Send, kind: str, key: str, value: float = 0.0, machine: bool = False, minutes: int = 5) -> Event:
+def _event(
+    send: Send, kind: str, key: str, value: float = 0.0, machine: bool = False, minutes: int = 5
+) -> Event:
     return Event(
         dedupe_key=key,
         kind=kind,
@@ -90,7 +92,9 @@ def test_record_sends_counts_sent_and_render_histogram(session: Session, ledger:
     assert row is not None and row.rollout_id == ledger["rollout"].id and row.stage_index == 2
 
 
-def test_first_time_outcomes_human_only_and_machine_separately(session: Session, ledger: dict[str, Any]) -> None:
+def test_first_time_outcomes_human_only_and_machine_separately(
+    session: Session, ledger: dict[str, Any]
+) -> None:
     t1, t2, _forced, c1, _c2, _h = ledger["sends"]
     _store(
         session,
@@ -128,7 +132,9 @@ def test_revenue_sum_of_squares_per_recipient(session: Session, ledger: dict[str
     assert session.get(Send, t1.id).revenue == 15.0  # type: ignore[union-attr]
 
 
-def test_replayed_outcomes_count_once_across_workers(session: Session, ledger: dict[str, Any], app: Any) -> None:
+def test_replayed_outcomes_count_once_across_workers(
+    session: Session, ledger: dict[str, Any], app: Any
+) -> None:
     """Two sessions (two ingest workers) record the same recipient's unsubscribe: counted once."""
     t1 = ledger["sends"][0]
     other = app.extensions["mailramp"].session_factory()

@@ -69,6 +69,7 @@ def _engine_not_found(exc: NotFound) -> tuple[str, int]:
 
 from app.ui import (  # noqa: E402  (register the views and template helpers)
     auth_views,
+    catalog,
     contacts,
     dashboard,
     formatting,
@@ -76,11 +77,13 @@ from app.ui import (  # noqa: E402  (register the views and template helpers)
     navigation,
     outbox,
     segments,
+    templates_views,
     users,
 )
 
 __all__ = [
     "auth_views",
+    "catalog",
     "contacts",
     "dashboard",
     "formatting",
@@ -88,6 +91,7 @@ __all__ = [
     "navigation",
     "outbox",
     "segments",
+    "templates_views",
     "ui",
     "users",
 ]

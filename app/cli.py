@@ -6,11 +6,14 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
-from app import migrate
+from app import cli_data, migrate
+from app.cli_rollout import rollout_group
 
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(db_group)
+    cli_data.init_app(app)
+    app.cli.add_command(rollout_group)
 
 
 @click.group("db")

@@ -33,6 +33,8 @@ class Rollout(Base):
     approval_from_bp: Mapped[int | None] = mapped_column(default=None)  # advancing beyond needs approver
     freeze_windows: Mapped[list[Any]] = mapped_column(default=list)  # [{"start": iso, "end": iso, "why"}]
     model_version_id: Mapped[int | None] = mapped_column(sa.ForeignKey("model_versions.id"), default=None)
+    # blue-green: the version live before the last switch, so switching back is one step
+    previous_model_version_id: Mapped[int | None] = mapped_column(default=None)
     killed: Mapped[bool] = mapped_column(default=False)
     killed_at: Mapped[datetime | None] = mapped_column(default=None)
     created_by: Mapped[str] = mapped_column(sa.String(320), default="")

@@ -6,8 +6,13 @@ from flask import Response, jsonify
 
 from app.api import (  # noqa: F401  (register their routes)
     campaigns,
+    catalog,
+    contacts,
     errors,
     events,
+    imports,
+    rollouts,
+    segments,
     templates,
 )
 from app.api.spec import api, document, route

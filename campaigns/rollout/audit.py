@@ -48,6 +48,7 @@ def record(
         evidence=evidence or {},
     )
     session.add(row)
+    session.flush()  # later refreshes (row locks) must see this change, not the stored one
     return row
 
 

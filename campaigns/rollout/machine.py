@@ -102,7 +102,7 @@ def target_of(rollout: Rollout, action: str, stages: tuple[Stage, ...]) -> tuple
         raise StateError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
     state, index = rollout.state, rollout.stage_index
     if state not in _FROM[action]:
-        allowed = ", ".join(a for a in ACTIONS if state in _FROM[a])
+        allowed = ", ".join(a for a in ACTIONS if state in _FROM[a] and (a != "unkill" or rollout.killed))
         raise StateError(
             f"cannot {action} a rollout that is {state}; from {state} you may: {allowed or 'nothing'}"
         )

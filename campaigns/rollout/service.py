@@ -8,13 +8,15 @@ every `Settings.kill_check_every` messages, and a kill is visible to it as soon 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from campaigns.errors import NotFound
-from campaigns.rollout.assignment import RolloutSpec, closed_spec, spec_from_row
-from models import Rollout
+from campaigns.rollout.assignment import ContactFrame, RolloutSpec, closed_spec, spec_from_row
+from models import Contact, Rollout
 
 log = logging.getLogger("mailramp.rollout")
 
@@ -47,6 +49,36 @@ def required_segment_ids(spec: RolloutSpec) -> set[int]:
 def required_attribute_names(spec: RolloutSpec) -> set[str]:
     """Attribute columns `assign` needs in `ContactFrame.attributes` ("country" may come from the column)."""
     return spec.targeting.attribute_names()
+
+
+def segment_masks(session: Session, spec: RolloutSpec, contact_ids: Sequence[int]) -> dict[int, np.ndarray]:
+    """Membership of each segment the spec needs, one SQL query per segment (campaigns.audience)."""
+    from campaigns.audience import members
+
+    ids = np.asarray(contact_ids, dtype=np.int64)
+    return {
+        segment_id: np.isin(ids, np.fromiter(members(session, segment_id, ids.tolist()), dtype=np.int64))
+        for segment_id in sorted(required_segment_ids(spec))
+    }
+
+
+def contact_frame(session: Session, spec: RolloutSpec, contact_ids: Sequence[int]) -> ContactFrame:
+    """The ContactFrame the send path would build for these contacts, read from the database.
+    Unknown ids get no attributes (and so match only `missing` rules)."""
+    ids = [int(i) for i in contact_ids]
+    rows = {
+        row.id: row
+        for row in session.execute(
+            sa.select(Contact.id, Contact.attributes, Contact.country).where(Contact.id.in_(ids))
+        )
+    }
+    return ContactFrame.from_records(
+        ids,
+        [dict(rows[i].attributes or {}) if i in rows else {} for i in ids],
+        [rows[i].country if i in rows else None for i in ids],
+        segment_masks(session, spec, ids),
+        names=required_attribute_names(spec),
+    )
 
 
 def is_killed(session: Session, rollout_id: int) -> bool:

@@ -99,7 +99,7 @@ def _int(value: Any, where: str, low: int, high: int) -> int:
     return int(value)
 
 
-def _metric(value: Any, where: str) -> str:
+def metric_name(value: Any, where: str) -> str:
     if not isinstance(value, str) or not _METRIC.match(value):
         raise InputError(f"must be a metric name such as 'conversion_rate', got {value!r}", where=where)
     return value
@@ -128,10 +128,10 @@ def parse_gates(raw: Any, where: str) -> Gates:
         ),
         min_events=_int(raw.get("min_events", 0) or 0, f"{where}.min_events", 0, 10**9),
         min_duration_hours=float(hours),
-        primary_metric=None if metric is None else _metric(metric, f"{where}.primary_metric"),
+        primary_metric=None if metric is None else metric_name(metric, f"{where}.primary_metric"),
         guardrails=None
         if guardrails is None
-        else tuple(_metric(g, f"{where}.guardrails[{i}]") for i, g in enumerate(guardrails)),
+        else tuple(metric_name(g, f"{where}.guardrails[{i}]") for i, g in enumerate(guardrails)),
     )
 
 

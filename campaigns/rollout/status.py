@@ -1,0 +1,116 @@
+"""A rollout as the control panel and the API show it: settings, where it stands, what may happen next."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from campaigns.errors import StateError
+from campaigns.rollout.approvals import approval_to_json, pending_approvals
+from campaigns.rollout.evidence import observe
+from campaigns.rollout.gates import active_freeze, parse_freeze_windows, unmet_gates
+from campaigns.rollout.machine import ACTION_ROLES, ACTIONS, exposure_after, needs_approval, target_of
+from campaigns.rollout.stages import BASIS_POINTS, parse_plan, plan_to_json
+from models import Rollout
+
+
+def current_exposure_bp(rollout: Rollout) -> int:
+    """Share of eligible contacts receiving AI content now (0 when killed)."""
+    if rollout.killed or rollout.state in ("draft", "rolled_back"):
+        return 0
+    if rollout.state == "completed":
+        return BASIS_POINTS - rollout.holdout_bp
+    stages = parse_plan(list(rollout.stages or []))
+    return min(exposure_after(rollout, stages, rollout.stage_index), BASIS_POINTS - rollout.holdout_bp)
+
+
+def rollout_summary(rollout: Rollout) -> dict[str, Any]:
+    """The row without database reads: for lists."""
+    stages = list(rollout.stages or [])
+    stage = stages[rollout.stage_index] if 0 <= rollout.stage_index < len(stages) else None
+    return {
+        "id": rollout.id,
+        "name": rollout.name,
+        "series": rollout.series,
+        "state": rollout.state,
+        "killed": rollout.killed,
+        "stage_index": rollout.stage_index,
+        "stage": stage,
+        "exposure_bp": current_exposure_bp(rollout),
+        "holdout_bp": rollout.holdout_bp,
+        "model_version_id": rollout.model_version_id,
+        "updated_at": rollout.updated_at.isoformat() if rollout.updated_at else None,
+    }
+
+
+def next_actions(rollout: Rollout, now: datetime) -> list[dict[str, Any]]:
+    """Each action valid from here, with the role it needs and what stands in its way."""
+    stages = parse_plan(list(rollout.stages or []))
+    freeze = active_freeze(parse_freeze_windows(rollout.freeze_windows), now)
+    out = []
+    for action in ACTIONS:
+        try:
+            to_state, to_stage = target_of(rollout, action, stages)
+        except StateError:
+            continue
+        blocked = []
+        if action in ("start", "advance"):
+            if rollout.killed:
+                blocked.append("killed")
+            if freeze is not None:
+                blocked.append(f"freeze window until {freeze.end.isoformat()}")
+        out.append(
+            {
+                "action": action,
+                "role": ACTION_ROLES[action].value,
+                "to_state": to_state,
+                "to_stage": min(to_stage, len(stages) - 1),
+                "needs_approval": needs_approval(rollout, action, exposure_after(rollout, stages, to_stage)),
+                "blocked": blocked,
+            }
+        )
+    return out
+
+
+def rollout_status(session: Session, rollout: Rollout, now: datetime | None = None) -> dict[str, Any]:
+    """Everything the control panel shows for one rollout."""
+    now = now or datetime.now(UTC)
+    stages = parse_plan(list(rollout.stages or []))
+    freeze = active_freeze(parse_freeze_windows(rollout.freeze_windows), now)
+    gates: dict[str, Any] | None = None
+    if rollout.state in ("shadow", "ramping", "paused") and 0 <= rollout.stage_index < len(stages):
+        observed = observe(session, rollout)
+        gates = {
+            "observed": observed.to_json(),
+            "unmet": unmet_gates(stages[rollout.stage_index].gates, observed, now),
+        }
+    return {
+        **rollout_summary(rollout),
+        "salt": rollout.salt,
+        "stages": plan_to_json(stages),
+        "targeting": rollout.targeting,
+        "primary_metric": rollout.primary_metric,
+        "guardrails": rollout.guardrails,
+        "decision_mode": rollout.decision_mode,
+        "approval_from_bp": rollout.approval_from_bp,
+        "freeze_windows": rollout.freeze_windows,
+        "active_freeze": freeze.to_json() if freeze else None,
+        "stage_started_at": rollout.stage_started_at.isoformat() if rollout.stage_started_at else None,
+        "killed_at": rollout.killed_at.isoformat() if rollout.killed_at else None,
+        "previous_model_version_id": rollout.previous_model_version_id,
+        "created_by": rollout.created_by,
+        "created_at": rollout.created_at.isoformat() if rollout.created_at else None,
+        "gates": gates,
+        "next_actions": next_actions(rollout, now),
+        "pending_approvals": [approval_to_json(a) for a in pending_approvals(session, rollout.id)],
+    }
+
+
+def list_rollouts(session: Session, state: str | None = None) -> list[Rollout]:
+    query = sa.select(Rollout).order_by(Rollout.id.desc())
+    if state:
+        query = query.where(Rollout.state == state)
+    return list(session.scalars(query))

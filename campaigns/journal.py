@@ -32,8 +32,10 @@ class SendJournal:
         self.key = f"mailramp:journal:{wave_id}:{batch}"
 
     def append(self, result: DeliveryResult) -> None:
-        line = f"{result.send_id}|{int(result.accepted)}|{int(result.permanent)}|{result.error}"
-        self.redis.rpush(self.key, line.encode())
+        self.redis.rpush(self.key, _line(result))
+
+    def writer(self) -> JournalWriter:
+        return JournalWriter(self.redis, self.key)
 
     def entries(self) -> list[JournalEntry]:
         out = []
@@ -46,5 +48,43 @@ class SendJournal:
         """Only after the ledger commit that recorded these entries."""
         self.redis.delete(self.key)
 
+    def drop_first(self, n: int) -> None:
+        """Entries are appended in delivery order: drop the `n` a ledger commit has just recorded."""
+        self.redis.ltrim(self.key, n, -1)
+
     def touch(self) -> None:
         self.redis.expire(self.key, JOURNAL_TTL_SECONDS)
+
+
+def _line(result: DeliveryResult) -> bytes:
+    return f"{result.send_id}|{int(result.accepted)}|{int(result.permanent)}|{result.error}".encode()
+
+
+class JournalWriter:
+    """Appends on one dedicated connection without waiting for each reply (Redis pipelining).
+
+    The command is written to the socket before `append` returns, and bytes written to a socket
+    reach Redis even if this process is killed right after, so durability is that of `rpush`; the
+    replies are read (and errors raised) at `flush`, once per chunk.
+    """
+
+    def __init__(self, redis: Redis, key: str) -> None:
+        self.pool = redis.connection_pool
+        self.connection = self.pool.get_connection()
+        self.key = key
+        self.unread = 0
+
+    def append(self, result: DeliveryResult) -> None:
+        self.connection.send_command("RPUSH", self.key, _line(result))
+        self.unread += 1
+
+    def flush(self) -> None:
+        while self.unread:
+            self.connection.read_response()
+            self.unread -= 1
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self.pool.release(self.connection)

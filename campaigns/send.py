@@ -12,7 +12,8 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ from campaigns import metrics
 from campaigns.arms import assign_batch
 from campaigns.campaigns import campaign_links, register_links
 from campaigns.delivery import DeliveryResult, SmtpConfig, SmtpTransport
-from campaigns.journal import SendJournal
+from campaigns.journal import JournalWriter, SendJournal
 from campaigns.liveness import holder_is_dead, holder_token
 from campaigns.message import MessageBuilder, OutgoingMessage, links_in
 from campaigns.planner import finish_wave_if_done
@@ -36,7 +37,7 @@ from campaigns.tokens import TokenSigner
 from models import Campaign, Contact, Send, ShadowRender, Suppression, Template, utcnow
 
 log = logging.getLogger(__name__)
-CHUNK = 100
+CHUNK = 250  # the kill switch is re-read before every chunk
 LOCK_SECONDS = 120
 MAX_ATTEMPTS = 5
 
@@ -116,17 +117,21 @@ def send_batch(
                 message_id_key=rt.settings.secret_key,
             )
             tmpl = compiled(template)
-            with transport_factory(rt.settings.smtp_url) as smtp:
-                for chunk in _chunks(pending, CHUNK):
-                    prepared = _prepare(session, campaign, tmpl, builder, chunk)
-                    results = []
-                    for item in prepared:
-                        result = smtp.send(item.message)
-                        journal.append(result)
-                        results.append(result)
-                    _record(session, results, {p.row["id"]: p.row["attempts"] for p in prepared}, outcome)
-                    journal.clear()
-                    lock.extend(LOCK_SECONDS, replace_ttl=True)
+            with transport_factory(rt.settings.smtp_url) as smtp, ThreadPoolExecutor(1, "smtp") as sender:
+                writer = journal.writer()
+                try:
+                    # Delivery of chunk k (a thread, mostly waiting on the network) overlaps the
+                    # preparation of chunk k+1 (this thread, mostly CPU).
+                    in_flight: tuple[list[_Prepared], Future[list[DeliveryResult]]] | None = None
+                    for chunk in _chunks(pending, CHUNK):
+                        prepared = _prepare(session, campaign, tmpl, builder, chunk)
+                        if in_flight is not None:
+                            _finish(session, journal, lock, *in_flight, outcome)
+                        in_flight = (prepared, sender.submit(_deliver, smtp, writer, prepared))
+                    if in_flight is not None:
+                        _finish(session, journal, lock, *in_flight, outcome)
+                finally:
+                    writer.close()
         finish_wave_if_done(session, wave_id)
         session.commit()
     finally:
@@ -135,6 +140,30 @@ def send_batch(
     if outcome.retry_later:
         raise TemporaryFailure(f"{outcome.retry_later} messages of batch {batch} failed for now; retrying")
     return outcome
+
+
+def _deliver(smtp: SmtpTransport, writer: JournalWriter, prepared: list[_Prepared]) -> list[DeliveryResult]:
+    results = []
+    for item in prepared:
+        result = smtp.send(item.message)
+        writer.append(result)
+        results.append(result)
+    writer.flush()
+    return results
+
+
+def _finish(
+    session: Session,
+    journal: SendJournal,
+    lock: Lock,
+    prepared: list[_Prepared],
+    delivery: Future[list[DeliveryResult]],
+    outcome: BatchOutcome,
+) -> None:
+    results = delivery.result()
+    _record(session, results, {p.row["id"]: p.row["attempts"] for p in prepared}, outcome)
+    journal.drop_first(len(results))
+    lock.extend(LOCK_SECONDS, replace_ttl=True)
 
 
 def _take_batch_lock(rt: Runtime, wave_id: int, batch: int) -> Lock | None:
@@ -347,7 +376,7 @@ def _recommendations(
     except Exception:  # fail closed: no recommendations -> the AI block fails -> control content
         log.exception("recommendation lookup failed; these contacts get control content")
         return {}
-    return {cid: [asdict(r) for r in recs] for cid, recs in found.items()}
+    return {cid: [r.__dict__ for r in recs] for cid, recs in found.items()}
 
 
 def _record(

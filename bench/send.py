@@ -20,9 +20,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import sqlalchemy as sa  # noqa: E402
+import sqlalchemy as sa
 
-from bench.common import emit, scratch_app, workdir  # noqa: E402
+from bench.common import emit, scratch_app, workdir
 
 
 class CountingSink:
@@ -135,7 +135,7 @@ def main() -> None:
     )
 
     t0 = time.perf_counter()
-    wave = start_wave(rt, campaign.id, None)
+    start_wave(rt, campaign.id, None)
     plan_s = time.perf_counter() - t0
     q = queue(rt)
     # Scoring runs first (its own job); it is timed separately from sending.

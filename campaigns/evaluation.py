@@ -24,7 +24,7 @@ from campaigns.decisions import Snapshot, Verdict, decide
 from campaigns.errors import InputError, NotFound, StateError
 from campaigns.policy import parse_config
 from campaigns.rollout.stages import parse_plan
-from models import Approval, ArmMetric, Decision, Rollout
+from models import ArmMetric, Decision, Rollout
 
 SEND_METRICS = ("sent", "failed")
 EVENT_METRICS = ("delivered", "open", "open_machine", "click", "click_bot", "conversion", "unsubscribe",
@@ -94,36 +94,11 @@ def _verdict(session: Session, rollout: Rollout, now: datetime) -> Verdict:
         return Verdict("hold", (f"cannot evaluate: {exc}",), {"error": str(exc)}, ("config",))
 
 
-def _request_approval(
-    session: Session, rollout: Rollout, decision: Decision, action: str, target: int, actor: str
-) -> Approval:
-    pending = session.scalar(
-        sa.select(Approval).where(
-            Approval.rollout_id == rollout.id,
-            Approval.action == action,
-            Approval.target_stage == target,
-            Approval.status == "pending",
-        )
-    )
-    if pending is not None:
-        return pending
-    approval = Approval(
-        rollout_id=rollout.id,
-        action=action,
-        target_stage=target,
-        requested_by=actor,
-        reason="; ".join(decision.reasons),
-        decision_id=decision.id,
-    )
-    session.add(approval)
-    session.flush()
-    return approval
-
-
 def _apply(
     session: Session, rollout: Rollout, decision: Decision, actor: str, now: datetime
 ) -> dict[str, Any]:
     """Apply through the state machine; what happened goes into the decision's evidence."""
+    from campaigns.rollout.approvals import request_approval
     from campaigns.rollout.machine import ApprovalRequired, transition
 
     action = OUTCOME_ACTIONS[decision.outcome]
@@ -139,7 +114,16 @@ def _apply(
             now=now,
         )
     except ApprovalRequired as exc:
-        approval = _request_approval(session, rollout, decision, exc.action, exc.target_stage, actor)
+        approval = request_approval(
+            session,
+            rollout,
+            exc.action,
+            actor,
+            reason,
+            evidence={"decision_id": decision.id},
+            decision_id=decision.id,
+            now=now,
+        )
         return {"status": "awaiting_approval", "approval_id": approval.id, "detail": str(exc)}
     except StateError as exc:
         return {"status": "refused", "detail": str(exc)}

@@ -1,0 +1,168 @@
+"""evaluate() on the real database: aggregates in, a stored decision applied through the state machine."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from campaigns import metrics
+from campaigns.errors import NotFound
+from campaigns.evaluation import evaluate, live_rollout_ids
+from models import Approval, Decision, Event, Rollout, RolloutAudit, Send, Webhook, WebhookDelivery
+from tests.factories import add_campaign, add_contacts, add_template
+
+NOW = datetime(2024, 11, 20, 12, 0, tzinfo=UTC)
+PLAN = [
+    {"name": "50%", "kind": "percent", "exposure_bp": 5000, "gates": {"min_recipients_per_arm": 100}},
+    {"name": "100%", "kind": "percent", "exposure_bp": 10_000, "gates": {"min_recipients_per_arm": 100}},
+]
+POLICY = {"policy": {"min_samples_per_arm": 100, "tuning_n": 1000}}
+
+
+def build(session: Session, n_treatment: int = 300, n_control: int = 300, converted: tuple[int, int] = (30, 30),
+          unsubscribed: tuple[int, int] = (0, 0), **rollout_fields: Any) -> Rollout:  # fmt: skip
+    """A ramping rollout at stage 0 (50/50, no holdout) whose sends and events went through metrics."""
+    rollout = Rollout(
+        name="AI picks", salt="salt", state="ramping", stage_index=0, stages=PLAN, guardrails=POLICY,
+        stage_started_at=NOW - timedelta(days=1), **rollout_fields,
+    )  # fmt: skip
+    session.add(rollout)
+    session.flush()
+    campaign = add_campaign(session, add_template(session).id)
+    contacts = add_contacts(session, n_treatment + n_control)
+    sent_at = NOW - timedelta(hours=3)
+    sends = [
+        Send(campaign_id=campaign.id, contact_id=c, rollout_id=rollout.id, stage_index=0, state="sent",
+             arm="treatment" if i < n_treatment else "control", sent_at=sent_at, render_ms=5.0)
+        for i, c in enumerate(contacts)
+    ]  # fmt: skip
+    session.add_all(sends)
+    session.flush()
+    metrics.record_sends(session, sends)
+    treatment, control = sends[:n_treatment], sends[n_treatment:]
+    events = []
+    for group, conv, unsub in (
+        (treatment, converted[0], unsubscribed[0]),
+        (control, converted[1], unsubscribed[1]),
+    ):
+        events += [_event(s, "conversion", value=20.0) for s in group[:conv]]
+        events += [_event(s, "unsubscribe") for s in group[-unsub:]] if unsub else []
+    session.add_all(events)
+    session.flush()
+    metrics.record_events(session, events)
+    session.commit()
+    return rollout
+
+
+def _event(send: Send, kind: str, value: float = 0.0) -> Event:
+    return Event(dedupe_key=f"{kind}:{send.id}", kind=kind, send_id=send.id, campaign_id=send.campaign_id,
+                 rollout_id=send.rollout_id, arm=send.arm, stage_index=0, value=value,
+                 occurred_at=NOW - timedelta(hours=1))  # fmt: skip
+
+
+def test_advance_is_applied_and_audited(session: Session) -> None:
+    rollout = build(session)
+    decision = evaluate(session, rollout.id, now=NOW)
+    session.commit()
+    assert decision.outcome == "advance" and decision.applied
+    assert decision.evidence["primary"]["metric"] == "conversion_rate"
+    assert decision.evidence["primary"]["mean_treatment"] == pytest.approx(0.1)
+    assert decision.evidence["recipients"] == {"treatment": 300, "comparison": 300}
+    session.refresh(rollout)
+    assert (rollout.state, rollout.stage_index) == ("ramping", 1)
+    audit = session.scalars(sa.select(RolloutAudit).where(RolloutAudit.rollout_id == rollout.id)).one()
+    assert audit.actor == "evaluator" and audit.action == "advance"
+    assert audit.evidence["decision_id"] == decision.id
+    assert decision.evidence["application"] == {"status": "applied", "audit_id": audit.id}
+
+
+def test_harmful_guardrail_rolls_back(session: Session) -> None:
+    rollout = build(session, unsubscribed=(30, 1))  # 10% against 0.3%
+    decision = evaluate(session, rollout.id, now=NOW)
+    session.commit()
+    assert decision.outcome == "rollback" and decision.applied
+    assert decision.evidence["health"] == ["guardrail:unsubscribe_rate"]
+    session.refresh(rollout)
+    assert rollout.state == "rolled_back"
+    assert rollout.id not in live_rollout_ids(session)
+
+
+def test_sample_ratio_mismatch_pauses(session: Session) -> None:
+    rollout = build(session, n_treatment=300, n_control=200)
+    decision = evaluate(session, rollout.id, now=NOW)
+    session.commit()
+    assert decision.outcome == "pause" and decision.applied
+    assert decision.evidence["srm"]["mismatch"] is True
+    session.refresh(rollout)
+    assert rollout.state == "paused"
+    again = evaluate(session, rollout.id, now=NOW)  # paused: nothing more to decide
+    assert again.outcome == "hold" and not again.applied
+
+
+def test_approval_mode_leaves_the_advance_waiting(session: Session) -> None:
+    rollout = build(session, decision_mode="approval")
+    first = evaluate(session, rollout.id, now=NOW)
+    second = evaluate(session, rollout.id, now=NOW + timedelta(minutes=5))
+    session.commit()
+    assert first.outcome == "advance" and not first.applied
+    assert first.evidence["application"]["status"] == "awaiting_approval"
+    approvals = session.scalars(sa.select(Approval).where(Approval.rollout_id == rollout.id)).all()
+    assert len(approvals) == 1  # the second evaluation found the pending one
+    assert (approvals[0].action, approvals[0].target_stage, approvals[0].status) == ("advance", 1, "pending")
+    assert (
+        approvals[0].decision_id == first.id
+        and second.evidence["application"]["approval_id"] == approvals[0].id
+    )
+    session.refresh(rollout)
+    assert rollout.stage_index == 0
+
+
+def test_decisions_are_stored_and_webhooks_queued_once_per_change(session: Session) -> None:
+    session.add(Webhook(url="http://127.0.0.1:9/hook", secret="s3cret", format="json"))
+    session.add(Webhook(url="http://127.0.0.1:9/slack", secret="s3cret", format="slack", events=["health"]))
+    rollout = build(session, n_treatment=50, n_control=50, converted=(5, 5))  # too few: hold
+    evaluate(session, rollout.id, now=NOW)
+    evaluate(session, rollout.id, now=NOW + timedelta(minutes=5))  # the same hold again
+    session.commit()
+    assert session.scalar(sa.select(sa.func.count()).select_from(Decision)) == 2
+    deliveries = session.scalars(sa.select(WebhookDelivery)).all()
+    assert [d.event for d in deliveries] == ["decision.hold"]  # json hook only; the repeat is not sent
+    assert deliveries[0].payload["decision"]["reasons"][0].startswith("not enough data")
+    assert deliveries[0].rollout_id == rollout.id and deliveries[0].status == "pending"
+
+
+def test_stale_tracking_pauses_and_alerts_health(session: Session) -> None:
+    session.add(Webhook(url="http://127.0.0.1:9/slack", secret="s3cret", format="slack", events=["health"]))
+    rollout = build(session)
+    later = NOW + timedelta(hours=30)
+    extra = Send(campaign_id=session.scalar(sa.select(Send.campaign_id).limit(1)), contact_id=add_contacts(session, 1, start=5000)[0],
+                 rollout_id=rollout.id, stage_index=0, state="sent", arm="control", sent_at=later)  # fmt: skip
+    session.add(extra)
+    session.flush()
+    metrics.record_sends(session, [extra])  # recorded after the last event; then 30 h of silence
+    session.commit()
+    decision = evaluate(session, rollout.id, now=datetime.now(UTC) + timedelta(hours=30))
+    session.commit()
+    assert decision.outcome == "pause" and decision.evidence["health"] == ["stale"]
+    slack = session.scalars(sa.select(WebhookDelivery)).all()
+    assert [d.event for d in slack] == ["health.stale"]
+    assert slack[0].payload["text"].startswith(":warning: *health.stale*")
+
+
+def test_unknown_rollout(session: Session) -> None:
+    with pytest.raises(NotFound):
+        evaluate(session, 12345)
+
+
+def test_broken_guardrails_json_holds_with_reason(session: Session) -> None:
+    rollout = build(session)
+    rollout.guardrails = {"latency": 3}
+    session.commit()
+    decision = evaluate(session, rollout.id, now=NOW)
+    assert decision.outcome == "hold" and decision.reasons[0].startswith(
+        "cannot evaluate: guardrails: unknown guardrail"
+    )

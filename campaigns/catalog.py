@@ -243,9 +243,7 @@ class ItemImporter:
                 parsed[fields["sku"]] = fields
         if not parsed:
             return
-        existing = dict(
-            session.execute(sa.select(Item.sku, Item.id).where(Item.sku.in_(list(parsed)))).tuples().all()
-        )
+        existing = dict(session.execute(sa.select(Item.sku, Item.id).where(Item.sku.in_(list(parsed)))).all())
         now = utcnow()
         inserts = []
         updates: list[dict[str, Any]] = []

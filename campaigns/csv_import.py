@@ -199,6 +199,7 @@ def run_import(
     encoding: str = "utf-8",
     chunk_rows: int = CHUNK_ROWS,
     rows_expected: int | None = None,
+    max_errors: int = MAX_ERRORS,
 ) -> ImportRun:
     """Import every good row of `stream`, committing chunk by chunk with the run's progress.
 
@@ -206,7 +207,7 @@ def run_import(
     at row 1 and imports nothing. Anything unexpected fails the run too, after the chunks already
     committed; it is re-raised so a job queue records it.
     """
-    report = ImportReport(rows_expected=max(rows_expected or 0, 0))
+    report = ImportReport(max_errors=max_errors, rows_expected=max(rows_expected or 0, 0))
     with session_factory() as session:
         run = _load_run(session, run_id)
         run.status = "running"

@@ -87,6 +87,11 @@ def demo_exists(session: Session) -> bool:
     return session.scalar(sa.select(Contact.id).limit(1)) is not None
 
 
+def _demo_contacts_exist(session: Session) -> bool:
+    query = sa.select(Contact.id).where(Contact.email.like(f"%@{DEMO_DOMAIN}")).limit(1)
+    return session.scalar(query) is not None
+
+
 def build_demo(
     session: Session,
     data_path: str | None,
@@ -95,12 +100,14 @@ def build_demo(
     now: datetime | None = None,
     max_rows: int | None = None,
     force: bool = False,
+    synthetic_contacts: int = 3000,
 ) -> DemoSummary:
     """Fill an empty workspace (does nothing when contacts exist, unless `force`).
 
-    `max_rows` reads only the first rows of the Online Retail file (for quick trials).
+    `max_rows` reads only the first rows of the Online Retail file (for quick trials);
+    `synthetic_contacts` sizes the generator (items: a quarter of that, at least 50).
     """
-    if demo_exists(session) and not force:
+    if (demo_exists(session) and not force) or _demo_contacts_exist(session):
         return DemoSummary(source="existing")
     now = now or utcnow()
     if data_path and Path(data_path).is_file():
@@ -111,7 +118,10 @@ def build_demo(
     else:
         from campaigns.demo_synthetic import generate
 
-        summary = _write(session, generate(seed=seed, now=now), seed)
+        data = generate(
+            seed=seed, now=now, n_contacts=synthetic_contacts, n_items=max(50, synthetic_contacts // 4)
+        )
+        summary = _write(session, data, seed)
         summary.source = "synthetic"
         lapsed = {"no_purchase_since": {"days": 90}, "bought_before": True}
         recent = {"within_days": 90}
@@ -218,6 +228,7 @@ def _write(session: Session, data: DemoData, seed: int) -> DemoSummary:
             }
         )
     _insert(session, Contact, contacts)
+    known = set(session.scalars(sa.select(Item.sku)))  # a catalog already there wins
     items = [
         {
             "sku": sku,
@@ -230,16 +241,15 @@ def _write(session: Session, data: DemoData, seed: int) -> DemoSummary:
             "created_at": info["first_seen"],
         }
         for sku, info in data.items.items()
+        if sku not in known
     ]
     _insert(session, Item, items)
     contact_ids = dict(
         session.execute(
             sa.select(Contact.external_id, Contact.id).where(Contact.email.like(f"%@{DEMO_DOMAIN}"))
-        )
-        .tuples()
-        .all()
+        ).all()
     )
-    item_ids = dict(session.execute(sa.select(Item.sku, Item.id)).tuples().all())
+    item_ids = dict(session.execute(sa.select(Item.sku, Item.id)).all())
     records = (
         {
             "contact_id": contact_ids[customer],

@@ -217,11 +217,7 @@ class InteractionImporter:
             if wanted:
                 if len(cache) > CACHE_LIMIT:
                     cache.clear()
-                found = (
-                    session.execute(sa.select(column, Contact.id).where(column.in_(list(wanted))))
-                    .tuples()
-                    .all()
-                )
+                found = session.execute(sa.select(column, Contact.id).where(column.in_(list(wanted)))).all()
                 cache.update((k, i) for k, i in found if k is not None)
         for p in parsed:
             if p["customer"]:
@@ -239,7 +235,7 @@ class InteractionImporter:
             if len(self.items) > CACHE_LIMIT:
                 self.items.clear()
             self.items.update(
-                session.execute(sa.select(Item.sku, Item.id).where(Item.sku.in_(list(wanted)))).tuples().all()
+                session.execute(sa.select(Item.sku, Item.id).where(Item.sku.in_(list(wanted)))).all()
             )
         new: dict[str, dict[str, Any]] = {}
         for p in parsed:
@@ -261,7 +257,7 @@ class InteractionImporter:
         if new:
             session.execute(sa.insert(Item), list(new.values()))
             self.items.update(
-                session.execute(sa.select(Item.sku, Item.id).where(Item.sku.in_(list(new)))).tuples().all()
+                session.execute(sa.select(Item.sku, Item.id).where(Item.sku.in_(list(new)))).all()
             )
         for p in parsed:
             p["item_id"] = self.items.get(p["sku"])

@@ -1,0 +1,219 @@
+"""Segments: saved rules over attributes and behaviour, with live counts (see campaigns.audience)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Response, jsonify, request
+
+from app.api.contacts import contact_json, int_arg
+from app.api.errors import json_body
+from app.api.spec import route
+from app.extensions import db
+from campaigns import audience
+from campaigns.errors import InputError, NotFound, StateError
+from models import Campaign, Contact, Role, Segment, utcnow
+
+RULES_DOC = (
+    'A rule tree: {"all": [...]}, {"any": [...]}, {"not": rule}, {"field": F, "op": OP, "value": V} '
+    "(F: email, name, country, timezone, consent, status, created_at or attributes.<name>; "
+    "OP: eq ne in not_in lt le gt ge contains exists), "
+    '{"purchased": {"category", "sku", "within_days", "since", "before"}}, '
+    '{"no_purchase_since": {"days": N} | {"date": D}, "bought_before": bool}, '
+    '{"purchase_count": {"op", "value", ...}}, {"total_spend": {"op", "value", ...}}.'
+)
+SEGMENT_BODY: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "description": {"type": "string"},
+        "rules": {"type": "object", "description": RULES_DOC},
+    },
+}
+COUNT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "count": {"type": "integer", "description": "contacts matching the rules"},
+        "sendable": {"type": "integer", "description": "of those: active, consenting, not suppressed"},
+    },
+}
+
+
+def segment_json(s: Segment, counts: dict[str, int] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": s.id,
+        "name": s.name,
+        "description": s.description,
+        "rules": s.rules,
+        "created_at": s.created_at.isoformat(),
+        "updated_at": s.updated_at.isoformat(),
+    }
+    if counts is not None:
+        body.update(counts)
+    return body
+
+
+def _counts(rules: Any) -> dict[str, int]:
+    now = utcnow()
+    return {
+        "count": audience.count(db(), rules, now=now),
+        "sendable": audience.count(db(), rules, sendable_only=True, now=now),
+    }
+
+
+def _get(segment_id: int) -> Segment:
+    segment = db().get(Segment, segment_id)
+    if segment is None:
+        raise NotFound(f"segment {segment_id} does not exist")
+    return segment
+
+
+def _fields(body: dict[str, Any], partial: bool) -> dict[str, Any]:
+    unknown = set(body) - {"name", "description", "rules"}
+    if unknown:
+        raise InputError(f"unknown fields {sorted(unknown)}", where=sorted(unknown)[0])
+    fields: dict[str, Any] = {}
+    if "name" in body or not partial:
+        name = body.get("name")
+        if not isinstance(name, str) or not name.strip() or len(name.strip()) > 200:
+            raise InputError("name is required (1 to 200 characters)", where="name")
+        fields["name"] = name.strip()
+    if "description" in body:
+        if not isinstance(body["description"], str):
+            raise InputError("description must be text", where="description")
+        fields["description"] = body["description"]
+    if "rules" in body or not partial:
+        if "rules" not in body:
+            raise InputError("rules are required", where="rules")
+        audience.validate_rules(body["rules"])
+        fields["rules"] = body["rules"]
+    return fields
+
+
+def _check_name(name: str | None, segment_id: int | None) -> None:
+    if name is None:
+        return
+    other = db().scalar(sa.select(Segment.id).where(Segment.name == name, Segment.id != (segment_id or -1)))
+    if other is not None:
+        raise StateError(f"segment {other} is already named {name!r}")
+
+
+@route("/segments", "GET", role=Role.viewer, summary="List segments", tag="segments")
+def segments_list() -> Response:
+    segments = db().scalars(sa.select(Segment).order_by(Segment.name))
+    return jsonify(segments=[segment_json(s) for s in segments])
+
+
+@route(
+    "/segments",
+    "POST",
+    role=Role.marketer,
+    summary="Save a segment (rules are validated; bad ones answer 400 naming the rule)",
+    body={**SEGMENT_BODY, "required": ["name", "rules"]},
+    tag="segments",
+)
+def segments_create() -> tuple[Response, int]:
+    fields = _fields(json_body(), partial=False)
+    _check_name(fields["name"], None)
+    segment = Segment(**fields)
+    db().add(segment)
+    db().commit()
+    return jsonify(segment_json(segment, _counts(segment.rules))), 201
+
+
+@route(
+    "/segments/count",
+    "POST",
+    role=Role.viewer,
+    summary="Live count for rules, without saving them",
+    body={"type": "object", "properties": {"rules": {"type": "object", "description": RULES_DOC}}},
+    response=COUNT_SCHEMA,
+    tag="segments",
+)
+def segments_count() -> Response:
+    body = json_body()
+    if "rules" not in body:
+        raise InputError("rules are required", where="rules")
+    audience.validate_rules(body["rules"])
+    return jsonify(_counts(body["rules"]))
+
+
+@route(
+    "/segments/<int:segment_id>",
+    "GET",
+    role=Role.viewer,
+    summary="A segment with its live counts",
+    tag="segments",
+)
+def segments_get(segment_id: int) -> Response:
+    segment = _get(segment_id)
+    return jsonify(segment_json(segment, _counts(segment.rules)))
+
+
+@route(
+    "/segments/<int:segment_id>",
+    "PATCH",
+    role=Role.marketer,
+    summary="Rename a segment or change its rules",
+    body=SEGMENT_BODY,
+    tag="segments",
+)
+def segments_update(segment_id: int) -> Response:
+    segment = _get(segment_id)
+    fields = _fields(json_body(), partial=True)
+    _check_name(fields.get("name"), segment_id)
+    for name, value in fields.items():
+        setattr(segment, name, value)
+    db().commit()
+    return jsonify(segment_json(segment, _counts(segment.rules)))
+
+
+@route(
+    "/segments/<int:segment_id>",
+    "DELETE",
+    role=Role.marketer,
+    summary="Delete a segment no campaign uses",
+    tag="segments",
+)
+def segments_delete(segment_id: int) -> tuple[str, int]:
+    segment = _get(segment_id)
+    used = db().scalars(sa.select(Campaign.id).where(Campaign.segment_id == segment_id).limit(5)).all()
+    if used:
+        raise StateError(f"campaigns {used} use segment {segment_id}; it cannot be deleted")
+    db().delete(segment)
+    db().commit()
+    return "", 204
+
+
+@route(
+    "/segments/<int:segment_id>/contacts",
+    "GET",
+    role=Role.viewer,
+    summary="Members of a segment, a page at a time",
+    query={
+        "sendable": "true: only contacts a campaign would send to",
+        "after": "last id seen",
+        "limit": "1..1000",
+    },
+    tag="segments",
+)
+def segments_members(segment_id: int) -> Response:
+    segment = _get(segment_id)
+    limit = int_arg("limit", 50)
+    if not 1 <= limit <= 1000:
+        raise InputError("limit must be between 1 and 1000", where="limit")
+    condition = audience.segment_filter(segment.rules, utcnow())
+    if request.args.get("sendable", "").lower() in ("1", "true", "yes"):
+        condition = sa.and_(audience.sendable(), condition)
+    rows = list(
+        db().scalars(
+            sa.select(Contact)
+            .where(condition, Contact.id > int_arg("after", 0))
+            .order_by(Contact.id)
+            .limit(limit + 1)
+        )
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return jsonify(contacts=[contact_json(c) for c in rows], next_after=rows[-1].id if more else None)

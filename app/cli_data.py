@@ -1,0 +1,103 @@
+"""`mailramp import contacts|items|interactions|suppressions FILE` and `mailramp demo`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+from flask import Flask
+
+from app.extensions import get_runtime
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(import_group)
+    app.cli.add_command(demo_command)
+
+
+@click.group("import")
+def import_group() -> None:
+    """Import CSV files (plain or gzip): every good row is imported, bad rows are reported."""
+
+
+def _run(kind: str, path: Path, encoding: str, show: int) -> None:
+    from campaigns import imports
+    from campaigns.csv_import import start_run
+
+    rt = get_runtime()
+    with rt.session() as session:
+        run_id = start_run(session, kind, path.name, "cli", status="running").id
+    started = time.perf_counter()
+    run = imports.import_file(rt.session_factory, run_id, path, kind, encoding)
+    seconds = time.perf_counter() - started
+    click.echo(
+        f"import {run.id} ({kind}) {run.status}: {run.rows_imported} imported, {run.rows_failed} failed, "
+        f"{run.rows_skipped} skipped of {run.rows_total} rows in {seconds:.1f} s"
+    )
+    for error in (run.errors or [])[:show]:
+        where = f"row {error['row']}" + (f", {error['field']}" if error.get("field") else "")
+        click.echo(f"  {where}: {error['error']}", err=True)
+    if run.rows_failed > show:
+        click.echo(f"  ... {run.rows_failed - show} more (see GET /api/v1/imports/{run.id})", err=True)
+    if run.status == "failed":
+        raise SystemExit(1)
+
+
+def _import_command(kind: str, help_text: str) -> None:
+    @import_group.command(kind, help=help_text)
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.option("--encoding", default="utf-8", show_default=True, help="the file's text encoding")
+    @click.option("--show-errors", default=20, show_default=True, help="how many row errors to print")
+    def command(file: Path, encoding: str, show_errors: int) -> None:
+        _run(kind, file, encoding, show_errors)
+
+
+_import_command(
+    "contacts",
+    "Contacts: email (required), name, country, timezone, consent, status, external_id, attributes.",
+)
+_import_command("items", "Catalog items: sku or id (required), name, url, price, image, category.")
+_import_command(
+    "interactions", "Purchase history in the Online Retail shape (or email/customer_id, sku, occurred_at)."
+)
+_import_command("suppressions", "Addresses never to send to: email (required), reason.")
+
+
+@click.command("demo")
+@click.option(
+    "--data",
+    "data_path",
+    default=None,
+    help="online_retail.csv.gz (default: MAILRAMP_DEMO_DATA, else ../shared/data/online_retail.csv.gz)",
+)
+@click.option("--synthetic", is_flag=True, help="use the seeded generator even when the real data is there")
+@click.option("--force", is_flag=True, help="add the demo even when the workspace has contacts")
+@click.option("--seed", default=20111209, show_default=True)
+def demo_command(data_path: str | None, synthetic: bool, force: bool, seed: int) -> None:
+    """Build the demo workspace: contacts, catalog, purchase history, segments and a template."""
+    from campaigns.demo import build_demo
+
+    rt = get_runtime()
+    if synthetic:
+        data_path = None
+    elif data_path is None:
+        data_path = rt.settings.demo_data_path or default_demo_data()
+    started = time.perf_counter()
+    with rt.session() as session:
+        summary = build_demo(session, data_path, seed=seed, force=force)
+    seconds = time.perf_counter() - started
+    if summary.source == "existing":
+        click.echo("the workspace already has contacts: demo not built (use --force to add it anyway)")
+        return
+    click.echo(
+        f"demo workspace from {summary.source}: {summary.contacts} contacts, {summary.items} items, "
+        f"{summary.interactions} interactions, {len(summary.segments)} segments, "
+        f"template {summary.template!r} in {seconds:.1f} s"
+    )
+
+
+def default_demo_data() -> str | None:
+    """../shared/data/online_retail.csv.gz beside the checkout, when it is there."""
+    candidate = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "online_retail.csv.gz"
+    return str(candidate) if candidate.is_file() else None

@@ -9,6 +9,7 @@ without refitting ("fold-in"). `score` returns dense float32 scores; `recommend`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -30,20 +31,24 @@ def as_csr(X: Any) -> sp.csr_matrix:
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Column indices (n, k) of the k highest scores per row, best first, and their scores.
 
-    Ties are broken by the lower column index, so results are reproducible.
+    Ties are broken by the lower column index, so results are reproducible. Finds each row's k-th
+    largest value with `np.partition` (values only: several times faster than `argpartition`),
+    then sorts just the entries at or above it.
     """
     n_rows, n_cols = scores.shape
     k = min(k, n_cols)
-    if k <= 0:
-        return np.empty((n_rows, 0), dtype=np.int64), np.empty((n_rows, 0), dtype=scores.dtype)
-    if k < n_cols:
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    else:
-        part = np.tile(np.arange(n_cols), (n_rows, 1))
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -part_scores), axis=1)
-    idx = np.take_along_axis(part, order, axis=1)
-    return idx.astype(np.int64), np.take_along_axis(part_scores, order, axis=1)
+    if k <= 0 or n_rows == 0:
+        return np.empty((n_rows, max(k, 0)), dtype=np.int64), np.empty(
+            (n_rows, max(k, 0)), dtype=scores.dtype
+        )
+    kth = np.partition(scores, n_cols - k, axis=1)[:, n_cols - k]
+    rows, cols = np.nonzero(scores >= kth[:, None])
+    values = scores[rows, cols]
+    order = np.lexsort((cols, -values, rows))
+    rows, cols, values = rows[order], cols[order], values[order]
+    rank = np.arange(len(rows)) - np.searchsorted(rows, np.arange(n_rows))[rows]
+    keep = rank < k
+    return cols[keep].reshape(n_rows, k).astype(np.int64), values[keep].reshape(n_rows, k)
 
 
 def row_normalize_max(scores: np.ndarray) -> np.ndarray:
@@ -88,10 +93,12 @@ class RecommenderBase(BaseEstimator):
     n_items_: int
 
 
-def explain_item_item(X: sp.csr_matrix, items: np.ndarray, similarity: Any) -> np.ndarray:
+def explain_item_item(
+    X: sp.csr_matrix, items: np.ndarray, weight: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> np.ndarray:
     """For item-item models (score = X @ W): argmax over history j of X[u, j] * W[j, i].
 
-    Vectorized over all (user, recommendation) pairs; `similarity` may be dense or sparse.
+    Vectorized over all (user, recommendation) pairs; `weight(j, i)` returns W[j, i] elementwise.
     Recommendations the contact already has are explained as REASON_OWN.
     """
     n_users, k = items.shape
@@ -105,8 +112,7 @@ def explain_item_item(X: sp.csr_matrix, items: np.ndarray, similarity: Any) -> n
     x = np.repeat(coo.data, k)
     slot = np.tile(np.arange(k), coo.nnz)
     rec = items[u, slot]
-    w = np.asarray(similarity[j, rec]).ravel() if sp.issparse(similarity) else similarity[j, rec]
-    contribution = x * w
+    contribution = x * weight(j, rec)
     key = u * k + slot
     order = np.lexsort((-contribution, key))
     first = np.ones(len(order), dtype=bool)

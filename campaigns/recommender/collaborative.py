@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.utils.extmath import randomized_svd
 
 from campaigns.recommender.base import RecommenderBase, as_csr, explain_item_item
 
@@ -36,7 +37,10 @@ def keep_top_per_column(weights: np.ndarray | sp.spmatrix, n: int) -> sp.csr_mat
 
 
 class _ItemItem(RecommenderBase):
+    """score = inputs(X) @ W, with W dense, sparse, or low rank (W = P @ Q, kept as `factors_`)."""
+
     similarity_: Any
+    factors_: tuple[np.ndarray, np.ndarray] | None = None
     binary: bool
 
     def _inputs(self, X: sp.csr_matrix) -> sp.csr_matrix:
@@ -47,14 +51,26 @@ class _ItemItem(RecommenderBase):
         return X
 
     def score(self, X: Any) -> np.ndarray:
-        matrix = self._check_X(X)
-        product = self._inputs(matrix) @ self.similarity_
+        matrix = self._inputs(self._check_X(X))
+        if self.factors_ is not None:
+            left, right = self.factors_
+            return np.asarray((matrix @ left) @ right, dtype=np.float32)
+        product = matrix @ self.similarity_
         dense = product.toarray() if sp.issparse(product) else np.asarray(product)
         return dense.astype(np.float32, copy=False)
 
+    def weight(self, sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """W[sources, targets] elementwise."""
+        if self.factors_ is not None:
+            left, right = self.factors_
+            return np.einsum("ij,ij->i", left[sources], right.T[targets])
+        if sp.issparse(self.similarity_):
+            return np.asarray(self.similarity_[sources, targets]).ravel()
+        return np.asarray(self.similarity_[sources, targets])
+
     def explain(self, X: Any, items: np.ndarray) -> np.ndarray:
         matrix = self._check_X(X)
-        return explain_item_item(self._inputs(matrix), np.asarray(items), self.similarity_)
+        return explain_item_item(self._inputs(matrix), np.asarray(items), self.weight)
 
 
 class ItemKNNRecommender(_ItemItem):
@@ -75,20 +91,32 @@ class ItemKNNRecommender(_ItemItem):
         cosine[cooc.row == cooc.col] = 0.0
         similarity = sp.csr_matrix((cosine, (cooc.row, cooc.col)), shape=cooc.shape, dtype=np.float32)
         self.similarity_ = keep_top_per_column(similarity, self.n_neighbors)
+        self.factors_ = None
         return self
 
 
 class EASERecommender(_ItemItem):
     """Embarrassingly Shallow Autoencoder (Steck 2019): B = I - P diagMat(1 / diag(P)), P = (X'X + l2 I)^-1.
 
-    One dense inverse of an items x items matrix: about 2 s for 4,070 items. With `n_neighbors` the
-    weights are pruned to the strongest per item (sparse, fast scoring); None keeps B dense.
+    One dense inverse of an items x items matrix: about 2 s for 4,070 items. B is kept dense by
+    default; `n_neighbors` prunes it to the strongest weights per item (sparse); `rank` replaces it
+    with its best rank-r approximation (randomized SVD, seeded by `random_state`), which scores a
+    million contacts in seconds and, inside the blend, ranks as well as the dense B on Online Retail.
     """
 
-    def __init__(self, l2: float = 300.0, n_neighbors: int | None = 300, binary: bool = True) -> None:
+    def __init__(
+        self,
+        l2: float = 300.0,
+        n_neighbors: int | None = None,
+        rank: int | None = None,
+        binary: bool = True,
+        random_state: int | None = 0,
+    ) -> None:
         self.l2 = l2
         self.n_neighbors = n_neighbors
+        self.rank = rank
         self.binary = binary
+        self.random_state = random_state
 
     def fit(self, X: Any, y: Any = None) -> EASERecommender:
         matrix = self._inputs(as_csr(X))
@@ -98,8 +126,13 @@ class EASERecommender(_ItemItem):
         precision = np.linalg.inv(gram)
         weights = precision / (-np.diag(precision))[None, :]
         weights[np.diag_indices_from(weights)] = 0.0
-        if self.n_neighbors is None:
-            self.similarity_ = weights.astype(np.float32)
-        else:
+        self.factors_ = None
+        self.similarity_ = None
+        if self.rank is not None and self.rank < self.n_items_:
+            u, sigma, vt = randomized_svd(weights, self.rank, random_state=self.random_state)
+            self.factors_ = ((u * sigma).astype(np.float32), vt.astype(np.float32))
+        elif self.n_neighbors is not None:
             self.similarity_ = keep_top_per_column(weights, self.n_neighbors)
+        else:
+            self.similarity_ = weights.astype(np.float32)
         return self

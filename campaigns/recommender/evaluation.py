@@ -95,7 +95,8 @@ def standard_models() -> dict[str, RecommenderBase]:
     """The baselines and the production blend, with their default parameters."""
     return {
         "popularity": make_estimator("popularity"),
-        "repeat (own past items)": make_estimator("repeat"),
+        "own past items": make_estimator("repeat", {"binary": True}),
+        "own past items by purchase days": make_estimator("repeat"),
         "item-kNN": make_estimator("item_knn"),
         "EASE": make_estimator("ease"),
         "blend (production)": make_estimator("blend"),

@@ -17,7 +17,7 @@ KINDS: dict[str, Callable[[], RecommenderBase]] = {
     "repeat": RepeatPurchaseRecommender,
     "item_knn": ItemKNNRecommender,
     "ease": EASERecommender,
-    "blend": BlendRecommender,
+    "blend": lambda: BlendRecommender(discovery=EASERecommender(rank=128)),
 }
 MATRIX_PARAMS = ("half_life_days",)  # how the matrix is built, not estimator parameters
 

@@ -69,6 +69,7 @@ def _engine_not_found(exc: NotFound) -> tuple[str, int]:
 
 from app.ui import (  # noqa: E402  (register the views and template helpers)
     auth_views,
+    campaigns,
     catalog,
     contacts,
     dashboard,
@@ -83,6 +84,7 @@ from app.ui import (  # noqa: E402  (register the views and template helpers)
 
 __all__ = [
     "auth_views",
+    "campaigns",
     "catalog",
     "contacts",
     "dashboard",

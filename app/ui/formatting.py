@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from app.ui import ui
 
@@ -77,3 +79,9 @@ def dt(value: datetime | str | None, with_seconds: bool = False) -> str:
     if when.tzinfo is None:
         return when.strftime(fmt)
     return when.astimezone(UTC).strftime(fmt) + " UTC"
+
+
+@ui.app_template_filter("options")
+def options(rows: Iterable[Any], label: str = "name") -> list[tuple[str, str]]:
+    """(id, label) pairs for a <select> from model rows."""
+    return [(str(row.id), str(getattr(row, label))) for row in rows]

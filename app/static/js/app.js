@@ -255,7 +255,18 @@
     });
   }
 
+  /* Print buttons, and timezone fields filled with the browser's own zone when empty */
+  document.addEventListener("click", (event) => {
+    if (event.target.closest("[data-print]")) window.print();
+  });
+  function fillTimezone(input) {
+    if (!input.value) {
+      try { input.value = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch (e) { input.value = "UTC"; }
+    }
+  }
+
   window.addEventListener("DOMContentLoaded", () => {
+    document.querySelectorAll("input[data-browser-timezone]").forEach(fillTimezone);
     document.querySelectorAll("form[data-live-count]").forEach(liveCount);
     document.querySelectorAll("[data-progress-url]").forEach(pollProgress);
     drawCharts();

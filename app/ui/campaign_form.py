@@ -1,0 +1,57 @@
+"""The campaign form -> the engine's campaign payload (the same shape as POST /api/v1/campaigns)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from werkzeug.datastructures import MultiDict
+
+from campaigns.errors import InputError
+
+
+def _int_or_none(form: MultiDict[str, str], name: str) -> int | None:
+    raw = form.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise InputError(f"{raw!r} is not a whole number", where=name) from exc
+
+
+def campaign_payload(form: MultiDict[str, str]) -> dict[str, Any]:
+    schedule: dict[str, Any] = {
+        "kind": form.get("schedule_kind", "now"),
+        "timezone": form.get("timezone", "").strip() or "UTC",
+    }
+    if schedule["kind"] == "at":
+        if not form.get("send_at"):
+            raise InputError("choose the date and time to send", where="schedule.send_at")
+        schedule["send_at"] = form["send_at"]  # wall-clock time in the chosen timezone
+    elif schedule["kind"] == "recurring":
+        schedule["cron"] = form.get("cron", "").strip()
+    payload: dict[str, Any] = {
+        "name": form.get("name", "").strip(),
+        "template_id": _int_or_none(form, "template_id"),
+        "segment_id": _int_or_none(form, "segment_id"),
+        "subject": form.get("subject", "").strip(),
+        "from_email": form.get("from_email", "").strip(),
+        "from_name": form.get("from_name", "").strip(),
+        "wave_size": _int_or_none(form, "wave_size"),
+        "series": form.get("series", "").strip(),
+        "schedule": schedule,
+    }
+    rollout_id = _int_or_none(form, "rollout_id")
+    if rollout_id is not None:
+        payload["rollout_id"] = rollout_id
+    elif form.get("ai") == "on":
+        ai: dict[str, Any] = {
+            "exposure_percent": form.get("exposure_percent", "0").strip() or "0",
+            "holdout_percent": form.get("holdout_percent", "0").strip() or "0",
+            "primary_metric": form.get("primary_metric", "conversion_rate"),
+        }
+        model = _int_or_none(form, "model_version_id")
+        if model is not None:
+            ai["model_version_id"] = model
+        payload["ai"] = ai
+    return payload

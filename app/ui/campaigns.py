@@ -1,0 +1,183 @@
+"""Campaigns: create (audience, template, schedule with timezone, optional AI rollout), send waves with
+a progress bar, results per arm with the funnel, exports and the printable report."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, available_timezones
+
+import sqlalchemy as sa
+from flask import Response, jsonify, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from app.api.campaigns import progress as campaign_progress
+from app.auth import actor, require_role
+from app.extensions import db, get_runtime
+from app.ui import ui
+from app.ui.actions import describe, form_int, perform
+from app.ui.campaign_form import campaign_payload
+from app.ui.charts import funnel_chart
+from campaigns import campaigns as engine
+from campaigns import jobs, planner, reports
+from campaigns.errors import InputError
+from campaigns.policy import PRIMARY_METRICS
+from campaigns.recommender import registry
+from models import Campaign, Role, Rollout, Segment, Template, Wave
+
+COMMON_TIMEZONES = ("UTC", "Europe/London", "Europe/Paris", "Europe/Berlin", "America/New_York",
+                    "America/Chicago", "America/Los_Angeles", "Asia/Tokyo", "Australia/Sydney")  # fmt: skip
+
+
+@ui.route("/campaigns")
+@require_role(Role.viewer)
+def campaigns() -> str:
+    rows = (
+        db()
+        .execute(
+            sa.select(Campaign, Template.name, Segment.name, Rollout)
+            .join(Template, Template.id == Campaign.template_id)
+            .outerjoin(Segment, Segment.id == Campaign.segment_id)
+            .outerjoin(Rollout, Rollout.id == Campaign.rollout_id)
+            .order_by(Campaign.id.desc())
+            .limit(500)
+        )
+        .all()
+    )
+    return render_template("ui/campaigns.html", rows=rows)
+
+
+def _form_context(error: str = "") -> dict[str, Any]:
+    return {
+        "templates": db().scalars(sa.select(Template).order_by(Template.name)).all(),
+        "segments": db().scalars(sa.select(Segment).order_by(Segment.name)).all(),
+        "rollouts": db()
+        .scalars(
+            sa.select(Rollout)
+            .where(Rollout.state.not_in(("completed", "rolled_back")))
+            .order_by(Rollout.name)
+        )
+        .all(),
+        "models": [v for v in registry.versions(db()) if v.status == "ready"],
+        "metrics": PRIMARY_METRICS,
+        "timezones": sorted(available_timezones()),
+        "common_timezones": COMMON_TIMEZONES,
+        "error": error,
+        "form": request.form,
+    }
+
+
+@ui.route("/campaigns/new")
+@require_role(Role.marketer)
+def campaigns_new() -> str:
+    return render_template("ui/campaign_new.html", **_form_context())
+
+
+@ui.route("/campaigns/new", methods=["POST"])
+@require_role(Role.marketer)
+def campaigns_create() -> BaseResponse | tuple[str, int]:
+    try:
+        campaign = engine.create_campaign(db(), campaign_payload(request.form), actor())
+    except InputError as exc:
+        db().rollback()
+        return render_template("ui/campaign_new.html", **_form_context(describe(exc))), 400
+    return perform(
+        lambda: campaign,
+        success=lambda c: f"Created campaign {c.name}.",
+        back=lambda c: url_for("ui.campaigns_detail", campaign_id=c.id),
+    )
+
+
+def _progress(campaign_id: int) -> dict[str, Any]:
+    state = campaign_progress(campaign_id)
+    pending = sum(state["states"].get(s, 0) for s in ("queued", "sending"))
+    waves_open = any(w["status"] in ("planning", "sending") for w in state["waves"])
+    total, done = state["total"], state["done"]
+    failed = state["states"].get("failed", 0)
+    text = f"{done:,} of {total:,} processed" + (f", {failed:,} failed" if failed else "")
+    return {**state, "pending": pending, "finished": not (pending or waves_open), "text": text}
+
+
+def _local(when: datetime | None, timezone: str) -> str:
+    if when is None:
+        return ""
+    try:
+        zone = ZoneInfo(timezone)
+    except Exception:
+        zone = ZoneInfo("UTC")
+    return when.astimezone(zone).strftime(f"%Y-%m-%d %H:%M {timezone}")
+
+
+@ui.route("/campaigns/<int:campaign_id>")
+@require_role(Role.viewer)
+def campaigns_detail(campaign_id: int) -> str:
+    campaign = engine.get_campaign(db(), campaign_id)
+    results = reports.campaign_results(db(), campaign_id)
+    waves = db().scalars(sa.select(Wave).where(Wave.campaign_id == campaign_id).order_by(Wave.number)).all()
+    return render_template(
+        "ui/campaign_detail.html",
+        campaign=campaign,
+        template=db().get(Template, campaign.template_id),
+        segment=db().get(Segment, campaign.segment_id) if campaign.segment_id else None,
+        rollout=db().get(Rollout, campaign.rollout_id) if campaign.rollout_id else None,
+        results=results,
+        waves=waves,
+        progress=_progress(campaign_id),
+        remaining=planner.remaining(db(), campaign, datetime.now(UTC)),
+        send_at_local=_local(campaign.send_at, campaign.timezone),
+        funnel=funnel_chart(results),
+    )
+
+
+@ui.route("/campaigns/<int:campaign_id>/progress")
+@require_role(Role.viewer)
+def campaigns_progress(campaign_id: int) -> Response:
+    engine.get_campaign(db(), campaign_id)
+    return jsonify(_progress(campaign_id))
+
+
+@ui.route("/campaigns/<int:campaign_id>/waves", methods=["POST"])
+@require_role(Role.marketer)
+def campaigns_send_wave(campaign_id: int) -> BaseResponse:
+    engine.get_campaign(db(), campaign_id)
+    back = url_for("ui.campaigns_detail", campaign_id=campaign_id)
+
+    def send() -> dict[str, Any]:
+        limit = form_int("limit")
+        if limit is not None and limit < 1:
+            raise InputError("a wave needs at least one contact", where="limit")
+        db().rollback()  # start_wave opens its own unit of work
+        return jobs.start_wave(get_runtime(), campaign_id, limit)
+
+    return perform(
+        send,
+        success=lambda w: f"Wave {w['number']} started: {w['planned']:,} contacts in {w['batches']} batches.",
+        back=back,
+    )
+
+
+@ui.route("/campaigns/<int:campaign_id>/cancel", methods=["POST"])
+@require_role(Role.marketer)
+def campaigns_cancel(campaign_id: int) -> BaseResponse:
+    return perform(
+        lambda: engine.cancel_campaign(db(), campaign_id),
+        success="Campaign cancelled.",
+        back=url_for("ui.campaigns_detail", campaign_id=campaign_id),
+    )
+
+
+@ui.route("/campaigns/<int:campaign_id>/report")
+@require_role(Role.viewer)
+def campaigns_report(campaign_id: int) -> str:
+    campaign = engine.get_campaign(db(), campaign_id)
+    results = reports.campaign_results(db(), campaign_id)
+    return render_template(
+        "ui/campaign_report.html",
+        campaign=campaign,
+        template=db().get(Template, campaign.template_id),
+        segment=db().get(Segment, campaign.segment_id) if campaign.segment_id else None,
+        rollout=db().get(Rollout, campaign.rollout_id) if campaign.rollout_id else None,
+        results=results,
+        funnel=funnel_chart(results),
+        generated_at=datetime.now(UTC),
+    )

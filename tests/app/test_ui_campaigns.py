@@ -1,0 +1,103 @@
+"""Campaign pages: the form creates a campaign with an AI rollout and a timezone, a wave is sent
+through a real rq worker to the SMTP sink, and the results per arm and the report show it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from rq import Queue, SimpleWorker
+from sqlalchemy.orm import Session
+
+from app.auth import create_user
+from app.extensions import db
+from models import Campaign, Role, Rollout, Send
+from tests.conftest import SmtpSink
+from tests.factories import add_catalog, add_contacts, add_template
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture()
+def marketer(app: Flask, client: FlaskClient) -> FlaskClient:
+    with app.test_request_context():
+        create_user("m@example.com", PASSWORD, Role.marketer)
+        db().commit()
+    client.post("/login", data={"email": "m@example.com", "password": PASSWORD})
+    return client
+
+
+def drain(app: Flask) -> None:
+    runtime = app.extensions["mailramp"]
+    queue = Queue(runtime.settings.queue_name, connection=runtime.redis)
+    SimpleWorker([queue], connection=runtime.redis).work(burst=True, with_scheduler=False)
+    assert not queue.failed_job_registry.get_job_ids()
+
+
+def form(template_id: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": "Spring picks",
+        "template_id": str(template_id),
+        "segment_id": "",
+        "from_email": "shop@example.com",
+        "from_name": "Shop",
+        "schedule_kind": "now",
+        "timezone": "Europe/Paris",
+        **extra,
+    }
+
+
+def test_bad_form_keeps_input_and_says_where(app: Flask, marketer: FlaskClient, session: Session) -> None:
+    template = add_template(session)
+    page = marketer.post("/campaigns/new", data=form(template.id, schedule_kind="at", send_at=""))
+    assert page.status_code == 400
+    text = page.get_data(as_text=True)
+    assert "schedule.send_at: choose the date and time to send" in text
+    assert 'value="Spring picks"' in text
+
+
+def test_scheduled_at_a_wall_clock_time_in_a_timezone(
+    app: Flask, marketer: FlaskClient, session: Session
+) -> None:
+    template = add_template(session)
+    done = marketer.post(
+        "/campaigns/new", data=form(template.id, schedule_kind="at", send_at="2030-06-01T09:00")
+    )
+    assert done.status_code == 302
+    page = marketer.get(done.headers["Location"]).get_data(as_text=True)
+    assert "2030-06-01 09:00 Europe/Paris" in page and "2030-06-01 07:00 UTC" in page
+
+
+def test_create_with_ai_send_wave_and_see_results(
+    app: Flask, marketer: FlaskClient, session: Session, smtp_sink: SmtpSink
+) -> None:
+    ids = add_contacts(session, 60)
+    add_catalog(session, ids)
+    template = add_template(session)
+    done = marketer.post(
+        "/campaigns/new", data=form(template.id, ai="on", exposure_percent="50", holdout_percent="10")
+    )
+    assert done.status_code == 302, done.get_data(as_text=True)
+    detail_url = done.headers["Location"]
+    with app.app_context():
+        campaign = db().query(Campaign).one()
+        rollout = db().get(Rollout, campaign.rollout_id)
+        assert rollout is not None and rollout.holdout_bp == 1000
+    sent = marketer.post(f"{detail_url}/waves", data={"limit": "40"}, follow_redirects=True)
+    assert "Wave 1 started: 40 contacts" in sent.get_data(as_text=True)
+    assert marketer.get(f"{detail_url}/progress").get_json()["finished"] is False
+    drain(app)
+    progress = marketer.get(f"{detail_url}/progress").get_json()
+    assert progress["finished"] is True and progress["done"] == 40
+    assert len(smtp_sink.messages) == 40
+    page = marketer.get(detail_url).get_data(as_text=True)
+    assert "results-per-arm" in page and "campaign-funnel" in page
+    assert "<strong>20</strong> contacts of the audience have not been sent to yet" in page
+    with app.app_context():
+        arms = {s.arm for s in db().query(Send).all()}
+    assert "treatment" in arms and "control" in arms
+    report = marketer.get(f"{detail_url}/report").get_data(as_text=True)
+    assert "Campaign report: Spring picks" in report and "results-per-arm" in report
+    assert marketer.get(f"/api/v1/campaigns/{campaign.id}/results.csv").status_code == 200

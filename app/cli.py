@@ -6,7 +6,7 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
-from app import cli_data, migrate
+from app import cli_data, cli_evaluate, migrate
 from app.cli_rollout import rollout_group
 
 
@@ -14,6 +14,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(db_group)
     cli_data.init_app(app)
     app.cli.add_command(rollout_group)
+    rollout_group.add_command(cli_evaluate.evaluate_command)
 
 
 @click.group("db")

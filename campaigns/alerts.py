@@ -168,6 +168,23 @@ def queue_decision(session: Session, rollout: Rollout, decision: Decision, repea
     return out
 
 
+def queue_test(session: Session, webhook: Webhook, actor: str) -> WebhookDelivery:
+    """A ``webhook.test`` delivery to one webhook, whatever its event filter."""
+    payload: dict[str, Any] = {
+        "event": "webhook.test",
+        "rollout": {"id": None, "name": "(test)", "state": "", "stage_index": 0},
+        "decision": {"id": None, "outcome": "hold", "applied": False, "stage_index": 0, "at": None,
+                     "reasons": [f"test event sent by {actor}"], "application": None},
+        "health": [],
+        "url": None,
+    }  # fmt: skip
+    body = slack_payload(payload) if webhook.format == "slack" else payload
+    delivery = WebhookDelivery(webhook_id=webhook.id, event="webhook.test", payload=body)
+    session.add(delivery)
+    session.flush()
+    return delivery
+
+
 def _base_url() -> str:
     from campaigns import runtime
 

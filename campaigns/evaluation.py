@@ -52,14 +52,14 @@ def load_snapshot(session: Session, rollout: Rollout, now: datetime) -> Snapshot
     first_send: datetime | None = None
     last_send: datetime | None = None
     last_event: datetime | None = None
-    for stage, arm, metric, count, total, total_sq, created, updated in rows:
+    for stage, arm, metric, count, total, total_sq, created_raw, updated_raw in rows:
         data[int(stage)][str(arm)][str(metric)] = (float(count or 0), float(total or 0), float(total_sq or 0))
-        created, updated = _aware(created), _aware(updated)
+        created, updated = _aware(created_raw), _aware(updated_raw)
         if metric in SEND_METRICS:
-            first_send = created if first_send is None or (created and created < first_send) else first_send
-            last_send = updated if last_send is None or (updated and updated > last_send) else last_send
+            first_send = _earliest(first_send, created)
+            last_send = _latest(last_send, updated)
         elif metric in EVENT_METRICS:
-            last_event = updated if last_event is None or (updated and updated > last_event) else last_event
+            last_event = _latest(last_event, updated)
     stages = parse_plan(list(rollout.stages or []))
     return Snapshot(
         rollout_id=int(rollout.id),
@@ -76,6 +76,14 @@ def load_snapshot(session: Session, rollout: Rollout, now: datetime) -> Snapshot
         last_event_at=last_event,
         first_send_at=first_send,
     )
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None or (b is not None and b < a) else a
+
+
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None or (b is not None and b > a) else a
 
 
 def _aware(moment: datetime | str | None) -> datetime | None:
@@ -213,3 +221,37 @@ CRON_JOBS: tuple[dict[str, Any], ...] = (
     },
     {"func": "campaigns.alerts.deliver_stuck", "interval": 600, "name": "webhooks_deliver_stuck"},
 )
+
+
+def decision_to_json(decision: Decision, with_evidence: bool = True) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": decision.id,
+        "rollout_id": decision.rollout_id,
+        "at": decision.at.isoformat() if decision.at else None,
+        "stage_index": decision.stage_index,
+        "outcome": decision.outcome,
+        "applied": decision.applied,
+        "reasons": list(decision.reasons or []),
+    }
+    if with_evidence:
+        out["evidence"] = decision.evidence
+    return out
+
+
+def list_decisions(
+    session: Session, rollout_id: int, outcome: str | None = None, limit: int = 50
+) -> list[Decision]:
+    """Newest first."""
+    if session.get(Rollout, rollout_id) is None:
+        raise NotFound(f"rollout {rollout_id} does not exist")
+    if outcome is not None and outcome not in ("hold", *OUTCOME_ACTIONS):
+        raise InputError("must be one of hold, advance, rollback, pause", where="outcome")
+    query = (
+        sa.select(Decision)
+        .where(Decision.rollout_id == rollout_id)
+        .order_by(Decision.id.desc())
+        .limit(max(1, min(limit, 500)))
+    )
+    if outcome is not None:
+        query = query.where(Decision.outcome == outcome)
+    return list(session.scalars(query))

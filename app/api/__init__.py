@@ -8,6 +8,7 @@ from app.api import (  # noqa: F401  (register their routes)
     campaigns,
     catalog,
     contacts,
+    decisions,
     errors,
     events,
     imports,

@@ -56,34 +56,62 @@ def _mix_block_scalar(h: int, k: int) -> int:
 # -- vectorized murmur3 pieces -----------------------------------------------------------------------
 
 
-def _rotl_v(x: npt.NDArray[np.uint32], r: int) -> npt.NDArray[np.uint32]:
-    return (x << np.uint32(r)) | (x >> np.uint32(32 - r))
+def _rotl_inplace(x: npt.NDArray[np.uint32], r: int, scratch: npt.NDArray[np.uint32]) -> None:
+    np.right_shift(x, np.uint32(32 - r), out=scratch)
+    np.left_shift(x, np.uint32(r), out=x)
+    np.bitwise_or(x, scratch, out=x)
 
 
-def _mix_k_v(k: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
-    k = k * _C1
-    k = _rotl_v(k, 15)
-    return k * _C2
+def _mix_k_inplace(k: npt.NDArray[np.uint32], scratch: npt.NDArray[np.uint32]) -> None:
+    np.multiply(k, _C1, out=k)
+    _rotl_inplace(k, 15, scratch)
+    np.multiply(k, _C2, out=k)
 
 
-def _mix_block_v(h: npt.NDArray[np.uint32], k: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
-    h = h ^ _mix_k_v(k)
-    h = _rotl_v(h, 13)
-    return h * _M5 + _N1
+def _fmix_inplace(h: npt.NDArray[np.uint32], scratch: npt.NDArray[np.uint32]) -> None:
+    for shift, factor in ((16, _F1), (13, _F2)):
+        np.right_shift(h, np.uint32(shift), out=scratch)
+        np.bitwise_xor(h, scratch, out=h)
+        np.multiply(h, factor, out=h)
+    np.right_shift(h, np.uint32(16), out=scratch)
+    np.bitwise_xor(h, scratch, out=h)
 
 
-def _fmix_v(h: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
-    h = h ^ (h >> np.uint32(16))
-    h = h * _F1
-    h = h ^ (h >> np.uint32(13))
-    h = h * _F2
-    return h ^ (h >> np.uint32(16))
+def _four_digit_table() -> npt.NDArray[np.uint32]:
+    """_DIGITS4[k]: the ASCII bytes of f"{k:04d}" as a little-endian uint32 (first character lowest)."""
+    text = np.frombuffer("".join(f"{k:04d}" for k in range(10_000)).encode(), dtype=np.uint8)
+    return text.reshape(10_000, 4).copy().view("<u4").reshape(10_000).astype(np.uint32)
 
 
-def _digit_count(ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+_DIGITS4 = _four_digit_table()
+
+
+def _digit_count(ids: npt.NDArray[np.int64]) -> npt.NDArray[np.intp]:
     """Number of decimal digits of each non-negative id (0 has one digit)."""
     powers = 10 ** np.arange(1, _MAX_DIGITS, dtype=np.int64)
-    return np.searchsorted(powers, ids, side="right").astype(np.int64) + 1
+    return np.searchsorted(powers, ids, side="right") + 1
+
+
+def _pieces(
+    head: bytes, ids: npt.NDArray[np.int64], n_digits: int
+) -> list[tuple[npt.NDArray[np.uint32] | int, int]]:
+    """The remaining key as (little-endian value, byte length) pieces of at most 4 bytes: the
+    constant head, the leading 1-4 digits, then groups of 4 digits (from 4-digit lookups)."""
+    pieces: list[tuple[npt.NDArray[np.uint32] | int, int]] = []
+    if head:
+        pieces.append((int.from_bytes(head, "little"), len(head)))
+    groups: list[npt.NDArray[np.uint32]] = []
+    rest = ids
+    full, lead = divmod(n_digits, 4)
+    if lead == 0:
+        full, lead = full - 1, 4
+    for _ in range(full):
+        rest, group = np.divmod(rest, 10_000)
+        groups.append(_DIGITS4[group])
+    # the leading digits: the last `lead` characters of the zero-padded 4-digit text
+    pieces.append((_DIGITS4[rest] >> np.uint32(8 * (4 - lead)), lead))
+    pieces.extend((g, 4) for g in reversed(groups))
+    return pieces
 
 
 def _hash_group(
@@ -95,33 +123,44 @@ def _hash_group(
     len(head) + n_digits bytes remain to be hashed; `total_len` is the full key length.
     """
     n = ids.shape[0]
-    width = len(head) + n_digits
-    # byte columns of the remaining key: constant head bytes, then the digits (most significant first)
-    columns: list[npt.NDArray[np.uint32] | int] = list(head)
-    rest = ids.copy()
-    digit_cols: list[npt.NDArray[np.uint32]] = []
-    for _ in range(n_digits):
-        digit_cols.append((rest % 10 + 48).astype(np.uint32))
-        rest //= 10
-    columns.extend(reversed(digit_cols))
     h = np.full(n, h0, dtype=np.uint32)
-    n_blocks, tail = divmod(width, 4)
-    for b in range(n_blocks + (1 if tail else 0)):
-        word: npt.NDArray[np.uint32] = np.zeros(n, dtype=np.uint32)
-        const = 0
-        for j, col in enumerate(columns[4 * b : 4 * b + 4]):
-            if isinstance(col, int):
-                const |= col << (8 * j)
-            elif j == 0:
-                word = word | col
-            else:
-                word = word | (col << np.uint32(8 * j))
+    scratch = np.empty(n, dtype=np.uint32)
+    word = np.zeros(n, dtype=np.uint32)
+    const, filled = 0, 0  # constant bytes of the word being built, and how many bytes it holds
+
+    def emit(last: bool) -> None:
+        nonlocal const
         if const:
-            word = word | np.uint32(const)
-        # the tail is mixed into h without the rotate-multiply-add step
-        h = _mix_block_v(h, word) if b < n_blocks else h ^ _mix_k_v(word)
-    h = h ^ np.uint32(total_len & _MASK)
-    return _fmix_v(h)
+            np.bitwise_or(word, np.uint32(const), out=word)
+        _mix_k_inplace(word, scratch)
+        np.bitwise_xor(h, word, out=h)
+        if not last:  # the tail is mixed in without the rotate-multiply-add step
+            _rotl_inplace(h, 13, scratch)
+            np.multiply(h, _M5, out=h)
+            np.add(h, _N1, out=h)
+        word.fill(0)
+        const = 0
+
+    for value, length in _pieces(head, ids, n_digits):
+        shift = 8 * filled
+        if isinstance(value, int):
+            const |= (value << shift) & _MASK
+        else:
+            np.bitwise_or(word, value << np.uint32(shift) if shift else value, out=word)
+        filled += length
+        if filled >= 4:
+            emit(last=False)
+            filled -= 4
+            if filled:  # the bytes that did not fit start the next word
+                if isinstance(value, int):
+                    const = value >> (8 * (length - filled))
+                else:
+                    np.right_shift(value, np.uint32(8 * (length - filled)), out=word)
+    if filled:
+        emit(last=True)
+    np.bitwise_xor(h, np.uint32(total_len & _MASK), out=h)
+    _fmix_inplace(h, scratch)
+    return h
 
 
 def hashes(salt: str, contact_ids: npt.ArrayLike) -> npt.NDArray[np.uint32]:
@@ -137,11 +176,17 @@ def hashes(salt: str, contact_ids: npt.ArrayLike) -> npt.NDArray[np.uint32]:
         h0 = _mix_block_scalar(h0, int.from_bytes(prefix[i : i + 4], "little"))
     head = prefix[full:]
     negative = ids < 0
-    digits = _digit_count(np.where(negative, 0, ids))
-    for n_digits in np.unique(digits[~negative]):
-        index = np.flatnonzero((digits == n_digits) & ~negative)
-        nd = int(n_digits)
-        out[index] = _hash_group(h0, head, ids[index], nd, len(prefix) + nd)
+    any_negative = bool(negative.any())
+    digits = _digit_count(np.where(negative, 0, ids) if any_negative else ids)
+    if any_negative:
+        digits[negative] = 0
+    sizes = np.bincount(digits, minlength=_MAX_DIGITS + 1)
+    for nd in np.flatnonzero(sizes[1:]) + 1:
+        n_digits = int(nd)
+        if sizes[n_digits] == ids.shape[0]:  # one length for every id: no gather and scatter
+            return _hash_group(h0, head, ids, n_digits, len(prefix) + n_digits)
+        index = np.flatnonzero(digits == n_digits)
+        out[index] = _hash_group(h0, head, ids[index], n_digits, len(prefix) + n_digits)
     for position in np.flatnonzero(negative):
         out[position] = mmh3.hash(f"{salt}:{int(ids[position])}", seed=0, signed=False)
     return out

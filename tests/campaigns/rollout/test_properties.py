@@ -56,6 +56,7 @@ def test_lowering_exposure_removes_the_most_recently_added_first(salt: str, a: i
 
 
 def _within(count: int, n: int, p: float, sigmas: float = 6.0) -> bool:
+    p = min(max(p, 0.0), 1.0)  # 1 - a - b can round below zero
     mean, sd = n * p, math.sqrt(n * p * (1 - p))
     return abs(count - mean) <= sigmas * sd + 1
 

@@ -1,0 +1,133 @@
+"""The rollout API: roles (a viewer changes nothing), transitions, four eyes, kill, audit, errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+PLAN = [
+    {"name": "internal", "kind": "internal", "exposure_bp": 0},
+    {"name": "5%", "kind": "percent", "exposure_bp": 500},
+    {"name": "50%", "kind": "percent", "exposure_bp": 5000},
+]
+REASON = {"reason": "because"}
+
+
+def _create(client: Any, **settings: Any) -> dict[str, Any]:
+    response = client.post("/api/v1/rollouts", json={"name": "spring", "stages": PLAN, **settings})
+    assert response.status_code == 201, response.json
+    body: dict[str, Any] = response.json
+    return body
+
+
+def test_viewer_cannot_change_anything(make_api_client: Any) -> None:
+    marketer = make_api_client("marketer")
+    viewer = make_api_client("viewer")
+    rollout_id = _create(marketer)["id"]
+    assert viewer.get(f"/api/v1/rollouts/{rollout_id}").status_code == 200
+    assert viewer.get("/api/v1/rollouts").status_code == 200
+    assert viewer.get(f"/api/v1/rollouts/{rollout_id}/audit").status_code == 200
+    base = f"/api/v1/rollouts/{rollout_id}"
+    attempts = [
+        ("post", "/api/v1/rollouts", {"name": "x"}),
+        ("patch", base, {"name": "y", **REASON}),
+        *[
+            ("post", f"{base}/{action}", REASON)
+            for action in ("start", "advance", "pause", "resume", "rollback", "kill", "unkill", "rerandomize")
+        ],
+        ("post", f"{base}/model", {"model_version_id": 1, **REASON}),
+        ("post", f"{base}/model/switch-back", REASON),
+        ("post", f"{base}/approvals", REASON),
+        ("post", "/api/v1/approvals/1/approve", REASON),
+        ("post", "/api/v1/approvals/1/reject", REASON),
+    ]
+    for method, path, body in attempts:
+        response = getattr(viewer, method)(path, json=body)
+        assert response.status_code == 403, (method, path, response.json)
+    after = viewer.get(f"{base}/audit").json["audit"]
+    assert [row["action"] for row in after] == ["create"]
+
+
+def test_marketer_ramps_and_four_eyes_apply_beyond_the_threshold(make_api_client: Any) -> None:
+    marketer = make_api_client("marketer", "mia@example.com")
+    approver = make_api_client("approver", "ada@example.com")
+    rollout = _create(marketer, approval_from_bp=None)
+    base = f"/api/v1/rollouts/{rollout['id']}"
+    assert approver.patch(base, json={"approval_from_bp": 1000, **REASON}).status_code == 200
+    assert marketer.patch(base, json={"approval_from_bp": None, **REASON}).status_code == 403
+    assert marketer.post(f"{base}/start", json=REASON).json["state"] == "ramping"
+    assert marketer.post(f"{base}/advance", json=REASON).json["stage_index"] == 1
+    asked = marketer.post(f"{base}/advance", json={"reason": "5% is clean"})
+    assert asked.status_code == 202
+    approval = asked.json["approval"]
+    assert (approval["requested_by"], approval["target_stage"], approval["status"]) == (
+        "mia@example.com",
+        2,
+        "pending",
+    )
+    status = marketer.get(base).json
+    assert status["stage_index"] == 1 and status["pending_approvals"][0]["id"] == approval["id"]
+    assert marketer.post(f"/api/v1/approvals/{approval['id']}/approve", json=REASON).status_code == 403
+    done = approver.post(f"/api/v1/approvals/{approval['id']}/approve", json={"reason": "numbers fine"})
+    assert done.status_code == 200, done.json
+    assert done.json["audit"]["actor"] == "ada@example.com" and done.json["audit"]["to_stage"] == 2
+    assert marketer.get(base).json["exposure_bp"] == 5000
+
+
+def test_approver_cannot_approve_own_request(make_api_client: Any) -> None:
+    approver = make_api_client("approver", "ada@example.com")
+    rollout = _create(approver, approval_from_bp=0)
+    base = f"/api/v1/rollouts/{rollout['id']}"
+    assert approver.post(f"{base}/start", json=REASON).status_code == 200  # internal: 0% exposed
+    approval = approver.post(f"{base}/advance", json=REASON).json["approval"]
+    response = approver.post(f"/api/v1/approvals/{approval['id']}/approve", json=REASON)
+    assert response.status_code == 409 and "four eyes" in response.json["error"]
+
+
+def test_kill_switch_over_the_api(api: Any, make_api_client: Any) -> None:
+    marketer = make_api_client("marketer")
+    rollout = _create(api)
+    base = f"/api/v1/rollouts/{rollout['id']}"
+    api.post(f"{base}/start", json=REASON)
+    api.post(f"{base}/advance", json=REASON)
+    killed = marketer.post(f"{base}/kill", json={"reason": "complaints spiking"})
+    assert killed.status_code == 200 and killed.json["killed"] is True and killed.json["exposure_bp"] == 0
+    arm = api.get(f"{base}/arms/12345").json
+    assert arm["arm"] == "control"
+    assert api.post(f"{base}/advance", json=REASON).status_code == 409
+    assert marketer.post(f"{base}/unkill", json=REASON).status_code == 403
+    assert api.post(f"{base}/unkill", json=REASON).json["killed"] is False
+    audit = api.get(f"{base}/audit?limit=2").json["audit"]
+    assert [row["action"] for row in audit] == ["unkill", "kill"]
+    assert audit[1]["reason"] == "complaints spiking"
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ({"name": "x", "stages": [{"kind": "percent", "exposure_bp": 12_000}]}, "stages[0].exposure_bp"),
+        ({"name": "x", "targeting": {"rules": [{"attribute": "a", "op": "??"}]}}, "targeting.rules[0].op"),
+        ({"name": "x", "holdout_bp": -1}, "holdout_bp"),
+        ({"name": "x", "freeze_windows": [{"start": "soon", "end": "later"}]}, "freeze_windows[0].start"),
+        ({"stages": PLAN}, "name"),
+    ],
+)
+def test_bad_input_says_where(api: Any, body: dict[str, Any], where: str) -> None:
+    response = api.post("/api/v1/rollouts", json=body)
+    assert response.status_code == 400 and response.json["where"] == where
+
+
+def test_invalid_transition_is_409_and_reason_is_required(api: Any) -> None:
+    base = f"/api/v1/rollouts/{_create(api)['id']}"
+    response = api.post(f"{base}/resume", json=REASON)
+    assert response.status_code == 409 and "cannot resume a rollout that is draft" in response.json["error"]
+    response = api.post(f"{base}/start", json={})
+    assert response.status_code == 400 and response.json["where"] == "reason"
+    assert api.get("/api/v1/rollouts/987654").status_code == 404
+
+
+def test_openapi_lists_the_rollout_routes(client: Any) -> None:
+    paths = client.get("/api/v1/openapi.json").json["paths"]
+    assert "post" in paths["/rollouts/{rollout_id}/kill"]
+    assert "post" in paths["/approvals/{approval_id}/approve"]

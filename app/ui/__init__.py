@@ -68,6 +68,8 @@ def _engine_not_found(exc: NotFound) -> tuple[str, int]:
 
 
 from app.ui import (  # noqa: E402  (register the views and template helpers)
+    approvals_views,
+    audit_views,
     auth_views,
     campaigns,
     catalog,
@@ -77,12 +79,16 @@ from app.ui import (  # noqa: E402  (register the views and template helpers)
     imports,
     navigation,
     outbox,
+    reports,
+    rollouts,
     segments,
     templates_views,
     users,
 )
 
 __all__ = [
+    "approvals_views",
+    "audit_views",
     "auth_views",
     "campaigns",
     "catalog",
@@ -92,6 +98,8 @@ __all__ = [
     "imports",
     "navigation",
     "outbox",
+    "reports",
+    "rollouts",
     "segments",
     "templates_views",
     "ui",

@@ -6,10 +6,16 @@ them), `exposure` (exposure over time with the decisions marked), `funnel` (rate
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any, cast
 
+from campaigns.policy import METRIC_DEFS
 from campaigns.reports import ArmResult
+from campaigns.rollout.stages import BASIS_POINTS
+from campaigns.rollout.status import current_exposure_bp
+from models import Decision, Rollout, RolloutAudit
 
 FUNNEL_STEPS = (("sent", "sent"), ("delivered", "delivered"), ("opens", "opened"), ("clicks", "clicked"),
                 ("conversions", "converted"))  # fmt: skip
@@ -29,3 +35,94 @@ def funnel_chart(results: Sequence[ArmResult]) -> dict[str, Any]:
         counts = [getattr(r, field) for field, _ in FUNNEL_STEPS]
         arms.append({"arm": r.arm, "values": values, "counts": counts})
     return {"steps": [label for _, label in FUNNEL_STEPS], "arms": arms, "format": "pct"}
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _exposure(rollout: Rollout, state: Mapping[str, Any]) -> float:
+    """Exposure of the rollout in a past state (an audit row's snapshot), by the engine's own rule."""
+    past = SimpleNamespace(
+        stages=rollout.stages,
+        state=state.get("state", rollout.state),
+        killed=bool(state.get("killed", False)),
+        stage_index=int(state.get("stage_index", 0)),
+        holdout_bp=int(state.get("holdout_bp", rollout.holdout_bp)),
+    )
+    return current_exposure_bp(cast(Rollout, past)) / BASIS_POINTS
+
+
+def exposure_chart(
+    rollout: Rollout, audits: Sequence[RolloutAudit], decisions: Sequence[Decision]
+) -> dict[str, Any]:
+    """Exposure over time from the audit log's snapshots, with each decision marked on it."""
+    rows = sorted(audits, key=lambda a: (a.at, a.id))
+    snapshots = [(a, (a.evidence or {}).get("snapshot") or {}) for a in rows]
+    snapshots = [(a, s) for a, s in snapshots if "after" in s]
+    first = snapshots[0][1].get("before") if snapshots else None
+    start = _exposure(rollout, first) if first else current_exposure_bp(rollout) / BASIS_POINTS
+    points = [{"x": _ms(rollout.created_at), "y": start}]
+    points += [{"x": _ms(a.at), "y": _exposure(rollout, s["after"])} for a, s in snapshots]
+    points.append({"x": _ms(datetime.now(UTC)), "y": current_exposure_bp(rollout) / BASIS_POINTS})
+
+    def at(moment: datetime) -> float:
+        ms, level = _ms(moment), points[0]["y"]
+        for p in points:
+            if p["x"] <= ms:
+                level = p["y"]
+        return float(level)
+
+    marks = [
+        {
+            "x": _ms(d.at),
+            "y": at(d.at),
+            "outcome": d.outcome,
+            "label": f"{d.outcome}: {d.reasons[0] if d.reasons else ''}"[:160],
+        }
+        for d in sorted(decisions, key=lambda d: d.id)
+    ]
+    return {"points": points, "decisions": marks, "x_kind": "time", "format": "pct"}
+
+
+def primary_charts(decisions: Sequence[Decision]) -> dict[str, Any]:
+    """The primary metric per arm at each evaluation, and the lift with its always-valid interval.
+
+    Per-arm bands are drawn when the decision's evidence carries them (`primary.arms.<arm>.low/high`);
+    the lift's band is the confidence sequence the decision itself used.
+    """
+    rows = []
+    for d in sorted(decisions, key=lambda d: d.id):
+        primary = (d.evidence or {}).get("primary")
+        if primary and primary.get("status") == "ok":
+            rows.append((d, primary))
+    if not rows:
+        return {"metric": None, "rows": []}
+    metric = str(rows[-1][1].get("metric", ""))
+    definition = METRIC_DEFS.get(metric)
+    fmt = "pct" if definition is None or definition.binary else "money"
+
+    def arm(name: str, mean_key: str) -> dict[str, Any]:
+        points = []
+        for d, p in rows:
+            band = ((p.get("arms") or {}).get(name)) or {}
+            points.append(
+                {"x": _ms(d.at), "y": p.get(mean_key), "lo": band.get("low"), "hi": band.get("high")}
+            )
+        return {"arm": name, "points": points}
+
+    arms = {"arms": [arm("treatment", "mean_treatment"), arm("control", "mean_control")],
+            "x_kind": "time", "format": fmt, "y_label": metric}  # fmt: skip
+    lift = {
+        "arms": [{"arm": "lift", "points": [
+            {"x": _ms(d.at), "y": p.get("lift"), "lo": p.get("lift_low"), "hi": p.get("lift_high")} for d, p in rows
+        ]}],
+        "x_kind": "time", "format": "pct", "y_label": f"relative lift in {metric}",
+    }  # fmt: skip
+    table = [
+        {"at": d.at, "treatment": p.get("mean_treatment"), "control": p.get("mean_control"), "lift": p.get("lift"),
+         "lift_low": p.get("lift_low"), "lift_high": p.get("lift_high"), "n_treatment": p.get("n_treatment"),
+         "n_control": p.get("n_control")}
+        for d, p in rows
+    ]  # fmt: skip
+    return {"metric": metric, "format": fmt, "arms": arms, "lift": lift, "rows": table}

@@ -1,0 +1,263 @@
+"""Rollouts: the list, a new rollout, and the control panel (stage timeline, actions, kill switch,
+gates, approvals of this rollout, decisions with their evidence, charts, settings, model switch).
+
+Every change goes through the engine (`campaigns.rollout`): the state machine checks roles, four
+eyes, freeze windows and gates, and writes the audit log. A move that needs a second person becomes
+a pending approval, exactly as over the API.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from app.auth import actor, current_user, require_role
+from app.extensions import db
+from app.ui import ui
+from app.ui.actions import describe, perform
+from app.ui.charts import exposure_chart, primary_charts
+from campaigns.errors import InputError, StateError
+from campaigns.evaluation import run_evaluation
+from campaigns.policy import PRIMARY_METRICS
+from campaigns.recommender import registry
+from campaigns.rollout import approvals, changes, service
+from campaigns.rollout.audit import history
+from campaigns.rollout.machine import ACTIONS, ApprovalRequired, transition
+from campaigns.rollout.stages import default_plan
+from campaigns.rollout.status import list_rollouts, rollout_status
+from models import Campaign, Decision, Role, Rollout
+
+JSON_SETTINGS = ("stages", "targeting", "guardrails", "freeze_windows")
+DECISIONS_SHOWN = 50
+
+
+def _role() -> Role:
+    user = current_user()
+    return user.role_enum if user else Role.viewer
+
+
+def _back(rollout_id: int) -> str:
+    return url_for("ui.rollouts_detail", rollout_id=rollout_id)
+
+
+@ui.route("/rollouts")
+@require_role(Role.viewer)
+def rollouts() -> str:
+    rows = list_rollouts(db(), request.args.get("state") or None)
+    return render_template("ui/rollouts.html", rollouts=[rollout_status(db(), r) for r in rows])
+
+
+@ui.route("/rollouts/<int:rollout_id>")
+@require_role(Role.viewer)
+def rollouts_detail(rollout_id: int) -> str:
+    rollout = service.get_rollout(db(), rollout_id)
+    status = rollout_status(db(), rollout)
+    decisions = list(
+        db().scalars(
+            sa.select(Decision)
+            .where(Decision.rollout_id == rollout_id)
+            .order_by(Decision.id.desc())
+            .limit(DECISIONS_SHOWN)
+        )
+    )
+    audits = history(db(), rollout_id)
+    campaigns = (
+        db().scalars(sa.select(Campaign).where(Campaign.rollout_id == rollout_id).order_by(Campaign.id)).all()
+    )
+    return render_template(
+        "ui/rollout_detail.html",
+        rollout=rollout,
+        status=status,
+        decisions=decisions,
+        audits=audits[:20],
+        campaigns=campaigns,
+        exposure=exposure_chart(rollout, audits, decisions),
+        primary=primary_charts(decisions),
+        models=[v for v in registry.versions(db()) if v.status == "ready"],
+        me_email=actor(),
+    )
+
+
+def _reason() -> str:
+    reason = request.form.get("reason", "").strip()
+    if not reason:
+        raise InputError("say why: the reason goes into the audit log", where="reason")
+    return reason
+
+
+@ui.route("/rollouts/<int:rollout_id>/act/<action>", methods=["POST"])
+@require_role(Role.marketer)
+def rollouts_act(rollout_id: int, action: str) -> Response:
+    """start, advance, pause, resume, rollback, unkill and the kill switch."""
+    if action not in ACTIONS:
+        abort(404)
+    back = _back(rollout_id)
+    session = db()
+    try:
+        reason = _reason()
+        if action == "kill":
+            service.kill(session, rollout_id, actor(), reason)
+            flash("Kill switch on: every contact not yet sent gets the control content.", "success")
+            return redirect(back)
+        rollout = service.get_rollout(session, rollout_id)
+        transition(
+            session,
+            rollout,
+            action,
+            actor(),
+            reason,
+            role=_role(),
+            override_gates=request.form.get("override_gates") == "on",
+        )
+        session.commit()
+        flash(f"Done: {action}. The rollout is now {rollout.state}, stage {rollout.stage_index}.", "success")
+    except ApprovalRequired as exc:
+        session.rollback()
+        rollout = service.get_rollout(session, rollout_id)
+        approval = approvals.request_approval(session, rollout, exc.action, actor(), reason)
+        session.commit()
+        flash(f"{exc} Approval #{approval.id} requested; an approver other than you must approve it.", "info")
+    except (InputError, StateError) as exc:
+        session.rollback()
+        flash(describe(exc), "error")
+    return redirect(back)
+
+
+@ui.route("/rollouts/<int:rollout_id>/evaluate", methods=["POST"])
+@require_role(Role.marketer)
+def rollouts_evaluate(rollout_id: int) -> Response:
+    service.get_rollout(db(), rollout_id)
+    db().rollback()  # the evaluation runs in its own transaction
+
+    def evaluate() -> Decision:
+        decision = db().get(Decision, run_evaluation(rollout_id, actor=actor()))
+        assert decision is not None
+        return decision
+
+    return perform(
+        evaluate,
+        success=lambda d: f"Evaluated: {d.outcome}." + (f" {d.reasons[0]}" if d.reasons else ""),
+        back=_back(rollout_id),
+    )
+
+
+@ui.route("/rollouts/<int:rollout_id>/model", methods=["POST"])
+@require_role(Role.marketer)
+def rollouts_model(rollout_id: int) -> Response:
+    def switch() -> Rollout:
+        rollout = service.get_rollout(db(), rollout_id)
+        if request.form.get("back") == "1":
+            changes.switch_back(db(), rollout, actor(), _reason(), role=_role())
+        else:
+            version = request.form.get("model_version_id", type=int)
+            if version is None:
+                raise InputError("choose a model version", where="model_version_id")
+            changes.switch_model(db(), rollout, version, actor(), _reason(), role=_role())
+        return rollout
+
+    return perform(
+        switch,
+        success=lambda r: f"Live model version: {r.model_version_id or 'the champion'}.",
+        back=_back(rollout_id),
+    )
+
+
+@ui.route("/rollouts/<int:rollout_id>/rerandomize", methods=["POST"])
+@require_role(Role.marketer)
+def rollouts_rerandomize(rollout_id: int) -> Response:
+    def rerandomize() -> Any:
+        return changes.rerandomize(
+            db(), service.get_rollout(db(), rollout_id), actor(), _reason(), role=_role()
+        )
+
+    return perform(rerandomize, success="New salt: every contact has a new bucket.", back=_back(rollout_id))
+
+
+def _settings_from_form(creating: bool) -> dict[str, Any]:
+    """The form's fields as engine settings; JSON boxes are parsed here, validated by the engine."""
+    settings: dict[str, Any] = {}
+    for key in ("name", "series", "primary_metric", "decision_mode"):
+        if key in request.form:
+            settings[key] = request.form[key].strip()
+    for key, field in (("holdout_bp", "holdout_percent"), ("approval_from_bp", "approval_from_percent")):
+        if field in request.form:
+            raw = request.form[field].strip()
+            try:
+                settings[key] = round(float(raw) * 100) if raw else None
+            except ValueError as exc:
+                raise InputError(f"{raw!r} is not a percentage", where=field) from exc
+    if settings.get("holdout_bp") is None:
+        settings.pop("holdout_bp", None)
+    for key in JSON_SETTINGS:
+        raw = request.form.get(key, "").strip()
+        if not raw:
+            continue
+        try:
+            settings[key] = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"not valid JSON: {exc.msg} (line {exc.lineno})", where=key) from exc
+    if creating:
+        model = request.form.get("model_version_id", type=int)
+        if model:
+            settings["model_version_id"] = model
+    return settings
+
+
+def _settings_page(rollout: Rollout | None, error: str = "") -> str:
+    values = {
+        "stages": json.dumps(rollout.stages if rollout else default_plan(), indent=2),
+        "targeting": json.dumps(rollout.targeting if rollout else {}, indent=2),
+        "guardrails": json.dumps(rollout.guardrails if rollout else {}, indent=2),
+        "freeze_windows": json.dumps(rollout.freeze_windows if rollout else [], indent=2),
+    }
+    if request.method == "POST":
+        values.update({k: request.form.get(k, values[k]) for k in JSON_SETTINGS})
+    return render_template(
+        "ui/rollout_settings.html",
+        rollout=rollout,
+        values=values,
+        error=error,
+        metrics=PRIMARY_METRICS,
+        models=[v for v in registry.versions(db()) if v.status == "ready"],
+        form=request.form,
+    )
+
+
+@ui.route("/rollouts/new", methods=["GET", "POST"])
+@require_role(Role.marketer)
+def rollouts_new() -> str | Response | tuple[str, int]:
+    if request.method == "GET":
+        return _settings_page(None)
+    try:
+        settings = _settings_from_form(creating=True)
+        name = settings.pop("name", "")
+        if not name:
+            raise InputError("a rollout needs a name", where="name")
+        rollout = changes.create_rollout(db(), name, actor(), **settings)
+    except (InputError, StateError) as exc:
+        db().rollback()
+        return _settings_page(None, describe(exc)), 400
+    return perform(
+        lambda: rollout, success=lambda r: f"Created draft rollout {r.name}.", back=lambda r: _back(r.id)
+    )
+
+
+@ui.route("/rollouts/<int:rollout_id>/settings", methods=["GET", "POST"])
+@require_role(Role.marketer)
+def rollouts_settings(rollout_id: int) -> str | Response | tuple[str, int]:
+    rollout = service.get_rollout(db(), rollout_id)
+    if request.method == "GET":
+        return _settings_page(rollout)
+    try:
+        wanted = _settings_from_form(creating=False)
+        current = {k: getattr(rollout, k) for k in wanted}
+        changed = {k: v for k, v in wanted.items() if v != current[k]}
+        changes.update_rollout(db(), rollout, actor(), _reason(), changed, role=_role())
+    except (InputError, StateError) as exc:
+        db().rollback()
+        return _settings_page(rollout, describe(exc)), 400
+    return perform(lambda: rollout, success="Settings saved (and audited).", back=_back(rollout_id))

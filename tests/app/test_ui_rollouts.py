@@ -1,0 +1,146 @@
+"""The rollout control panel: start, advance into an approval, an approver (not the requester)
+applies it, the kill switch, decisions with evidence on the panel and the dashboard, the audit log."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app.auth import create_user
+from app.extensions import db
+from campaigns.rollout import changes
+from campaigns.rollout.service import is_killed
+from models import Approval, Decision, Role, Rollout, RolloutAudit
+
+PASSWORD = "correct horse battery staple"
+PLAN = [
+    {"name": "10%", "kind": "percent", "exposure_bp": 1000, "gates": {}},
+    {"name": "50%", "kind": "percent", "exposure_bp": 5000, "gates": {}},
+]
+
+
+@pytest.fixture()
+def rollout_id(app: Flask) -> int:
+    with app.test_request_context():
+        for role in Role:
+            create_user(f"{role.value}@example.com", PASSWORD, role)
+        rollout = changes.create_rollout(
+            db(), "AI picks", "marketer@example.com", stages=PLAN, approval_from_bp=2500, holdout_bp=500
+        )
+        db().commit()
+        return int(rollout.id)
+
+
+def login(app: Flask, role: str) -> FlaskClient:
+    client = app.test_client()
+    assert (
+        client.post("/login", data={"email": f"{role}@example.com", "password": PASSWORD}).status_code == 302
+    )
+    return client
+
+
+def act(client: FlaskClient, rollout_id: int, action: str, reason: str = "because") -> str:
+    response = client.post(
+        f"/rollouts/{rollout_id}/act/{action}", data={"reason": reason}, follow_redirects=True
+    )
+    return response.get_data(as_text=True)
+
+
+def test_start_advance_needs_an_approver_who_did_not_ask(app: Flask, rollout_id: int) -> None:
+    marketer = login(app, "marketer")
+    assert "The rollout is now ramping, stage 0" in act(marketer, rollout_id, "start")
+    page = act(marketer, rollout_id, "advance", "looks good")
+    assert "an approver other than you must approve it" in page
+    with app.app_context():
+        approval = db().query(Approval).one()
+        assert (approval.status, approval.requested_by) == ("pending", "marketer@example.com")
+    assert "Approve and apply" not in marketer.get("/approvals").get_data(as_text=True)  # not an approver
+    approver = login(app, "approver")
+    queue = approver.get("/approvals").get_data(as_text=True)
+    assert "Approve and apply" in queue and "looks good" in queue
+    done = approver.post(
+        f"/approvals/{approval.id}/approve", data={"reason": "numbers hold"}, follow_redirects=True
+    )
+    assert "Approved and applied: the rollout is now ramping, stage 1" in done.get_data(as_text=True)
+    with app.app_context():
+        rollout = db().get(Rollout, rollout_id)
+        assert rollout is not None and rollout.stage_index == 1
+        actions = [a.action for a in db().query(RolloutAudit).order_by(RolloutAudit.id)]
+        assert actions == ["create", "start", "request_approval", "advance"]
+    log = approver.get(f"/audit?rollout={rollout_id}").get_data(as_text=True)
+    assert "approver@example.com" in log and "numbers hold" in log
+
+
+def test_missing_reason_is_refused(app: Flask, rollout_id: int) -> None:
+    page = act(login(app, "marketer"), rollout_id, "start", reason="")
+    assert "reason: say why" in page
+
+
+def test_kill_switch(app: Flask, rollout_id: int) -> None:
+    marketer = login(app, "marketer")
+    act(marketer, rollout_id, "start")
+    page = act(marketer, rollout_id, "kill", "complaints spiking")
+    assert "Kill switch on" in page
+    with app.app_context():
+        assert is_killed(db(), rollout_id)
+    assert 'id="kill-switch"' not in marketer.get(f"/rollouts/{rollout_id}").get_data(as_text=True)
+
+
+def test_viewer_sees_the_panel_but_cannot_act(app: Flask, rollout_id: int) -> None:
+    viewer = login(app, "viewer")
+    page = viewer.get(f"/rollouts/{rollout_id}").get_data(as_text=True)
+    assert "AI picks" in page and "<form" in page  # only the logout form
+    assert page.count("<form") == 1
+    assert viewer.post(f"/rollouts/{rollout_id}/act/kill", data={"reason": "x"}).status_code == 403
+    with app.app_context():
+        assert not is_killed(db(), rollout_id)
+
+
+def evidence(lift: float) -> dict[str, Any]:
+    return {
+        "primary": {"metric": "conversion_rate", "status": "ok", "lift": lift, "lift_low": lift - 0.05,
+                    "lift_high": lift + 0.05, "mean_treatment": 0.031, "mean_control": 0.025,
+                    "n_treatment": 1200, "n_control": 4800},
+        "guardrails": {"unsubscribe_rate": {"status": "ok"}},
+        "health": ["guardrail:unsubscribe_rate"],
+        "srm": {"mismatch": False, "p_value": 0.42},
+    }  # fmt: skip
+
+
+def test_decisions_on_panel_dashboard_and_report(app: Flask, rollout_id: int) -> None:
+    marketer = login(app, "marketer")
+    act(marketer, rollout_id, "start")
+    with app.app_context():
+        for i, lift in enumerate((0.12, 0.24)):
+            db().add(Decision(rollout_id=rollout_id, at=datetime(2026, 11, 20 + i, tzinfo=UTC), stage_index=0,
+                              outcome="hold", reasons=[f"gates not met {i}"], evidence=evidence(lift)))  # fmt: skip
+        db().commit()
+    panel = marketer.get(f"/rollouts/{rollout_id}").get_data(as_text=True)
+    assert "primary-lift-chart" in panel and "exposure-chart" in panel
+    assert "+24.0%" in panel and "[+19.0%, +29.0%]" in panel and "gates not met 1" in panel
+    dashboard = marketer.get("/").get_data(as_text=True)
+    assert "+24.0%" in dashboard and "guardrail:unsubscribe_rate" in dashboard and "better" in dashboard
+    report = marketer.get(f"/rollouts/{rollout_id}/report").get_data(as_text=True)
+    assert "Rollout report: AI picks" in report and "report-primary-lift" in report
+
+
+def test_create_rollout_and_edit_settings_with_errors_named(app: Flask, rollout_id: int) -> None:
+    marketer = login(app, "marketer")
+    bad = marketer.post("/rollouts/new", data={"name": "Series", "stages": '[{"name": "x", "kind": "nope"}]'})
+    assert bad.status_code == 400 and "stages[0]" in bad.get_data(as_text=True)
+    good = marketer.post(
+        "/rollouts/new", data={"name": "Series", "holdout_percent": "5", "primary_metric": "click_rate"}
+    )
+    assert good.status_code == 302
+    edit = marketer.post(
+        f"/rollouts/{rollout_id}/settings",
+        data={"name": "AI picks v2", "reason": "rename", "approval_from_percent": "25"},
+        follow_redirects=True,
+    )
+    assert "Settings saved" in edit.get_data(as_text=True)
+    with app.app_context():
+        assert db().get(Rollout, rollout_id).name == "AI picks v2"  # type: ignore[union-attr]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar, cast
 
@@ -18,6 +18,7 @@ from models import ApiToken, Role, User
 
 F = TypeVar("F", bound=Callable[..., Any])
 TOKEN_PREFIX = "mr_"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def hash_password(password: str) -> str:
@@ -61,7 +62,11 @@ def _user_from_token(header: str) -> User | None:
     )
     if row is None or not row.user.active:
         return None
-    row.last_used_at = datetime.now(UTC)
+    now = datetime.now(UTC)
+    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+        # At most one write a minute per token, committed at once so no request holds a write lock.
+        row.last_used_at = now
+        db().commit()
     return row.user
 
 

@@ -20,6 +20,7 @@ from campaigns.rollout import approvals, changes, service
 from campaigns.rollout.assignment import assign
 from campaigns.rollout.audit import audit_to_json, history
 from campaigns.rollout.machine import ApprovalRequired, RoleError, transition
+from campaigns.rollout.shadow import shadow_report
 from campaigns.rollout.status import list_rollouts, rollout_status, rollout_summary
 from models import Approval, Role
 
@@ -271,6 +272,18 @@ def rollouts_arm(rollout_id: int, contact_id: int) -> Response:
         state=spec.state,
         stage_index=spec.stage_index,
     )
+
+
+@route(
+    "/rollouts/<int:rollout_id>/shadow",
+    "GET",
+    role=Role.viewer,
+    summary="Shadow and dark-launch report: AI path errors and latency per stage",
+    tag=TAG,
+)
+def rollouts_shadow(rollout_id: int) -> Response:
+    service.get_rollout(db(), rollout_id)
+    return jsonify(stages=shadow_report(db(), rollout_id))
 
 
 @route(

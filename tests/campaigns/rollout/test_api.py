@@ -28,6 +28,9 @@ def test_viewer_cannot_change_anything(make_api_client: Any) -> None:
     assert viewer.get(f"/api/v1/rollouts/{rollout_id}").status_code == 200
     assert viewer.get("/api/v1/rollouts").status_code == 200
     assert viewer.get(f"/api/v1/rollouts/{rollout_id}/audit").status_code == 200
+    assert viewer.get(f"/api/v1/rollouts/{rollout_id}/shadow").json == {"stages": []}
+    assert viewer.get(f"/api/v1/rollouts/{rollout_id}/approvals").json == {"approvals": []}
+    assert viewer.get(f"/api/v1/rollouts/{rollout_id}/arms/1").json["arm"] == "control"
     base = f"/api/v1/rollouts/{rollout_id}"
     attempts = [
         ("post", "/api/v1/rollouts", {"name": "x"}),

@@ -105,21 +105,22 @@ def explain_item_item(
     result = np.full((n_users, k), REASON_POPULAR, dtype=np.int64)
     if n_users == 0 or k == 0 or X.nnz == 0:
         return result
-    coo = X.tocoo()
-    # one entry per (history item, recommendation) of the same user
-    u = np.repeat(coo.row, k)
-    j = np.repeat(coo.col, k)
-    x = np.repeat(coo.data, k)
-    slot = np.tile(np.arange(k), coo.nnz)
-    rec = items[u, slot]
-    contribution = x * weight(j, rec)
-    key = u * k + slot
-    order = np.lexsort((-contribution, key))
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = key[order][1:] != key[order][:-1]
-    best = order[first]
-    good = contribution[best] > 0
-    result.ravel()[key[best][good]] = j[best][good]
+    csr = sp.csr_matrix(X)
+    csr.sort_indices()
+    counts = np.diff(csr.indptr)
+    users = np.repeat(np.arange(n_users), counts)
+    # contribution[e, s]: history entry e (of user users[e]) towards that user's recommendation s
+    contribution = csr.data[:, None] * weight(np.repeat(csr.indices, k), items[users].ravel()).reshape(
+        csr.nnz, k
+    )
+    filled = np.flatnonzero(counts)
+    starts = csr.indptr[:-1][filled]
+    best = np.maximum.reduceat(contribution, starts, axis=0)  # (users with history, k)
+    entry = np.arange(csr.nnz)[:, None]
+    is_best = contribution == np.repeat(best, counts[filled], axis=0)
+    first = np.minimum.reduceat(np.where(is_best, entry, csr.nnz), starts, axis=0)
+    chosen = csr.indices[np.minimum(first, csr.nnz - 1)]
+    result[filled] = np.where(best > 0, chosen, REASON_POPULAR)
     # the contact's own past items
     rows = np.repeat(np.arange(n_users), k)
     own = np.asarray(X[rows, items.ravel()]).reshape(n_users, k) > 0

@@ -61,9 +61,6 @@ class _ItemItem(RecommenderBase):
 
     def weight(self, sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
         """W[sources, targets] elementwise."""
-        if self.factors_ is not None:
-            left, right = self.factors_
-            return np.einsum("ij,ij->i", left[sources], right.T[targets])
         if sp.issparse(self.similarity_):
             return np.asarray(self.similarity_[sources, targets]).ravel()
         return np.asarray(self.similarity_[sources, targets])
@@ -131,6 +128,8 @@ class EASERecommender(_ItemItem):
         if self.rank is not None and self.rank < self.n_items_:
             u, sigma, vt = randomized_svd(weights, self.rank, random_state=self.random_state)
             self.factors_ = ((u * sigma).astype(np.float32), vt.astype(np.float32))
+            # the same weights, dense, for `explain` to look single entries up cheaply
+            self.similarity_ = self.factors_[0] @ self.factors_[1]
         elif self.n_neighbors is not None:
             self.similarity_ = keep_top_per_column(weights, self.n_neighbors)
         else:

@@ -44,6 +44,9 @@ def due_campaigns(session: Session, now: datetime) -> list[tuple[int, int | None
         occurrence = next_occurrence(parent.cron, parent.timezone, base)
         if occurrence > now:
             continue
+        # After downtime, run the latest missed occurrence once, not every one that was missed.
+        while (following := next_occurrence(parent.cron, parent.timezone, occurrence)) <= now:
+            occurrence = following
         claim = sa.update(Campaign).where(Campaign.id == parent.id)
         claim = claim.where(
             Campaign.last_run_at.is_(None)

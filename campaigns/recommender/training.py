@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from campaigns import runtime
 from campaigns.errors import InputError
-from campaigns.recommender import artifact, feedback, history, registry
+from campaigns.recommender import artifact, drift, feedback, history, registry
 from campaigns.recommender.evaluation import holdout_metrics
 from campaigns.recommender.kinds import make_estimator, takes_groups
 from campaigns.recommender.matrix import DEFAULT_HALF_LIFE_DAYS, user_item_matrix
@@ -86,8 +86,8 @@ def train(
         version.artifact_path = str(path)
         version.n_rows = len(interactions)
         version.metrics = metrics
-        version.drift = {}
         version.status = "ready"
+        version.drift = drift.measure(session, version, now=end)
         if registry.champion(session) is None:
             version.role = "champion"
         else:
@@ -112,7 +112,7 @@ def train_job(
     trained_by: str = "scheduler",
     window_days: int | None = None,
 ) -> int:
-    """rq job: train on the interactions of the last `window_days` (all when None); returns the id."""
+    """rq job: train on the last `window_days` of interactions (all when None); returns the version id."""
     rt = runtime.current()
     end = utcnow()
     start = end - timedelta(days=window_days) if window_days else None

@@ -13,6 +13,9 @@ States and actions (anything else raises `campaigns.errors.StateError`)::
     any state --kill--> same state, killed      (everyone control at once; `is_killed` sees it)
     killed (not rolled_back) --unkill--> same state, not killed   (needs the approver role)
 
+A kill is a switch, not a state: resuming a killed, paused rollout leaves it killed; only unkill
+lifts it. A stage's time (the min_duration gate) counts from entering it, pauses included.
+
 Rules checked here, in this order: the action exists and is valid from the current state; the
 caller's `role` (None: a trusted system caller such as the evaluator) is at least `ACTION_ROLES`;
 a killed rollout cannot advance or start; freeze windows block start and advance; an advance needs

@@ -3,12 +3,16 @@
 These read the `rollouts` row directly (never Redis, never a cache) so the kill switch works while
 Redis, the workers or the statistics are down: the send path calls `is_killed` at batch start and
 every `Settings.kill_check_every` messages, and a kill is visible to it as soon as `kill` commits.
+`is_killed` and `load_spec` read on their own short-lived connection, outside the caller's
+transaction, so a batch holding an older snapshot (REPEATABLE READ, a long transaction) still sees
+the latest commit.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -31,13 +35,27 @@ def get_rollout(session: Session, rollout_id: int, *, for_update: bool = False) 
     return rollout
 
 
+def _read_committed(session: Session, statement: sa.Select[Any]) -> sa.Row[Any] | None:
+    """One row as last committed: on a fresh pooled connection when the session is bound to an engine."""
+    bind = session.get_bind()
+    if isinstance(bind, sa.Engine):
+        with bind.connect() as connection:
+            return connection.execute(statement).first()
+    return session.execute(statement).first()
+
+
 def load_spec(session: Session, rollout_id: int) -> RolloutSpec:
-    """The rollout's current spec, read fresh. A missing or invalid row fails closed (everyone control)."""
+    """The rollout's current spec, as last committed. A missing or invalid row fails closed
+    (everyone control, the error logged and kept in `RolloutSpec.failed`)."""
+    salt = ""
     try:
-        return spec_from_row(get_rollout(session, rollout_id))
+        row = _read_committed(session, sa.select(Rollout.__table__).where(Rollout.id == rollout_id))
+        if row is None:
+            raise NotFound(f"rollout {rollout_id} does not exist")
+        salt = str(row.salt)
+        return spec_from_row(row)
     except Exception as exc:
         log.exception("rollout %s: cannot build its spec; failing closed", rollout_id)
-        salt = session.scalar(sa.select(Rollout.salt).where(Rollout.id == rollout_id)) or ""
         return closed_spec(rollout_id, salt, f"{type(exc).__name__}: {exc}")
 
 
@@ -83,7 +101,7 @@ def contact_frame(session: Session, spec: RolloutSpec, contact_ids: Sequence[int
 
 def is_killed(session: Session, rollout_id: int) -> bool:
     """True when the rollout must send control content to everyone from now on: killed, rolled back,
-    or missing. One indexed primary-key read, bypassing the session's identity map."""
+    or missing. One primary-key read outside the session's transaction and identity map."""
     row = session.execute(sa.select(Rollout.killed, Rollout.state).where(Rollout.id == rollout_id)).first()
     if row is None:
         return True

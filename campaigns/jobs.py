@@ -102,8 +102,22 @@ def score_wave_job(wave_id: int) -> int:
 
 
 def send_batch_job(campaign_id: int, wave_id: int, batch: int) -> dict[str, Any]:
-    outcome = send_batch(runtime.current(), campaign_id, wave_id, batch)
+    rt = runtime.current()
+    outcome = send_batch(rt, campaign_id, wave_id, batch)
+    if outcome.wave_finished:
+        evaluate_after_wave(rt, campaign_id, wave_id)
     return asdict(outcome)
+
+
+def evaluate_after_wave(rt: Runtime, campaign_id: int, wave_id: int) -> None:
+    """The evaluator looks after every wave (its statistics stay valid under such peeking)."""
+    from campaigns.evaluation import run_evaluation
+
+    with rt.session() as session:
+        campaign = session.get(Campaign, campaign_id)
+        rollout_id = campaign.rollout_id if campaign else None
+    if rollout_id is not None:
+        queue(rt).enqueue(run_evaluation, rollout_id, job_id=f"evaluate-{rollout_id}-wave-{wave_id}")
 
 
 def ingest_job() -> dict[str, int]:

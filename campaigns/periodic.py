@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,15 +19,22 @@ class PeriodicJob:
 
 
 def periodic_jobs() -> list[PeriodicJob]:
+    from campaigns.evaluation import CRON_JOBS
+
     declared = [
         PeriodicJob(jobs.ingest_job, interval=2, timeout=300),
         PeriodicJob(jobs.dispatch_due_job, interval=15),
         PeriodicJob(jobs.resume_open_waves_job, interval=60),
     ]
-    try:  # the evaluator, when the statistics package provides one
-        from campaigns.evaluation import evaluate_all_job
-
-        declared.append(PeriodicJob(evaluate_all_job, interval=300, timeout=1200))
-    except ImportError:
-        pass
+    for spec in CRON_JOBS:  # the evaluator's and the webhooks' own declarations
+        module, _, name = spec["func"].rpartition(".")
+        func = getattr(importlib.import_module(module), name)
+        declared.append(
+            PeriodicJob(
+                func,
+                interval=spec.get("interval"),
+                cron=spec.get("cron"),
+                timeout=spec.get("job_timeout", 600),
+            )
+        )
     return declared

@@ -66,6 +66,7 @@ class BatchOutcome:
     retry_later: int = 0
     recovered_from_journal: int = 0
     busy: bool = False
+    wave_finished: bool = False
     arms: dict[str, int] = field(default_factory=dict)
 
 
@@ -132,7 +133,7 @@ def send_batch(
                         _finish(session, journal, lock, *in_flight, outcome)
                 finally:
                     writer.close()
-        finish_wave_if_done(session, wave_id)
+        outcome.wave_finished = finish_wave_if_done(session, wave_id)
         session.commit()
     finally:
         session.close()

@@ -20,7 +20,7 @@ from rq import SimpleWorker
 from campaigns.ingest import ingest
 from campaigns.jobs import queue
 from campaigns.runtime import Runtime
-from models import Send
+from models import Decision, Send
 from tests.conftest import SmtpSink
 
 HUMAN_UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15"
@@ -107,6 +107,11 @@ def test_import_target_send_track_and_read_results_per_arm(
     assert len(smtp_sink.messages) == 900
     recipients = Counter(rcpts[0] for _, rcpts in smtp_sink.envelopes)
     assert len(recipients) == 900 and all(email.startswith("customer.") for email in recipients)
+    # The finished wave was evaluated: a decision with its evidence, and no data never promotes.
+    rollout_id = campaign.get_json()["rollout_id"]
+    with rt.session() as session:
+        decisions = session.scalars(sa.select(Decision).where(Decision.rollout_id == rollout_id)).all()
+        assert len(decisions) == 1 and decisions[0].outcome != "advance"
 
     # 5. Read the messages: treatment has recommended items, control the best-sellers link.
     by_arm: dict[str, list[str]] = {"treatment": [], "control": []}

@@ -6,7 +6,7 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
-from app import cli_data, cli_evaluate, migrate
+from app import cli_data, cli_evaluate, cli_model, migrate
 from app.cli_rollout import rollout_group
 
 
@@ -15,6 +15,7 @@ def init_app(app: Flask) -> None:
     cli_data.init_app(app)
     app.cli.add_command(rollout_group)
     rollout_group.add_command(cli_evaluate.evaluate_command)
+    app.cli.add_command(cli_model.model_group)
 
 
 @click.group("db")

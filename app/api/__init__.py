@@ -12,6 +12,7 @@ from app.api import (  # noqa: F401  (register their routes)
     errors,
     events,
     imports,
+    models_api,
     rollouts,
     segments,
     templates,

@@ -124,6 +124,42 @@ def format_table(results: list[ModelResult], users: int | None = None) -> str:
     return "\n".join(lines)
 
 
+# the baselines of the reference protocol (../shared/data/README.md), and a stronger one of ours
+BASELINES = ("popularity", "own past items", "item-kNN", "EASE")
+STRONG_BASELINES = (*BASELINES, "own past items by purchase days")
+PRODUCTION = "blend (production)"
+TARGET_RATIO = 1.2
+
+
+@dataclass(frozen=True)
+class OfflineReport:
+    results: list[ModelResult]
+    customers: int
+    split: str
+
+    def ratio(self, baselines: tuple[str, ...] = BASELINES) -> tuple[float, str]:
+        """Production NDCG over the best of the given baselines' NDCG, and that baseline's name."""
+        by_name = {r.name: r.metrics.ndcg for r in self.results}
+        best = max((n for n in baselines if n in by_name), key=lambda n: by_name[n])
+        return by_name[PRODUCTION] / by_name[best] if by_name[best] else float("inf"), best
+
+
+def online_retail_report(path: str | None = None, k: int = 10) -> OfflineReport:
+    """The reference protocol on the Online Retail data: train before 2011-09-01, test after."""
+    from campaigns.recommender import retail
+
+    data = retail.load(path)
+    log = retail.as_log(data, retail.SPLIT)
+    split = time_split(
+        log, data.days >= retail.day_number(retail.SPLIT), data.country_of, half_life_days=None
+    )
+    return OfflineReport(
+        results=evaluate_all(split, k=k),
+        customers=len(split.eval_rows),
+        split=retail.SPLIT.date().isoformat(),
+    )
+
+
 def holdout_metrics(
     kind: str,
     params: dict[str, Any],

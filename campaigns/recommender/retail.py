@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from campaigns.recommender.matrix import InteractionLog
+
 DEFAULT_PATH = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "online_retail.csv.gz"
 NOT_MERCHANDISE = frozenset(
     {"POST", "DOT", "M", "m", "C2", "D", "S", "B", "BANK CHARGES", "AMAZONFEE", "CRUK", "PADS"}
@@ -99,4 +101,14 @@ def load(path: str | os.PathLike[str] | None = None) -> RetailLog:
         names=names,
         prices=np.array([float(np.median(p)) for p in prices]),
         country_of=country_of,
+    )
+
+
+def as_log(data: RetailLog, reference: datetime) -> InteractionLog:
+    """Every purchase line as an interaction (item ids = item indexes), ages measured from `reference`."""
+    return InteractionLog(
+        user_ids=data.customers,
+        item_ids=data.items,
+        weights=np.ones(len(data)),
+        age_days=day_number(reference) - data.days,
     )

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from campaigns.contacts import parse_consent
-from campaigns.csv_import import ImportReport, Row, SeenKeys
+from campaigns.csv_import import ImportReport, Row, SeenKeys, bulk_insert
 from campaigns.errors import InputError, NotFound, StateError
 from models import Item, utcnow
 
@@ -224,6 +224,7 @@ def categories(session: Session) -> list[tuple[str, int]]:
 
 class ItemImporter:
     kind = "items"
+    tables = ("items",)
     aliases = ITEM_ALIASES
 
     def __init__(self) -> None:
@@ -257,7 +258,7 @@ class ItemImporter:
                 inserts.append({**defaults, "created_at": now, **fields})
         if inserts:
             for keys in {tuple(sorted(i)) for i in inserts}:
-                session.execute(sa.insert(Item), [i for i in inserts if tuple(sorted(i)) == keys])
+                bulk_insert(session, Item, [i for i in inserts if tuple(sorted(i)) == keys])
         for keys in {tuple(sorted(u)) for u in updates}:
             session.execute(sa.update(Item), [u for u in updates if tuple(sorted(u)) == keys])
         report.rows_imported += len(parsed)

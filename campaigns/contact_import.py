@@ -26,7 +26,7 @@ from campaigns.contacts import (
     parse_timezone,
     typed_value,
 )
-from campaigns.csv_import import ImportReport, Row, SeenKeys
+from campaigns.csv_import import ImportReport, Row, SeenKeys, bulk_insert
 from campaigns.errors import InputError
 from models import Contact, utcnow
 
@@ -65,6 +65,7 @@ KNOWN = (
 
 class ContactImporter:
     kind = "contacts"
+    tables = ("contacts",)
     aliases = ALIASES
 
     def __init__(self) -> None:
@@ -106,7 +107,7 @@ class ContactImporter:
             else:
                 updates.append(_changes(old, fields, now))
         if inserts:
-            session.execute(sa.insert(Contact), inserts)
+            bulk_insert(session, Contact, inserts)
         for keys in {tuple(sorted(u)) for u in updates}:
             batch = [u for u in updates if tuple(sorted(u)) == keys]
             session.execute(sa.update(Contact), batch)

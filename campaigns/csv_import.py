@@ -30,6 +30,7 @@ from models import ImportRun, utcnow
 MAX_ERRORS = 1000
 CHUNK_ROWS = 2000
 MAX_FIELD = 1 << 20
+ANALYZE_AFTER_ROWS = 10_000
 _NOT_WORD = re.compile(r"[^0-9a-z]+")
 
 csv.field_size_limit(MAX_FIELD)
@@ -81,6 +82,11 @@ class Importer(Protocol):
 
     @property
     def aliases(self) -> Mapping[str, str]: ...
+
+    @property
+    def tables(self) -> Sequence[str]:
+        """The tables it writes (analyzed after a big import)."""
+        ...
 
     def check_header(self, columns: Sequence[str]) -> None:
         """Raise InputError(where="header") when a required column is missing."""
@@ -238,6 +244,10 @@ def run_import(
         report.error(0, "", f"the import stopped: {type(exc).__name__}: {exc}")
         _finish(session_factory, run_id, report, "failed")
         raise
+    if report.rows_imported >= ANALYZE_AFTER_ROWS:
+        with session_factory() as session:
+            analyze(session, importer.tables)
+            session.commit()
     return _finish(session_factory, run_id, report, "done")
 
 
@@ -347,6 +357,32 @@ class SeenKeys:
         self._recent.clear()
 
 
-def bulk_insert(session: Session, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    if rows:
+def bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """INSERT many rows (all with the same keys, every NOT NULL column given) in the session's
+    transaction. PostgreSQL gets COPY: psycopg's executemany sends one INSERT per row, and
+    multi-row VALUES statements spend their time in query parsing; COPY is ten times faster."""
+    if not rows:
+        return
+    table = getattr(table, "__table__", table)
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
         session.execute(sa.insert(table), rows)
+        return
+    from psycopg.types.json import Jsonb
+
+    columns = list(rows[0])
+    json_columns = {c for c in columns if isinstance(table.c[c].type, sa.JSON)}
+    names = ", ".join(f'"{c}"' for c in columns)
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row([Jsonb(row[c]) if c in json_columns else row[c] for c in columns])
+
+
+def analyze(session: Session, tables: Sequence[str]) -> None:
+    """Refresh PostgreSQL's planner statistics after a bulk load: without them the segment
+    queries right after a big import pick nested loops and run ten times slower."""
+    if session.get_bind().dialect.name == "postgresql":
+        for name in tables:
+            session.execute(sa.text(f'ANALYZE "{name}"'))

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from campaigns.catalog import categorize, display_name
-from campaigns.csv_import import open_binary
+from campaigns.csv_import import analyze, bulk_insert, open_binary
 from campaigns.interactions import NON_PRODUCT_CODES
 from models import Contact, Interaction, Item, Segment, Template, utcnow
 
@@ -126,6 +126,7 @@ def build_demo(
         lapsed = {"no_purchase_since": {"days": 90}, "bought_before": True}
         recent = {"within_days": 90}
         big_spend = 500
+    analyze(session, ("contacts", "items", "interactions"))
     summary.segments = _demo_segments(session, lapsed, recent, big_spend)
     summary.template = _demo_template(session)
     session.flush()
@@ -272,10 +273,9 @@ def _insert(session: Session, model: Any, rows: Iterable[dict[str, Any]]) -> Non
     for row in rows:
         batch.append(row)
         if len(batch) >= BATCH:
-            session.execute(sa.insert(model.__table__), batch)
+            bulk_insert(session, model, batch)
             batch = []
-    if batch:
-        session.execute(sa.insert(model.__table__), batch)
+    bulk_insert(session, model, batch)
 
 
 def _demo_segments(

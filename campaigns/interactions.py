@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.catalog import categorize, display_name, parse_price
 from campaigns.contacts import normalize_email
-from campaigns.csv_import import ImportReport, Row
+from campaigns.csv_import import ImportReport, Row, bulk_insert
 from campaigns.errors import InputError
 from models import Contact, Interaction, Item, utcnow
 
@@ -99,6 +99,7 @@ def parse_quantity(raw: str) -> float:
 
 class InteractionImporter:
     kind = "interactions"
+    tables = ("interactions", "items")
     aliases = ALIASES
 
     def __init__(self) -> None:
@@ -132,7 +133,7 @@ class InteractionImporter:
         fields = ("contact_id", "item_id", "kind", "quantity", "value", "occurred_at", "reference")
         records = [{**{f: p[f] for f in fields}, "source": "import"} for p in parsed]
         if records:
-            session.execute(sa.insert(Interaction), records)
+            bulk_insert(session, Interaction, records)
         report.rows_imported += len(records)
 
     def _parse(self, row: Row, report: ImportReport) -> dict[str, Any] | None:
@@ -255,7 +256,7 @@ class InteractionImporter:
                 "created_at": utcnow(),
             }
         if new:
-            session.execute(sa.insert(Item), list(new.values()))
+            bulk_insert(session, Item, list(new.values()))
             self.items.update(
                 session.execute(sa.select(Item.sku, Item.id).where(Item.sku.in_(list(new)))).all()
             )

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from campaigns.contacts import normalize_email
-from campaigns.csv_import import ImportReport, Row, SeenKeys
+from campaigns.csv_import import ImportReport, Row, SeenKeys, bulk_insert
 from campaigns.errors import InputError, NotFound
 from models import Suppression, utcnow
 
@@ -87,6 +87,7 @@ class SuppressionImporter:
     list, and repeats within the file, are skipped, not failed."""
 
     kind = "suppressions"
+    tables = ("suppressions",)
     aliases = {"e_mail": "email", "email_address": "email", "mail": "email"}
 
     def __init__(self) -> None:
@@ -121,6 +122,6 @@ class SuppressionImporter:
             {"email": e, "reason": r, "created_at": now} for e, r in wanted.items() if e not in present
         ]
         if new:
-            session.execute(sa.insert(Suppression), new)
+            bulk_insert(session, Suppression, new)
         report.rows_imported += len(new)
         report.rows_skipped += len(wanted) - len(new)

@@ -13,10 +13,11 @@ The order of checks, first match wins:
    control and holdout recipients against the bucket ranges): **pause**. It blocks every decision.
 4. **Too few recipients**: fewer than ``min_samples_per_arm`` randomized recipients in treatment or
    in the comparison arms: **hold**. No data never promotes.
-5. **Caps**: a guardrail rate of treatment significantly above its absolute cap (always-valid
-   one-sided test against the cap), or the treatment's render p95 above its cap: **rollback**.
-6. **Guardrails**: treatment significantly worse than comparison (one-sided, ``guardrail_alpha``):
+5. **Caps**: a guardrail rate of treatment significantly above its absolute cap (exact
+   always-valid binomial test against the cap), or the treatment's render p95 above its cap:
    **rollback**.
+6. **Guardrails**: treatment's rate significantly higher than comparison's (exact always-valid
+   rate-ratio test, `campaigns.stats.rates`, at ``guardrail_alpha``): **rollback**.
 7. **Primary metric** significantly worse (two-sided confidence sequence at ``alpha``): **rollback**.
 8. **Gates** of the stage not met (recipients per arm, events, time in stage): **hold**.
 9. ``advance_when == "better"`` and the primary metric is not significantly better: **hold**.
@@ -39,7 +40,7 @@ from campaigns.metrics import RENDER_BUCKETS, RENDER_EDGES_MS
 from campaigns.policy import LATENCY_GUARDRAIL, METRIC_DEFS, DecisionConfig, MetricDef
 from campaigns.rollout.gates import GateObservation, unmet_gates
 from campaigns.rollout.stages import BASIS_POINTS, Stage
-from campaigns.stats import Arms, compare, histogram_quantile, rate_above_cap, srm_test
+from campaigns.stats import Arms, cap_test, compare, histogram_quantile, rate_ratio_test, srm_test
 
 Triple = tuple[float, float, float]  # count, total, total_sq
 StageArms = Mapping[str, Mapping[str, Triple]]  # arm -> metric -> sums
@@ -140,9 +141,9 @@ def _stale(snapshot: Snapshot, hours: float) -> str | None:
 
 def _gate_observation(snapshot: Snapshot) -> GateObservation:
     arms = snapshot.data.get(snapshot.stage_index, {})
-    recipients = {
-        arm: int(_sum(arms, (arm,), "sent")[0]) for arm in ("treatment", "control", "holdout", "forced")
-    }
+    recipients = {arm: int(_sum(arms, (arm,), "sent")[0]) for arm in ("treatment", "holdout", "forced")}
+    # the comparison arms together: at 100% exposure only the holdout is left to compare with
+    recipients["control"] = int(_sum(arms, COMPARISON_ARMS, "sent")[0])
     events = sum(_sum(arms, tuple(arms), m)[0] for m in GATE_EVENTS)
     return GateObservation(
         recipients_per_arm=recipients, events=int(events), stage_started_at=snapshot.stage_started_at
@@ -216,11 +217,11 @@ def decide(snapshot: Snapshot) -> Verdict:
         metric = METRIC_DEFS[rail.name]
         n = sum(_recipients(snapshot.data.get(i, {}), treated, metric) for i in snapshot.data)
         events = sum(_sum(snapshot.data.get(i, {}), treated, metric.numerator)[1] for i in snapshot.data)
-        check = rate_above_cap(events, n, rail.cap, alpha=policy.guardrail_alpha, tuning_n=policy.tuning_n)
-        caps[rail.name] = check.to_json()
-        if check.broken and n >= policy.min_samples_per_arm:
+        check = cap_test(events, n, rail.cap, alpha=policy.guardrail_alpha)
+        caps[rail.name] = {**check.to_json(), "cap": rail.cap}
+        if check.worse:
             rollback.append(
-                f"{rail.name} of treatment is {check.rate:.4%}, significantly above its cap of {rail.cap:.4%}"
+                f"{rail.name} of treatment is {check.rate_treatment:.4%}, significantly above its cap of {rail.cap:.4%}"
             )
             health.append(f"cap:{rail.name}")
     evidence["caps"] = caps
@@ -241,18 +242,19 @@ def decide(snapshot: Snapshot) -> Verdict:
             if rail.name == LATENCY_GUARDRAIL:
                 continue
             metric = METRIC_DEFS[rail.name]
-            result = compare(
-                _arms_of(snapshot, metric, ("treatment",)),
-                _arms_of(snapshot, metric, COMPARISON_ARMS),
-                binary=metric.binary,
-                alpha=policy.guardrail_alpha,
-                tuning_n=policy.tuning_n,
+            t_arms = _arms_of(snapshot, metric, ("treatment",))
+            c_arms = _arms_of(snapshot, metric, COMPARISON_ARMS)
+            test = rate_ratio_test(
+                t_arms.total, t_arms.n, c_arms.total, c_arms.n, alpha=policy.guardrail_alpha
             )
-            comparisons[rail.name] = result.to_json()
-            if result.increased_one_sided:
+            interval = compare(
+                t_arms, c_arms, binary=True, alpha=policy.guardrail_alpha, tuning_n=policy.tuning_n
+            )
+            comparisons[rail.name] = {**test.to_json(), "difference": interval.to_json()}
+            if test.worse:
                 rollback.append(
-                    f"{rail.name} is significantly worse: {result.mean_treatment:.4%} in treatment against "
-                    f"{result.mean_control:.4%} in comparison"
+                    f"{rail.name} is significantly worse: {test.rate_treatment:.4%} in treatment against "
+                    f"{test.rate_control:.4%} in comparison (rate ratio {test.rate_ratio or 0:.2f})"
                 )
                 health.append(f"guardrail:{rail.name}")
         evidence["guardrails"] = comparisons

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Any
 
 from campaigns.errors import InputError
@@ -89,6 +90,10 @@ class DecisionConfig:
         return tuple(g for g in self.guardrails if g.enabled and (names is None or g.name in names))
 
     def to_json(self) -> dict[str, Any]:
+        return dict(self._json)
+
+    @cached_property
+    def _json(self) -> dict[str, Any]:
         return {
             "primary_metric": self.primary_metric,
             "guardrails": [asdict(g) for g in self.guardrails],

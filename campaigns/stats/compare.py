@@ -5,8 +5,10 @@ metric, ``total_sq`` of its squares. For a 0/1 outcome total = total_sq = recipi
 
 Why strata: the share of treatment changes from stage to stage, and outcomes drift over time (a
 Black-Friday wave converts better), so pooling stages would mix the two (Simpson's paradox). Each
-stage gives its own difference of means; they are combined with weights proportional to the stage's
-recipients, ``d = sum w_s d_s``, ``v = sum w_s^2 v_s``. With a single stratum this is the plain
+stage gives its own difference of means; they are combined with Cochran-Mantel-Haenszel weights
+``w_s ∝ n_t,s n_c,s / (n_t,s + n_c,s)`` (about the treatment's size when control is large, so a 1%
+stage with a huge control does not drown the 10% stage), ``d = sum w_s d_s``, ``v = sum w_s^2 v_s``.
+The weights depend on sample sizes only, never on outcomes. With one stratum this is the plain
 difference of means.
 
 The test statistic uses, for 0/1 outcomes, the pooled variance under "no difference" (stable with
@@ -17,7 +19,7 @@ the unpooled one. Relative lift ``m_t / m_c - 1`` gets its variance by the delta
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -85,10 +87,10 @@ def stratified(
     nt, tt, qt = (np.asarray(a, dtype=np.float64) for a in (n_t, total_t, sq_t))
     nc, tc, qc = (np.asarray(a, dtype=np.float64) for a in (n_c, total_c, sq_c))
     usable = (nt > 0) & (nc > 0)
-    size = np.where(usable, nt + nc, 0.0)
-    n = size.sum(axis=-1)
+    n = np.where(usable, nt + nc, 0.0).sum(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        w = np.where(usable, size / n[..., None], 0.0)
+        cmh = np.where(usable, nt * nc / (nt + nc), 0.0)
+        w = np.where(usable, cmh / cmh.sum(axis=-1, keepdims=True), 0.0)
         mt = np.where(usable, tt / nt, 0.0)
         mc = np.where(usable, tc / nc, 0.0)
         vt = np.where(usable, _arm_variance(nt, tt, qt, binary) / nt, 0.0)
@@ -164,10 +166,10 @@ class Comparison:
         return self.status == "ok" and self.log_e_decrease >= self.threshold
 
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        for key, value in out.items():
-            if isinstance(value, float) and not math.isfinite(value):
-                out[key] = None
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = None if isinstance(value, float) and not math.isfinite(value) else value
         return out
 
 
@@ -218,34 +220,3 @@ def compare(treatment: Arms, control: Arms, *, binary: bool, alpha: float, tunin
         log_e_decrease=float(log_evalue_one_sided(-s, n, rho)),
         alpha=alpha,
     )
-
-
-@dataclass(frozen=True)
-class CapCheck:
-    """Is a rate significantly above an absolute cap (e.g. complaints at most 0.1%)?"""
-
-    status: str  # "ok" | "no_data" | "invalid_cap"
-    n: float
-    rate: float
-    cap: float
-    log_e: float
-    alpha: float
-
-    @property
-    def broken(self) -> bool:
-        return self.status == "ok" and self.log_e >= math.log(1.0 / self.alpha)
-
-    def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "broken": self.broken}
-
-
-def rate_above_cap(events: float, n: float, cap: float, *, alpha: float, tuning_n: float) -> CapCheck:
-    """One-sided always-valid test of rate > cap, with the variance under the cap (the null)."""
-    if n <= 0:
-        return CapCheck("no_data", n, 0.0, cap, 0.0, alpha)
-    rate = events / n
-    if not 0 < cap < 1:
-        return CapCheck("invalid_cap", n, rate, cap, 0.0, alpha)
-    s = standardized_sum(rate - cap, cap * (1.0 - cap) / n, n)
-    log_e = float(log_evalue_one_sided(s, n, mixture_rho(alpha, tuning_n)))
-    return CapCheck("ok", n, rate, cap, log_e, alpha)

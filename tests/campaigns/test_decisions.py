@@ -126,7 +126,7 @@ def test_minimum_samples_per_arm() -> None:
 
 
 def test_guardrail_significantly_worse_rolls_back() -> None:
-    verdict = decide(snapshot(healthy(unsub_t=12)))  # 0.6% against 0.2%: 3x unsubscribes
+    verdict = decide(snapshot(healthy(unsub_t=20)))  # 1% against 0.2%: 5x unsubscribes
     assert verdict.outcome == "rollback"
     assert verdict.health == ("guardrail:unsubscribe_rate",)
     assert verdict.reasons[0].startswith("unsubscribe_rate is significantly worse")

@@ -164,3 +164,48 @@ def test_segments_are_counted_next_to_the_whole_arm(session: Session, ledger: di
         ).all()
     )
     assert rows == {"": 2, "country=UK": 1, "country=FR": 1}
+
+
+def test_rebuild_gives_the_incremental_numbers(session: Session, ledger: dict[str, Any]) -> None:
+    from campaigns.metrics_rebuild import rebuild_aggregates
+
+    t1, t2, forced, c1, c2, h = ledger["sends"]
+    c2.state = "failed"
+    session.commit()
+    metrics.record_sends(session, ledger["sends"])
+    _store(
+        session,
+        [
+            _event(t1, "open", "a", machine=True),
+            _event(t1, "open", "b"),
+            _event(t1, "open", "c"),
+            _event(forced, "click", "d"),
+            _event(c1, "click", "e", machine=True),
+            _event(h, "delivered", "f"),
+            _event(t2, "conversion", "g", value=7.0),
+            _event(c1, "unsubscribe", "i"),
+            _event(h, "bounce", "j"),
+        ],
+    )
+    _store(
+        session,
+        [
+            _event(t2, "conversion", "k", value=3.0),
+            _event(c1, "conversion", "l"),
+            _event(t1, "complaint", "m"),
+        ],
+    )
+
+    def snapshot() -> dict[tuple[int, str, str], tuple[float, float, float]]:
+        rows = session.execute(
+            sa.select(ArmMetric.stage_index, ArmMetric.arm, ArmMetric.metric, ArmMetric.count, ArmMetric.total,
+                      ArmMetric.total_sq).where(ArmMetric.segment == "")
+        )  # fmt: skip
+        return {(r[0], r[1], r[2]): (r[3], r[4], pytest.approx(r[5])) for r in rows}  # type: ignore[misc]
+
+    incremental = snapshot()
+    assert rebuild_aggregates(session, ledger["rollout"].id) == len(incremental)
+    session.commit()
+    assert snapshot() == incremental
+    assert incremental[(2, "treatment", "revenue")] == (2, 10.0, pytest.approx(100.0))
+    assert incremental[(2, "control", "failed")] == (1, 1, 1)

@@ -38,9 +38,10 @@ def reference(case: dict[str, Any]) -> dict[str, Any]:
     big_n = sum(s[0] + s[3] for s in strata)
     if big_n == 0:
         return {"status": "no_data"}
+    cmh = sum(s[0] * s[3] / (s[0] + s[3]) for s in strata)  # Cochran-Mantel-Haenszel weights
     mt = mc = v = v0 = vt = vc = 0.0
     for nt, tt, qt, nc, tc, qc in strata:
-        w = (nt + nc) / big_n
+        w = nt * nc / (nt + nc) / cmh
         mt += w * tt / nt
         mc += w * tc / nc
         a, b = arm_var(nt, tt, qt, binary) / nt, arm_var(nc, tc, qc, binary) / nc

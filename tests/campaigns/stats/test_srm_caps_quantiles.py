@@ -1,12 +1,13 @@
-"""SRM, caps on absolute rates and histogram quantiles, with values worked out by hand."""
+"""SRM, exact rare-event tests (guardrails, caps) and histogram quantiles, with values worked out by hand."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
-from campaigns.stats import histogram_quantile, rate_above_cap, srm_test
+from campaigns.stats import cap_test, histogram_quantile, log_evalue_rate_ratio, rate_ratio_test, srm_test
 
 
 def test_srm_by_hand() -> None:
@@ -33,13 +34,59 @@ def test_srm_edge_cases() -> None:
         srm_test([1, 2], [1])
 
 
-def test_cap_broken_only_when_significantly_above() -> None:
-    # 40 complaints in 10000 (0.4%) against a 0.1% cap: s = 0.003 * sqrt(1e4 / (0.001 * 0.999)) = 9.49
-    broken = rate_above_cap(40, 10_000, 0.001, alpha=0.01, tuning_n=20_000)
-    assert broken.rate == 0.004 and broken.broken
-    assert not rate_above_cap(12, 10_000, 0.001, alpha=0.01, tuning_n=20_000).broken  # 0.12%: noise
-    assert not rate_above_cap(0, 10_000, 0.001, alpha=0.01, tuning_n=20_000).broken
-    assert rate_above_cap(0, 0, 0.001, alpha=0.01, tuning_n=20_000).status == "no_data"
+def test_rate_ratio_by_hand() -> None:
+    # equal arms (q = 1/2), 10 events in treatment, none in comparison, one alternative theta = 2:
+    # LR = (2 / (0.5 * 2 + 0.5))^10 = (4/3)^10, log = 10 ln(4/3) = 2.876821
+    assert float(log_evalue_rate_ratio([10], [1000], [0], [1000], thetas=(2.0,))) == pytest.approx(
+        2.876821, rel=1e-6
+    )
+    # the same split in two strata gives the same evidence (order-free)
+    assert float(
+        log_evalue_rate_ratio([4, 6], [500, 500], [0, 0], [500, 500], thetas=(2.0,))
+    ) == pytest.approx(2.876821, rel=1e-6)
+    # a stratum with one arm empty carries no information
+    assert float(log_evalue_rate_ratio([3], [0], [5], [100], thetas=(2.0,))) == 0.0
+
+
+def test_rare_events_do_not_trip_the_guardrail() -> None:
+    # 2 complaints among 500 treatment recipients against 13 among 45,000: z = 4.8, yet ordinary
+    assert not rate_ratio_test((2,), (500,), (13,), (45_000,), alpha=0.01).worse
+    harmful = rate_ratio_test(
+        (12, 30), (2000, 5000), (36, 27), (36_000, 27_000), alpha=0.01
+    )  # 3x unsubscribes
+    assert harmful.worse and harmful.rate_ratio == pytest.approx(
+        42 / ((48 * 2000 / 38_000) + (57 * 5000 / 32_000))
+    )
+
+
+def test_guardrail_stays_valid_when_looking_after_every_wave() -> None:
+    """3,000 null streams, 60 looks each, events at 0.2% with 500 treatment and 9,000 comparison recipients
+    per wave: the share of streams ever flagged at alpha = 0.01 stays under 1%."""
+    rng = np.random.default_rng(11)
+    xt = rng.binomial(500, 0.002, size=(3000, 60)).cumsum(axis=1)
+    xc = rng.binomial(9000, 0.002, size=(3000, 60)).cumsum(axis=1)
+    n = np.arange(1, 61)
+    flagged = np.zeros(3000, dtype=bool)
+    for look in range(60):
+        log_e = log_evalue_rate_ratio(
+            xt[:, look : look + 1], 500.0 * n[look], xc[:, look : look + 1], 9000.0 * n[look]
+        )
+        flagged |= log_e >= math.log(100)
+    assert flagged.mean() <= 0.01
+
+
+def test_cap_only_when_significantly_above() -> None:
+    # 40 complaints in 10,000 (0.4%) against a 0.1% cap
+    broken = cap_test(40, 10_000, 0.001, alpha=0.01)
+    assert broken.rate_treatment == 0.004 and broken.worse and broken.rate_ratio == pytest.approx(4.0)
+    assert not cap_test(12, 10_000, 0.001, alpha=0.01).worse  # 0.12%: noise
+    assert not cap_test(0, 10_000, 0.001, alpha=0.01).worse
+    assert cap_test(0, 0, 0.001, alpha=0.01).status == "no_data"
+    # by hand, one alternative: theta = 2, x = 3 of n = 1000, cap 0.001:
+    # log LR = 3 ln 2 + 997 ln(0.998 / 0.999) = 2.079442 - 0.998499 = 1.080943
+    from campaigns.stats import log_evalue_above_cap
+
+    assert float(log_evalue_above_cap(3, 1000, 0.001, thetas=(2.0,))) == pytest.approx(1.080943, rel=1e-5)
 
 
 def test_histogram_quantile_is_the_upper_edge() -> None:

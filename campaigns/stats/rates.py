@@ -1,0 +1,121 @@
+"""Exact always-valid tests for rare events (unsubscribes, complaints, bounces, send errors).
+
+The normal approximation behind `compare` breaks down with a handful of events: two complaints among
+500 treatment recipients against a 0.03% baseline look like z = 4.8, yet happen by chance 1% of the
+time, and a policy looking after every wave would roll back healthy rollouts. These tests are exact.
+
+**Treatment worse than comparison** (rate ratio > 1). Condition on where the events fell: under "no
+difference" (and rare events, so counts are Poisson) each event is in treatment with probability
+``q_s = n_t / (n_t + n_c)`` of its stage; if treatment's rate is ``theta`` times comparison's, with
+probability ``q_s theta / (q_s theta + 1 - q_s)``. The likelihood ratio over all events,
+
+    LR(theta) = prod_s (theta / (q_s theta + 1 - q_s))^x_t,s * (1 / (q_s theta + 1 - q_s))^x_c,s,
+
+averaged over a grid of harmful ratios ``THETAS``, is a nonnegative supermartingale under
+``theta <= 1`` whatever the order of events; rejecting when it reaches 1/alpha is valid at every
+look (Ville). It is order-free, so it can be computed from per-stage counts.
+
+**Rate above a cap**: the binomial likelihood ratio of ``p' = cap * theta`` against ``cap``,
+averaged over the same grid; a supermartingale whenever the true rate is at most the cap.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy.special import logsumexp
+
+THETAS: tuple[float, ...] = (1.1, 1.25, 1.5, 2.0, 3.0, 5.0)  # harmful rate ratios mixed with equal weight
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def log_evalue_rate_ratio(
+    x_t: npt.ArrayLike,
+    n_t: npt.ArrayLike,
+    x_c: npt.ArrayLike,
+    n_c: npt.ArrayLike,
+    thetas: tuple[float, ...] = THETAS,
+) -> FloatArray:
+    """log e-value that treatment's event rate exceeds comparison's; last axis = strata (stages)."""
+    xt, nt, xc, nc = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (x_t, n_t, x_c, n_c)))
+    usable = (nt > 0) & (nc > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.where(usable, nt / (nt + nc), 0.0)
+    th = np.asarray(thetas, dtype=np.float64).reshape((-1,) + (1,) * q.ndim)
+    denominator = np.log(q * th + 1.0 - q)
+    per_stratum = np.where(usable, xt * (np.log(th) - denominator) - xc * denominator, 0.0)
+    log_lr = per_stratum.sum(axis=-1)  # (thetas, ...)
+    return np.asarray(logsumexp(log_lr, axis=0) - math.log(len(thetas)), dtype=np.float64)
+
+
+def log_evalue_above_cap(
+    x: npt.ArrayLike, n: npt.ArrayLike, cap: float, thetas: tuple[float, ...] = THETAS
+) -> FloatArray:
+    """log e-value that the event rate exceeds `cap` (0 < cap < 1)."""
+    xx, nn = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(n, dtype=np.float64))
+    alt = np.minimum(cap * np.asarray(thetas, dtype=np.float64), 0.999999).reshape((-1,) + (1,) * xx.ndim)
+    log_lr = xx * np.log(alt / cap) + (nn - xx) * np.log((1.0 - alt) / (1.0 - cap))
+    return np.asarray(logsumexp(log_lr, axis=0) - math.log(len(thetas)), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class RateTest:
+    """Is treatment's rate of a rare event significantly higher (guardrail), or above its cap?"""
+
+    status: str  # "ok" | "no_data"
+    events_treatment: float
+    events_control: float
+    rate_treatment: float
+    rate_control: float | None  # None for a cap test
+    rate_ratio: float | None  # observed (stratified by exposure): events_t / expected events_t
+    log_e: float
+    alpha: float
+
+    @property
+    def worse(self) -> bool:
+        return self.status == "ok" and self.log_e >= math.log(1.0 / self.alpha)
+
+    def to_json(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {**out, "worse": self.worse}
+
+
+def rate_ratio_test(
+    x_t: tuple[float, ...],
+    n_t: tuple[float, ...],
+    x_c: tuple[float, ...],
+    n_c: tuple[float, ...],
+    *,
+    alpha: float,
+) -> RateTest:
+    """Guardrail verdict from per-stage counts (events and recipients of each arm)."""
+    nt, nc = float(sum(n_t)), float(sum(n_c))
+    et, ec = float(sum(x_t)), float(sum(x_c))
+    if nt <= 0 or nc <= 0:
+        return RateTest("no_data", et, ec, 0.0, None, None, 0.0, alpha)
+    expected = sum(
+        (xt + xc) * a / (a + b) for xt, a, xc, b in zip(x_t, n_t, x_c, n_c, strict=True) if a > 0 and b > 0
+    )
+    ratio = et / expected if expected > 0 else None
+    log_e = float(log_evalue_rate_ratio(x_t, n_t, x_c, n_c))
+    return RateTest("ok", et, ec, et / nt, ec / nc, ratio, log_e, alpha)
+
+
+def cap_test(events: float, n: float, cap: float, *, alpha: float) -> RateTest:
+    if n <= 0 or not 0 < cap < 1:
+        return RateTest("no_data", events, 0.0, 0.0, None, None, 0.0, alpha)
+    return RateTest(
+        "ok",
+        events,
+        0.0,
+        events / n,
+        None,
+        (events / n) / cap,
+        float(log_evalue_above_cap(events, n, cap)),
+        alpha,
+    )

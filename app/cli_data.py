@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 from flask import Flask
+from flask.cli import AppGroup, with_appcontext
 
 from app.extensions import get_runtime
 
@@ -16,7 +17,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(demo_command)
 
 
-@click.group("import")
+@click.group("import", cls=AppGroup)
 def import_group() -> None:
     """Import CSV files (plain or gzip): every good row is imported, bad rows are reported."""
 
@@ -65,6 +66,7 @@ _import_command("suppressions", "Addresses never to send to: email (required), r
 
 
 @click.command("demo")
+@with_appcontext
 @click.option(
     "--data",
     "data_path",

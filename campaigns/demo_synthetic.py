@@ -53,41 +53,52 @@ def generate(
         skus.append(sku)
     popularity = 1.0 / np.arange(1, n_items + 1) ** 0.9
     popularity = popularity[rng.permutation(n_items)]
-    by_category = [np.flatnonzero(item_category == c) for c in range(len(categories))]
+    everything = np.arange(n_items)
+    pools = [np.flatnonzero(item_category == c) for c in range(len(categories))]
+    pools = [pool if pool.size else everything for pool in pools] + [everything]
+    cdfs = [np.cumsum(popularity[pool]) / popularity[pool].sum() for pool in pools]
+    quantities = np.array([1.0, 2.0, 3.0, 4.0, 6.0, 12.0])
+    p_quantity = np.array([0.35, 0.2, 0.1, 0.1, 0.15, 0.1])
 
     names, weights = zip(*COUNTRIES, strict=True)
     p_country = np.array(weights) / sum(weights)
     customers: dict[str, dict[str, Any]] = {}
     lines: list[tuple[str, str, str, float, float, datetime, str]] = []
     invoice = 600000
+    countries = rng.choice(len(names), size=n_contacts, p=p_country)
     for c in range(n_contacts):
         key = str(20000 + c)
-        country = names[int(rng.choice(len(names), p=p_country))]
         favourites = rng.choice(len(categories), size=2, replace=False)
         n_orders = int(rng.poisson(orders_per_contact)) + 1
-        times = sorted(start + timedelta(seconds=float(s)) for s in rng.uniform(0, 365 * 86400, n_orders))
-        times = [t.replace(second=0, microsecond=0) for t in times]
-        customers[key] = {"country": country, "first_seen": times[0], "spend": 0.0}
-        for at in times:
+        offsets = np.sort(rng.uniform(0, 365 * 86400, n_orders))
+        times = [(start + timedelta(seconds=float(s))).replace(second=0, microsecond=0) for s in offsets]
+        customers[key] = {"country": names[int(countries[c])], "first_seen": times[0], "spend": 0.0}
+        sizes = rng.integers(1, 9, n_orders)
+        n_lines = int(sizes.sum())
+        # 70% of lines from one of the two favourite categories, the rest from the whole catalog
+        pool_of_line = np.where(
+            rng.random(n_lines) < 0.7, favourites[rng.integers(0, 2, n_lines)], len(categories)
+        )
+        draws = rng.random(n_lines)
+        line_quantities = rng.choice(quantities, size=n_lines, p=p_quantity)
+        returned = rng.random(n_lines) < 0.02
+        return_days = rng.integers(1, 20, n_lines)
+        line = 0
+        for at, size in zip(times, sizes, strict=True):
             invoice += 1
-            n_lines = int(rng.integers(1, 9))
-            for _ in range(n_lines):
-                if rng.random() < 0.7:
-                    pool = by_category[int(favourites[int(rng.integers(0, 2))])]
-                    if pool.size == 0:
-                        pool = np.arange(n_items)
-                else:
-                    pool = np.arange(n_items)
-                weights_pool = popularity[pool] / popularity[pool].sum()
-                item = int(pool[int(rng.choice(pool.size, p=weights_pool))])
+            for _ in range(int(size)):
+                pool = int(pool_of_line[line])
+                item = int(
+                    pools[pool][min(int(np.searchsorted(cdfs[pool], draws[line])), pools[pool].size - 1)]
+                )
                 sku = skus[item]
-                quantity = float(rng.choice([1, 2, 3, 4, 6, 12], p=[0.35, 0.2, 0.1, 0.1, 0.15, 0.1]))
+                quantity = float(line_quantities[line])
                 value = round(quantity * items[sku]["price"], 2)
                 lines.append((key, sku, "purchase", quantity, value, at, str(invoice)))
                 customers[key]["spend"] += value
-                if rng.random() < 0.02:
-                    later = at + timedelta(days=int(rng.integers(1, 20)))
-                    if later < now:
-                        lines.append((key, sku, "return", quantity, value, later, f"C{invoice}"))
-                        customers[key]["spend"] -= value
+                later = at + timedelta(days=int(return_days[line]))
+                if returned[line] and later < now:
+                    lines.append((key, sku, "return", quantity, value, later, f"C{invoice}"))
+                    customers[key]["spend"] -= value
+                line += 1
     return DemoData(customers, items, lines)

@@ -1,0 +1,41 @@
+"""`mailramp import ...` and `mailramp demo` through Flask's CLI runner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import Flask
+
+from models import Contact, Interaction
+
+
+def test_import_commands_report_rows_and_errors(app: Flask, tmp_path: Path) -> None:
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text("email,customer_id\na@example.com,17850\nnot-an-email,1\n")
+    history = tmp_path / "history.csv"
+    history.write_text(
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+        "536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,2010-12-01 08:26,2.55,17850,United Kingdom\n"
+    )
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["import", "contacts", str(contacts)])
+    assert result.exit_code == 0, result.output
+    assert "1 imported, 1 failed, 0 skipped of 2 rows" in result.output
+    assert "row 3, email: not an email address" in result.output
+    result = runner.invoke(args=["import", "interactions", str(history)])
+    assert "1 imported" in result.output
+    failed = runner.invoke(args=["import", "items", str(contacts)])
+    assert failed.exit_code == 1 and "missing required column sku" in failed.output
+
+
+def test_demo_command_builds_once(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["demo", "--synthetic", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    assert "demo workspace from synthetic: 3000 contacts" in result.output
+    again = runner.invoke(args=["demo", "--synthetic"])
+    assert "already has contacts" in again.output
+    with app.extensions["mailramp"].session() as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(Contact)) == 3000
+        assert (session.scalar(sa.select(sa.func.count()).select_from(Interaction)) or 0) > 30_000

@@ -10,12 +10,12 @@ import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
+from campaigns.errors import InputError
 from campaigns.recommender.base import REASON_OWN, REASON_POPULAR, explain_item_item, top_k
 from campaigns.recommender.baselines import PopularityRecommender, RepeatPurchaseRecommender
 from campaigns.recommender.blend import BlendRecommender
 from campaigns.recommender.collaborative import EASERecommender, ItemKNNRecommender
 from campaigns.recommender.kinds import KINDS, make_estimator
-from campaigns.errors import InputError
 
 # users x items; items 0 and 1 are always bought together, item 2 alone
 PAIRS = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [0, 0, 1]], dtype=np.float32))

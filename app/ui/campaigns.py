@@ -94,8 +94,11 @@ def _progress(campaign_id: int) -> dict[str, Any]:
     waves_open = any(w["status"] in ("planning", "sending") for w in state["waves"])
     total, done = state["total"], state["done"]
     failed = state["states"].get("failed", 0)
+    finished = not (pending or waves_open)
     text = f"{done:,} of {total:,} processed" + (f", {failed:,} failed" if failed else "")
-    return {**state, "pending": pending, "finished": not (pending or waves_open), "text": text}
+    if total:
+        text += ": done" if finished else ": sending\u2026"
+    return {**state, "pending": pending, "finished": finished, "text": text}
 
 
 def _local(when: datetime | None, timezone: str) -> str:

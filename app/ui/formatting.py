@@ -12,9 +12,21 @@ from app.ui import ui
 MISSING = "\u2013"  # an en dash: no value yet
 
 _BADGES = {
-    "ok": {"sent", "done", "completed", "approved", "ready", "active", "pass", "ok", "advance", "champion"},
+    "ok": {
+        "stable",
+        "sent",
+        "done",
+        "completed",
+        "approved",
+        "ready",
+        "active",
+        "pass",
+        "ok",
+        "advance",
+        "champion",
+    },
     "info": {"ramping", "sending", "running", "scheduled", "planning", "shadow", "queued", "treatment"},
-    "warn": {"paused", "pending", "hold", "warn", "challenger", "training", "holdout", "draft"},
+    "warn": {"watch", "stale", "paused", "pending", "hold", "warn", "challenger", "training", "draft"},
     "bad": {
         "failed",
         "rolled_back",
@@ -27,6 +39,7 @@ _BADGES = {
         "bounced",
         "complained",
         "breach",
+        "drifted",
     },
 }
 
@@ -85,3 +98,11 @@ def dt(value: datetime | str | None, with_seconds: bool = False) -> str:
 def options(rows: Iterable[Any], label: str = "name") -> list[tuple[str, str]]:
     """(id, label) pairs for a <select> from model rows."""
     return [(str(row.id), str(getattr(row, label))) for row in rows]
+
+
+@ui.app_template_filter("ms_dt")
+def ms_dt(value: float | int | None) -> str:
+    """Epoch milliseconds (chart data) as a UTC time."""
+    if value is None:
+        return MISSING
+    return dt(datetime.fromtimestamp(value / 1000, UTC), with_seconds=True)

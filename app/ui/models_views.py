@@ -4,7 +4,6 @@ rollouts that pinned it; training a new version (on a worker) and promoting one 
 from __future__ import annotations
 
 from flask import render_template, request, url_for
-from rq import Queue
 from werkzeug.wrappers import Response
 
 from app.auth import actor, require_role
@@ -13,11 +12,9 @@ from app.ui import ui
 from app.ui.actions import perform
 from campaigns.errors import InputError
 from campaigns.recommender import registry
+from campaigns.recommender.jobs import enqueue_drift, enqueue_training
 from campaigns.recommender.kinds import KINDS
-from campaigns.recommender.training import train_job
 from models import Role
-
-TRAIN_TIMEOUT = 3 * 3600
 
 
 @ui.route("/models")
@@ -37,11 +34,7 @@ def models_train() -> Response:
             raise InputError(f"unknown model kind {kind!r}", where="kind")
         raw = request.form.get("window_days", "").strip()
         window = int(raw) if raw.isdigit() and int(raw) > 0 else None
-        rt = get_runtime()
-        job = Queue(rt.settings.queue_name, connection=rt.redis).enqueue(
-            train_job, kind, None, actor(), window, job_timeout=TRAIN_TIMEOUT, result_ttl=86_400
-        )
-        return str(job.id)
+        return enqueue_training(get_runtime(), kind, None, actor(), window)
 
     return perform(
         enqueue,
@@ -59,5 +52,19 @@ def models_promote(version_id: int) -> Response:
         success=lambda v: (
             f"Version {v.id} is now {v.role or 'without a role'}. Rollouts that pinned a version keep it."
         ),
+        back=url_for("ui.models"),
+    )
+
+
+@ui.route("/models/<int:version_id>/drift", methods=["POST"])
+@require_role(Role.marketer)
+def models_drift(version_id: int) -> Response:
+    def measure() -> str:
+        registry.get(db(), version_id)
+        return enqueue_drift(get_runtime(), version_id)
+
+    return perform(
+        measure,
+        success="Measuring drift on a worker; reload in a moment.",
         back=url_for("ui.models"),
     )

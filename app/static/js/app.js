@@ -123,19 +123,31 @@
     if (format === "money") return v.toFixed(2);
     return Number(v).toLocaleString();
   };
-  const formatTime = (ms) => {
-    const d = new Date(ms);
-    return d.toISOString().slice(5, 16).replace("T", " ");
+  /* Times on a linear axis, in UTC like the rest of the UI; seconds when the span is short. */
+  const timeSpan = (spec) => {
+    const xs = [];
+    (spec.points || []).forEach((p) => xs.push(p.x));
+    (spec.arms || []).forEach((a) => (a.points || []).forEach((p) => xs.push(p.x)));
+    return xs.length ? Math.max(...xs) - Math.min(...xs) : 0;
   };
-  const xAxis = (spec) => ({
-    type: "linear",
-    title: { display: !!spec.x_label, text: spec.x_label || "" },
-    ticks: {
-      callback: (v) => (spec.x_kind === "time" ? formatTime(v) : v),
-      maxRotation: 0,
-      autoSkipPadding: 16,
-    },
-  });
+  const formatTime = (ms, span) => {
+    const iso = new Date(ms).toISOString();
+    if (span !== undefined && span < 15 * 60 * 1000) return iso.slice(11, 19);
+    if (span !== undefined && span < 24 * 3600 * 1000) return iso.slice(11, 16);
+    return iso.slice(5, 16).replace("T", " ");
+  };
+  const xAxis = (spec) => {
+    const span = timeSpan(spec);
+    return {
+      type: "linear",
+      title: { display: true, text: spec.x_label || (spec.x_kind === "time" ? "time (UTC)" : "") },
+      ticks: {
+        callback: (v) => (spec.x_kind === "time" ? formatTime(v, span) : v),
+        maxRotation: 0,
+        autoSkipPadding: 24,
+      },
+    };
+  };
 
   function armSeries(spec) {
     const datasets = [];

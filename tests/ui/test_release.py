@@ -1,0 +1,133 @@
+"""Releasing AI content in a real browser: an approver approves a stage a marketer asked for (four
+eyes), the kill switch works from the control panel, and a viewer can look but change nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+from playwright.sync_api import expect
+
+from app.extensions import db
+from campaigns.rollout import changes, service
+from campaigns.rollout.machine import transition
+from models import Campaign, Rollout, Send
+from tests.conftest import SmtpSink
+from tests.factories import add_campaign, add_catalog, add_contacts, add_template
+from tests.ui.conftest import screenshot
+
+PLAN = [
+    {"name": "10%", "kind": "percent", "exposure_bp": 1000, "gates": {}},
+    {"name": "50%", "kind": "percent", "exposure_bp": 5000, "gates": {}},
+    {"name": "100%", "kind": "percent", "exposure_bp": 10000, "gates": {}},
+]
+
+
+def started_rollout(app: Flask, **settings: Any) -> int:
+    with app.app_context():
+        rollout = changes.create_rollout(db(), "AI picks", "marketer@example.com", stages=PLAN, **settings)
+        transition(db(), rollout, "start", "marketer@example.com", "first ring")
+        db().commit()
+        return int(rollout.id)
+
+
+def test_approver_approves_a_stage(app: Flask, login: Callable[[str], Any]) -> None:
+    rollout_id = started_rollout(app, approval_from_bp=2500)
+    marketer = login("marketer")
+    marketer.goto(f"/rollouts/{rollout_id}")
+    marketer.locator("#action-reason").fill("10% looks healthy")
+    marketer.get_by_role("button", name="Advance to 50% (needs approval)").click()
+    expect(marketer.get_by_role("status").first).to_contain_text("an approver other than you must approve it")
+    expect(marketer.locator("#approval-1")).to_contain_text("You asked for this")
+    screenshot(marketer, "rollout-awaiting-approval")
+
+    approver = login("approver")
+    expect(approver.get_by_role("link", name="Approvals")).to_contain_text("1")
+    approver.get_by_role("link", name="Approvals").click()
+    expect(approver.locator("#approval-1")).to_contain_text("10% looks healthy")
+    screenshot(approver, "approvals")
+    approver.get_by_label("Your reason").fill("metrics and guardrails hold")
+    approver.get_by_role("button", name="Approve and apply").click()
+    expect(approver.get_by_role("status").first).to_contain_text("the rollout is now ramping, stage 1")
+    approver.goto(f"/rollouts/{rollout_id}")
+    expect(approver.locator("#exposure-now")).to_have_text("50%")
+    expect(approver.locator("ol.timeline li.current")).to_contain_text("50%")
+    approver.get_by_role("link", name="Audit log").first.click()
+    expect(approver.locator("#audit-log")).to_contain_text("metrics and guardrails hold")
+    screenshot(approver, "audit-log")
+
+
+def test_kill_switch_from_the_ui(
+    app: Flask, login: Callable[[str], Any], run_jobs: Callable[[], int], smtp_sink: SmtpSink
+) -> None:
+    with app.app_context():
+        ids = add_contacts(db(), 30)
+        add_catalog(db(), ids)
+        template = add_template(db())
+        campaign = add_campaign(db(), template.id, ai={"exposure_percent": 100, "holdout_percent": 0})
+        campaign_id, rollout_id = campaign.id, campaign.rollout_id
+    marketer = login("marketer")
+    marketer.goto(f"/campaigns/{campaign_id}")
+    marketer.get_by_label("Contacts in this wave").fill("10")
+    marketer.get_by_role("button", name="Send wave").click()
+    run_jobs()
+    marketer.get_by_role("link", name="AI content: Weekly picks").first.click()
+    expect(marketer.locator("#exposure-now")).to_have_text("100%")
+    marketer.get_by_label("Why stop the AI content?").fill("a broken product feed")
+    marketer.get_by_role("button", name="Kill switch").click()  # the confirmation is accepted
+    expect(marketer.get_by_role("status").first).to_contain_text("Kill switch on")
+    expect(marketer.locator("#rollout-state")).to_contain_text("killed")
+    expect(marketer.locator("#exposure-now")).to_have_text("0%")
+    screenshot(marketer, "rollout-killed")
+    with app.app_context():
+        assert service.is_killed(db(), int(rollout_id or 0))
+
+    marketer.goto(f"/campaigns/{campaign_id}")
+    marketer.get_by_role("button", name="Send wave").click()
+    run_jobs()
+    with app.app_context():
+        contents = dict(
+            db()
+            .execute(
+                sa.select(Send.wave_id, sa.func.group_concat(sa.distinct(Send.content))).group_by(
+                    Send.wave_id
+                )
+            )
+            .all()
+        )
+    waves = sorted(contents)
+    assert contents[waves[0]] == "ai" and contents[waves[1]] == "control"  # before and after the kill
+    assert len(smtp_sink.messages) == 30
+
+
+def test_viewer_cannot_change_anything(app: Flask, login: Callable[[str], Any], live_server: str) -> None:
+    rollout_id = started_rollout(app)
+    with app.app_context():
+        ids = add_contacts(db(), 3)
+        template = add_template(db())
+        campaign = add_campaign(db(), template.id, rollout_id=rollout_id)
+        pages = ["/", "/contacts", f"/contacts/{ids[0]}", "/segments", "/catalog", "/templates",
+                 f"/templates/{template.id}", f"/templates/{template.id}/preview", "/campaigns",
+                 f"/campaigns/{campaign.id}", "/outbox", "/rollouts", f"/rollouts/{rollout_id}", "/approvals",
+                 "/audit", "/models"]  # fmt: skip
+    viewer = login("viewer")
+    for path in pages:
+        response = viewer.goto(path)
+        assert response is not None and response.status == 200, path
+        assert viewer.locator("main form[method=post]").count() == 0, path
+        assert viewer.locator("main button[type=submit]:not(form[method=get] button)").count() == 0, path
+    screenshot(viewer, "viewer-models")
+    viewer.goto(f"/rollouts/{rollout_id}")
+    expect(viewer.get_by_role("button", name="Kill switch")).to_have_count(0)
+    screenshot(viewer, "viewer-rollout")
+    token = viewer.locator('meta[name="csrf-token"]').get_attribute("content")
+    for path in (f"/rollouts/{rollout_id}/act/kill", f"/campaigns/{campaign.id}/waves", "/segments/new",
+                 f"/campaigns/{campaign.id}/cancel", "/imports/contacts"):  # fmt: skip
+        refused = viewer.request.post(f"{live_server}{path}", form={"reason": "x", "csrf_token": token or ""})
+        assert refused.status == 403, path
+    with app.app_context():
+        rollout = db().get(Rollout, rollout_id)
+        assert rollout is not None and not rollout.killed
+        assert db().get(Campaign, campaign.id).status == "draft"  # type: ignore[union-attr]

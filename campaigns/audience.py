@@ -27,52 +27,34 @@ A rule is one of
 Every compiled rule is a boolean that is never NULL, so `not` and `ne` mean what a marketer
 expects: {"field": "attributes.plan", "op": "ne", "value": "gold"} includes contacts with no plan.
 The SQL is the same on SQLite and PostgreSQL except JSON type checks and array containment, which
-compile per dialect (see `campaigns.audience_json`).
+compile per dialect (see `campaigns.audience_json`). Behaviour rules live in
+`campaigns.audience_behaviour`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from campaigns.audience_behaviour import COMPARE, ORDER_OPS, Rule, behaviour_rule, escape_like, moment, number
 from campaigns.audience_json import check_key, json_array_contains, json_is
 from campaigns.errors import InputError, NotFound
-from models import Contact, Interaction, Item, Segment, Suppression
+from models import Contact, Segment, Suppression
 from models.contacts import CONTACT_STATUSES
 
-Rule = dict[str, Any]
 COMBINATORS = ("all", "any", "not")
 BEHAVIOURS = ("purchased", "no_purchase_since", "purchase_count", "total_spend")
 OPS = ("eq", "ne", "in", "not_in", "lt", "le", "gt", "ge", "contains", "exists")
-ORDER_OPS = ("lt", "le", "gt", "ge", "eq", "ne")
 TEXT_COLUMNS = ("email", "name", "country", "timezone", "status")
 COLUMNS = (*TEXT_COLUMNS, "consent", "created_at")
 ATTRIBUTE_PREFIX = "attributes."
 MAX_DEPTH = 20
 MAX_IN = 10_000
-
-_COMPARE: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
-    "eq": lambda a, b: a == b,
-    "ne": lambda a, b: a != b,
-    "lt": lambda a, b: a < b,
-    "le": lambda a, b: a <= b,
-    "gt": lambda a, b: a > b,
-    "ge": lambda a, b: a >= b,
-}
-_PY_COMPARE: dict[str, Callable[[float, float], bool]] = {
-    "eq": lambda a, b: a == b,
-    "ne": lambda a, b: a != b,
-    "lt": lambda a, b: a < b,
-    "le": lambda a, b: a <= b,
-    "gt": lambda a, b: a > b,
-    "ge": lambda a, b: a >= b,
-}
-
 
 # ---------------------------------------------------------------------------------------------
 # public API
@@ -165,7 +147,7 @@ def _compile(rule: Any, now: datetime, where: str, depth: int) -> ColumnElement[
         return sa.and_(*parts) if key == "all" else sa.or_(*parts)
     if key == "not":
         return sa.not_(_compile(body, now, f"{where}.not", depth + 1))
-    return _behaviour_rule(key, rule, now, f"{where}.{key}")
+    return behaviour_rule(key, rule, now, f"{where}.{key}")
 
 
 def _field_rule(rule: Rule, now: datetime, where: str) -> ColumnElement[bool]:
@@ -228,12 +210,12 @@ def _text_column_rule(field: str, op: str, value: Any, where: str) -> ColumnElem
     if field == "email":
         items = [v.strip().lower() for v in items]
     if op == "contains":
-        return column.ilike(f"%{_escape_like(items[0])}%", escape="\\")
+        return column.ilike(f"%{escape_like(items[0])}%", escape="\\")
     if op == "in":
         return column.in_(items)
     if op == "not_in":
         return column.not_in(items)
-    return _COMPARE[op](column, items[0])
+    return COMPARE[op](column, items[0])
 
 
 def _consent_rule(op: str, value: Any, where: str) -> ColumnElement[bool]:
@@ -248,10 +230,10 @@ def _created_rule(op: str, value: Any, now: datetime, where: str) -> ColumnEleme
     if op not in ORDER_OPS:
         raise InputError(f"created_at takes one of {', '.join(ORDER_OPS)}", where=f"{where}.op")
     if isinstance(value, dict) and set(value) == {"days_ago"}:
-        at = now - timedelta(days=_number(value["days_ago"], f"{where}.value.days_ago", minimum=0))
+        at = now - timedelta(days=number(value["days_ago"], f"{where}.value.days_ago", minimum=0))
     else:
-        at = _moment(value, f"{where}.value")
-    return _COMPARE[op](Contact.created_at, at)
+        at = moment(value, f"{where}.value")
+    return COMPARE[op](Contact.created_at, at)
 
 
 def _attribute_rule(key: str, op: str, value: Any, where: str) -> ColumnElement[bool]:
@@ -268,7 +250,7 @@ def _attribute_rule(key: str, op: str, value: Any, where: str) -> ColumnElement[
         if isinstance(value, str):
             text = sa.and_(
                 json_is(Contact.attributes, key, "string"),
-                element.as_string().ilike(f"%{_escape_like(value)}%", escape="\\"),
+                element.as_string().ilike(f"%{escape_like(value)}%", escape="\\"),
             )
             found = sa.or_(text, found)
         return found
@@ -290,7 +272,7 @@ def _attribute_rule(key: str, op: str, value: Any, where: str) -> ColumnElement[
         if op == "eq":
             compare = guarded.in_(group) if len(group) > 1 else guarded == group[0]
         else:
-            compare = _COMPARE[op](guarded, group[0])
+            compare = COMPARE[op](guarded, group[0])
         parts.append(sa.and_(typed, compare))
     matched = parts[0] if len(parts) == 1 else sa.or_(*parts)
     return sa.not_(matched) if negate else matched
@@ -310,133 +292,3 @@ def _by_type(items: list[Any], where: str) -> dict[str, list[Any]]:
                 f"an attribute compares with text, a number or true/false, not {v!r}", where=where
             )
     return groups
-
-
-# ---------------------------------------------------------------------------------------------
-# behaviour over interactions
-
-
-def _purchases(spec: Rule, now: datetime, where: str, allowed: Iterable[str]) -> sa.Select[int]:
-    """SELECT contact_id FROM purchase interactions narrowed by the spec's conditions."""
-    unknown = set(spec) - set(allowed)
-    if unknown:
-        raise InputError(
-            f"unexpected keys {sorted(unknown)}; allowed: {', '.join(sorted(allowed))}", where=where
-        )
-    query = sa.select(Interaction.contact_id).where(Interaction.kind == "purchase")
-    return _narrow(query, spec, now, where)
-
-
-def _narrow(query: sa.Select[Any], spec: Rule, now: datetime, where: str) -> sa.Select[Any]:
-    joined = False
-    for key in ("category", "sku"):
-        if key in spec:
-            wanted = spec[key]
-            wanted = [wanted] if isinstance(wanted, str) else wanted
-            if not isinstance(wanted, list) or not wanted or not all(isinstance(w, str) for w in wanted):
-                raise InputError(f"{key} takes text or a non-empty list of text", where=f"{where}.{key}")
-            if not joined:
-                query = query.join(Item, Item.id == Interaction.item_id)
-                joined = True
-            query = query.where(getattr(Item, key).in_(wanted))
-    if "within_days" in spec:
-        days = _number(spec["within_days"], f"{where}.within_days", minimum=0)
-        query = query.where(Interaction.occurred_at >= now - timedelta(days=days))
-    if "since" in spec:
-        query = query.where(Interaction.occurred_at >= _moment(spec["since"], f"{where}.since"))
-    if "before" in spec:
-        query = query.where(Interaction.occurred_at < _moment(spec["before"], f"{where}.before"))
-    return query
-
-
-def _behaviour_rule(key: str, rule: Rule, now: datetime, where: str) -> ColumnElement[bool]:
-    spec = rule[key]
-    extra = set(rule) - {key, "bought_before"}
-    if extra or ("bought_before" in rule and key != "no_purchase_since"):
-        raise InputError(f"unexpected keys beside {key!r}: {sorted(set(rule) - {key})}", where=where)
-    if not isinstance(spec, dict):
-        raise InputError(f"{key!r} takes an object", where=where)
-    if key == "purchased":
-        query = _purchases(spec, now, where, ("category", "sku", "within_days", "since", "before"))
-        return Contact.id.in_(query)
-    if key == "no_purchase_since":
-        return _no_purchase_since(spec, rule.get("bought_before", False), now, where)
-    return _aggregate_rule(key, spec, now, where)
-
-
-def _no_purchase_since(spec: Rule, bought_before: Any, now: datetime, where: str) -> ColumnElement[bool]:
-    if set(spec) not in ({"days"}, {"date"}):
-        raise InputError('no_purchase_since takes {"days": N} or {"date": "YYYY-MM-DD"}', where=where)
-    if not isinstance(bought_before, bool):
-        raise InputError("bought_before takes true or false", where=f"{where}.bought_before")
-    if "days" in spec:
-        cutoff = now - timedelta(days=_number(spec["days"], f"{where}.days", minimum=0))
-    else:
-        cutoff = _moment(spec["date"], f"{where}.date")
-    purchase = sa.select(Interaction.contact_id).where(Interaction.kind == "purchase")
-    recent = Contact.id.in_(purchase.where(Interaction.occurred_at >= cutoff))
-    if not bought_before:
-        return sa.not_(recent)
-    earlier = Contact.id.in_(purchase.where(Interaction.occurred_at < cutoff))
-    return sa.and_(earlier, sa.not_(recent))
-
-
-def _aggregate_rule(key: str, spec: Rule, now: datetime, where: str) -> ColumnElement[bool]:
-    allowed = {"op", "value", "within_days", "since", "before", "category", "sku"}
-    unknown = set(spec) - allowed
-    if unknown:
-        raise InputError(
-            f"unexpected keys {sorted(unknown)}; allowed: {', '.join(sorted(allowed))}", where=where
-        )
-    op = spec.get("op", "ge")
-    if op not in ORDER_OPS:
-        raise InputError(f"op must be one of {', '.join(ORDER_OPS)}", where=f"{where}.op")
-    if "value" not in spec:
-        raise InputError(f"{key} needs a value", where=f"{where}.value")
-    threshold = _number(spec["value"], f"{where}.value")
-    measure: ColumnElement[Any]
-    if key == "purchase_count":
-        order = sa.func.coalesce(Interaction.reference, sa.cast(Interaction.id, sa.String))
-        measure = sa.func.count(sa.distinct(order))
-        kinds: tuple[str, ...] = ("purchase",)
-    else:
-        signed = sa.case((Interaction.kind == "return", -Interaction.value), else_=Interaction.value)
-        measure = sa.func.coalesce(sa.func.sum(signed), 0.0)
-        kinds = ("purchase", "return")
-    query = sa.select(Interaction.contact_id).where(Interaction.kind.in_(kinds))
-    query = _narrow(query, spec, now, where).group_by(Interaction.contact_id)
-    holds = _COMPARE[op](measure, threshold)
-    # Contacts with no interactions have a measure of 0: whether they match decides the shape.
-    if _PY_COMPARE[op](0.0, threshold):
-        return Contact.id.not_in(query.having(sa.not_(holds)))
-    return Contact.id.in_(query.having(holds))
-
-
-# ---------------------------------------------------------------------------------------------
-# value parsing
-
-
-def _number(value: Any, where: str, minimum: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InputError(f"expected a number, not {value!r}", where=where)
-    if minimum is not None and value < minimum:
-        raise InputError(f"expected a number >= {minimum:g}, not {value!r}", where=where)
-    return float(value)
-
-
-def _moment(value: Any, where: str) -> datetime:
-    """An ISO date or datetime; dates mean midnight UTC, naive datetimes are UTC."""
-    if not isinstance(value, str):
-        raise InputError(f"expected an ISO date like 2011-09-01, not {value!r}", where=where)
-    try:
-        if len(value.strip()) == 10:
-            day = date.fromisoformat(value.strip())
-            return datetime(day.year, day.month, day.day, tzinfo=UTC)
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise InputError(f"expected an ISO date like 2011-09-01, not {value!r}", where=where) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -90,7 +90,7 @@ def test_kill_switch_from_the_ui(
     contents: dict[int, set[str]] = {}
     with app.app_context():
         for wave_id, content in db().execute(sa.select(Send.wave_id, Send.content).distinct()):
-            contents.setdefault(int(wave_id), set()).add(str(content))
+            contents.setdefault(int(wave_id or 0), set()).add(str(content))
     first, second = sorted(contents)
     assert contents[first] == {"ai"} and contents[second] == {"control"}  # before and after the kill
     assert len(smtp_sink.messages) == 30

@@ -139,11 +139,16 @@ def _stale(snapshot: Snapshot, hours: float) -> str | None:
     )
 
 
-def _gate_observation(snapshot: Snapshot) -> GateObservation:
+def gate_observation(snapshot: Snapshot) -> GateObservation:
+    """What the current stage gathered, from the aggregates, in the state machine's terms: ``treatment``
+    is everyone who received AI content (forced included), ``control`` the comparison arms (control and
+    holdout: at 100% exposure only the holdout is left), ``events`` the recipients with a human open,
+    click or conversion. `transition` re-checks the gates against it instead of scanning events."""
     arms = snapshot.data.get(snapshot.stage_index, {})
-    recipients = {arm: int(_sum(arms, (arm,), "sent")[0]) for arm in ("treatment", "holdout", "forced")}
-    # the comparison arms together: at 100% exposure only the holdout is left to compare with
-    recipients["control"] = int(_sum(arms, COMPARISON_ARMS, "sent")[0])
+    recipients = {
+        "treatment": int(_sum(arms, ("treatment", "forced"), "sent")[0]),
+        "control": int(_sum(arms, COMPARISON_ARMS, "sent")[0]),
+    }
     events = sum(_sum(arms, tuple(arms), m)[0] for m in GATE_EVENTS)
     return GateObservation(
         recipients_per_arm=recipients, events=int(events), stage_started_at=snapshot.stage_started_at
@@ -287,11 +292,11 @@ def decide(snapshot: Snapshot) -> Verdict:
         <= 0
     ):
         return Verdict("hold", ("no recipients in this stage yet: no data never promotes",), evidence)
-    observation = _gate_observation(snapshot)
+    observation = gate_observation(snapshot)
     arms = (
         ("treatment", "control")
         if randomized
-        else (("forced",) if stage.exposes_allow_list else ("control",))
+        else (("treatment",) if stage.exposes_allow_list else ("control",))
     )
     unmet = unmet_gates(stage.gates, observation, snapshot.now, arms=arms)
     evidence["gates"] = {"observed": observation.to_json(), "unmet": unmet}

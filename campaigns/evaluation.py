@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from campaigns import alerts
-from campaigns.decisions import Snapshot, Verdict, decide
+from campaigns.decisions import Snapshot, Verdict, decide, gate_observation
 from campaigns.errors import InputError, NotFound, StateError
 from campaigns.policy import parse_config
 from campaigns.rollout.stages import parse_plan
@@ -95,22 +95,36 @@ def _aware(moment: datetime | str | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _verdict(session: Session, rollout: Rollout, now: datetime) -> Verdict:
+def _verdict(session: Session, rollout: Rollout, now: datetime) -> tuple[Verdict, Snapshot | None]:
     try:
-        return decide(load_snapshot(session, rollout, now))
+        snapshot = load_snapshot(session, rollout, now)
+        return decide(snapshot), snapshot
     except InputError as exc:  # a broken plan or guardrails JSON: never decide on it
-        return Verdict("hold", (f"cannot evaluate: {exc}",), {"error": str(exc)}, ("config",))
+        return Verdict("hold", (f"cannot evaluate: {exc}",), {"error": str(exc)}, ("config",)), None
 
 
 def _apply(
-    session: Session, rollout: Rollout, decision: Decision, actor: str, now: datetime
+    session: Session,
+    rollout: Rollout,
+    decision: Decision,
+    actor: str,
+    now: datetime,
+    snapshot: Snapshot | None,
 ) -> dict[str, Any]:
-    """Apply through the state machine; what happened goes into the decision's evidence."""
+    """Apply through the state machine; what happened goes into the decision's evidence.
+
+    The machine re-checks the stage's gates; it is given the observation read from the aggregates
+    (except in shadow stages, whose treatment is counted from shadow renders) so that it does not
+    count millions of events again.
+    """
     from campaigns.rollout.approvals import request_approval
     from campaigns.rollout.machine import ApprovalRequired, transition
 
     action = OUTCOME_ACTIONS[decision.outcome]
     reason = "; ".join(decision.reasons) or decision.outcome
+    observation = None
+    if snapshot is not None and not snapshot.stages[snapshot.stage_index].is_shadow:
+        observation = gate_observation(snapshot)
     try:
         audit = transition(
             session,
@@ -120,6 +134,7 @@ def _apply(
             reason,
             {"decision_id": decision.id, "outcome": decision.outcome},
             now=now,
+            observation=observation,
         )
     except ApprovalRequired as exc:
         approval = request_approval(
@@ -147,7 +162,7 @@ def evaluate(
     rollout = session.get(Rollout, rollout_id)
     if rollout is None:
         raise NotFound(f"rollout {rollout_id} does not exist")
-    verdict = _verdict(session, rollout, now)
+    verdict, snapshot = _verdict(session, rollout, now)
     previous = session.scalar(
         sa.select(Decision).where(Decision.rollout_id == rollout.id).order_by(Decision.id.desc()).limit(1)
     )
@@ -165,7 +180,7 @@ def evaluate(
     if verdict.outcome in OUTCOME_ACTIONS:
         decision.evidence = {
             **decision.evidence,
-            "application": _apply(session, rollout, decision, actor, now),
+            "application": _apply(session, rollout, decision, actor, now, snapshot),
         }
     repeated = (
         previous is not None

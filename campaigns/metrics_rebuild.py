@@ -75,9 +75,9 @@ def rebuild_aggregates(session: Session, rollout_id: int) -> int:
         .where(Event.kind.in_(("delivered", "open", "click")))
         .group_by(*keys, Event.kind, Event.machine)
     ):
-        metric = _PER_EVENT.get((kind, bool(machine)))
-        if metric is not None:
-            sums[ArmKey(campaign, st, a, WHOLE_ARM, metric)][0] += float(n)
+        per_event = _PER_EVENT.get((kind, bool(machine)))
+        if per_event is not None:
+            sums[ArmKey(campaign, st, a, WHOLE_ARM, per_event)][0] += float(n)
     human = sa.or_(
         Event.kind.in_(("conversion", "unsubscribe", "complaint", "bounce")), Event.machine.is_(False)
     )

@@ -1,7 +1,7 @@
 """The rollout state machine: the ONLY way a rollout's state, stage or kill switch changes.
 
     transition(session, rollout, action, actor, reason, evidence=None, *,
-               role=None, approval=None, override_gates=False, now=None) -> RolloutAudit
+               role=None, approval=None, override_gates=False, now=None, observation=None) -> RolloutAudit
 
 States and actions (anything else raises `campaigns.errors.StateError`)::
 
@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session
 from campaigns.errors import StateError
 from campaigns.rollout import audit
 from campaigns.rollout.evidence import observe, rollout_snapshot
-from campaigns.rollout.gates import active_freeze, parse_freeze_windows, unmet_gates
+from campaigns.rollout.gates import GateObservation, active_freeze, parse_freeze_windows, unmet_gates
 from campaigns.rollout.stages import BASIS_POINTS, Stage, parse_plan
 from models import Approval, Role, Rollout, RolloutAudit
 
@@ -169,6 +169,7 @@ def transition(
     approval: Approval | None = None,
     override_gates: bool = False,
     now: datetime | None = None,
+    observation: GateObservation | None = None,  # the evaluator passes one read from the aggregates
 ) -> RolloutAudit:
     """Apply one action (see the module docstring); returns the audit row it appended."""
     actor, reason = audit.require_words(actor, reason)
@@ -191,7 +192,7 @@ def transition(
         exposure = exposure_after(rollout, stages, to_stage)
         snapshot["exposure_bp"] = {"from": _current_exposure(rollout, stages), "to": exposure}
         if action == "advance":
-            observed = observe(session, rollout)
+            observed = observation if observation is not None else observe(session, rollout)
             unmet = unmet_gates(stages[rollout.stage_index].gates, observed, now)
             snapshot["gates"] = {
                 "observed": observed.to_json(),

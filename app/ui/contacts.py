@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import abort, render_template, request, url_for
+from flask import render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from app.auth import require_role
@@ -11,8 +11,9 @@ from app.extensions import db
 from app.ui import ui
 from app.ui.actions import arg_int, perform
 from app.ui.imports import ENCODINGS, recent_runs
+from campaigns import contacts as people
 from campaigns import suppression
-from models import Campaign, Contact, Interaction, Item, Role, Send
+from models import Contact, Interaction, Item, Role, Segment
 from models.contacts import CONTACT_STATUSES
 
 PAGE_SIZE = 50
@@ -23,26 +24,26 @@ PAGE_SIZE = 50
 def contacts() -> str:
     q = request.args.get("q", "").strip()
     status = request.args.get("status", "")
-    page = max(arg_int("page", 1), 1)
-    query = sa.select(Contact)
-    if q:
-        pattern = f"%{q.lower()}%"
-        query = query.where(sa.or_(Contact.email.like(pattern), sa.func.lower(Contact.name).like(pattern)))
-    if status in CONTACT_STATUSES:
-        query = query.where(Contact.status == status)
-    rows = list(
-        db().scalars(query.order_by(Contact.id.desc()).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))
+    segment_id = request.args.get("segment", type=int)
+    after = arg_int("after", 0)
+    page = people.search_contacts(
+        db(),
+        query=q,
+        status=status if status in CONTACT_STATUSES else None,
+        segment_id=segment_id,
+        after=after,
+        limit=PAGE_SIZE,
     )
-    total = db().scalar(sa.select(sa.func.count()).select_from(Contact)) or 0
     return render_template(
         "ui/contacts.html",
-        contacts=rows[:PAGE_SIZE],
-        has_next=len(rows) > PAGE_SIZE,
         page=page,
         q=q,
         status=status,
+        segment_id=segment_id,
+        after=after,
         statuses=CONTACT_STATUSES,
-        total=total,
+        segments=db().scalars(sa.select(Segment).order_by(Segment.name)).all(),
+        total=db().scalar(sa.select(sa.func.count()).select_from(Contact)) or 0,
         runs=recent_runs(("contacts", "suppressions")),
         encodings=ENCODINGS,
     )
@@ -51,18 +52,7 @@ def contacts() -> str:
 @ui.route("/contacts/<int:contact_id>")
 @require_role(Role.viewer)
 def contacts_detail(contact_id: int) -> str:
-    contact = db().get(Contact, contact_id) or abort(404)
-    history = (
-        db()
-        .execute(
-            sa.select(Send, Campaign.name)
-            .join(Campaign, Campaign.id == Send.campaign_id)
-            .where(Send.contact_id == contact_id)
-            .order_by(Send.queued_at.desc())
-            .limit(200)
-        )
-        .all()
-    )
+    contact = people.get_contact(db(), contact_id)
     purchases = (
         db()
         .execute(
@@ -77,7 +67,7 @@ def contacts_detail(contact_id: int) -> str:
     return render_template(
         "ui/contact_detail.html",
         contact=contact,
-        history=history,
+        history=people.send_history(db(), contact_id, limit=200),
         purchases=purchases,
         suppressed=suppression.is_suppressed(db(), contact.email),
     )
@@ -86,7 +76,7 @@ def contacts_detail(contact_id: int) -> str:
 @ui.route("/contacts/<int:contact_id>/suppression", methods=["POST"])
 @require_role(Role.marketer)
 def contacts_suppression(contact_id: int) -> Response:
-    contact = db().get(Contact, contact_id) or abort(404)
+    contact = people.get_contact(db(), contact_id)
     back = url_for("ui.contacts_detail", contact_id=contact_id)
     if request.form.get("suppress") == "1":
         return perform(

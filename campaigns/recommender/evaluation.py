@@ -168,20 +168,26 @@ def holdout_metrics(
     holdout_days: float,
     k: int = 10,
 ) -> dict[str, Any]:
-    """Offline metrics of a database-trained version: refit on its window minus the last
-    `holdout_days` and evaluate on those days (same protocol as the Online Retail split)."""
-    is_test = log.age_days < holdout_days
+    """Offline metrics of a database-trained version: refit on its data minus the last `holdout_days`
+    of it and evaluate on those days (same protocol as the Online Retail split)."""
+    if len(log) == 0:
+        return {"evaluated": False, "why": "no interactions"}
+    # the holdout is the last days *of data* (a window may end long after the last interaction)
+    cut = float(log.age_days.min()) + holdout_days
+    is_test = log.age_days < cut
     if not is_test.any() or is_test.all():
         return {"evaluated": False, "why": f"no interactions on both sides of the last {holdout_days:g} days"}
-    shifted = InteractionLog(
-        log.user_ids, log.item_ids, log.weights, np.maximum(log.age_days - holdout_days, 0)
-    )
+    shifted = InteractionLog(log.user_ids, log.item_ids, log.weights, np.maximum(log.age_days - cut, 0))
     half_life = params.get("half_life_days", DEFAULT_HALF_LIFE_DAYS)
     split = time_split(shifted, is_test, country_of, half_life_days=half_life or None)
     if len(split.eval_rows) == 0:
         return {"evaluated": False, "why": "no contact interacted on both sides of the holdout split"}
     result = evaluate_model(kind, make_estimator(kind, params), split, k)
-    return {"evaluated": True, "protocol": f"last {holdout_days:g} days held out", **_flat(result.metrics)}
+    return {
+        "evaluated": True,
+        "protocol": f"last {holdout_days:g} days of data held out",
+        **_flat(result.metrics),
+    }
 
 
 def _flat(metrics: RankingMetrics) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.recommender import history, popular, registry, scoring
 from campaigns.recommender.rules import CampaignRules
-from models import Item, ModelVersion, Recommendation, utcnow
+from models import Item, Recommendation, utcnow
 
 STORED_PER_CONTACT = 30  # more than any email shows, so campaign rules still leave enough
 SCORE_STEP = 5000  # contacts loaded, scored and stored per step of ensure_scored
@@ -142,10 +142,6 @@ def score_contact(
         names = _names(session, {s.because_item_id for s in entries if s.because_item_id})
         stored[int(contact_id)] = [_stored_entry(s, names) for s in entries]
     return _assemble(session, [int(contact_id)], stored, limit, rules or NO_RULES)[int(contact_id)]
-
-
-def champion_version(session: Session) -> ModelVersion | None:
-    return registry.champion(session)
 
 
 def _stored_entry(scored: scoring.Scored, names: dict[int, str]) -> dict[str, Any]:

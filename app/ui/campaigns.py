@@ -59,7 +59,7 @@ def _form_context(error: str = "") -> dict[str, Any]:
         )
         .all(),
         "models": [v for v in registry.versions(db()) if v.status == "ready"],
-        "metrics": PRIMARY_METRICS,
+        "metrics": [(m, m.replace("_", " ")) for m in PRIMARY_METRICS],
         "timezones": sorted(available_timezones()),
         "common_timezones": COMMON_TIMEZONES,
         "error": error,

@@ -15,6 +15,7 @@ from app.ui.charts import exposure_chart, funnel_chart, primary_charts
 from campaigns import reports
 from campaigns.rollout import service
 from campaigns.rollout.audit import history
+from campaigns.rollout.shadow import shadow_report
 from campaigns.rollout.status import rollout_status
 from models import Campaign, Decision, Role
 
@@ -42,5 +43,6 @@ def rollouts_report(rollout_id: int) -> str:
         campaign_results=[(c, r, funnel_chart(r)) for c, r in results],
         exposure=exposure_chart(rollout, audits, decisions),
         primary=primary_charts(decisions),
+        shadow=shadow_report(db(), rollout_id),
         generated_at=datetime.now(UTC),
     )

@@ -27,6 +27,7 @@ from campaigns.recommender import registry
 from campaigns.rollout import approvals, changes, service
 from campaigns.rollout.audit import history
 from campaigns.rollout.machine import ACTIONS, ApprovalRequired, transition
+from campaigns.rollout.shadow import shadow_report
 from campaigns.rollout.stages import default_plan
 from campaigns.rollout.status import list_rollouts, rollout_status
 from models import Campaign, Decision, Role, Rollout
@@ -77,6 +78,7 @@ def rollouts_detail(rollout_id: int) -> str:
         campaigns=campaigns,
         exposure=exposure_chart(rollout, audits, decisions),
         primary=primary_charts(decisions),
+        shadow=shadow_report(db(), rollout_id),
         models=[v for v in registry.versions(db()) if v.status == "ready"],
         me_email=actor(),
     )
@@ -221,7 +223,7 @@ def _settings_page(rollout: Rollout | None, error: str = "") -> str:
         rollout=rollout,
         values=values,
         error=error,
-        metrics=PRIMARY_METRICS,
+        metrics=[(m, m.replace("_", " ")) for m in PRIMARY_METRICS],
         models=[v for v in registry.versions(db()) if v.status == "ready"],
         form=request.form,
     )

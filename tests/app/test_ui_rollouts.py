@@ -144,3 +144,26 @@ def test_create_rollout_and_edit_settings_with_errors_named(app: Flask, rollout_
     assert "Settings saved" in edit.get_data(as_text=True)
     with app.app_context():
         assert db().get(Rollout, rollout_id).name == "AI picks v2"  # type: ignore[union-attr]
+
+
+def test_shadow_stage_report_on_the_panel(app: Flask, rollout_id: int) -> None:
+    from models import Campaign, Contact, Send, ShadowRender, Template
+
+    with app.app_context():
+        contact = Contact(email="s@example.com")
+        template = Template(name="t", subject="s", control_html="c")
+        db().add_all([contact, template])
+        db().flush()
+        campaign = Campaign(
+            name="c", template_id=template.id, from_email="f@example.com", rollout_id=rollout_id
+        )
+        db().add(campaign)
+        db().flush()
+        send = Send(campaign_id=campaign.id, contact_id=contact.id, rollout_id=rollout_id, stage_index=0,
+                    state="sent", render_ms=1.5)  # fmt: skip
+        db().add(send)
+        db().flush()
+        db().add(ShadowRender(send_id=send.id, rollout_id=rollout_id, item_ids=[1, 2], latency_ms=12.0))
+        db().commit()
+    page = login(app, "viewer").get(f"/rollouts/{rollout_id}").get_data(as_text=True)
+    assert 'id="shadow-report"' in page and "12.0 / 12.0" in page and "1.5 / 1.5" in page

@@ -106,3 +106,8 @@ def ms_dt(value: float | int | None) -> str:
     if value is None:
         return MISSING
     return dt(datetime.fromtimestamp(value / 1000, UTC), with_seconds=True)
+
+
+@ui.app_template_filter("date")
+def date(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d") if value is not None else MISSING

@@ -165,6 +165,9 @@ def rule_to_row(rule: dict[str, Any]) -> Row | None:
 def builder_state(rules: dict[str, Any] | None) -> tuple[str, list[Row], str]:
     """(match, rows, json) for the form: rows when the builder can show the rules, else JSON."""
     rules = rules or {"all": []}
+    single = rule_to_row(rules) if not set(rules) & {"all", "any", "not"} else None
+    if single is not None:  # one condition on its own reads as "all of: it"
+        return "all", [single], ""
     for combine in ("all", "any"):
         if set(rules) == {combine} and isinstance(rules[combine], list):
             rows = [rule_to_row(r) if isinstance(r, dict) else None for r in rules[combine]]

@@ -93,3 +93,9 @@ def test_live_count_and_save(app: Flask, marketer: FlaskClient) -> None:
     page = marketer.post("/segments/new", data={"name": "French", **rows})
     assert page.status_code == 400
     assert "there is already a segment called" in page.get_data(as_text=True)
+
+
+def test_a_single_condition_opens_in_the_builder() -> None:
+    match, rows, text = builder_state({"field": "attributes.beta", "value": True})
+    assert (match, text) == ("all", "")
+    assert [(r.field, r.op, r.value) for r in rows] == [("attributes.beta", "eq", "true")]

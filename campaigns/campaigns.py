@@ -89,8 +89,20 @@ def create_campaign(session: Session, payload: dict[str, Any], actor: str) -> Ca
     wave_size = payload.get("wave_size")
     if wave_size is not None and (not isinstance(wave_size, int) or wave_size < 1):
         raise InputError("must be a positive whole number of contacts", where="wave_size")
+    from campaigns.recommender.rules import CampaignRules
+
+    rules = payload.get("recommendation_rules") or {}
+    if not isinstance(rules, dict):
+        raise InputError(
+            "must be an object like {categories: [...], max_price: 20}", where="recommendation_rules"
+        )
+    try:
+        CampaignRules.from_mapping(rules)
+    except InputError as exc:
+        raise InputError(exc.message, where="recommendation_" + exc.where) from exc
     campaign = Campaign(
         name=name,
+        recommendation_rules=rules,
         template_id=template_id,
         segment_id=segment_id,
         subject=str(payload.get("subject", "")),

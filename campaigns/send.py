@@ -286,7 +286,9 @@ def _prepare(
         for c, arm, shadow in zip(ids, assignment.arms, assignment.shadow, strict=True)
         if arm == "treatment" or shadow
     ]
-    recommendations = _recommendations(session, assignment.model_version_id, wants_ai)
+    recommendations = _recommendations(
+        session, assignment.model_version_id, wants_ai, campaign.recommendation_rules
+    )
     rendered: list[_Rendered] = []
     shadows: list[dict[str, Any]] = []
     for p, arm, shadow in zip(chunk, assignment.arms, assignment.shadow, strict=True):
@@ -366,14 +368,15 @@ def _prepare(
 
 
 def _recommendations(
-    session: Session, model_version_id: int | None, contact_ids: list[int]
+    session: Session, model_version_id: int | None, contact_ids: list[int], rules: dict[str, Any] | None
 ) -> dict[int, list[dict[str, Any]]]:
     if not contact_ids:
         return {}
+    from campaigns.recommender.rules import CampaignRules
     from campaigns.recommender.service import lookup
 
     try:
-        found = lookup(session, model_version_id, contact_ids)
+        found = lookup(session, model_version_id, contact_ids, rules=CampaignRules.from_mapping(rules))
     except Exception:  # fail closed: no recommendations -> the AI block fails -> control content
         log.exception("recommendation lookup failed; these contacts get control content")
         return {}

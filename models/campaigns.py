@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -30,6 +31,8 @@ class Campaign(Base):
     timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
     wave_size: Mapped[int | None] = mapped_column(default=None)  # contacts per scheduled wave; null: all
     series: Mapped[str] = mapped_column(sa.String(200), default="", index=True)
+    # filters on the AI block's recommendations: categories, price range, at most N per category
+    recommendation_rules: Mapped[dict[str, Any]] = mapped_column(default=dict)
     parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("campaigns.id"), default=None)
     last_run_at: Mapped[datetime | None] = mapped_column(default=None)  # recurring: last occurrence
     created_by: Mapped[str] = mapped_column(sa.String(320), default="")

@@ -47,6 +47,17 @@ CAMPAIGN_BODY = {
             },
         },
         "rollout_id": {"type": "integer", "description": "join an existing rollout (a campaign series)"},
+        "recommendation_rules": {
+            "type": "object",
+            "description": "filters on the AI block's items",
+            "properties": {
+                "categories": {"type": "array"},
+                "exclude_categories": {"type": "array"},
+                "min_price": {"type": "number"},
+                "max_price": {"type": "number"},
+                "max_per_category": {"type": "integer"},
+            },
+        },
     },
     "required": ["name", "template_id", "from_email"],
 }
@@ -67,6 +78,7 @@ def campaign_json(c: Campaign) -> dict[str, Any]:
         "cron": c.cron,
         "timezone": c.timezone,
         "wave_size": c.wave_size,
+        "recommendation_rules": c.recommendation_rules,
         "series": c.series,
         "parent_id": c.parent_id,
         "created_at": c.created_at.isoformat(),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 19:30:08.748356
+Create Date: 2026-11-23
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ def upgrade() -> None:
         sa.Column("rows_total", sa.Integer(), nullable=False),
         sa.Column("rows_imported", sa.Integer(), nullable=False),
         sa.Column("rows_failed", sa.Integer(), nullable=False),
+        sa.Column("rows_skipped", sa.Integer(), nullable=False),
         sa.Column(
             "errors",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -167,7 +168,14 @@ def upgrade() -> None:
         sa.Column("url", sa.String(length=2000), nullable=False),
         sa.Column("secret", sa.String(length=200), nullable=False),
         sa.Column("format", sa.String(length=20), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column(
+            "events",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("created_by", sa.String(length=320), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhooks")),
     )
@@ -249,6 +257,7 @@ def upgrade() -> None:
         sa.Column("salt", sa.String(length=64), nullable=False),
         sa.Column("state", sa.String(length=20), nullable=False),
         sa.Column("stage_index", sa.Integer(), nullable=False),
+        sa.Column("stage_started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column(
             "stages",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -274,6 +283,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("model_version_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("previous_model_version_id", sa.Integer(), nullable=True),
         sa.Column("killed", sa.Boolean(), nullable=False),
         sa.Column("killed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_by", sa.String(length=320), nullable=False),
@@ -288,33 +298,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("rollouts", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_rollouts_series"), ["series"], unique=False)
-
-    op.create_table(
-        "webhook_deliveries",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("webhook_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("event", sa.String(length=60), nullable=False),
-        sa.Column(
-            "payload",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
-        ),
-        sa.Column("status", sa.String(length=20), nullable=False),
-        sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("response_code", sa.Integer(), nullable=True),
-        sa.Column("last_error", sa.Text(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["webhook_id"],
-            ["webhooks.id"],
-            name=op.f("fk_webhook_deliveries_webhook_id_webhooks"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
-    )
-    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_webhook_deliveries_webhook_id"), ["webhook_id"], unique=False)
 
     op.create_table(
         "campaigns",
@@ -332,6 +315,11 @@ def upgrade() -> None:
         sa.Column("timezone", sa.String(length=64), nullable=False),
         sa.Column("wave_size", sa.Integer(), nullable=True),
         sa.Column("series", sa.String(length=200), nullable=False),
+        sa.Column(
+            "recommendation_rules",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("parent_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("last_run_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_by", sa.String(length=320), nullable=False),
@@ -446,6 +434,7 @@ def upgrade() -> None:
         sa.Column("count", sa.Float(), nullable=False),
         sa.Column("total", sa.Float(), nullable=False),
         sa.Column("total_sq", sa.Float(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["campaign_id"],
@@ -496,6 +485,45 @@ def upgrade() -> None:
         sa.UniqueConstraint("campaign_id", "number", name=op.f("uq_waves_campaign_id")),
     )
     op.create_table(
+        "webhook_deliveries",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("webhook_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("event", sa.String(length=60), nullable=False),
+        sa.Column("rollout_id", sa.Integer(), nullable=True),
+        sa.Column("decision_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column(
+            "payload",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("response_code", sa.Integer(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("enqueued_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_attempt_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["decision_id"],
+            ["decisions.id"],
+            name=op.f("fk_webhook_deliveries_decision_id_decisions"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["webhook_id"],
+            ["webhooks.id"],
+            name=op.f("fk_webhook_deliveries_webhook_id_webhooks"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
+    )
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_webhook_deliveries_decision_id"), ["decision_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_webhook_deliveries_rollout_id"), ["rollout_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_webhook_deliveries_webhook_id"), ["webhook_id"], unique=False)
+
+    op.create_table(
         "sends",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("campaign_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -506,6 +534,7 @@ def upgrade() -> None:
         sa.Column("stage_index", sa.Integer(), nullable=True),
         sa.Column("arm", sa.String(length=12), nullable=False),
         sa.Column("bucket", sa.Integer(), nullable=True),
+        sa.Column("forced", sa.Boolean(), nullable=False),
         sa.Column("content", sa.String(length=12), nullable=False),
         sa.Column("model_version_id", sa.Integer(), nullable=True),
         sa.Column("state", sa.String(length=10), nullable=False),
@@ -611,6 +640,12 @@ def downgrade() -> None:
         batch_op.drop_index("ix_sends_campaign_state")
 
     op.drop_table("sends")
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_webhook_deliveries_webhook_id"))
+        batch_op.drop_index(batch_op.f("ix_webhook_deliveries_rollout_id"))
+        batch_op.drop_index(batch_op.f("ix_webhook_deliveries_decision_id"))
+
+    op.drop_table("webhook_deliveries")
     op.drop_table("waves")
     op.drop_table("campaign_links")
     with op.batch_alter_table("arm_metrics", schema=None) as batch_op:
@@ -635,10 +670,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_campaigns_rollout_id"))
 
     op.drop_table("campaigns")
-    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_webhook_deliveries_webhook_id"))
-
-    op.drop_table("webhook_deliveries")
     with op.batch_alter_table("rollouts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_rollouts_series"))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any
 
@@ -167,6 +168,31 @@ def test_kill_switch_reaches_a_running_batch(
     rows = session.execute(sa.select(Send.id, Send.arm, Send.content).order_by(Send.id)).all()
     assert {(arm, content) for _, arm, content in rows[:20]} == {("treatment", "ai")}
     assert {(arm, content) for _, arm, content in rows[20:]} == {("control", "control")}
+
+
+def test_campaign_rules_filter_the_recommendations(
+    rt: Runtime, session: Session, smtp_sink: SmtpSink
+) -> None:
+    add_catalog(session, add_contacts(session, 20))
+    rules = {"categories": ["kitchen"], "max_price": 14}
+    campaign = add_campaign(
+        session, add_template(session).id, ai={"exposure_percent": 100}, recommendation_rules=rules
+    )
+    wave = start_wave(rt, campaign.id, None)
+    send_batch(rt, campaign.id, wave["wave_id"], 0)
+    shown = set()
+    for message in smtp_sink.messages:
+        shown |= set(re.findall(r">Item (\d+)<", message.get_body(("html",)).get_content()))
+    # kitchen items are the odd ones (price 5 + i): 1, 3, 5, 7, 9 cost at most 14
+    assert shown and shown <= {"1", "3", "5", "7", "9"}
+
+
+def test_bad_campaign_rules_say_where(session: Session, app: Any) -> None:
+    from campaigns.errors import InputError
+
+    with pytest.raises(InputError) as caught:
+        add_campaign(session, add_template(session).id, recommendation_rules={"max_price": "cheap"})
+    assert caught.value.where == "recommendation_rules.max_price"
 
 
 def test_broken_ai_block_fails_closed_to_control(rt: Runtime, session: Session, smtp_sink: SmtpSink) -> None:

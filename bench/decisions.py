@@ -239,7 +239,10 @@ def pct(x: float | None) -> str:
 
 
 def print_tables(rows: list[dict[str, Any]], gb_available: bool) -> None:
-    print("\nPolicy (campaigns.decisions.decide, default Policy), evaluated after every wave:")
+    print("\nPolicy (campaigns.decisions.decide, default Policy), evaluated after every wave.")
+    print("<25%: rolled back before reaching the 25% stage; wrong (A/A only): rolled back or primary")
+    print("significantly better at some look; median exposed: treatment recipients when rolled back")
+    print("(harmful scenarios) or when the run ended (others).")
     head = f"{'scenario':32} {'rollback':>8} {'<25%':>7} {'paused':>7} {'100%':>7} {'ramping':>8} {'wrong':>7} {'median exposed':>15}"
     print(head)
     print("-" * len(head))
@@ -249,7 +252,8 @@ def print_tables(rows: list[dict[str, Any]], gb_available: bool) -> None:
         )
         print(
             f"{r['scenario']:32} {pct(r['rolled_back']):>8} {pct(r['rolled_back_before_25pct']):>7} {pct(r['paused']):>7} "
-            f"{pct(r['completed']):>7} {pct(r['still_ramping']):>8} {pct(r['wrong_decisions']):>7} {exposed:>15,.0f}"
+            f"{pct(r['completed']):>7} {pct(r['still_ramping']):>8} "
+            f"{pct(r['wrong_decisions']) if r['scenario'] == 'A/A' else '-':>7} {exposed:>15,.0f}"
         )
     print("\nPrimary metric flagged at any look (same streams, same looks): significantly better / worse")
     head = f"{'scenario':32} {'ours (mixture CS)':>20} {'naive z, every wave':>22} {'gbstats sequential':>20}"

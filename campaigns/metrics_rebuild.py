@@ -24,12 +24,17 @@ _PER_EVENT = {("delivered", False): "delivered", ("delivered", True): "delivered
               ("open", True): "open_machine", ("click", True): "click_bot"}  # fmt: skip
 
 
+def _sql_text(value: str) -> sa.ColumnElement[str]:
+    """An inline SQL literal: GROUP BY must repeat the SELECT expression exactly, bind parameters included."""
+    return sa.literal_column("'" + value.replace("'", "''") + "'", sa.String())
+
+
 def _arm_expr() -> sa.ColumnElement[str]:
-    return sa.case((Send.forced.is_(True), sa.literal(FORCED)), else_=Send.arm)
+    return sa.case((Send.forced.is_(True), _sql_text(FORCED)), else_=Send.arm)
 
 
 def _stage_expr() -> sa.ColumnElement[int]:
-    return sa.func.coalesce(Send.stage_index, NO_STAGE)
+    return sa.func.coalesce(Send.stage_index, sa.literal_column(str(NO_STAGE)))
 
 
 def _render_bucket() -> sa.ColumnElement[str]:

@@ -209,3 +209,41 @@ def test_rebuild_gives_the_incremental_numbers(session: Session, ledger: dict[st
     assert snapshot() == incremental
     assert incremental[(2, "treatment", "revenue")] == (2, 10.0, pytest.approx(100.0))
     assert incremental[(2, "control", "failed")] == (1, 1, 1)
+
+
+def test_two_ingest_workers_at_once(session: Session, ledger: dict[str, Any], app: Any) -> None:
+    """Two threads, two sessions, the same recipients (different raw events): every recipient is
+    counted once per outcome and the revenue sums stay exact."""
+    import threading
+
+    sends = ledger["sends"][:2]  # two treatment recipients
+    factory = app.extensions["mailramp"].session_factory
+    errors: list[BaseException] = []
+
+    def worker(name: str) -> None:
+        own = factory()
+        try:
+            for round_ in range(10):
+                batch = [_event(s, kind, f"{name}:{round_}:{s.id}:{kind}", value=2.0 if kind == "conversion" else 0.0)
+                         for s in sends for kind in ("open", "click", "conversion")]  # fmt: skip
+                own.add_all(batch)
+                own.flush()
+                metrics.record_events(own, batch)
+                own.commit()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert _metric(session, "treatment", "open") == (2, 2, 2)
+    assert _metric(session, "treatment", "click") == (2, 2, 2)
+    assert _metric(session, "treatment", "conversion") == (2, 2, 2)
+    count, total, total_sq = _metric(session, "treatment", "revenue")
+    assert (count, total) == (40, 80.0)  # 2 workers x 10 rounds x 2 recipients, 2.0 each
+    assert total_sq == pytest.approx(2 * 40.0**2)  # each recipient ends with 40.0

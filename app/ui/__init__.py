@@ -8,6 +8,7 @@ really is read-only even if a view forgets its decorator.
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, render_template, request
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from app.auth import current_user
@@ -60,6 +61,12 @@ def _http_error(exc: HTTPException) -> tuple[str, int] | HTTPException:
         return exc
     title, message = _TITLES[code]
     return render_template("ui/error.html", code=code, title=title, message=message), code
+
+
+@ui.errorhandler(CSRFError)
+def _csrf_error(exc: CSRFError) -> tuple[str, int]:
+    message = "This form has expired or did not come from this site. Go back, reload the page and try again."
+    return render_template("ui/error.html", code=400, title="Form expired", message=message), 400
 
 
 @ui.errorhandler(NotFound)

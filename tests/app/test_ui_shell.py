@@ -90,7 +90,8 @@ def test_forms_need_csrf(csrf_app: Flask, users: dict[str, str]) -> None:
     page = client.get("/settings/users").get_data(as_text=True)
     assert 'name="csrf_token"' in page
     new = {"email": "new@example.com", "password": "x" * 12, "role": "viewer"}
-    assert client.post("/settings/users", data=new).status_code == 400
+    refused = client.post("/settings/users", data=new)
+    assert refused.status_code == 400 and b"Form expired" in refused.data
     assert client.post("/settings/users", data={**new, "csrf_token": csrf_of(page)}).status_code == 302
 
 

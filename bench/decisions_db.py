@@ -104,7 +104,9 @@ def _ingest_rate(engine: sa.Engine, rollout_id: int, batches: int = 5, size: int
         spent = 0.0
         for b in range(batches):
             ids = [rng.randint(1, top) for _ in range(size)]
-            kinds = rng.choices(["open", "click", "conversion", "unsubscribe", "delivered"], [50, 30, 10, 2, 8], k=size)
+            kinds = rng.choices(
+                ["open", "click", "conversion", "unsubscribe", "delivered"], [50, 30, 10, 2, 8], k=size
+            )
             events = [
                 Event(dedupe_key=f"ingest:{b}:{i}", kind=k, send_id=s, rollout_id=rollout_id, value=12.5 if k == "conversion" else 0.0,
                       machine=(k in ("open", "click") and rng.random() < 0.3), occurred_at=datetime.now(UTC))
@@ -147,7 +149,13 @@ def evaluation_timing(n_events: int) -> dict[str, Any]:
         with factory() as session:
             started = time.perf_counter()
             session.execute(
-                sa.select(Event.arm, Event.stage_index, Event.kind, Event.machine, sa.func.count(sa.distinct(Event.send_id)))
+                sa.select(
+                    Event.arm,
+                    Event.stage_index,
+                    Event.kind,
+                    Event.machine,
+                    sa.func.count(sa.distinct(Event.send_id)),
+                )
                 .where(Event.rollout_id == rollout_id)
                 .group_by(Event.arm, Event.stage_index, Event.kind, Event.machine)
             ).all()
@@ -164,9 +172,13 @@ def evaluation_timing(n_events: int) -> dict[str, Any]:
         "rebuild_aggregates_s": round(timings["rebuild_aggregates_s"], 1),
         "evaluation_outcome": outcome,
     }
-    print(f"  {stored:,} events stored; generated in {out['generate_db_s']} s; aggregates rebuilt in {out['rebuild_aggregates_s']} s")
+    print(
+        f"  {stored:,} events stored; generated in {out['generate_db_s']} s; aggregates rebuilt in {out['rebuild_aggregates_s']} s"
+    )
     print(f"  evaluate() end to end: {out['evaluate_ms_median']} ms median of 5 (decision: {outcome})")
     print(f"  decision from aggregates alone: {out['decide_from_aggregates_ms_median']} ms")
     print(f"  for contrast, one GROUP BY over the rollout's events: {out['events_group_by_scan_s']} s")
-    print(f"  incremental ingest (record_events, batches of 1,000): {out['ingest_record_events_per_s']:,} events/s")
+    print(
+        f"  incremental ingest (record_events, batches of 1,000): {out['ingest_record_events_per_s']:,} events/s"
+    )
     return out

@@ -166,3 +166,19 @@ def test_broken_guardrails_json_holds_with_reason(session: Session) -> None:
     assert decision.outcome == "hold" and decision.reasons[0].startswith(
         "cannot evaluate: guardrails: unknown guardrail"
     )
+
+
+def test_periodic_job_evaluates_live_rollouts_only(app: Any, session: Session) -> None:
+    import importlib
+
+    from campaigns.evaluation import CRON_JOBS, evaluate_all
+
+    live = build(session)
+    session.add(Rollout(name="draft", salt="d", state="draft", stages=PLAN))
+    session.commit()
+    [decision_id] = evaluate_all()
+    stored = session.get(Decision, decision_id)
+    assert stored is not None and stored.rollout_id == live.id and stored.applied
+    for job in CRON_JOBS:  # every declared periodic job resolves to a function
+        module, _, name = job["func"].rpartition(".")
+        assert callable(getattr(importlib.import_module(module), name))

@@ -19,6 +19,32 @@ def _int_or_none(form: MultiDict[str, str], name: str) -> int | None:
         raise InputError(f"{raw!r} is not a whole number", where=name) from exc
 
 
+def _number(form: MultiDict[str, str], name: str) -> Any:
+    """A number when the box holds one; otherwise the text itself, for the engine to refuse by name."""
+    raw = form.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        return raw
+    return int(value) if value.is_integer() and name == "max_per_category" else value
+
+
+def recommendation_rules(form: MultiDict[str, str]) -> dict[str, Any]:
+    """Only the rules the marketer filled in; the engine validates them (`recommendation_rules.*`)."""
+    rules: dict[str, Any] = {}
+    for key in ("categories", "exclude_categories"):
+        names = [c.strip() for c in form.get(key, "").split(",") if c.strip()]
+        if names:
+            rules[key] = names
+    for key in ("min_price", "max_price", "max_per_category"):
+        value = _number(form, key)
+        if value is not None:
+            rules[key] = value
+    return rules
+
+
 def campaign_payload(form: MultiDict[str, str]) -> dict[str, Any]:
     schedule: dict[str, Any] = {
         "kind": form.get("schedule_kind", "now"),
@@ -54,4 +80,7 @@ def campaign_payload(form: MultiDict[str, str]) -> dict[str, Any]:
         if model is not None:
             ai["model_version_id"] = model
         payload["ai"] = ai
+    rules = recommendation_rules(form)
+    if rules:
+        payload["recommendation_rules"] = rules
     return payload

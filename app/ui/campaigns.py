@@ -19,7 +19,7 @@ from app.ui.actions import describe, form_int, perform
 from app.ui.campaign_form import campaign_payload
 from app.ui.charts import funnel_chart
 from campaigns import campaigns as engine
-from campaigns import jobs, planner, reports
+from campaigns import catalog, jobs, planner, reports
 from campaigns.errors import InputError
 from campaigns.policy import PRIMARY_METRICS
 from campaigns.recommender import registry
@@ -61,6 +61,7 @@ def _form_context(error: str = "") -> dict[str, Any]:
         "models": [v for v in registry.versions(db()) if v.status == "ready"],
         "metrics": [(m, m.replace("_", " ")) for m in PRIMARY_METRICS],
         "timezones": sorted(available_timezones()),
+        "categories": [c for c, _ in catalog.categories(db()) if c],
         "common_timezones": COMMON_TIMEZONES,
         "error": error,
         "form": request.form,

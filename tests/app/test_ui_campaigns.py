@@ -101,3 +101,19 @@ def test_create_with_ai_send_wave_and_see_results(
     report = marketer.get(f"{detail_url}/report").get_data(as_text=True)
     assert "Campaign report: Spring picks" in report and "results-per-arm" in report
     assert marketer.get(f"/api/v1/campaigns/{campaign.id}/results.csv").status_code == 200
+
+
+def test_recommendation_rules_from_the_form(app: Flask, marketer: FlaskClient, session: Session) -> None:
+    template = add_template(session)
+    bad = marketer.post("/campaigns/new", data=form(template.id, ai="on", min_price="30", max_price="10"))
+    assert bad.status_code == 400
+    assert "recommendation_rules.min_price: min_price is above max_price" in bad.get_data(as_text=True)
+    done = marketer.post(
+        "/campaigns/new",
+        data=form(template.id, ai="on", categories="kitchen, garden", max_price="20", max_per_category="2"),
+    )
+    assert done.status_code == 302
+    with app.app_context():
+        rules = db().query(Campaign).one().recommendation_rules
+    assert rules == {"categories": ["kitchen", "garden"], "max_price": 20.0, "max_per_category": 2}
+    assert "categories: kitchen, garden" in marketer.get(done.headers["Location"]).get_data(as_text=True)

@@ -16,6 +16,7 @@ from app.api import (  # noqa: F401  (register their routes)
     rollouts,
     segments,
     templates,
+    users,
 )
 from app.api.spec import api, document, route
 

@@ -1,22 +1,19 @@
-"""Settings: the users admin page (admins create users with roles) and API tokens."""
+"""Settings: the users admin page (admins create users with roles) and API tokens. The rules live in
+`app.accounts`, shared with the API."""
 
 from __future__ import annotations
 
-import re
-
 import sqlalchemy as sa
-from flask import abort, render_template, request, url_for
+from flask import render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from app.auth import create_user, current_user, hash_password, issue_token, require_role
+from app.accounts import add_user, change_user, new_token, revoke_token, visible_tokens
+from app.auth import current_user, require_role
 from app.extensions import db
 from app.ui import ui
-from app.ui.actions import perform
-from campaigns.errors import InputError
-from models import ApiToken, Role, User
-
-MIN_PASSWORD = 10
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+from app.ui.actions import describe, perform
+from campaigns.errors import InputError, NotFound
+from models import Role, User
 
 
 def _me() -> User:
@@ -32,62 +29,34 @@ def users() -> str:
     return render_template("ui/users.html", users=rows, roles=list(Role))
 
 
-def _role(raw: str) -> Role:
-    try:
-        return Role(raw)
-    except ValueError as exc:
-        raise InputError(f"unknown role {raw!r}", where="role") from exc
-
-
 @ui.route("/settings/users", methods=["POST"])
 @require_role(Role.admin)
 def users_create() -> Response:
-    def create() -> User:
-        email = request.form.get("email", "").strip().lower()
-        password = request.form.get("password", "")
-        if not _EMAIL.match(email):
-            raise InputError("enter an email address like name@example.com", where="email")
-        if db().scalar(sa.select(User.id).where(User.email == email)) is not None:
-            raise InputError(f"{email} already has an account", where="email")
-        if len(password) < MIN_PASSWORD:
-            raise InputError(f"use at least {MIN_PASSWORD} characters", where="password")
-        return create_user(email, password, _role(request.form.get("role", "")), request.form.get("name", ""))
-
-    return perform(create, success=lambda u: f"Created {u.email} ({u.role}).", back=url_for("ui.users"))
+    form = request.form
+    return perform(
+        lambda: add_user(
+            db(), form.get("email"), form.get("password"), form.get("role"), form.get("name", "")
+        ),
+        success=lambda u: f"Created {u.email} ({u.role}).",
+        back=url_for("ui.users"),
+    )
 
 
 @ui.route("/settings/users/<int:user_id>", methods=["POST"])
 @require_role(Role.admin)
 def users_update(user_id: int) -> Response:
-    user = db().get(User, user_id)
-    if user is None:
-        abort(404)
-
-    def update() -> User:
-        assert user is not None
-        if user.id == _me().id and (
-            request.form.get("role", user.role) != user.role or request.form.get("active") == "0"
-        ):
-            raise InputError("you cannot demote or deactivate yourself; ask another admin", where="role")
-        if "role" in request.form:
-            user.role = _role(request.form["role"]).value
-        if "active" in request.form:
-            user.active = request.form["active"] == "1"
-        if request.form.get("password"):
-            if len(request.form["password"]) < MIN_PASSWORD:
-                raise InputError(f"use at least {MIN_PASSWORD} characters", where="password")
-            user.password_hash = hash_password(request.form["password"])
-        return user
-
-    return perform(update, success=lambda u: f"Updated {u.email}.", back=url_for("ui.users"))
-
-
-def _visible_tokens() -> list[ApiToken]:
-    me = _me()
-    query = sa.select(ApiToken).join(User).order_by(ApiToken.revoked, ApiToken.created_at.desc())
-    if not me.role_enum.allows(Role.admin):
-        query = query.where(ApiToken.user_id == me.id)
-    return list(db().scalars(query).all())
+    changes: dict[str, object] = {}
+    if "role" in request.form:
+        changes["role"] = request.form["role"]
+    if "active" in request.form:
+        changes["active"] = request.form["active"] == "1"
+    if request.form.get("password"):
+        changes["password"] = request.form["password"]
+    return perform(
+        lambda: change_user(db(), user_id, _me(), changes),
+        success=lambda u: f"Updated {u.email}.",
+        back=url_for("ui.users"),
+    )
 
 
 def _token_owners() -> list[User]:
@@ -97,53 +66,37 @@ def _token_owners() -> list[User]:
     return list(db().scalars(sa.select(User).where(User.active.is_(True)).order_by(User.email)).all())
 
 
+def _tokens_page(**extra: object) -> str:
+    context: dict[str, object] = {"new_token": None, **extra}
+    return render_template(
+        "ui/tokens.html", tokens=visible_tokens(db(), _me()), owners=_token_owners(), **context
+    )
+
+
 @ui.route("/settings/tokens")
 @require_role(Role.marketer)
 def tokens() -> str:
-    return render_template("ui/tokens.html", tokens=_visible_tokens(), owners=_token_owners(), new_token=None)
+    return _tokens_page()
 
 
 @ui.route("/settings/tokens", methods=["POST"])
 @require_role(Role.marketer)
 def tokens_create() -> str | tuple[str, int]:
     """Shows the new token once, in this response only (never in a flash, which lives in the cookie)."""
-    me = _me()
-    owner = me
-    wanted = request.form.get("user_id", type=int)
-    if wanted and wanted != me.id:
-        if not me.role_enum.allows(Role.admin):
-            abort(403)
-        owner = db().get(User, wanted) or abort(404)
-    name = request.form.get("name", "").strip()[:200]
-    if not name:
-        page = render_template(
-            "ui/tokens.html",
-            tokens=_visible_tokens(),
-            owners=_token_owners(),
-            new_token=None,
-            name_error="name the token after what will use it",
-        )
-        return page, 400
-    token = issue_token(owner, name)
+    try:
+        owner, token = new_token(db(), _me(), request.form.get("name"), request.form.get("user_id", type=int))
+    except (InputError, NotFound) as exc:
+        db().rollback()
+        return _tokens_page(name_error=describe(exc)), 400
     db().commit()
-    return render_template(
-        "ui/tokens.html", tokens=_visible_tokens(), owners=_token_owners(), new_token=token, owner=owner
-    )
+    return _tokens_page(new_token=token, owner=owner)
 
 
 @ui.route("/settings/tokens/<int:token_id>/revoke", methods=["POST"])
 @require_role(Role.marketer)
 def tokens_revoke(token_id: int) -> Response:
-    token = db().get(ApiToken, token_id)
-    me = _me()
-    if token is None:
-        abort(404)
-    if token.user_id != me.id and not me.role_enum.allows(Role.admin):
-        abort(403)
-
-    def revoke() -> ApiToken:
-        assert token is not None
-        token.revoked = True
-        return token
-
-    return perform(revoke, success=lambda t: f"Revoked {t.prefix}…", back=url_for("ui.tokens"))
+    return perform(
+        lambda: revoke_token(db(), _me(), token_id),
+        success=lambda t: f"Revoked {t.prefix}…",
+        back=url_for("ui.tokens"),
+    )

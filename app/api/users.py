@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response, jsonify
 
 from app.accounts import add_user, change_user, new_token, revoke_token, token_json, user_json, visible_tokens
@@ -13,15 +15,17 @@ from campaigns.errors import InputError
 from models import Role, User
 
 TAG = "users"
-USER_BODY = {
+USER_PROPERTIES: dict[str, Any] = {
+    "email": {"type": "string"},
+    "name": {"type": "string"},
+    "role": {"enum": [r.value for r in Role]},
+    "password": {"type": "string", "minLength": 10},
+}
+USER_BODY = {"type": "object", "properties": USER_PROPERTIES, "required": ["email", "role", "password"]}
+TOKEN_BODY = {
     "type": "object",
-    "properties": {
-        "email": {"type": "string"},
-        "name": {"type": "string"},
-        "role": {"enum": [r.value for r in Role]},
-        "password": {"type": "string", "minLength": 10},
-    },
-    "required": ["email", "role", "password"],
+    "properties": {"name": {"type": "string"}, "user_id": {"type": "integer"}},
+    "required": ["name"],
 }
 
 
@@ -50,7 +54,7 @@ def users_create() -> tuple[Response, int]:
     "PATCH",
     role=Role.admin,
     summary="Change a role, (de)activate, rename or reset the password",
-    body={"type": "object", "properties": {**USER_BODY["properties"], "active": {"type": "boolean"}}},
+    body={"type": "object", "properties": {**USER_PROPERTIES, "active": {"type": "boolean"}}},
     tag=TAG,
 )
 def users_update(user_id: int) -> Response:

@@ -23,7 +23,7 @@ def test_admin_manages_users_and_tokens_over_the_api(api: Any, make_api_client: 
     headers = {"Authorization": f"Bearer {viewer_token}"}
     assert api.client.get("/api/v1/campaigns", headers=headers).status_code == 200
     assert api.client.post("/api/v1/tokens", json={"name": "x"}, headers=headers).status_code == 403
-    me = [u for u in api.get("/api/v1/users").get_json()["users"] if u["email"] == api.email][0]
+    me = next(u for u in api.get("/api/v1/users").get_json()["users"] if u["email"] == api.email)
     assert api.patch(f"/api/v1/users/{me['id']}", json={"role": "viewer"}).status_code == 400  # no lock-out
     assert api.patch(f"/api/v1/users/{user_id}", json={"active": False}).get_json()["active"] is False
     assert api.client.get("/api/v1/campaigns", headers=headers).status_code == 401
@@ -32,7 +32,7 @@ def test_admin_manages_users_and_tokens_over_the_api(api: Any, make_api_client: 
 def test_marketer_sees_and_revokes_only_own_tokens(api: Any, make_api_client: Any) -> None:
     marketer = make_api_client("marketer")
     other = api.post("/api/v1/tokens", json={"name": "admin's"}).get_json()
-    admin_id = [u["id"] for u in api.get("/api/v1/users").get_json()["users"] if u["email"] == api.email][0]
+    admin_id = next(u["id"] for u in api.get("/api/v1/users").get_json()["users"] if u["email"] == api.email)
     assert (
         marketer.post("/api/v1/tokens", json={"name": "for someone else", "user_id": admin_id}).status_code
         == 403

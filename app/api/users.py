@@ -73,11 +73,7 @@ def tokens_list() -> Response:
     "POST",
     role=Role.marketer,
     summary="Issue a token (shown once); an admin may issue one for another user",
-    body={
-        "type": "object",
-        "properties": {"name": {"type": "string"}, "user_id": {"type": "integer"}},
-        "required": ["name"],
-    },  # fmt: skip
+    body=TOKEN_BODY,
     tag=TAG,
 )
 def tokens_create() -> tuple[Response, int]:

@@ -27,6 +27,7 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "SESSION_LIFETIME_MINUTES": 120,
         "LOGIN_ATTEMPTS_PER_MINUTE": 10,
         "WTF_CSRF_TIME_LIMIT": None,
+        "SESSION_COOKIE_SAMESITE": "Lax",  # no session cookie on cross-site POSTs (the API takes cookies too)
     }
 
 

@@ -6,6 +6,7 @@ them), `exposure` (exposure over time with the decisions marked), `funnel` (rate
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -15,6 +16,7 @@ from campaigns.policy import METRIC_DEFS
 from campaigns.reports import ArmResult
 from campaigns.rollout.stages import BASIS_POINTS
 from campaigns.rollout.status import current_exposure_bp
+from campaigns.stats import cs_halfwidth, mixture_rho
 from models import Decision, Rollout, RolloutAudit
 
 FUNNEL_STEPS = (("sent", "sent"), ("delivered", "delivered"), ("opens", "opened"), ("clicks", "clicked"),
@@ -85,11 +87,27 @@ def exposure_chart(
     return {"points": points, "decisions": marks, "x_kind": "time", "format": "pct"}
 
 
+def arm_interval(
+    mean: float | None, n: float | None, alpha: float | None, tuning_n: float | None
+) -> tuple[float | None, float | None]:
+    """The always-valid interval of one arm's rate at an evaluation, from the numbers the decision
+    stored: the engine's own confidence sequence (`campaigns.stats.cs_halfwidth`) for a 0/1 metric
+    with variance p(1 - p), as `campaigns.stats.compare` computes it for the difference. Used only when
+    the evidence does not carry per-arm intervals itself."""
+    if mean is None or not n or n <= 0:
+        return None, None
+    rho = mixture_rho(float(alpha or 0.05), float(tuning_n or 20_000))
+    half = float(cs_halfwidth(mean * (1.0 - mean) / n, n, float(alpha or 0.05), rho))
+    if not math.isfinite(half):
+        return None, None
+    return max(mean - half, 0.0), min(mean + half, 1.0)
+
+
 def primary_charts(decisions: Sequence[Decision]) -> dict[str, Any]:
     """The primary metric per arm at each evaluation, and the lift with its always-valid interval.
 
-    Per-arm bands are drawn when the decision's evidence carries them (`primary.arms.<arm>.low/high`);
-    the lift's band is the confidence sequence the decision itself used.
+    Per-arm bands come from the evidence when it carries them (`primary.arms.<arm>.low/high`), else from
+    `arm_interval`; the lift's band is the confidence sequence the decision itself used.
     """
     rows = []
     for d in sorted(decisions, key=lambda d: d.id):
@@ -102,17 +120,26 @@ def primary_charts(decisions: Sequence[Decision]) -> dict[str, Any]:
     definition = METRIC_DEFS.get(metric)
     fmt = "pct" if definition is None or definition.binary else "money"
 
-    def arm(name: str, mean_key: str) -> dict[str, Any]:
+    def arm(name: str, mean_key: str, n_key: str) -> dict[str, Any]:
         points = []
         for d, p in rows:
             band = ((p.get("arms") or {}).get(name)) or {}
-            points.append(
-                {"x": _ms(d.at), "y": p.get(mean_key), "lo": band.get("low"), "hi": band.get("high")}
-            )
+            lo, hi = band.get("low"), band.get("high")
+            if lo is None and definition is not None and definition.binary:
+                policy = ((d.evidence or {}).get("config") or {}).get("policy") or {}
+                lo, hi = arm_interval(p.get(mean_key), p.get(n_key), p.get("alpha"), policy.get("tuning_n"))
+            points.append({"x": _ms(d.at), "y": p.get(mean_key), "lo": lo, "hi": hi})
         return {"arm": name, "points": points}
 
-    arms = {"arms": [arm("treatment", "mean_treatment"), arm("control", "mean_control")],
-            "x_kind": "time", "format": fmt, "y_label": metric}  # fmt: skip
+    arms = {
+        "arms": [
+            arm("treatment", "mean_treatment", "n_treatment"),
+            arm("control", "mean_control", "n_control"),
+        ],
+        "x_kind": "time",
+        "format": fmt,
+        "y_label": metric,
+    }
     lift = {
         "arms": [{"arm": "lift", "points": [
             {"x": _ms(d.at), "y": p.get("lift"), "lo": p.get("lift_low"), "hi": p.get("lift_high")} for d, p in rows

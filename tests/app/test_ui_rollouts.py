@@ -167,3 +167,15 @@ def test_shadow_stage_report_on_the_panel(app: Flask, rollout_id: int) -> None:
         db().commit()
     page = login(app, "viewer").get(f"/rollouts/{rollout_id}").get_data(as_text=True)
     assert 'id="shadow-report"' in page and "12.0 / 12.0" in page and "1.5 / 1.5" in page
+
+
+def test_arm_interval_is_the_engines_confidence_sequence() -> None:
+    from app.ui.charts import arm_interval
+    from campaigns.stats import cs_halfwidth, mixture_rho
+
+    lo, hi = arm_interval(0.1, 1000, 0.05, 20_000)
+    half = float(cs_halfwidth(0.1 * 0.9 / 1000, 1000, 0.05, mixture_rho(0.05, 20_000)))
+    assert lo == pytest.approx(0.1 - half) and hi == pytest.approx(0.1 + half)
+    assert 0.02 < half < 0.06  # wider than a fixed-n 95% interval (0.019), as an always-valid one is
+    assert arm_interval(0.5, 0, 0.05, 20_000) == (None, None)
+    assert arm_interval(0.001, 50, 0.05, 20_000)[0] == 0.0  # clipped at zero

@@ -39,6 +39,7 @@ bench-assign: $(STAMP)
 	$(BIN)/python bench/assign.py
 
 bench-decisions: $(STAMP)
+	$(BIN)/pip install -q --no-deps gbstats==0.8.0  # its metadata pins numpy<2; it runs on numpy 2
 	$(BIN)/python bench/decisions.py
 
 bench-recommend: $(STAMP)

@@ -16,7 +16,8 @@ from aiosmtpd.controller import Controller
 
 class MaildirHandler:
     def __init__(self, path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True)
+        for sub in ("tmp", "new", "cur"):  # Maildir(create=True) skips these when `path` exists
+            (path / sub).mkdir(parents=True, exist_ok=True)
         self.maildir = mailbox.Maildir(str(path), create=True)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:

@@ -20,7 +20,7 @@ from flask import Flask
 from redis import Redis
 from werkzeug.serving import make_server
 
-from tests.conftest import SmtpSink, empty_database, free_port
+from tests.conftest import empty_database, free_port
 
 CHROMIUM = os.environ.get("MAILRAMP_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -72,11 +72,35 @@ def ui_port() -> int:
     return free_port()
 
 
+@dataclass
+class Outbox:
+    """The embedded SMTP outbox (a real aiosmtpd server writing a Maildir), as `make run` starts it."""
+
+    path: Path
+    port: int
+
+    def messages(self) -> list[Any]:
+        from campaigns.outbox import list_messages
+
+        return list_messages(self.path, limit=100_000)[1]
+
+
+@pytest.fixture()
+def outbox(tmp_path: Path) -> Iterator[Outbox]:
+    from campaigns.outbox import start_outbox
+
+    box = Outbox(path=tmp_path / "instance" / "outbox", port=free_port())
+    controller = start_outbox(box.path, port=box.port)
+    yield box
+    controller.stop()
+
+
 @pytest.fixture()
 def app(
-    database_url: str, redis: Redis, redis_url: str, tmp_path: Path, smtp_sink: SmtpSink, ui_port: int
+    database_url: str, redis: Redis, redis_url: str, tmp_path: Path, outbox: Outbox, ui_port: int
 ) -> Iterator[Flask]:
-    """The real app with CSRF switched on, its links pointing at the live server."""
+    """The real app with CSRF switched on, sending to the embedded outbox, its links pointing at the
+    live server."""
     from app import create_app
     from models.db import make_engine
 
@@ -87,7 +111,8 @@ def app(
             "SECRET_KEY": "ui-test-secret-key-not-for-production",
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
-            "SMTP_URL": smtp_sink.url,
+            "SMTP_URL": f"smtp://127.0.0.1:{outbox.port}",
+            "OUTBOX_PORT": outbox.port,
             "BASE_URL": f"http://127.0.0.1:{ui_port}",
             "WTF_CSRF_ENABLED": True,
             "LOGIN_ATTEMPTS_PER_MINUTE": 50,

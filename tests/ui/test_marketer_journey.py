@@ -16,9 +16,8 @@ from app.auth import issue_token
 from app.extensions import db
 from campaigns.ingest import ingest
 from models import Campaign, Contact, Send, User
-from tests.conftest import SmtpSink
 from tests.factories import add_catalog
-from tests.ui.conftest import screenshot
+from tests.ui.conftest import Outbox, screenshot
 
 
 def contacts_csv(n: int = 48) -> bytes:
@@ -37,7 +36,7 @@ def test_marketer_journey(
     app: Flask,
     login: Callable[[str], Any],
     run_jobs: Callable[[], int],
-    smtp_sink: SmtpSink,
+    outbox: Outbox,
     live_server: str,
 ) -> None:
     page = login("marketer")
@@ -115,7 +114,7 @@ def test_marketer_journey(
     expect(page.locator("#send-progress")).to_contain_text("sending")
     assert run_jobs() > 0
     expect(page.locator("#send-progress")).to_contain_text("40 of 40 processed: done", timeout=15_000)
-    assert len(smtp_sink.messages) == 40
+    assert len(outbox.messages()) == 40
     results = page.locator("#results-per-arm")
     expect(results).to_contain_text("treatment")
     expect(results).to_contain_text("control")
@@ -177,4 +176,8 @@ def test_marketer_journey(
     expect(row).to_contain_text("conversion rate")
     screenshot(page, "dashboard")
     page.get_by_role("link", name="Outbox").click()
+    expect(page.get_by_role("heading", name="Outbox")).to_contain_text("40 messages")
     screenshot(page, "outbox")
+    page.locator("main table a").first.click()
+    expect(page.frame_locator("iframe.preview").locator("body")).to_contain_text("Hello")
+    screenshot(page, "outbox-message")

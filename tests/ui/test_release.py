@@ -14,9 +14,8 @@ from app.extensions import db
 from campaigns.rollout import changes, service
 from campaigns.rollout.machine import transition
 from models import Campaign, Rollout, Send
-from tests.conftest import SmtpSink
 from tests.factories import add_campaign, add_catalog, add_contacts, add_template
-from tests.ui.conftest import screenshot
+from tests.ui.conftest import Outbox, screenshot
 
 PLAN = [
     {"name": "10%", "kind": "percent", "exposure_bp": 1000, "gates": {}},
@@ -60,7 +59,7 @@ def test_approver_approves_a_stage(app: Flask, login: Callable[[str], Any]) -> N
 
 
 def test_kill_switch_from_the_ui(
-    app: Flask, login: Callable[[str], Any], run_jobs: Callable[[], int], smtp_sink: SmtpSink
+    app: Flask, login: Callable[[str], Any], run_jobs: Callable[[], int], outbox: Outbox
 ) -> None:
     with app.app_context():
         ids = add_contacts(db(), 30)
@@ -93,7 +92,7 @@ def test_kill_switch_from_the_ui(
             contents.setdefault(int(wave_id or 0), set()).add(str(content))
     first, second = sorted(contents)
     assert contents[first] == {"ai"} and contents[second] == {"control"}  # before and after the kill
-    assert len(smtp_sink.messages) == 30
+    assert len(outbox.messages()) == 30
 
 
 def test_viewer_cannot_change_anything(app: Flask, login: Callable[[str], Any], live_server: str) -> None:

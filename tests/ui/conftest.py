@@ -57,6 +57,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def vendored_assets() -> None:
+    """Chart.js is vendored by `make install`; a bare `pytest` run vendors it here (once) or says why not."""
+    import importlib.util as loader
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "vendor_assets.py"
+    spec = loader.spec_from_file_location("vendor_assets", script)
+    assert spec is not None and spec.loader is not None
+    module = loader.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        for asset in module.ASSETS:
+            module.vendor(asset)
+    except Exception as exc:  # offline without a vendored copy: the charts cannot be tested
+        pytest.fail(f"Chart.js is not vendored and could not be fetched ({exc}); run `make install`")
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ def vendored_assets() -> None:
     spec = loader.spec_from_file_location("vendor_assets", script)
     assert spec is not None and spec.loader is not None
     module = loader.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     try:
         for asset in module.ASSETS:

@@ -187,6 +187,7 @@ def _assemble(
         )
 
     result: dict[int, list[Recommended]] = {}
+    fallback_for: dict[str, list[Recommended]] = {}  # built once per country, not once per contact
     for contact_id in ids:
         country = country_of.get(contact_id, "")
         candidates = [
@@ -197,12 +198,14 @@ def _assemble(
         chosen = rules.apply(candidates, limit)
         if len(chosen) < limit:
             taken = {r.item_id for r in chosen}
-            extra = [
-                _recommended(catalog[item_id], score, reason)
-                for item_id, score, reason in _fallback_order(fallback, country)
-                if item_id in catalog and item_id not in taken
-            ]
-            chosen = rules.apply([*chosen, *_unique(extra)], limit)
+            if country not in fallback_for:
+                fallback_for[country] = _unique(
+                    _recommended(catalog[item_id], score, reason)
+                    for item_id, score, reason in _fallback_order(fallback, country)
+                    if item_id in catalog
+                )
+            extra = [r for r in fallback_for[country] if r.item_id not in taken]
+            chosen = rules.apply([*chosen, *extra], limit)
         result[contact_id] = chosen
     return result
 

@@ -111,7 +111,7 @@ def test_viewer_cannot_change_anything(app: Flask, login: Callable[[str], Any], 
         assert response is not None and response.status == 200, path
         assert viewer.locator("main form[method=post]").count() == 0, path
         assert viewer.locator("main button[type=submit]:not(form[method=get] button)").count() == 0, path
-    screenshot(viewer, "viewer-models")
+        screenshot(viewer, "viewer-" + (path.strip("/").replace("/", "-") or "dashboard"))
     viewer.goto(f"/rollouts/{rollout_id}")
     expect(viewer.get_by_role("button", name="Kill switch")).to_have_count(0)
     screenshot(viewer, "viewer-rollout")

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from models import Contact, Event, Send
+from models import Contact, Event, Send, Wave
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -222,3 +222,32 @@ def sends_csv(session_factory: Any, campaign_id: int, chunk: int = 5000) -> Iter
         yield from csv_lines(SEND_COLUMNS, rows)
     finally:
         session.close()
+
+
+def campaign_progress(session: Session, campaign_id: int) -> dict[str, Any]:
+    """Ledger states and waves: what the progress bar shows while a campaign sends."""
+    states = dict(
+        session.execute(
+            sa.select(Send.state, sa.func.count()).where(Send.campaign_id == campaign_id).group_by(Send.state)
+        ).all()
+    )
+    waves = session.scalars(sa.select(Wave).where(Wave.campaign_id == campaign_id).order_by(Wave.number))
+    total = sum(states.values())
+    done = sum(states.get(s, 0) for s in ("sent", "failed", "skipped"))
+    return {
+        "states": states,
+        "total": total,
+        "done": done,
+        "fraction": done / total if total else None,
+        "waves": [
+            {
+                "id": w.id,
+                "number": w.number,
+                "status": w.status,
+                "planned": w.planned,
+                "batches": w.batches,
+                "limit": w.limit,
+            }
+            for w in waves
+        ],
+    }

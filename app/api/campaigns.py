@@ -14,8 +14,8 @@ from app.extensions import db, get_runtime
 from campaigns.campaigns import cancel_campaign, create_campaign, get_campaign
 from campaigns.errors import InputError
 from campaigns.jobs import start_wave
-from campaigns.reports import campaign_results, results_csv, sends_csv
-from models import Campaign, Role, Send, Wave
+from campaigns.reports import campaign_progress, campaign_results, results_csv, sends_csv
+from models import Campaign, Role
 
 CAMPAIGN_BODY = {
     "type": "object",
@@ -85,36 +85,6 @@ def campaign_json(c: Campaign) -> dict[str, Any]:
     }
 
 
-def progress(campaign_id: int) -> dict[str, Any]:
-    states = dict(
-        db()
-        .execute(
-            sa.select(Send.state, sa.func.count()).where(Send.campaign_id == campaign_id).group_by(Send.state)
-        )
-        .all()
-    )
-    waves = db().scalars(sa.select(Wave).where(Wave.campaign_id == campaign_id).order_by(Wave.number))
-    total = sum(states.values())
-    done = sum(states.get(s, 0) for s in ("sent", "failed", "skipped"))
-    return {
-        "states": states,
-        "total": total,
-        "done": done,
-        "fraction": done / total if total else None,
-        "waves": [
-            {
-                "id": w.id,
-                "number": w.number,
-                "status": w.status,
-                "planned": w.planned,
-                "batches": w.batches,
-                "limit": w.limit,
-            }
-            for w in waves
-        ],
-    }
-
-
 @route("/campaigns", "GET", role=Role.viewer, summary="List campaigns", tag="campaigns")
 def list_campaigns() -> Response:
     rows = db().scalars(sa.select(Campaign).order_by(Campaign.id.desc()).limit(500))
@@ -138,7 +108,9 @@ def create() -> tuple[Response, int]:
     tag="campaigns",
 )
 def get(campaign_id: int) -> Response:
-    return jsonify({**campaign_json(get_campaign(db(), campaign_id)), "progress": progress(campaign_id)})
+    return jsonify(
+        {**campaign_json(get_campaign(db(), campaign_id)), "progress": campaign_progress(db(), campaign_id)}
+    )
 
 
 @route(

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from flask import Response, jsonify, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from app.api.campaigns import progress as campaign_progress
 from app.auth import actor, require_role
 from app.extensions import db, get_runtime
 from app.ui import ui
@@ -90,7 +89,7 @@ def campaigns_create() -> BaseResponse | tuple[str, int]:
 
 
 def _progress(campaign_id: int) -> dict[str, Any]:
-    state = campaign_progress(campaign_id)
+    state = reports.campaign_progress(db(), campaign_id)
     pending = sum(state["states"].get(s, 0) for s in ("queued", "sending"))
     waves_open = any(w["status"] in ("planning", "sending") for w in state["waves"])
     total, done = state["total"], state["done"]

@@ -125,3 +125,20 @@ def test_roles_and_tokens(client: Any, make_api_client: Any) -> None:
     assert viewer.get("/api/v1/templates").status_code == 200
     assert viewer.post("/api/v1/templates", json=template_body()).status_code == 403
     assert marketer.post("/api/v1/templates", json=template_body()).status_code == 201
+
+
+def test_the_api_ignores_the_browser_session(app: Any, client: Any) -> None:
+    """The API is CSRF-exempt, so a logged-in browser's cookie must not authorize changes through it."""
+    from app.auth import create_user
+    from app.extensions import db
+    from models import Role
+
+    with app.test_request_context():
+        create_user("m@example.com", "correct horse battery staple", Role.marketer)
+        db().commit()
+    login = client.post("/login", data={"email": "m@example.com", "password": "correct horse battery staple"})
+    assert login.status_code == 302
+    assert client.get("/").status_code == 200  # the session works for pages
+    assert client.post("/api/v1/templates", json=template_body()).status_code == 401
+    assert client.post("/api/v1/campaigns/1/cancel").status_code == 401
+    assert client.get("/api/v1/campaigns").status_code == 200  # reading (CSV exports) is safe

@@ -68,12 +68,10 @@ def prepare(demo_data: str | None) -> None:
         summary = build_demo(db(), path)
         db().commit()
         click.echo(f"demo workspace: {summary}")
-        try:
-            from campaigns.recommender.jobs import enqueue_training
+        from campaigns.recommender.jobs import enqueue_training
 
-            enqueue_training(app.extensions["mailramp"], actor=DEMO_EMAIL)
-        except ImportError:
-            pass
+        enqueue_training(app.extensions["mailramp"], actor=DEMO_EMAIL)
+        click.echo("a first recommender model is training on the worker")
 
 
 def run(host: str, port: int, workers: int, demo_data: str | None) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from campaigns.audience import members
 from campaigns.rollout.assignment import ContactFrame, assign, required_attributes, spec_from_row
 from campaigns.rollout.service import required_segment_ids
-from models import Rollout
+from models import Rollout, Segment
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ class BatchAssignment:
     forced: npt.NDArray[np.bool_]
     stage_index: int | None
     model_version_id: int | None
+    segments: list[list[str]] = field(default_factory=list)  # per contact: report-segment labels
 
 
 def _control(n: int, stage_index: int | None = None) -> BatchAssignment:
@@ -79,4 +80,20 @@ def assign_batch(
         forced=result.forced,
         stage_index=rollout.stage_index,
         model_version_id=rollout.model_version_id,
+        segments=_report_labels(session, rollout, contact_ids),
     )
+
+
+def _report_labels(session: Session, rollout: Rollout, contact_ids: npt.NDArray[np.int64]) -> list[list[str]]:
+    """Which of the rollout's report segments each contact is in now (one query per segment)."""
+    labels: list[list[str]] = [[] for _ in range(len(contact_ids))]
+    ids = contact_ids.tolist()
+    for segment_id in rollout.report_segments or []:
+        name = session.scalar(sa.select(Segment.name).where(Segment.id == segment_id))
+        if name is None:
+            continue
+        inside = members(session, segment_id, ids)
+        for position, contact_id in enumerate(ids):
+            if contact_id in inside:
+                labels[position].append(name)
+    return labels

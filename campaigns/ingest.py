@@ -128,7 +128,8 @@ def _store(session: Session, events: list[RawEvent], report: IngestReport) -> No
     session.add_all(rows)
     session.flush()
     _contact_states(session, rows)
-    metrics.record_events(session, rows)
+    labelled = {s.id: s.segments for s in sends.values() if s.segments}
+    metrics.record_events(session, rows, segments=labelled)
     report.stored += len(rows)
 
 

@@ -352,6 +352,7 @@ def _prepare(
     builder.link_ids = register_links(session, campaign.id, urls, builder.link_ids)
     buckets = dict(zip(ids.tolist(), assignment.buckets.tolist(), strict=True))
     forced = dict(zip(ids.tolist(), assignment.forced.tolist(), strict=True))
+    labels = dict(zip(ids.tolist(), assignment.segments or [[] for _ in ids], strict=True))
     prepared = []
     for r in rendered:
         p = r.pending
@@ -371,6 +372,7 @@ def _prepare(
             "content": r.content,
             "bucket": buckets[p.contact_id] if buckets[p.contact_id] >= 0 else None,
             "forced": forced[p.contact_id],
+            "segments": labels[p.contact_id],
             "stage_index": assignment.stage_index,
             "model_version_id": assignment.model_version_id if r.content == "ai" else None,
             "message_id": message.message_id,
@@ -431,5 +433,5 @@ def _record(
             sends = list(session.scalars(sa.select(Send).where(Send.id.in_(finished))))
             for s in sends:
                 outcome.arms[s.arm] = outcome.arms.get(s.arm, 0) + 1
-            metrics.record_sends(session, sends)
+            metrics.record_sends(session, sends, segments={s.id: s.segments for s in sends if s.segments})
     session.commit()

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, BigId, utcnow
 
-SEND_STATES = ("queued", "sending", "sent", "failed", "skipped")  # skipped: unsubscribed or suppressed before its turn
+SEND_STATES = (
+    "queued",
+    "sending",
+    "sent",
+    "failed",
+    "skipped",
+)  # skipped: unsubscribed or suppressed before its turn
 ARMS = ("treatment", "control", "holdout", "excluded")
 
 
@@ -30,6 +37,8 @@ class Send(Base):
     stage_index: Mapped[int | None] = mapped_column(default=None)
     arm: Mapped[str] = mapped_column(sa.String(12), default="control")
     bucket: Mapped[int | None] = mapped_column(default=None)
+    # the rollout's report segments this contact was in when sent (labels for per-segment metrics)
+    segments: Mapped[list[Any]] = mapped_column(default=list)
     # treatment by allow-list or beta group, not by bucket: left out of the statistics
     forced: Mapped[bool] = mapped_column(default=False)
     content: Mapped[str] = mapped_column(sa.String(12), default="control")  # ai | control | fallback

@@ -48,7 +48,9 @@ EDITABLE = (
     "approval_from_bp",
     "decision_mode",
     "freeze_windows",
+    "report_segments",
 )
+MAX_REPORT_SEGMENTS = 10
 TERMINAL = ("completed", "rolled_back")
 DECISION_MODES = ("auto", "approval")
 
@@ -117,6 +119,15 @@ def clean_settings(raw: Mapping[str, Any], where: str = "") -> dict[str, Any]:
             out[key] = value
         elif key == "freeze_windows":
             out[key] = [w.to_json() for w in parse_freeze_windows(value, here)]
+        elif key == "report_segments":
+            ids = value if isinstance(value, list) else None
+            if (
+                ids is None
+                or len(ids) > MAX_REPORT_SEGMENTS
+                or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
+            ):
+                raise InputError(f"must be a list of at most {MAX_REPORT_SEGMENTS} segment ids", where=here)
+            out[key] = sorted(set(ids))
     return out
 
 

@@ -278,6 +278,11 @@ def upgrade() -> None:
         sa.Column("decision_mode", sa.String(length=20), nullable=False),
         sa.Column("approval_from_bp", sa.Integer(), nullable=True),
         sa.Column(
+            "report_segments",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
             "freeze_windows",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
@@ -534,6 +539,11 @@ def upgrade() -> None:
         sa.Column("stage_index", sa.Integer(), nullable=True),
         sa.Column("arm", sa.String(length=12), nullable=False),
         sa.Column("bucket", sa.Integer(), nullable=True),
+        sa.Column(
+            "segments",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("forced", sa.Boolean(), nullable=False),
         sa.Column("content", sa.String(length=12), nullable=False),
         sa.Column("model_version_id", sa.Integer(), nullable=True),

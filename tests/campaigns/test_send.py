@@ -16,7 +16,7 @@ from campaigns.jobs import queue, start_wave
 from campaigns.journal import SendJournal
 from campaigns.runtime import Runtime
 from campaigns.send import send_batch
-from models import Contact, Rollout, Send, Suppression, Wave
+from models import ArmMetric, Contact, Rollout, Segment, Send, Suppression, Wave
 from tests.conftest import SmtpSink
 from tests.factories import add_campaign, add_catalog, add_contacts, add_template
 
@@ -193,6 +193,37 @@ def test_bad_campaign_rules_say_where(session: Session, app: Any) -> None:
     with pytest.raises(InputError) as caught:
         add_campaign(session, add_template(session).id, recommendation_rules={"max_price": "cheap"})
     assert caught.value.where == "recommendation_rules.max_price"
+
+
+def test_report_segments_are_frozen_on_sends_and_aggregated_apart(
+    rt: Runtime, session: Session, smtp_sink: SmtpSink
+) -> None:
+    add_catalog(session, add_contacts(session, 40))  # odd contacts are on the pro plan
+    pro = Segment(name="Pro plan", rules={"all": [{"field": "attributes.plan", "op": "eq", "value": "pro"}]})
+    session.add(pro)
+    session.commit()
+    campaign = add_campaign(session, add_template(session).id, ai={"exposure_percent": 50})
+    session.execute(
+        sa.update(Rollout).where(Rollout.id == campaign.rollout_id).values(report_segments=[pro.id])
+    )
+    session.commit()
+    wave = start_wave(rt, campaign.id, None)
+    send_batch(rt, campaign.id, wave["wave_id"], 0)
+    session.expire_all()
+    labelled = Counter(
+        arm
+        for arm, segments in session.execute(sa.select(Send.arm, Send.segments))
+        if segments == ["Pro plan"]
+    )
+    assert sum(labelled.values()) == 20
+    sent_in_segment = dict(
+        session.execute(
+            sa.select(ArmMetric.arm, ArmMetric.count).where(
+                ArmMetric.segment == "Pro plan", ArmMetric.metric == "sent"
+            )
+        ).all()
+    )
+    assert sent_in_segment == {arm: float(n) for arm, n in labelled.items()}
 
 
 def test_broken_ai_block_fails_closed_to_control(rt: Runtime, session: Session, smtp_sink: SmtpSink) -> None:

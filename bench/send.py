@@ -192,7 +192,8 @@ def main() -> None:
     sink.terminate()
 
     rate = sent / send_s
-    print(f"contacts: {args.contacts:,}  (setup {setup_s:.1f} s, database {rt.settings.smtp_url and 'ok'})")
+    dialect = rt.session_factory.kw["bind"].dialect.name
+    print(f"contacts: {args.contacts:,} on {dialect} (setup {setup_s:.1f} s); SMTP sink pid {sink.pid}")
     print(f"wave planned in {plan_s:.2f} s; recommendations scored in {score_s:.2f} s")
     print(f"sent {sent:,} in {send_s:.1f} s by one worker process: {rate:,.0f} emails/s  (states {states})")
     print(f"arms: {arms}; sample message {sample.message_id}")

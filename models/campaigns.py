@@ -32,7 +32,7 @@ class Campaign(Base):
     wave_size: Mapped[int | None] = mapped_column(default=None)  # contacts per scheduled wave; null: all
     series: Mapped[str] = mapped_column(sa.String(200), default="", index=True)
     # filters on the AI block's recommendations: categories, price range, at most N per category
-    recommendation_rules: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    recommendation_rules: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=sa.text("'{}'"))
     parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("campaigns.id"), default=None)
     last_run_at: Mapped[datetime | None] = mapped_column(default=None)  # recurring: last occurrence
     created_by: Mapped[str] = mapped_column(sa.String(320), default="")

@@ -32,7 +32,7 @@ class Rollout(Base):
     decision_mode: Mapped[str] = mapped_column(sa.String(20), default="auto")  # auto | approval
     approval_from_bp: Mapped[int | None] = mapped_column(default=None)  # advancing beyond needs approver
     # segments (ids) whose members' metrics are also kept apart, frozen on each send
-    report_segments: Mapped[list[Any]] = mapped_column(default=list)
+    report_segments: Mapped[list[Any]] = mapped_column(default=list, server_default=sa.text("'[]'"))
     freeze_windows: Mapped[list[Any]] = mapped_column(default=list)  # [{"start": iso, "end": iso, "why"}]
     model_version_id: Mapped[int | None] = mapped_column(sa.ForeignKey("model_versions.id"), default=None)
     # blue-green: the version live before the last switch, so switching back is one step

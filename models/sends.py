@@ -38,7 +38,7 @@ class Send(Base):
     arm: Mapped[str] = mapped_column(sa.String(12), default="control")
     bucket: Mapped[int | None] = mapped_column(default=None)
     # the rollout's report segments this contact was in when sent (labels for per-segment metrics)
-    segments: Mapped[list[Any]] = mapped_column(default=list)
+    segments: Mapped[list[Any]] = mapped_column(default=list, server_default=sa.text("'[]'"))
     # treatment by allow-list or beta group, not by bucket: left out of the statistics
     forced: Mapped[bool] = mapped_column(default=False)
     content: Mapped[str] = mapped_column(sa.String(12), default="control")  # ai | control | fallback

@@ -280,6 +280,7 @@ def upgrade() -> None:
         sa.Column(
             "report_segments",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            server_default=sa.text("'[]'"),
             nullable=False,
         ),
         sa.Column(
@@ -323,6 +324,7 @@ def upgrade() -> None:
         sa.Column(
             "recommendation_rules",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            server_default=sa.text("'{}'"),
             nullable=False,
         ),
         sa.Column("parent_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
@@ -542,6 +544,7 @@ def upgrade() -> None:
         sa.Column(
             "segments",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            server_default=sa.text("'[]'"),
             nullable=False,
         ),
         sa.Column("forced", sa.Boolean(), nullable=False),

@@ -20,16 +20,15 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
-from redis.exceptions import LockError, WatchError
 from redis.lock import Lock
 from sqlalchemy.orm import Session
 
 from campaigns import metrics
 from campaigns.arms import assign_batch
+from campaigns.batch_lock import release, renew, take_batch_lock
 from campaigns.campaigns import campaign_links, register_links
 from campaigns.delivery import DeliveryResult, SmtpConfig, SmtpTransport
 from campaigns.journal import JournalWriter, SendJournal
-from campaigns.liveness import holder_is_dead, holder_token
 from campaigns.message import MessageBuilder, OutgoingMessage, links_in
 from campaigns.planner import finish_wave_if_done
 from campaigns.render import CompiledTemplate, contact_context, render
@@ -40,7 +39,6 @@ from models import Campaign, Contact, Send, ShadowRender, Suppression, Template,
 
 log = logging.getLogger(__name__)
 CHUNK = 250  # the kill switch is re-read before every chunk
-LOCK_SECONDS = 120
 MAX_ATTEMPTS = 5
 
 
@@ -93,7 +91,7 @@ def send_batch(
     transport_factory: TransportFactory = default_transport,
 ) -> BatchOutcome:
     outcome = BatchOutcome()
-    lock = _take_batch_lock(rt, wave_id, batch)
+    lock = take_batch_lock(rt.redis, wave_id, batch)
     if lock is None:  # another live worker is sending this batch; it will finish it
         outcome.busy = True
         return outcome
@@ -143,7 +141,7 @@ def send_batch(
         session.commit()
     finally:
         session.close()
-        _release(lock)
+        release(lock)
     if outcome.retry_later:
         raise TemporaryFailure(f"{outcome.retry_later} messages of batch {batch} failed for now; retrying")
     return outcome
@@ -182,37 +180,7 @@ def _finish(
     results = delivery.result()
     _record(session, results, {p.row["id"]: p.row["attempts"] for p in prepared}, outcome)
     journal.drop_first(len(results))
-    lock.extend(LOCK_SECONDS, replace_ttl=True)
-
-
-def _take_batch_lock(rt: Runtime, wave_id: int, batch: int) -> Lock | None:
-    """One sender per batch. A lock left by a killed process on this host is taken over at once;
-    one left elsewhere expires after LOCK_SECONDS (renewed after every chunk while alive)."""
-    name = f"mailramp:lock:batch:{wave_id}:{batch}"
-    lock = rt.redis.lock(name, timeout=LOCK_SECONDS, blocking=False)
-    if lock.acquire(token=holder_token()):
-        return lock
-    holder = rt.redis.get(name)
-    if holder is not None and holder_is_dead(holder.decode()):
-        with rt.redis.pipeline() as pipe:
-            try:
-                pipe.watch(name)
-                if pipe.get(name) == holder:
-                    pipe.multi()
-                    pipe.delete(name)
-                    pipe.execute()
-            except WatchError:
-                return None
-        if lock.acquire(token=holder_token()):
-            return lock
-    return None
-
-
-def _release(lock: Lock) -> None:
-    try:
-        lock.release()
-    except LockError:
-        log.warning("batch lock %s expired before release", lock.name)
+    renew(lock)
 
 
 def _chunks(rows: Sequence[Pending], size: int) -> Iterator[Sequence[Pending]]:

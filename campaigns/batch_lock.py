@@ -1,0 +1,52 @@
+"""One sender per batch: a Redis lock whose token names the holder (host, pid).
+
+A lock left by a killed process on this host is taken over at once; one left on another host expires
+after LOCK_SECONDS, which the holder renews after every chunk while it is alive.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from redis import Redis
+from redis.exceptions import LockError, WatchError
+from redis.lock import Lock
+
+from campaigns.liveness import holder_is_dead, holder_token
+
+log = logging.getLogger(__name__)
+LOCK_SECONDS = 120
+
+
+def take_batch_lock(redis: Redis, wave_id: int, batch: int) -> Lock | None:
+    """One sender per batch. A lock left by a killed process on this host is taken over at once;
+    one left elsewhere expires after LOCK_SECONDS (renewed after every chunk while alive)."""
+    name = f"mailramp:lock:batch:{wave_id}:{batch}"
+    lock = redis.lock(name, timeout=LOCK_SECONDS, blocking=False)
+    if lock.acquire(token=holder_token()):
+        return lock
+    holder = redis.get(name)
+    if holder is not None and holder_is_dead(holder.decode()):
+        with redis.pipeline() as pipe:
+            try:
+                pipe.watch(name)
+                if pipe.get(name) == holder:
+                    pipe.multi()
+                    pipe.delete(name)
+                    pipe.execute()
+            except WatchError:
+                return None
+        if lock.acquire(token=holder_token()):
+            return lock
+    return None
+
+
+def release(lock: Lock) -> None:
+    try:
+        lock.release()
+    except LockError:
+        log.warning("batch lock %s expired before release", lock.name)
+
+
+def renew(lock: Lock) -> None:
+    lock.extend(LOCK_SECONDS, replace_ttl=True)

@@ -84,4 +84,6 @@ def test_timed_and_recurring_campaigns_start_once(app: object, session: Session)
     assert due_campaigns(session, now) == []  # a second scheduler run starts nothing again
     next_hour = dict(due_campaigns(session, now + timedelta(hours=1)))
     assert later.id in next_hour  # its time has come
-    assert session.query(Campaign).filter(Campaign.parent_id == recurring.id).count() == 2  # and the 13:00 run
+    assert (
+        session.query(Campaign).filter(Campaign.parent_id == recurring.id).count() == 2
+    )  # and the 13:00 run

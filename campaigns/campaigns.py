@@ -12,7 +12,7 @@ from croniter import croniter
 from sqlalchemy.orm import Session
 
 from campaigns.errors import InputError, NotFound, StateError
-from models import Campaign, CampaignLink, Rollout, Segment, Template
+from models import Campaign, CampaignLink, Rollout, Segment, Send, Template, Wave
 from models.db import dialect_insert
 
 EDITABLE = ("draft", "scheduled")
@@ -165,6 +165,19 @@ def cancel_campaign(session: Session, campaign_id: int) -> Campaign:
     if campaign.status in ("sent", "cancelled"):
         raise StateError(f"campaign {campaign_id} is {campaign.status} already")
     campaign.status = "cancelled"
+    # Nothing queued goes out any more; rows a worker is sending right now finish as they are.
+    session.execute(
+        sa.update(Send)
+        .where(Send.campaign_id == campaign_id, Send.state == "queued")
+        .values(state="skipped", error="campaign cancelled")
+        .execution_options(synchronize_session=False)
+    )
+    from campaigns.planner import finish_wave_if_done
+
+    for wave_id in session.scalars(
+        sa.select(Wave.id).where(Wave.campaign_id == campaign_id, Wave.status.in_(("planning", "sending")))
+    ).all():
+        finish_wave_if_done(session, wave_id)
     return campaign
 
 

@@ -105,8 +105,6 @@ def send_batch(
             raise LookupError(f"campaign {campaign_id} or its template is gone")
         outcome.skipped = _skip_unsendable(session, wave_id, batch)
         pending = _pending(session, wave_id, batch)
-        if campaign.status == "cancelled":
-            pending = []
         if pending:
             builder = MessageBuilder(
                 signer=TokenSigner(rt.settings.secret_key),

@@ -113,6 +113,23 @@ def test_journal_marks_accepted_rows_sent_instead_of_resending(
     assert len(smtp_sink.messages) == 4
 
 
+def test_cancelling_skips_what_is_queued_and_closes_the_wave(
+    rt: Runtime, session: Session, smtp_sink: SmtpSink
+) -> None:
+    from campaigns.campaigns import cancel_campaign
+
+    add_contacts(session, 30)
+    campaign = add_campaign(session, add_template(session).id)
+    wave = start_wave(rt, campaign.id, None)
+    cancel_campaign(session, campaign.id)
+    session.commit()
+    drain(rt)
+    session.expire_all()
+    assert states(session, campaign.id) == {"skipped": 30}
+    assert smtp_sink.messages == []
+    assert session.get(Wave, wave["wave_id"]).status == "done"  # type: ignore[union-attr]
+
+
 def test_unsubscribed_and_suppressed_contacts_are_skipped(
     rt: Runtime, session: Session, smtp_sink: SmtpSink
 ) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -136,20 +135,27 @@ def _rollout_for(session: Session, payload: dict[str, Any], campaign: Campaign, 
     holdout = _percent_bp(ai.get("holdout_percent", 0), "ai.holdout_percent")
     if exposure + holdout > 10_000:
         raise InputError("exposure and holdout together exceed 100%", where="ai")
-    rollout = Rollout(
-        name=f"AI content: {campaign.name}",
-        series=campaign.series,
-        salt=secrets.token_hex(8),
-        state="ramping",
-        stage_index=0,
-        stages=ai.get("stages") or default_stages(exposure),
-        holdout_bp=holdout,
-        primary_metric=str(ai.get("primary_metric", "conversion_rate")),
-        model_version_id=ai.get("model_version_id"),
-        created_by=actor,
-    )
-    session.add(rollout)
-    session.flush()
+    from campaigns.rollout.changes import create_rollout
+    from campaigns.rollout.machine import transition
+
+    settings = {
+        "series": campaign.series,
+        "stages": ai.get("stages") or default_stages(exposure),
+        "holdout_bp": holdout,
+        "primary_metric": ai.get("primary_metric", "conversion_rate"),
+    }
+    try:  # through the rollout engine, so creating and starting it are audited like any change
+        rollout = create_rollout(
+            session,
+            f"AI content: {campaign.name}",
+            actor,
+            model_version_id=ai.get("model_version_id"),
+            **settings,
+        )
+        if ai.get("start", True):
+            transition(session, rollout, "start", actor, f"started with campaign {campaign.name!r}")
+    except InputError as exc:
+        raise InputError(exc.message, where=f"ai.{exc.where}" if exc.where else "ai") from exc
     return rollout.id
 
 

@@ -254,3 +254,21 @@ def test_broken_ai_block_fails_closed_to_control(rt: Runtime, session: Session, 
     contents = Counter(session.scalars(sa.select(Send.content)))
     assert contents == {"fallback": 10}
     assert len(smtp_sink.messages) == 10
+
+
+def test_an_ai_campaign_creates_and_starts_its_rollout_through_the_audited_machine(
+    session: Session, app: Any
+) -> None:
+    from models import RolloutAudit
+
+    campaign = add_campaign(
+        session, add_template(session).id, ai={"exposure_percent": 20, "holdout_percent": 5}
+    )
+    rollout = session.get(Rollout, campaign.rollout_id)
+    assert rollout is not None and (rollout.state, rollout.stage_index, rollout.holdout_bp) == (
+        "ramping",
+        0,
+        500,
+    )
+    actions = [a.action for a in session.scalars(sa.select(RolloutAudit).order_by(RolloutAudit.id))]
+    assert actions == ["create", "start"]

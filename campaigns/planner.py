@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from campaigns.audience import audience_select
 from campaigns.campaigns import get_campaign
 from campaigns.errors import InputError, StateError
+from campaigns.rollout.service import load_spec
 from models import Campaign, Send, Wave, utcnow
 
 # A fixed multiplicative hash spreads each wave over the whole audience instead of the oldest ids.
@@ -51,6 +52,9 @@ def plan_wave(
         session.scalar(sa.select(sa.func.max(Wave.number)).where(Wave.campaign_id == campaign_id)) or 0
     ) + 1
     wave = Wave(campaign_id=campaign_id, number=number, limit=limit, status="planning", started_at=now)
+    if campaign.rollout_id is not None:  # the stage this wave starts in, for the record
+        spec = load_spec(session, campaign.rollout_id)
+        wave.stage_index, wave.exposure_bp = spec.stage_index, 0 if spec.fail_closed else spec.exposure_bp
     session.add(wave)
     session.flush()
 

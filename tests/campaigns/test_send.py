@@ -50,6 +50,8 @@ def test_wave_sends_each_contact_once_with_arms(rt: Runtime, session: Session, s
     arms = Counter(session.scalars(sa.select(Send.arm).where(Send.campaign_id == campaign.id)))
     assert set(arms) <= {"treatment", "control", "holdout"}
     assert 30 < arms["treatment"] < 150 and arms["holdout"] > 5
+    planned = session.get(Wave, wave["wave_id"])
+    assert planned is not None and (planned.stage_index, planned.exposure_bp) == (0, 3000)
     # Treatment got AI content (recommendations), control got the control block.
     contents = dict(
         session.execute(sa.select(Send.arm, Send.content).where(Send.campaign_id == campaign.id)).all()

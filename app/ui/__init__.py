@@ -92,6 +92,7 @@ from app.ui import (  # noqa: E402  (register the views and template helpers)
     segments,
     templates_views,
     users,
+    webhooks_views,
 )
 
 __all__ = [
@@ -113,4 +114,5 @@ __all__ = [
     "templates_views",
     "ui",
     "users",
+    "webhooks_views",
 ]

@@ -12,6 +12,7 @@ from flask import current_app, request
 from app.auth import current_user
 from app.extensions import db
 from app.ui import ui
+from campaigns import webhooks
 from models import Approval, Role
 
 
@@ -36,6 +37,7 @@ NAV = (
     NavLink("ui.audit", "Audit log", Role.viewer, "Release"),
     NavLink("ui.models", "Models", Role.viewer, "Release"),
     NavLink("ui.users", "Users", Role.admin, "Settings"),
+    NavLink("ui.webhooks_page", "Webhooks", Role.viewer, "Settings"),
     NavLink("ui.tokens", "API tokens", Role.marketer, "Settings"),
 )
 
@@ -55,7 +57,11 @@ def nav_groups() -> list[tuple[str, list[dict[str, Any]]]]:
             continue
         # an area's views share its endpoint as a prefix: ui.contacts_detail belongs to ui.contacts
         active = endpoint == link.endpoint or endpoint.startswith(link.endpoint + "_")
-        badge = _pending_approvals() if link.endpoint == "ui.approvals" else 0
+        badge = 0
+        if link.endpoint == "ui.approvals":
+            badge = _pending_approvals()
+        elif link.endpoint == "ui.webhooks_page":
+            badge = webhooks.failed_count(db())
         groups.setdefault(link.group, []).append(
             {"endpoint": link.endpoint, "label": link.label, "active": active, "badge": badge}
         )

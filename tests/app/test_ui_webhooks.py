@@ -48,8 +48,8 @@ def test_admin_adds_a_webhook_and_retries_a_failed_delivery(
     delivery = session.query(WebhookDelivery).one()
     assert admin.post(f"/settings/webhooks/deliveries/{delivery.id}/retry").status_code == 302
     session.expire_all()
-    assert session.get(WebhookDelivery, delivery.id).status in ("pending", "retrying", "failed")  # type: ignore[union-attr]
-    assert session.get(WebhookDelivery, delivery.id).attempts >= 6  # type: ignore[union-attr]
+    retried = session.get(WebhookDelivery, delivery.id)
+    assert retried is not None and retried.status == "pending" and retried.enqueued_at is not None
 
 
 def test_bad_webhook_url_is_refused_and_viewers_only_read(

@@ -21,7 +21,7 @@ from campaigns.liveness import HOST, pid_alive
 from campaigns.planner import PlannedBatch, open_batches, plan_wave
 from campaigns.runtime import Runtime
 from campaigns.send import send_batch
-from models import Campaign, Send, Wave, utcnow
+from models import Campaign, Rollout, Send, Wave, utcnow
 
 log = logging.getLogger(__name__)
 SEND_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
@@ -90,8 +90,6 @@ def score_wave_job(wave_id: int) -> int:
         campaign = session.get(Campaign, wave.campaign_id) if wave else None
         if wave is None or campaign is None or campaign.rollout_id is None:
             return 0
-        from models import Rollout
-
         rollout = session.get(Rollout, campaign.rollout_id)
         ids = list(session.scalars(sa.select(Send.contact_id).where(Send.wave_id == wave_id)))
         try:

@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import html as html_lib
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formataddr, formatdate
@@ -163,6 +162,3 @@ def _insert_before_body_end(html: str, snippet: str) -> str:
     if index < 0:
         return html + snippet
     return html[:index] + snippet + html[index:]
-
-
-LinkRegistrar = Callable[[set[str]], dict[str, int]]

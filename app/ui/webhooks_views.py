@@ -3,6 +3,8 @@ retry. The rules live in `campaigns.webhooks` and `campaigns.alerts`, shared wit
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sqlalchemy as sa
 from flask import flash, render_template, request, url_for
 from werkzeug.wrappers import Response
@@ -12,7 +14,7 @@ from app.extensions import db, get_runtime
 from app.ui import ui
 from app.ui.actions import perform
 from campaigns import alerts, webhooks
-from models import Role, Webhook
+from models import Role, Webhook, WebhookDelivery
 
 
 @ui.route("/settings/webhooks")
@@ -71,32 +73,35 @@ def webhooks_delete(webhook_id: int) -> Response:
 @ui.route("/settings/webhooks/<int:webhook_id>/test", methods=["POST"])
 @require_role(Role.admin)
 def webhooks_test(webhook_id: int) -> Response:
-    def queue() -> int:
-        delivery = alerts.queue_test(db(), webhooks.get_webhook(db(), webhook_id), actor())
-        return int(delivery.id)
-
-    response = perform(queue, success="Test event queued.", back=url_for("ui.webhooks_page"))
-    _enqueue_pending()
-    return response
+    return _deliver_now(
+        lambda: alerts.queue_test(db(), webhooks.get_webhook(db(), webhook_id), actor()),
+        "Test event queued.",
+        url_for("ui.webhooks_page"),
+    )
 
 
 @ui.route("/settings/webhooks/deliveries/<int:delivery_id>/retry", methods=["POST"])
 @require_role(Role.admin)
 def webhooks_retry(delivery_id: int) -> Response:
-    response = perform(
+    return _deliver_now(
         lambda: webhooks.reset_for_retry(db(), delivery_id),
-        success="Delivery queued again.",
-        back=url_for("ui.webhooks_page", status=request.args.get("status") or None),
+        "Delivery queued again.",
+        url_for("ui.webhooks_page", status=request.args.get("status") or None),
     )
-    _enqueue_pending()
-    return response
 
 
-def _enqueue_pending() -> None:
-    """After the commit: hand every pending delivery to the workers."""
-    pending = [d.id for d in webhooks.list_deliveries(db(), status="pending", limit=1000)]
-    if pending:
+def _deliver_now(make: Callable[[], WebhookDelivery], done: str, back: str) -> Response:
+    """Commit the pending delivery, then hand exactly that one to the workers."""
+    queued: list[int] = []
+
+    def committed(delivery: WebhookDelivery) -> str:  # perform calls this after its commit
+        queued.append(int(delivery.id))
+        return done
+
+    response = perform(make, success=committed, back=back)
+    if queued:
         try:
-            alerts.enqueue(get_runtime(), pending)
-        except Exception as exc:  # Redis down: the periodic deliver_stuck job picks them up
-            flash(f"queued in the database; the workers will pick it up ({exc})", "error")
+            alerts.enqueue(get_runtime(), queued)
+        except Exception as exc:  # Redis down: the periodic deliver_stuck job picks it up
+            flash(f"saved; the workers will pick it up when the queue is back ({exc})", "error")
+    return response

@@ -7,6 +7,7 @@ campaign's stored links (cached in Redis), never taken from the request.
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import sqlalchemy as sa
@@ -22,8 +23,13 @@ tracking = Blueprint("tracking", __name__, url_prefix="/t")
 LINK_CACHE_TTL = 3600
 
 
+@lru_cache(maxsize=4)
+def _signer_for(secret_key: str) -> TokenSigner:
+    return TokenSigner(secret_key)  # derives its HMAC key once, not on every tracking request
+
+
 def _signer() -> TokenSigner:
-    return TokenSigner(get_runtime().settings.secret_key)
+    return _signer_for(get_runtime().settings.secret_key)
 
 
 def _verify(token: str, kind: str) -> TrackingRef:

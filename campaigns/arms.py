@@ -87,11 +87,15 @@ def assign_batch(
 def _report_labels(session: Session, rollout: Rollout, contact_ids: npt.NDArray[np.int64]) -> list[list[str]]:
     """Which of the rollout's report segments each contact is in now (one query per segment)."""
     labels: list[list[str]] = [[] for _ in range(len(contact_ids))]
+    if not rollout.report_segments:
+        return labels
     ids = contact_ids.tolist()
-    for segment_id in rollout.report_segments or []:
-        name = session.scalar(sa.select(Segment.name).where(Segment.id == segment_id))
-        if name is None:
-            continue
+    names = dict(
+        session.execute(
+            sa.select(Segment.id, Segment.name).where(Segment.id.in_(rollout.report_segments))
+        ).all()
+    )
+    for segment_id, name in names.items():
         inside = members(session, segment_id, ids)
         for position, contact_id in enumerate(ids):
             if contact_id in inside:

@@ -161,7 +161,7 @@ def main() -> None:
     sent = int(states.get("sent", 0))
     sample = session.scalars(sa.select(Send).where(Send.campaign_id == campaign.id).limit(1)).one()
     # Raw rate: messages the same size as the campaign's, prebuilt, through smtplib.
-    from campaigns.message import MessageBuilder
+    from campaigns.sending.message import MessageBuilder
     from campaigns.tokens import TokenSigner
 
     builder = MessageBuilder(

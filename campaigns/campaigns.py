@@ -178,7 +178,7 @@ def cancel_campaign(session: Session, campaign_id: int) -> Campaign:
         .values(state="skipped", error="campaign cancelled")
         .execution_options(synchronize_session=False)
     )
-    from campaigns.planner import finish_wave_if_done
+    from campaigns.sending.planner import finish_wave_if_done
 
     for wave_id in session.scalars(
         sa.select(Wave.id).where(Wave.campaign_id == campaign_id, Wave.status.in_(("planning", "sending")))

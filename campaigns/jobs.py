@@ -17,10 +17,10 @@ from rq.job import Job
 
 from campaigns import runtime
 from campaigns.ingest import ingest
-from campaigns.liveness import HOST, pid_alive
-from campaigns.planner import PlannedBatch, open_batches, plan_wave
 from campaigns.runtime import Runtime
-from campaigns.send import send_batch
+from campaigns.sending.liveness import HOST, pid_alive
+from campaigns.sending.planner import PlannedBatch, open_batches, plan_wave
+from campaigns.sending.send import send_batch
 from models import Campaign, Rollout, Send, Wave, utcnow
 
 log = logging.getLogger(__name__)

@@ -18,10 +18,11 @@ from app.ui.actions import describe, form_int, perform
 from app.ui.campaign_form import campaign_payload
 from app.ui.charts import funnel_chart
 from campaigns import campaigns as engine
-from campaigns import catalog, jobs, planner, reports
+from campaigns import catalog, jobs, reports
 from campaigns.errors import InputError
 from campaigns.policy import PRIMARY_METRICS
 from campaigns.recommender import registry
+from campaigns.sending import planner
 from models import Campaign, Role, Rollout, Segment, Template, Wave
 
 COMMON_TIMEZONES = ("UTC", "Europe/London", "Europe/Paris", "Europe/Berlin", "America/New_York",

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from campaigns.ingest import ingest
 from campaigns.jobs import start_wave
 from campaigns.runtime import Runtime
-from campaigns.send import send_batch
+from campaigns.sending.send import send_batch
 from campaigns.tokens import TokenSigner, TrackingRef
 from campaigns.tracking import STREAM
 from models import Contact, Event, Send

@@ -7,8 +7,8 @@ import sys
 
 from redis import Redis
 
-from campaigns.batch_lock import release, take_batch_lock
-from campaigns.liveness import HOST
+from campaigns.sending.batch_lock import release, take_batch_lock
+from campaigns.sending.liveness import HOST
 
 
 def test_a_live_holder_keeps_the_batch(redis: Redis) -> None:

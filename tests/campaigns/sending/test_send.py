@@ -11,11 +11,11 @@ import sqlalchemy as sa
 from rq import SimpleWorker
 from sqlalchemy.orm import Session
 
-from campaigns.delivery import DeliveryResult
 from campaigns.jobs import queue, start_wave
-from campaigns.journal import SendJournal
 from campaigns.runtime import Runtime
-from campaigns.send import send_batch
+from campaigns.sending.delivery import DeliveryResult
+from campaigns.sending.journal import SendJournal
+from campaigns.sending.send import send_batch
 from models import ArmMetric, Contact, Rollout, Segment, Send, Suppression, Wave
 from tests.conftest import SmtpSink
 from tests.factories import add_campaign, add_catalog, add_contacts, add_template
@@ -165,7 +165,7 @@ def test_kill_switch_reaches_a_running_batch(
     rt: Runtime, session: Session, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The rollout is killed while a batch is sending: every later chunk gets control content."""
-    import campaigns.send as send_module
+    import campaigns.sending.send as send_module
 
     add_catalog(session, add_contacts(session, 60))
     campaign = add_campaign(session, add_template(session).id, ai={"exposure_percent": 100})

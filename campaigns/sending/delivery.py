@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from urllib.parse import parse_qs, unquote, urlparse
 
-from campaigns.message import OutgoingMessage
+from campaigns.sending.message import OutgoingMessage
 
 
 @dataclass(frozen=True)

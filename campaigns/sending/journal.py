@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from redis import Redis
 
-from campaigns.delivery import DeliveryResult
+from campaigns.sending.delivery import DeliveryResult
 
 JOURNAL_TTL_SECONDS = 7 * 24 * 3600
 

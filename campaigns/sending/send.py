@@ -1,6 +1,6 @@
 """Send one batch: assign arms in bulk, look up recommendations, render with the template compiled
 once, build MIME with signed links, deliver over one SMTP connection, and move each ledger row
-`queued -> sending -> sent | failed` (see campaigns.journal for why this never sends twice).
+`queued -> sending -> sent | failed` (see campaigns.sending.journal for why this never sends twice).
 
 Fail closed: any error while choosing or rendering AI content sends the control content (logged,
 `content = "fallback"`). The kill switch is re-read from the database before every chunk.
@@ -25,14 +25,14 @@ from sqlalchemy.orm import Session
 
 from campaigns import metrics
 from campaigns.arms import assign_batch
-from campaigns.batch_lock import release, renew, take_batch_lock
 from campaigns.campaigns import campaign_links, register_links
-from campaigns.delivery import DeliveryResult, SmtpConfig, SmtpTransport
-from campaigns.journal import JournalWriter, SendJournal
-from campaigns.message import MessageBuilder, OutgoingMessage, links_in
-from campaigns.planner import finish_wave_if_done
 from campaigns.render import CompiledTemplate, contact_context, render
 from campaigns.runtime import Runtime
+from campaigns.sending.batch_lock import release, renew, take_batch_lock
+from campaigns.sending.delivery import DeliveryResult, SmtpConfig, SmtpTransport
+from campaigns.sending.journal import JournalWriter, SendJournal
+from campaigns.sending.message import MessageBuilder, OutgoingMessage, links_in
+from campaigns.sending.planner import finish_wave_if_done
 from campaigns.templates import compiled
 from campaigns.tokens import TokenSigner
 from models import Campaign, Contact, Send, ShadowRender, Suppression, Template, utcnow

@@ -12,7 +12,7 @@ from redis import Redis
 from redis.exceptions import LockError, WatchError
 from redis.lock import Lock
 
-from campaigns.liveness import holder_is_dead, holder_token
+from campaigns.sending.liveness import holder_is_dead, holder_token
 
 log = logging.getLogger(__name__)
 LOCK_SECONDS = 120

@@ -21,6 +21,11 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
     extensions.init_app(app)
     csrf.init_app(app)
 
+    from app.audit_actor import request_actor
+    from campaigns.privacy import audit
+
+    audit.set_resolver(request_actor)
+
     from app.api import api
     from app.tracking import tracking
     from app.ui import ui

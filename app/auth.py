@@ -62,6 +62,7 @@ def _user_from_token(header: str) -> User | None:
     )
     if row is None or not row.user.active:
         return None
+    g.token_prefix = row.prefix  # the audit log names the token, not only its user
     now = datetime.now(UTC)
     if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
         # At most one write a minute per token, committed at once so no request holds a write lock.

@@ -50,8 +50,11 @@ _current: Runtime | None = None
 
 
 def install(runtime: Runtime) -> None:
+    from campaigns.privacy import audit
+
     global _current
     _current = runtime
+    audit.install(runtime.settings.secret_key)
 
 
 def current() -> Runtime:

@@ -1,8 +1,10 @@
 """SQLAlchemy 2.0 typed tables, one module per aggregate. Imports nothing from app/ or campaigns/."""
 
+from models.audit import AuditEntry
 from models.base import Base, utcnow
 from models.campaigns import Campaign, CampaignLink, Wave
 from models.catalog import Interaction, Item
+from models.consent import ConsentRecord, SignupForm
 from models.contacts import Contact, ImportRun, Suppression
 from models.events import ArmMetric, Event
 from models.recommender import ModelVersion, Recommendation
@@ -17,9 +19,11 @@ __all__ = [
     "ApiToken",
     "Approval",
     "ArmMetric",
+    "AuditEntry",
     "Base",
     "Campaign",
     "CampaignLink",
+    "ConsentRecord",
     "Contact",
     "Decision",
     "Event",
@@ -34,6 +38,7 @@ __all__ = [
     "Segment",
     "Send",
     "ShadowRender",
+    "SignupForm",
     "Suppression",
     "Template",
     "User",

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
+from models.audit import make_append_only
 from models.base import Base, BigId, utcnow
 
 ROLLOUT_STATES = ("draft", "shadow", "ramping", "paused", "completed", "rolled_back")
@@ -45,12 +46,13 @@ class Rollout(Base):
 
 
 class RolloutAudit(Base):
-    """Append-only: rows are inserted, never updated or deleted."""
+    """Append-only: the database refuses updates and deletes; no foreign key, so rows outlive their
+    rollout."""
 
     __tablename__ = "rollout_audit"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    rollout_id: Mapped[int] = mapped_column(sa.ForeignKey("rollouts.id", ondelete="CASCADE"), index=True)
+    rollout_id: Mapped[int] = mapped_column(index=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
     actor: Mapped[str] = mapped_column(sa.String(320))
     action: Mapped[str] = mapped_column(sa.String(40))
@@ -60,6 +62,9 @@ class RolloutAudit(Base):
     to_stage: Mapped[int | None] = mapped_column(default=None)
     reason: Mapped[str] = mapped_column(sa.Text, default="")
     evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+make_append_only(RolloutAudit.__table__)  # type: ignore[arg-type]
 
 
 class Approval(Base):

@@ -1,15 +1,16 @@
-"""The audit log of every rollout: who did what, when, from which state to which, why, with evidence."""
+"""The audit log of everything: who changed what, when, before and after; filtered, exported as CSV."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import render_template, request
 
 from app.auth import require_role
 from app.extensions import db
 from app.ui import ui
 from app.ui.actions import arg_int
-from models import Role, Rollout, RolloutAudit
+from campaigns.errors import InputError
+from campaigns.privacy import audit_log
+from models import Role
 
 PAGE_SIZE = 100
 
@@ -17,26 +18,20 @@ PAGE_SIZE = 100
 @ui.route("/audit")
 @require_role(Role.viewer)
 def audit() -> str:
-    page = max(arg_int("page", 1), 1)
-    rollout_id = request.args.get("rollout", type=int)
-    query = sa.select(RolloutAudit, Rollout.name).join(Rollout, Rollout.id == RolloutAudit.rollout_id)
+    args = dict(request.args)
+    rollout_id = arg_int("rollout", 0)
     if rollout_id:
-        query = query.where(RolloutAudit.rollout_id == rollout_id)
-    rows = (
-        db()
-        .execute(
-            query.order_by(RolloutAudit.at.desc(), RolloutAudit.id.desc())
-            .offset((page - 1) * PAGE_SIZE)
-            .limit(PAGE_SIZE + 1)
-        )
-        .all()
-    )
-    rollouts = db().execute(sa.select(Rollout.id, Rollout.name).order_by(Rollout.name)).all()
+        args.update(object_type="rollout", object_id=str(rollout_id))
+    error = ""
+    try:
+        where = audit_log.AuditFilter.parse(args)
+    except InputError as exc:
+        error, where = f"{exc.where}: {exc.message}", audit_log.AuditFilter()
+    page = audit_log.search(db(), where, before=arg_int("before", 0), limit=PAGE_SIZE)
     return render_template(
         "ui/audit.html",
-        rows=rows[:PAGE_SIZE],
-        has_next=len(rows) > PAGE_SIZE,
-        page=page,
-        rollout_id=rollout_id,
-        rollouts=rollouts,
+        entries=page.entries,
+        next_before=page.next_before,
+        filters=where.as_args(),
+        error=error,
     )

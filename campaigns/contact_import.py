@@ -5,6 +5,11 @@ Columns (header names are matched case- and punctuation-insensitively): `email` 
 `name` (or `first_name` + `last_name`), `country`, `timezone`, `consent`, `status`, `external_id`
 (or `customer_id`); every other column becomes an attribute, typed (true/false, numbers, text).
 
+Consent evidence columns, stored in each contact's consent history with the file name and row:
+`consent_at` (when consent was given), `consent_source` (where: a form, a shop's checkout...),
+`consent_ip`, `consent_wording` (the text shown) and `confirmed` (yes: already double opted in).
+An address erased before is put back on the suppression list, never mailed.
+
 An existing contact keeps what the file leaves empty, gets the file's attributes merged over its
 own, and is never moved back to `active` by an import: an unsubscribe sticks.
 """
@@ -28,7 +33,9 @@ from campaigns.contacts import (
 )
 from campaigns.csv_import import ImportReport, Row, SeenKeys, bulk_insert
 from campaigns.errors import InputError
-from models import Contact, utcnow
+from campaigns.privacy import consent
+from campaigns.privacy.erasure import suppress_again
+from models import Contact, ImportRun, utcnow
 
 ALIASES = {
     "e_mail": "email",
@@ -49,7 +56,11 @@ ALIASES = {
     "marketing_consent": "consent",
     "customer_id": "external_id",
     "customerid": "external_id",
+    "opt_in_date": "consent_at",
+    "consent_date": "consent_at",
+    "double_opt_in": "confirmed",
 }
+EVIDENCE = ("consent_at", "consent_source", "consent_ip", "consent_wording", "confirmed")
 KNOWN = (
     "email",
     "name",
@@ -60,6 +71,7 @@ KNOWN = (
     "consent",
     "status",
     "external_id",
+    *EVIDENCE,
 )
 
 
@@ -71,6 +83,12 @@ class ContactImporter:
     def __init__(self) -> None:
         self.seen_emails = SeenKeys()
         self.seen_external = SeenKeys()
+        self.run_id: int | None = None
+        self.filename = ""
+
+    def bind_run(self, run: ImportRun) -> None:
+        """The run whose file and rows the consent history names."""
+        self.run_id, self.filename = run.id, run.filename
 
     def check_header(self, columns: Sequence[str]) -> None:
         if "email" not in columns:
@@ -92,9 +110,9 @@ class ContactImporter:
         existing = {
             c.email: c
             for c in session.execute(
-                sa.select(Contact.id, Contact.email, Contact.attributes, Contact.status).where(
-                    Contact.email.in_(list(parsed))
-                )
+                sa.select(
+                    Contact.id, Contact.email, Contact.attributes, Contact.status, Contact.consent
+                ).where(Contact.email.in_(list(parsed)))
             )
         }
         now = utcnow()
@@ -108,10 +126,43 @@ class ContactImporter:
                 updates.append(_changes(old, fields, now))
         if inserts:
             bulk_insert(session, Contact, inserts)
+            suppress_again(session, [row["email"] for row in inserts])
         for keys in {tuple(sorted(u)) for u in updates}:
             batch = [u for u in updates if tuple(sorted(u)) == keys]
             session.execute(sa.update(Contact), batch)
+        self._record_consent(session, parsed, existing)
         report.rows_imported += len(parsed)
+
+    def _record_consent(
+        self, session: Session, parsed: dict[str, tuple[int, dict[str, Any]]], existing: dict[str, Any]
+    ) -> None:
+        """A consent step for each new contact, and for each existing one whose consent the file changes."""
+        changed = {
+            email
+            for email, (_n, fields) in parsed.items()
+            if email not in existing or ("consent" in fields and fields["consent"] != existing[email].consent)
+        }
+        if not changed:
+            return
+        ids = dict(
+            session.execute(sa.select(Contact.email, Contact.id).where(Contact.email.in_(changed))).all()
+        )
+        rows = []
+        for email in sorted(changed):
+            number, fields = parsed[email]
+            evidence = {"file": self.filename, "row": number, "import_run": self.run_id, **fields["evidence"]}
+            rows.append(
+                {
+                    "contact_id": ids[email],
+                    "state": "granted" if fields.get("consent", True) else "withdrawn",
+                    "method": "import",
+                    "source": f"{self.filename or 'import'} row {number}",
+                    "ip": fields["evidence"].get("consent_ip", ""),
+                    "wording": fields["evidence"].get("consent_wording", ""),
+                    "evidence": evidence,
+                }
+            )
+        consent.record_many(session, rows)
 
     def _parse(self, row: Row, report: ImportReport) -> dict[str, Any] | None:
         values = row.values
@@ -153,6 +204,12 @@ class ContactImporter:
             if len(external) > TEXT_LIMITS["external_id"]:
                 fail("external_id", f"external_id is longer than {TEXT_LIMITS['external_id']} characters")
             fields["external_id"] = external
+        fields["evidence"] = {key: values[key].strip() for key in EVIDENCE if values.get(key, "").strip()}
+        if "confirmed" in fields["evidence"]:
+            try:
+                fields["evidence"]["confirmed"] = parse_consent(fields["evidence"]["confirmed"])
+            except InputError:
+                fail("confirmed", f"confirmed must be yes/no, true/false or 1/0, not {values['confirmed']!r}")
         fields["attributes"] = {
             key: typed_value(raw) for key, raw in values.items() if key not in KNOWN and raw.strip()
         }

@@ -198,7 +198,21 @@ def create_contact(session: Session, values: Mapping[str, Any]) -> Contact:
     contact = Contact(**{"attributes": {}, **fields})
     session.add(contact)
     session.flush()
+    from campaigns.privacy.erasure import suppress_again
+
+    suppress_again(session, [contact.email])
+    _consent_changed(session, contact.id, contact.consent)
     return contact
+
+
+def _consent_changed(session: Session, contact_id: int, granted: bool) -> None:
+    """A person or a token set consent through the API or the UI: the history says who."""
+    from campaigns.privacy import audit, consent
+
+    actor = audit.current_actor()
+    method = actor.via if actor.via in ("api", "ui") else "api"
+    state = "granted" if granted else "withdrawn"
+    consent.record(session, contact_id, state, method, source=actor.name)
 
 
 def update_contact(session: Session, contact_id: int, values: Mapping[str, Any]) -> Contact:
@@ -212,10 +226,13 @@ def update_contact(session: Session, contact_id: int, values: Mapping[str, Any])
     status = fields.get("status")
     if status is not None and status != contact.status:
         contact.unsubscribed_at = utcnow() if status == "unsubscribed" else None
+    consent_before = contact.consent
     for name, value in fields.items():
         setattr(contact, name, value)
     contact.updated_at = utcnow()
     session.flush()
+    if contact.consent != consent_before:
+        _consent_changed(session, contact.id, contact.consent)
     return contact
 
 

@@ -216,6 +216,9 @@ def run_import(
     report = ImportReport(max_errors=max_errors, rows_expected=max(rows_expected or 0, 0))
     with session_factory() as session:
         run = _load_run(session, run_id)
+        bind_run = getattr(importer, "bind_run", None)
+        if bind_run is not None:  # importers that cite the file and row (the consent history)
+            bind_run(run)
         run.status = "running"
         report.save(run)
         session.commit()

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from campaigns import metrics
 from campaigns.classify import classify_click, classify_open
+from campaigns.privacy import consent
 from campaigns.runtime import Runtime
 from campaigns.tracking import GROUP, STREAM, RawEvent
 from models import Contact, Event, Send, Suppression, utcnow
@@ -128,6 +129,7 @@ def _store(session: Session, events: list[RawEvent], report: IngestReport) -> No
     session.add_all(rows)
     session.flush()
     _contact_states(session, rows)
+    consent.record_events(session, rows)  # unsubscribes, complaints, bounces in the consent history
     labelled = {s.id: s.segments for s in sends.values() if s.segments}
     metrics.record_events(session, rows, segments=labelled)
     report.stored += len(rows)

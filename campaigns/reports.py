@@ -121,7 +121,28 @@ def campaign_results(session: Session, campaign_id: int) -> list[ArmResult]:
                 complaints=compl,
             )
         )
-    return results
+    return _with_folded(session, campaign_id, results)
+
+
+def _with_folded(session: Session, campaign_id: int, results: list[ArmResult]) -> list[ArmResult]:
+    """Add the outcomes of sends no longer stored (retention, erasure): results read the same."""
+    from campaigns.privacy.folding import folded_results
+
+    folded = folded_results(session, campaign_id)
+    if not folded:
+        return results
+    by_arm = {r.arm: asdict(r) for r in results}
+    for arm, counts in folded.items():
+        row = by_arm.setdefault(arm, {"arm": arm, **dict.fromkeys(counts, 0), "delivered": 0})
+        for key, value in counts.items():
+            row[key] += value
+    merged = []
+    for arm in sorted(by_arm):
+        row = by_arm[arm]
+        row["delivered"] = max(row["sent"] - row["bounces"], 0)
+        row["revenue"] = float(row["revenue"])
+        merged.append(ArmResult(**row))
+    return merged
 
 
 def safe_cell(value: Any) -> Any:

@@ -8,6 +8,7 @@ from models.consent import ConsentRecord, SignupForm
 from models.contacts import Contact, ImportRun, Suppression
 from models.events import ArmMetric, Event
 from models.recommender import ModelVersion, Recommendation
+from models.retention import FoldedResult
 from models.rollouts import Approval, Decision, Rollout, RolloutAudit, ShadowRender
 from models.segments import Segment
 from models.sends import Send
@@ -27,6 +28,7 @@ __all__ = [
     "Contact",
     "Decision",
     "Event",
+    "FoldedResult",
     "ImportRun",
     "Interaction",
     "Item",

@@ -14,6 +14,7 @@ from app.api import (  # noqa: F401  (register their routes)
     events,
     imports,
     models_api,
+    privacy,
     rollouts,
     segments,
     templates,

@@ -27,6 +27,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
     audit.set_resolver(request_actor)
 
     from app.api import api
+    from app.signup import signup_pages
     from app.tracking import tracking
     from app.ui import ui
 
@@ -35,6 +36,8 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
     app.register_blueprint(api)
     app.register_blueprint(tracking)
     app.register_blueprint(ui)
+    csrf.exempt(signup_pages)  # public: a signed form token instead of a session (works in an iframe)
+    app.register_blueprint(signup_pages)
 
     from app import cli
 

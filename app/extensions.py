@@ -36,6 +36,8 @@ def init_app(app: Flask) -> rt.Runtime:
         batch_size=int(app.config["BATCH_SIZE"]),
         kill_check_every=int(app.config["KILL_CHECK_EVERY"]),
         demo_data_path=app.config.get("DEMO_DATA"),
+        retention_events_days=int(app.config.get("RETENTION_EVENTS_DAYS", 365)),
+        retention_sends_days=int(app.config.get("RETENTION_SENDS_DAYS", 730)),
     )
     runtime = rt.Runtime(session_factory=make_session_factory(engine), redis=redis, settings=settings)
     app.extensions["mailramp"] = runtime

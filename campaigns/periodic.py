@@ -20,11 +20,13 @@ class PeriodicJob:
 
 def periodic_jobs() -> list[PeriodicJob]:
     from campaigns.evaluation import CRON_JOBS
+    from campaigns.privacy.retention import retention_job
 
     declared = [
         PeriodicJob(jobs.ingest_job, interval=2, timeout=300),
         PeriodicJob(jobs.dispatch_due_job, interval=15),
         PeriodicJob(jobs.resume_open_waves_job, interval=60),
+        PeriodicJob(retention_job, cron="17 3 * * *", timeout=3600),  # daily, 03:17 UTC
     ]
     for spec in CRON_JOBS:  # the evaluator's and the webhooks' own declarations
         module, _, name = spec["func"].rpartition(".")

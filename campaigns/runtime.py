@@ -28,6 +28,9 @@ class Settings:
     # re-check the kill switch every this many messages inside a batch
     kill_check_every: int = 200
     demo_data_path: str | None = None
+    # retention windows in days (0: keep forever); see campaigns.privacy.retention
+    retention_events_days: int = 365
+    retention_sends_days: int = 730
 
     @property
     def model_dir(self) -> Path:

@@ -38,7 +38,7 @@ def aggregates(session: Session) -> list[tuple[Any, ...]]:
                 ArmMetric.count,
                 ArmMetric.total,
                 ArmMetric.total_sq,
-            )  # fmt: skip
+            )
         ).all()
     )
 

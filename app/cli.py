@@ -6,7 +6,7 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
-from app import cli_data, cli_evaluate, cli_model, migrate
+from app import cli_data, cli_evaluate, cli_model, cli_privacy, migrate
 from app.cli_rollout import rollout_group
 
 
@@ -16,6 +16,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(rollout_group)
     rollout_group.add_command(cli_evaluate.evaluate_command)
     app.cli.add_command(cli_model.model_group)
+    cli_privacy.init_app(app)
 
 
 @click.group("db")

@@ -212,7 +212,7 @@ def _consent_changed(session: Session, contact_id: int, granted: bool) -> None:
     actor = audit.current_actor()
     method = actor.via if actor.via in ("api", "ui") else "api"
     state = "granted" if granted else "withdrawn"
-    consent.record(session, contact_id, state, method, source=actor.name)
+    consent.record(session, contact_id, state, method, source="web UI" if method == "ui" else "API")
 
 
 def update_contact(session: Session, contact_id: int, values: Mapping[str, Any]) -> Contact:

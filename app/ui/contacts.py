@@ -7,12 +7,14 @@ from flask import render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from app.auth import require_role
-from app.extensions import db
+from app.extensions import db, get_runtime
 from app.ui import ui
 from app.ui.actions import arg_int, perform
 from app.ui.imports import ENCODINGS, recent_runs
 from campaigns import contacts as people
 from campaigns import suppression
+from campaigns.errors import InputError
+from campaigns.privacy import consent, erasure
 from models import Contact, Interaction, Item, Role, Segment
 from models.contacts import CONTACT_STATUSES
 
@@ -70,6 +72,7 @@ def contacts_detail(contact_id: int) -> str:
         history=people.send_history(db(), contact_id, limit=200),
         purchases=purchases,
         suppressed=suppression.is_suppressed(db(), contact.email),
+        consent_history=consent.history(db(), contact_id),
     )
 
 
@@ -79,8 +82,14 @@ def contacts_suppression(contact_id: int) -> Response:
     contact = people.get_contact(db(), contact_id)
     back = url_for("ui.contacts_detail", contact_id=contact_id)
     if request.form.get("suppress") == "1":
+
+        def suppress() -> None:
+            _row, created = suppression.add_suppression(db(), contact.email, "manual")
+            if created:
+                consent.record_suppression(db(), contact.email, "manual")
+
         return perform(
-            lambda: suppression.add_suppression(db(), contact.email, "manual"),
+            suppress,
             success=f"{contact.email} will not be sent to.",
             back=back,
         )
@@ -88,4 +97,23 @@ def contacts_suppression(contact_id: int) -> Response:
         lambda: suppression.remove_suppression(db(), contact.email),
         success=f"{contact.email} is no longer suppressed.",
         back=back,
+    )
+
+
+@ui.route("/contacts/<int:contact_id>/erase", methods=["POST"])
+@require_role(Role.admin)
+def contacts_erase(contact_id: int) -> Response:
+    """Erasure on a person's request: the contact and everything derived from it."""
+    reason = request.form.get("reason", "").strip()
+
+    def erase() -> None:
+        if not reason:
+            raise InputError("say why: an erasure needs a reason (the request's reference)", where="reason")
+        erasure.erase_contact(db(), get_runtime().redis, contact_id, reason)
+
+    return perform(
+        erase,
+        success=f"Contact {contact_id} is erased: a hash of the address stays on the suppression list.",
+        back=url_for("ui.contacts"),
+        failed=url_for("ui.contacts_detail", contact_id=contact_id),
     )

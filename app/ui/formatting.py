@@ -24,6 +24,7 @@ _BADGES = {
         "ok",
         "advance",
         "champion",
+        "granted",
     },
     "info": {"ramping", "sending", "running", "scheduled", "planning", "shadow", "queued", "treatment"},
     "warn": {"watch", "stale", "paused", "pending", "hold", "warn", "challenger", "training", "draft"},
@@ -40,6 +41,7 @@ _BADGES = {
         "complained",
         "breach",
         "drifted",
+        "withdrawn",
     },
 }
 

@@ -52,7 +52,7 @@ class RolloutAudit(Base):
     __tablename__ = "rollout_audit"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    rollout_id: Mapped[int] = mapped_column(index=True)
+    rollout_id: Mapped[int] = mapped_column(BigId, index=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
     actor: Mapped[str] = mapped_column(sa.String(320))
     action: Mapped[str] = mapped_column(sa.String(40))

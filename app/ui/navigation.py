@@ -29,6 +29,7 @@ NAV = (
     NavLink("ui.contacts", "Contacts", Role.viewer, "Audience"),
     NavLink("ui.segments", "Segments", Role.viewer, "Audience"),
     NavLink("ui.catalog", "Catalog", Role.viewer, "Audience"),
+    NavLink("ui.signup_forms_page", "Signup forms", Role.viewer, "Audience"),
     NavLink("ui.templates", "Templates", Role.viewer, "Send"),
     NavLink("ui.campaigns", "Campaigns", Role.viewer, "Send"),
     NavLink("ui.outbox", "Outbox", Role.viewer, "Send"),

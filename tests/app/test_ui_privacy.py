@@ -56,3 +56,22 @@ def test_consent_export_and_erasure_from_the_contact_page(app: Flask, api: ApiCl
     assert "since: since must be an ISO date" in bad
     exported_log = admin.get("/api/v1/audit.csv?object_type=contact")
     assert exported_log.status_code == 200 and b"erase" in exported_log.data
+
+
+def test_signup_forms_page(app: Flask) -> None:
+    marketer = login(app, "marketer")
+    made = marketer.post(
+        "/signup-forms",
+        data={"slug": "news", "name": "News", "wording": "Send me the news", "double_opt_in": "yes"},
+        follow_redirects=True,
+    )
+    page = made.get_data(as_text=True)
+    assert "Signup form news is live at /s/news." in page and "Send me the news" in page
+    assert '&lt;iframe src="http://mailramp.test/s/news"' in page
+    bad = marketer.post(
+        "/signup-forms", data={"slug": "No Good", "name": "x", "wording": "y"}, follow_redirects=True
+    )
+    assert "slug must be" in bad.get_data(as_text=True)
+    viewer = login(app, "viewer")
+    assert "New signup form" not in viewer.get("/signup-forms").get_data(as_text=True)
+    assert app.test_client().get("/s/news").status_code == 200

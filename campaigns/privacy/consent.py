@@ -95,9 +95,28 @@ def record_events(session: Session, events: Iterable[Event]) -> None:
 
 def record_suppression(session: Session, email: str, reason: str) -> None:
     """An address put on the suppression list: withdrawn for the contact that has it, if any."""
-    contact_id = session.scalar(sa.select(Contact.id).where(Contact.email == email))
-    if contact_id is not None:
-        record(session, contact_id, "withdrawn", "suppression", source=f"suppression list: {reason}")
+    record_suppressions(session, [email], reason)
+
+
+def record_suppressions(session: Session, emails: Iterable[str], reason: str) -> None:
+    """Addresses put on the suppression list (an import, a bounce, a complaint): one withdrawal for
+    each that is a contact's (normalized addresses)."""
+    wanted = sorted(set(emails))
+    if not wanted:
+        return
+    ids = session.scalars(sa.select(Contact.id).where(Contact.email.in_(wanted)))
+    record_many(
+        session,
+        [
+            {
+                "contact_id": i,
+                "state": "withdrawn",
+                "method": "suppression",
+                "source": f"suppression list: {reason}",
+            }
+            for i in ids
+        ],
+    )
 
 
 def history(session: Session, contact_id: int) -> list[ConsentRecord]:

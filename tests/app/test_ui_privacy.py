@@ -32,8 +32,12 @@ def test_consent_export_and_erasure_from_the_contact_page(app: Flask, api: ApiCl
     page = admin.get(f"/contacts/{contact_id}").get_data(as_text=True)
     assert 'id="consent-table"' in page and page.count("admin@example.com (token mr_") == 2
     assert "granted" in page and "withdrawn" in page and 'id="export-data"' in page
+    admin.post(f"/contacts/{contact_id}/suppression", data={"suppress": "1"})
+    assert "suppression list: manual" in admin.get(f"/contacts/{contact_id}").get_data(as_text=True)
     exported = admin.get(f"/api/v1/contacts/{contact_id}/export")  # the session cookie reads
     assert exported.status_code == 200 and exported.json["profile"]["email"] == "eve@example.com"
+    assert [h["method"] for h in exported.json["consent_history"]] == ["api", "api", "suppression"]
+    assert exported.json["suppressed"] == "manual"
 
     viewer = login(app, "viewer")
     assert 'id="erase-button"' not in viewer.get(f"/contacts/{contact_id}").get_data(as_text=True)

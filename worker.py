@@ -35,9 +35,11 @@ class MailrampWorker(SimpleWorker):
 
 def build() -> Any:
     from app import create_app
+    from campaigns.privacy import audit
 
     app = create_app()
     configure_mappers()  # before forking, as Redash does
+    audit.set_process_actor(audit.Actor("worker", "worker"))  # what jobs change, unless they say who
     return app
 
 

@@ -52,6 +52,7 @@ class Actor:
 
 
 SYSTEM = Actor("system", "system")
+_process_actor = SYSTEM
 _acting: ContextVar[Actor | None] = ContextVar("mailramp_audit_actor", default=None)
 _resolver: Callable[[], Actor | None] | None = None
 _key: bytes = b"mailramp-audit"
@@ -72,7 +73,13 @@ def current_actor() -> Actor:
     actor = _acting.get()
     if actor is None and _resolver is not None:
         actor = _resolver()
-    return actor or SYSTEM
+    return actor or _process_actor
+
+
+def set_process_actor(actor: Actor) -> None:
+    """Who acts when nothing else says so: `system`, or `worker` in worker processes."""
+    global _process_actor
+    _process_actor = actor
 
 
 def set_resolver(resolver: Callable[[], Actor | None] | None) -> None:

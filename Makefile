@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-send bench-assign bench-decisions bench-recommend install clean
+.PHONY: run test lint bench bench-send bench-assign bench-decisions bench-recommend bench-privacy install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check app models campaigns tests bench worker.py
 	$(BIN)/mypy app models campaigns worker.py
 
-bench: bench-send bench-assign bench-decisions bench-recommend
+bench: bench-send bench-assign bench-decisions bench-recommend bench-privacy
 
 bench-send: $(STAMP)
 	$(BIN)/python bench/send.py
@@ -44,6 +44,9 @@ bench-decisions: $(STAMP)
 
 bench-recommend: $(STAMP)
 	$(BIN)/python bench/recommend.py
+
+bench-privacy: $(STAMP)
+	$(BIN)/python bench/privacy.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

@@ -74,9 +74,8 @@ def erase_contact(session: Session, redis: Redis | None, contact_id: int, reason
 
     counts = {
         "shadow_renders": gone(sa.delete(ShadowRender).where(ShadowRender.send_id.in_(send_ids))),
-        "events": gone(
-            sa.delete(Event).where(sa.or_(Event.contact_id == contact_id, Event.send_id.in_(send_ids)))
-        ),
+        # every stored event has its send (ingest drops the others), and send_id is indexed
+        "events": gone(sa.delete(Event).where(Event.send_id.in_(send_ids))),
         "interactions": gone(sa.delete(Interaction).where(Interaction.contact_id == contact_id)),
         "recommendations": gone(sa.delete(Recommendation).where(Recommendation.contact_id == contact_id)),
         "consent_records": gone(sa.delete(ConsentRecord).where(ConsentRecord.contact_id == contact_id)),

@@ -47,8 +47,8 @@ def apply_retention(
     now = now or utcnow()
     sends_cutoff = now - timedelta(days=sends_days) if sends_days > 0 else None
     events_cutoff = now - timedelta(days=events_days) if events_days > 0 else None
-    sends_deleted = _expire_sends(session, sends_cutoff, chunk) if sends_cutoff else 0
-    events_deleted = _expire_events(session, events_cutoff, chunk) if events_cutoff else 0
+    sends_deleted, events_deleted = _expire_sends(session, sends_cutoff, chunk) if sends_cutoff else (0, 0)
+    events_deleted += _expire_events(session, events_cutoff, chunk) if events_cutoff else 0
     report = RetentionReport(
         sends_deleted,
         events_deleted,
@@ -62,8 +62,9 @@ def apply_retention(
     return report
 
 
-def _expire_sends(session: Session, cutoff: datetime, chunk: int) -> int:
-    deleted = 0
+def _expire_sends(session: Session, cutoff: datetime, chunk: int) -> tuple[int, int]:
+    """Sends (with their events and shadow renders) past the window; returns (sends, events) deleted."""
+    deleted = events = 0
     while True:
         ids = list(
             session.scalars(
@@ -78,11 +79,11 @@ def _expire_sends(session: Session, cutoff: datetime, chunk: int) -> int:
             )
         )
         if not ids:
-            return deleted
+            return deleted, events
         chosen = sa.select(Send.id).where(Send.id.in_(ids))
         fold_sends(session, chosen)
         session.execute(sa.delete(ShadowRender).where(ShadowRender.send_id.in_(ids)))
-        session.execute(sa.delete(Event).where(Event.send_id.in_(ids)))
+        events += int(session.execute(sa.delete(Event).where(Event.send_id.in_(ids))).rowcount or 0)  # type: ignore[attr-defined]
         session.execute(sa.delete(Send).where(Send.id.in_(ids)))
         session.commit()
         deleted += len(ids)

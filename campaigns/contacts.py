@@ -237,9 +237,13 @@ def update_contact(session: Session, contact_id: int, values: Mapping[str, Any])
 
 
 def delete_contact(session: Session, contact_id: int, suppress: bool = False) -> None:
-    """Delete the contact with its send ledger and history; `suppress` also keeps its address off
-    every future import's sends by adding it to the suppression list."""
+    """Delete the contact with its send ledger and history (campaign results keep their counts);
+    `suppress` also keeps its address off every future import's sends by adding it to the
+    suppression list. For a person's erasure request use `campaigns.privacy.erasure`."""
+    from campaigns.privacy.folding import fold_sends
+
     contact = get_contact(session, contact_id)
+    fold_sends(session, sa.select(Send.id).where(Send.contact_id == contact_id))  # results keep counting them
     if (
         suppress
         and session.scalar(sa.select(Suppression.id).where(Suppression.email == contact.email)) is None

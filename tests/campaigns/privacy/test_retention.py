@@ -113,3 +113,19 @@ def test_retention_is_a_daily_job_with_configured_windows(app: Flask, session: S
     for key, days in (("events_cutoff", 365), ("sends_cutoff", 730)):
         age = now - datetime.fromisoformat(report[key])
         assert timedelta(days=days) <= age < timedelta(days=days, minutes=5)
+
+
+def test_deleting_a_contact_keeps_campaign_results(app: Flask, session: Session, smtp_sink: SmtpSink) -> None:
+    from campaigns.contacts import delete_contact
+
+    rt = app.extensions["mailramp"]
+    ids = add_contacts(session, 3)
+    campaign = add_campaign(session, add_template(session).id)
+    wave = start_wave(rt, campaign.id, None)
+    send_batch(rt, campaign.id, wave["wave_id"], 0)
+    before = campaign_results(session, campaign.id)
+    assert sum(r.sent for r in before) == 3
+    delete_contact(session, ids[0])
+    session.commit()
+    assert count(session, Send) == 2
+    assert campaign_results(session, campaign.id) == before

@@ -15,8 +15,8 @@ def request_actor() -> Actor | None:
         path = request.path
         via = "api" if path.startswith("/api/") else "signup" if path.startswith("/s/") else "ui"
         user = g.get("user")
-        if user is None:
-            return Actor("anonymous", via)
+        if user is None:  # public pages: the person signing up or confirming
+            return Actor("visitor" if via == "signup" else "anonymous", via)
         prefix = g.get("token_prefix")
         return Actor(f"{user.email} (token {prefix}…)" if prefix else user.email, via)
     if click.get_current_context(silent=True) is not None:

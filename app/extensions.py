@@ -36,6 +36,12 @@ def init_app(app: Flask) -> rt.Runtime:
         batch_size=int(app.config["BATCH_SIZE"]),
         kill_check_every=int(app.config["KILL_CHECK_EVERY"]),
         demo_data_path=app.config.get("DEMO_DATA"),
+        import_max_bytes=int(app.config["IMPORT_MAX_BYTES"]),
+        import_max_rows=int(app.config["IMPORT_MAX_ROWS"]),
+        template_max_bytes=int(app.config["TEMPLATE_MAX_BYTES"]),
+        template_max_output=int(app.config["TEMPLATE_MAX_OUTPUT"]),
+        template_render_seconds=float(app.config["TEMPLATE_RENDER_SECONDS"]),
+        webhook_allow_private=bool(app.config["WEBHOOK_ALLOW_PRIVATE"]),
     )
     runtime = rt.Runtime(session_factory=make_session_factory(engine), redis=redis, settings=settings)
     app.extensions["mailramp"] = runtime

@@ -4,8 +4,9 @@ The secret signs every request (see `campaigns.alerts`); it is generated when no
 once, on creation. Only http(s) URLs are accepted, and none that is or resolves to a loopback,
 private, link-local or otherwise non-public address (a webhook must not reach the platform's own
 network, nor a cloud metadata service at 169.254.169.254) unless the admin setting
-WEBHOOK_ALLOW_PRIVATE allows it. The check runs when a webhook is saved and again before every
-delivery (a name may resolve elsewhere later); deliveries do not follow redirects.
+WEBHOOK_ALLOW_PRIVATE allows it. Saving a webhook checks an address or `localhost` at once; every
+delivery checks again after resolving the host name (a name may resolve elsewhere later), and
+deliveries do not follow redirects.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def _clean(raw: Mapping[str, Any], creating: bool) -> dict[str, Any]:
         parsed = urlparse(url) if isinstance(url, str) else None
         if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc or len(url) > 2000:  # type: ignore[arg-type]
             raise InputError("must be an http or https URL", where="url")
-        problem = target_problem(url, resolve_unknown=False)  # type: ignore[arg-type]
+        problem = target_problem(url, resolve=False)  # type: ignore[arg-type]
         if problem:
             raise InputError(problem, where="url")
         out["url"] = url
@@ -77,9 +78,10 @@ def _public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def target_problem(url: str, *, resolve_unknown: bool = True) -> str | None:
-    """Why `url` may not receive webhooks (a non-public address), or None. A host name is resolved;
-    one that does not resolve is refused only when `resolve_unknown` (at delivery time)."""
+def target_problem(url: str, *, resolve: bool = True) -> str | None:
+    """Why `url` may not receive webhooks (a non-public address), or None. With `resolve` (before a
+    delivery) a host name is resolved, and one that does not resolve is refused; without (when a
+    webhook is saved: no DNS on the request path) only addresses and localhost names are checked."""
     if current_settings().webhook_allow_private:
         return None
     parsed = urlparse(url)
@@ -91,12 +93,17 @@ def target_problem(url: str, *, resolve_unknown: bool = True) -> str | None:
     try:
         addresses = [str(ipaddress.ip_address(host))]
     except ValueError:
-        try:
-            addresses = sorted(
-                {str(i[4][0]) for i in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)}
-            )
-        except (OSError, UnicodeError):
-            return f"the host {host!r} does not resolve" if resolve_unknown else None
+        name = host.lower().rstrip(".")
+        if name == "localhost" or name.endswith(".localhost"):
+            addresses = ["127.0.0.1"]
+        elif not resolve:
+            return None
+        else:
+            try:
+                infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except (OSError, UnicodeError):
+                return f"the host {host!r} does not resolve"
+            addresses = sorted({str(i[4][0]) for i in infos})
     private = [a for a in addresses if not _public(a)]
     if private:
         return (

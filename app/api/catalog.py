@@ -31,7 +31,7 @@ class ItemPatch(ApiModel):
 
 
 class ItemIn(ItemPatch):
-    sku: str = Field(max_length=200, description="the catalog's own id")  # type: ignore[assignment]
+    sku: str = Field(max_length=200, description="the catalog's own id")
 
 
 class ItemSearch(PageQuery):

@@ -36,7 +36,7 @@ class ContactPatch(ApiModel):
 
 
 class ContactIn(ContactPatch):
-    email: str = Field(max_length=320)  # type: ignore[assignment]
+    email: str = Field(max_length=320)
 
 
 CONTACT_SCHEMA: dict[str, Any] = {

@@ -48,7 +48,7 @@ class WebhookPatch(ApiModel):
 
 
 class WebhookIn(WebhookPatch):
-    url: str = Field(max_length=2000, description="http(s); private addresses need an admin setting")  # type: ignore[assignment]
+    url: str = Field(max_length=2000, description="http(s); private addresses need an admin setting")
 
 
 class DecisionQuery(QueryModel):

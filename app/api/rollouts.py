@@ -54,7 +54,7 @@ class RolloutPatch(ApiModel):
 
 
 class RolloutIn(RolloutPatch):
-    name: str = Field(min_length=1, max_length=200)  # type: ignore[assignment]
+    name: str = Field(min_length=1, max_length=200)
     model_version_id: Id | None = None
 
 

@@ -33,8 +33,8 @@ class SegmentPatch(ApiModel):
 
 
 class SegmentIn(SegmentPatch):
-    name: str = Field(min_length=1, max_length=200)  # type: ignore[assignment]
-    rules: dict[str, Any] = Field(description=RULES_DOC)  # type: ignore[assignment]
+    name: str = Field(min_length=1, max_length=200)
+    rules: dict[str, Any] = Field(description=RULES_DOC)
 
 
 class CountIn(ApiModel):

@@ -207,3 +207,12 @@ def test_import_upload_body_is_io(api: Any) -> None:
         content_type="multipart/form-data",
     )
     assert response.status_code == 201 and response.json["rows_imported"] == 1
+
+
+def test_role_names_in_the_user_models_are_the_roles() -> None:
+    from typing import get_args
+
+    from app.api.users import RoleName
+    from models import Role
+
+    assert set(get_args(RoleName)) == {r.value for r in Role}

@@ -61,9 +61,12 @@ def install(runtime: Runtime) -> None:
     _current = runtime
 
 
+_DEFAULTS = Settings(secret_key="")
+
+
 def current_settings() -> Settings:
     """The installed runtime's settings, or the defaults (engine code used without an app)."""
-    return _current.settings if _current is not None else Settings(secret_key="")
+    return _current.settings if _current is not None else _DEFAULTS
 
 
 def current() -> Runtime:

@@ -9,7 +9,7 @@ to the database's bigint range.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -95,13 +95,18 @@ def parse_body(model: type[BaseModel], raw: bytes) -> BaseModel:
         raise input_error(exc) from None
 
 
+def _is_list(annotation: Any) -> bool:
+    """list[X] or list[X] | None: a parameter that may repeat (?category=a&category=b)."""
+    return get_origin(annotation) is list or any(get_origin(a) is list for a in get_args(annotation))
+
+
 def parse_query(model: type[BaseModel], args: Any) -> BaseModel:
     values: dict[str, Any] = {}
     for name, info in model.model_fields.items():
         key = info.alias or name
         if key not in args:
             continue
-        is_list = getattr(info.annotation, "__origin__", None) is list or "list[" in str(info.annotation)
+        is_list = _is_list(info.annotation)
         value = [v for v in args.getlist(key) if v != ""] if is_list else args.get(key)
         if value not in ("", []):  # an empty parameter means the default
             values[key] = value

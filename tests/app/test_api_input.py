@@ -216,3 +216,16 @@ def test_role_names_in_the_user_models_are_the_roles() -> None:
     from models import Role
 
     assert set(get_args(RoleName)) == {r.value for r in Role}
+
+
+def test_repeated_query_parameters_become_lists() -> None:
+    from werkzeug.datastructures import MultiDict
+
+    from app.api.models_api import RecommendQuery
+    from app.api.schema import parse_query
+
+    query = parse_query(
+        RecommendQuery, MultiDict([("category", "mugs"), ("category", "bags"), ("limit", "3")])
+    )
+    assert isinstance(query, RecommendQuery)
+    assert (query.category, query.limit) == (["mugs", "bags"], 3)

@@ -17,10 +17,8 @@ from campaigns.errors import InputError
 
 BIGINT_MAX = 2**63 - 1
 Id = Annotated[int, Field(ge=1, le=BIGINT_MAX)]
-Count = Annotated[int, Field(ge=0, le=BIGINT_MAX)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Reason = Annotated[str, Field(min_length=1, max_length=2000, description="why: written to the audit log")]
-Flag = Annotated[str, Field(description="true, 1 or yes: on")]
 
 
 def has_nul(value: Any) -> bool:
@@ -48,20 +46,10 @@ class ApiModel(_NoNul):
     model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, str_max_length=1_000_000)
 
 
-class OpenModel(_NoNul):
-    """A nested JSON object whose keys are free (attributes, params): strict, finite, no NUL."""
-
-    model_config = ConfigDict(strict=True, extra="allow", allow_inf_nan=False)
-
-
 class QueryModel(_NoNul):
     """Query parameters: text coerced to the declared types; unknown parameters are ignored."""
 
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False, str_max_length=10_000)
-
-
-def truthy(raw: str | None) -> bool:
-    return (raw or "").lower() in ("1", "true", "yes")
 
 
 def where(loc: tuple[int | str, ...]) -> str:

@@ -5,7 +5,7 @@ nor from what they accept.
 How to declare a route:
 
     class WaveIn(ApiModel):                      # app.api.schema: strict, no unknown fields, no NUL
-        limit: Count | None = None
+        limit: int | None = Field(None, ge=1)
 
     class PageQuery(QueryModel):                 # query strings: lax types, unknown ones ignored
         limit: int = Field(50, ge=1, le=1000)

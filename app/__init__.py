@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 from flask_wtf.csrf import CSRFProtect
 
 from app import config, extensions
@@ -14,8 +16,29 @@ from app import config, extensions
 csrf = CSRFProtect()
 
 
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+class FiniteJSONProvider(DefaultJSONProvider):
+    """JSON has no NaN or Infinity: such a number (a bad value stored before validation) is null."""
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        try:
+            return super().dumps(obj, **{**kwargs, "allow_nan": False})
+        except ValueError:
+            return super().dumps(_finite(obj), **{**kwargs, "allow_nan": False})
+
+
 def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str | None = None) -> Flask:
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    app.json = FiniteJSONProvider(app)
     config.load(app, test_config)
     app.permanent_session_lifetime = timedelta(minutes=int(app.config["SESSION_LIFETIME_MINUTES"]))
     extensions.init_app(app)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import abort
 from sqlalchemy.orm import Session
 
-from app.auth import create_user, hash_password, issue_token
+from app.auth import create_user, end_sessions, hash_password, issue_token
 from campaigns.errors import InputError, NotFound
 from models import ApiToken, Role, User
 
@@ -62,10 +62,13 @@ def change_user(session: Session, user_id: int, acting: User, changes: dict[str,
         user.role = role.value
     if active is not None:
         user.active = active
+        if not active:
+            end_sessions(user)
     if "name" in changes:
         user.name = str(changes["name"] or "").strip()[:200]
     if changes.get("password"):
         user.password_hash = hash_password(_password(changes["password"]))
+        end_sessions(user, keep_current=True)  # a stolen session dies with the old password
     session.flush()
     return user
 

@@ -84,10 +84,26 @@ def current_user() -> User | None:
         user = None
     elif session.get("user_id") is not None:
         user = db().get(User, session["user_id"])
-        if user is not None and not user.active:
-            user = None
+        if user is not None and (not user.active or session.get("epoch", 0) != user.session_epoch):
+            user = None  # deactivated, or the session ended by a logout or password change elsewhere
     g.user = user
     return user
+
+
+def start_session(user: User) -> None:
+    """Sign this browser in as `user` (a fresh session: no fixation)."""
+    session.clear()
+    session.permanent = True
+    session["user_id"] = user.id
+    session["epoch"] = user.session_epoch
+
+
+def end_sessions(user: User, keep_current: bool = False) -> None:
+    """End every browser session of `user` (a logout, a password change); with `keep_current`, the
+    session of this request stays signed in. The caller commits."""
+    user.session_epoch = (user.session_epoch or 0) + 1
+    if keep_current and session.get("user_id") == user.id:
+        session["epoch"] = user.session_epoch
 
 
 def actor() -> str:

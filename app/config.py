@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask
 
@@ -28,6 +29,16 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "LOGIN_ATTEMPTS_PER_MINUTE": 10,
         "WTF_CSRF_TIME_LIMIT": None,
         "SESSION_COOKIE_SAMESITE": "Lax",  # no session cookie on cross-site POSTs (the API takes cookies too)
+        # "production": refuse to start with a plain-http BASE_URL; anything else warns instead
+        "ENV": "development",
+        # limits (README, configuration): bigger requests answer 413, bigger imports and templates 400
+        "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
+        "IMPORT_MAX_BYTES": 512 * 1024 * 1024,  # decompressed size of one import
+        "IMPORT_MAX_ROWS": 2_000_000,
+        "TEMPLATE_MAX_BYTES": 256 * 1024,  # each part of a template
+        "TEMPLATE_MAX_OUTPUT": 2 * 1024 * 1024,  # characters one render may produce (also any one value)
+        "TEMPLATE_RENDER_SECONDS": 2.0,
+        "WEBHOOK_ALLOW_PRIVATE": False,  # True: webhooks may target loopback, private, link-local addresses
     }
 
 
@@ -44,6 +55,30 @@ def load(app: Flask, test_config: Mapping[str, Any] | None = None) -> None:
         app.config["SECRET_KEY"] = _instance_secret(instance_path)
     if app.config.get("SMTP_URL") is None:
         app.config["SMTP_URL"] = f"smtp://127.0.0.1:{app.config['OUTBOX_PORT']}"
+    check_base_url(app)
+
+
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def check_base_url(app: Flask) -> None:
+    """List-Unsubscribe one-click (RFC 8058) needs https. Plain http is fine for a local install
+    (localhost); elsewhere it is a warning, and in production mode (MAILRAMP_ENV=production) it stops
+    the start."""
+    base = urlsplit(str(app.config["BASE_URL"]))
+    if base.scheme == "https":
+        return
+    production = str(app.config.get("ENV", "")).lower() == "production"
+    if production:
+        raise RuntimeError(
+            f"BASE_URL {app.config['BASE_URL']!r} must be https in production mode (MAILRAMP_ENV=production)"
+        )
+    if (base.hostname or "") not in LOCAL_HOSTS:
+        app.logger.warning(
+            "BASE_URL %s is not https: List-Unsubscribe one-click (RFC 8058) links need https outside "
+            "local development",
+            app.config["BASE_URL"],
+        )
 
 
 def _instance_secret(instance_path: Path) -> str:

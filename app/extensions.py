@@ -38,6 +38,12 @@ def init_app(app: Flask) -> rt.Runtime:
         demo_data_path=app.config.get("DEMO_DATA"),
         retention_events_days=int(app.config.get("RETENTION_EVENTS_DAYS", 365)),
         retention_sends_days=int(app.config.get("RETENTION_SENDS_DAYS", 730)),
+        import_max_bytes=int(app.config["IMPORT_MAX_BYTES"]),
+        import_max_rows=int(app.config["IMPORT_MAX_ROWS"]),
+        template_max_bytes=int(app.config["TEMPLATE_MAX_BYTES"]),
+        template_max_output=int(app.config["TEMPLATE_MAX_OUTPUT"]),
+        template_render_seconds=float(app.config["TEMPLATE_RENDER_SECONDS"]),
+        webhook_allow_private=bool(app.config["WEBHOOK_ALLOW_PRIVATE"]),
     )
     runtime = rt.Runtime(session_factory=make_session_factory(engine), redis=redis, settings=settings)
     app.extensions["mailramp"] = runtime

@@ -6,17 +6,19 @@ campaign's stored links (cached in Redis), never taken from the request.
 
 from __future__ import annotations
 
+import math
 import time
 from functools import lru_cache
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, make_response, redirect, render_template, request
+from flask import Blueprint, Response, abort, current_app, make_response, redirect, render_template, request
+from redis.exceptions import RedisError
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from app.extensions import db, get_runtime
 from campaigns.tokens import TokenSigner, TrackingRef
-from campaigns.tracking import PIXEL, RawEvent, push
+from campaigns.tracking import MAX_CONVERSION_VALUE, PIXEL, RawEvent, order_key, push
 from models import CampaignLink
 
 tracking = Blueprint("tracking", __name__, url_prefix="/t")
@@ -110,16 +112,29 @@ def unsubscribe(token: str) -> Response | str:
     return render_template("tracking/unsubscribe.html", token=token, done=True)
 
 
-@tracking.route("/v/<token>", methods=["GET", "POST"])
+@tracking.route("/v/<token>", methods=["POST"])
 def conversion(token: str) -> Response:
-    """A conversion from the shop: the `mr` token the click redirect added, with value and order id."""
+    """A conversion from the shop: the `mr` token the click redirect added, with value and order id.
+    POST only (a link prefetcher's GET must not count); the value is revenue, never a refund:
+    negative values need an authenticated `POST /api/v1/conversions`."""
     ref = _verify(token, "conversion")
     raw_value = request.values.get("value", "0")
     try:
         value = float(raw_value)
     except ValueError:
-        return make_response({"error": f"value must be a number, not {raw_value!r}", "where": "value"}, 400)
+        value = math.nan
+    if not (0 <= value <= MAX_CONVERSION_VALUE):  # also refuses nan and inf
+        error = f"value must be a number from 0 to {MAX_CONVERSION_VALUE:g}, not {raw_value[:50]!r}"
+        return make_response({"error": error, "where": "value"}, 400)
     order = request.values.get("order", "")
-    key = f"conv:{ref.send_id}:{order}"[:100] if order else ""
-    _push(ref, value=value, key=key)
+    if "\x00" in order:
+        return make_response({"error": "must not contain NUL bytes", "where": "order"}, 400)
+    _push(ref, value=value, key=order_key(str(ref.send_id), order) if order else "")
     return Response(status=204)
+
+
+@tracking.errorhandler(RedisError)
+def _redis_down(exc: RedisError) -> Response:
+    """The event could not be made durable: say so, so the sender retries, instead of a 500."""
+    current_app.logger.warning("tracking: Redis unavailable: %s", exc)
+    return make_response({"error": "temporarily unavailable, try again"}, 503, {"Retry-After": "5"})

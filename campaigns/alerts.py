@@ -221,8 +221,23 @@ def post(
             "X-Mailramp-Signature": sign(secret, ts, body),
         },
     )
-    with urllib.request.urlopen(request, timeout=timeout) as response:
+    from campaigns.webhooks import target_problem
+
+    problem = target_problem(url)
+    if problem:
+        raise ValueError(f"refused target: {problem}")
+    with _NO_REDIRECTS.open(request, timeout=timeout) as response:
         return int(response.status)
+
+
+class _RefuseRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect could lead to an address the target check refused: answer it as an HTTP error."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirect)
 
 
 def attempt(session: Session, delivery_id: int, final: bool, now: datetime | None = None) -> WebhookDelivery:

@@ -130,10 +130,14 @@ class CsvRows:
         encoding: str = "utf-8",
         delimiter: str | None = None,
     ) -> None:
+        self.encoding = encoding
         self._text = io.TextIOWrapper(
             stream, encoding=_bom_aware(encoding), errors="surrogateescape", newline=""
         )
-        first = self._text.readline()
+        try:
+            first = self._text.readline()
+        except UnicodeError as exc:  # utf-16 without a byte order mark, odd bytes...
+            raise InputError(f"the file is not valid {encoding}: {exc}", where="header") from exc
         if not first.strip():
             raise InputError("the file is empty (no header line)", where="header")
         self.delimiter = delimiter or _sniff(first)
@@ -143,6 +147,8 @@ class CsvRows:
                 "the header line is not valid UTF-8; save the file as UTF-8 or name its encoding",
                 where="header",
             )
+        if any("\x00" in c for c in header_line):
+            raise InputError("the header line holds a NUL byte: is the encoding right?", where="header")
         aliases = aliases or {}
         self.raw_columns = [c.strip() for c in header_line]
         self.columns: list[str] = []
@@ -167,6 +173,9 @@ class CsvRows:
                 self._line = self._reader.line_num + 1
                 yield RowProblem(start, "", f"unreadable CSV row: {exc}")
                 continue
+            except UnicodeError as exc:  # the decoder cannot go on: the rest of the file is lost
+                yield RowProblem(start, "", f"the file is not valid {self.encoding} from here on: {exc}")
+                return
             self._line = self._reader.line_num + 1
             if not values or (len(values) == 1 and not values[0].strip()):
                 continue  # blank line
@@ -174,6 +183,11 @@ class CsvRows:
             if bad is not None:
                 name = self.columns[bad] if bad < width else f"column {bad + 1}"
                 yield RowProblem(start, name, _encoding_message(values[bad]))
+                continue
+            nul = next((i for i, v in enumerate(values) if "\x00" in v), None)
+            if nul is not None:
+                name = self.columns[nul] if nul < width else f"column {nul + 1}"
+                yield RowProblem(start, name, "holds a NUL byte, which cannot be stored")
                 continue
             if len(values) != width:
                 if len(values) < width:
@@ -261,6 +275,13 @@ def start_run(
     session.add(run)
     session.flush()
     return run
+
+
+def fail_run(factory: sessionmaker[Session], run_id: int, field_name: str, message: str) -> ImportRun:
+    """End a run as failed before any row was read (a file over a limit), with one error at row 1."""
+    report = ImportReport()
+    report.error(1, field_name, message)
+    return _finish(factory, run_id, report, "failed")
 
 
 def _finish(factory: sessionmaker[Session], run_id: int, report: ImportReport, status: str) -> ImportRun:

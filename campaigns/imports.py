@@ -15,7 +15,7 @@ from rq import Queue
 from sqlalchemy.orm import Session, sessionmaker
 
 from campaigns import runtime
-from campaigns.csv_import import Importer, count_lines, open_binary, run_import, start_run
+from campaigns.csv_import import Importer, fail_run, open_binary, run_import, start_run
 from campaigns.errors import InputError, NotFound
 from models import ImportRun
 
@@ -65,13 +65,37 @@ def save_upload(
 def import_file(
     session_factory: sessionmaker[Session], run_id: int, path: str | Path, kind: str, encoding: str = "utf-8"
 ) -> ImportRun:
-    """Run one import from a file on disk (gzip or plain)."""
+    """Run one import from a file on disk (gzip or plain), unless it is over a limit (README): then
+    the run fails at once with the reason, importing nothing."""
     importer = importer_for(kind)
-    expected = max(count_lines(path) - 1, 0)
+    settings = runtime.current_settings()
+    size, lines = measure(path, settings.import_max_bytes, settings.import_max_rows + 1)
+    if size > settings.import_max_bytes:
+        limit = settings.import_max_bytes
+        return fail_run(
+            session_factory, run_id, "file", f"the file is over {limit:,} bytes (uncompressed); split it"
+        )
+    expected = max(lines - 1, 0)
+    if expected > settings.import_max_rows:
+        limit = settings.import_max_rows
+        return fail_run(session_factory, run_id, "file", f"the file has over {limit:,} rows; split it")
     with open_binary(path) as stream:
         return run_import(
             session_factory, run_id, stream, importer, encoding=encoding, rows_expected=expected
         )
+
+
+def measure(path: str | Path, max_bytes: int, max_lines: int) -> tuple[int, int]:
+    """(uncompressed bytes, lines) read from the file, stopping once past either limit: a small gzip
+    that expands to millions of rows is measured only up to the limit."""
+    size = lines = 0
+    last = b"\n"
+    with open_binary(path) as stream:
+        while size <= max_bytes and lines <= max_lines and (block := stream.read(1 << 20)):
+            size += len(block)
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return size, lines + (0 if last == b"\n" else 1)
 
 
 def import_job(run_id: int, path: str, kind: str, encoding: str = "utf-8") -> dict[str, int | str]:

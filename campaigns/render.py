@@ -17,11 +17,36 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from markupsafe import Markup
 
 from campaigns.errors import InputError
+from campaigns.render_limits import WATCHDOG, check_args, check_binop, check_result, guarded_filter, joined
+from campaigns.runtime import current_settings
 
 FIELDS = ("subject", "layout_html", "control_html", "ai_html")
 
-_html_env = ImmutableSandboxedEnvironment(autoescape=True, undefined=Undefined)
-_text_env = ImmutableSandboxedEnvironment(autoescape=False, undefined=Undefined)
+
+def _max_value() -> int:
+    return current_settings().template_max_output
+
+
+class BoundedSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, refusing to build any value past TEMPLATE_MAX_OUTPUT (render_limits)."""
+
+    intercepted_binops = frozenset({"*", "+", "%", "**"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.filters = {name: guarded_filter(_max_value, f) for name, f in self.filters.items()}
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        check_binop(_max_value(), operator, left, right)
+        return check_result(_max_value(), super().call_binop(context, operator, left, right))
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        check_args(_max_value(), list(args) + list(kwargs.values()))
+        return check_result(_max_value(), super().call(__context, __obj, *args, **kwargs))
+
+
+_html_env = BoundedSandbox(autoescape=True, undefined=Undefined)
+_text_env = BoundedSandbox(autoescape=False, undefined=Undefined)
 
 
 @dataclass(frozen=True)
@@ -124,13 +149,25 @@ def render(
     recommendations: list[dict[str, Any]],
     extra: dict[str, Any] | None = None,
 ) -> Rendered:
-    """Render one email. `ai` picks the AI block; errors propagate (the caller falls back)."""
+    """Render one email. `ai` picks the AI block; errors propagate (the caller falls back).
+    Past TEMPLATE_MAX_OUTPUT characters or TEMPLATE_RENDER_SECONDS it raises TemplateLimitError."""
+    settings = current_settings()
+    limit = settings.template_max_output
     context = {"contact": contact, "recommendations": recommendations, **(extra or {})}
     block = compiled.ai if ai else compiled.control
-    content = Markup(block.render(context))
-    html = compiled.layout.render({**context, "content": content})
-    subject = " ".join(compiled.subject.render(context).split())
+    with WATCHDOG.deadline(settings.template_render_seconds):
+        content = Markup(_render(block, context, limit))
+        html = _render(compiled.layout, {**context, "content": content}, limit)
+        subject = " ".join(_render(compiled.subject, context, limit).split())
     return Rendered(subject=subject, html=html)
+
+
+def _render(template: JinjaTemplate, context: dict[str, Any], limit: int) -> str:
+    """Template.render, but refusing output past `limit` characters as it is produced."""
+    try:
+        return joined(template.root_render_func(template.new_context(context)), limit)
+    except Exception:
+        return template.environment.handle_exception()
 
 
 def contact_context(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -149,6 +150,8 @@ def safe_cell(value: Any) -> Any:
     """A text cell starting with = + - @ (or tab/CR) is prefixed with ' so spreadsheets show it as text."""
     if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
+    if isinstance(value, float) and not math.isfinite(value):
+        return ""  # a NaN or infinite value stored before values were checked: no number, not "nan"
     return value
 
 

@@ -31,6 +31,13 @@ class Settings:
     # retention windows in days (0: keep forever); see campaigns.privacy.retention
     retention_events_days: int = 365
     retention_sends_days: int = 730
+    # limits (README, configuration; app.config holds the defaults too)
+    import_max_bytes: int = 512 * 1024 * 1024  # decompressed size of one import file
+    import_max_rows: int = 2_000_000
+    template_max_bytes: int = 256 * 1024  # each part of a template
+    template_max_output: int = 2 * 1024 * 1024  # characters of one render, and of any one value in it
+    template_render_seconds: float = 2.0
+    webhook_allow_private: bool = False  # webhooks may target loopback, private and link-local addresses
 
     @property
     def model_dir(self) -> Path:
@@ -58,6 +65,14 @@ def install(runtime: Runtime) -> None:
     global _current
     _current = runtime
     audit.install(runtime.settings.secret_key)
+
+
+_DEFAULTS = Settings(secret_key="")
+
+
+def current_settings() -> Settings:
+    """The installed runtime's settings, or the defaults (engine code used without an app)."""
+    return _current.settings if _current is not None else _DEFAULTS
 
 
 def current() -> Runtime:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.errors import InputError, NotFound
 from campaigns.render import FIELDS, CompiledTemplate, Rendered, contact_context, render, validate_template
+from campaigns.runtime import current_settings
 from models import Contact, Template
 
 _CACHE_SIZE = 64
@@ -35,6 +36,8 @@ def save_template(session: Session, fields: dict[str, Any], template_id: int | N
             values[field] = "{{ content }}" if field == "layout_html" else ""
         elif not isinstance(value, str):
             raise InputError("must be a string", where=field)
+        elif len(value.encode()) > (limit := current_settings().template_max_bytes):
+            raise InputError(f"is over {limit:,} bytes (TEMPLATE_MAX_BYTES)", where=field)
     validate_template(**values)
     template.name = name
     for field, value in values.items():

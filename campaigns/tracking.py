@@ -6,6 +6,7 @@ group, so an accepted event stays pending until a worker has stored it: a crash 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
@@ -17,6 +18,8 @@ from redis import Redis
 from campaigns.tokens import TokenSigner, TrackingRef
 
 STREAM = "mailramp:events"
+# Conversion values (revenue) are finite and within +-this; negative ones (refunds) only through the API.
+MAX_CONVERSION_VALUE = 1_000_000.0
 GROUP = "ingest"
 # A transparent 1x1 GIF.
 PIXEL = bytes.fromhex(
@@ -62,5 +65,10 @@ def verify(signer: TokenSigner, token: str, kind: str) -> TrackingRef | None:
 def conversion_key(campaign_id: int, contact_id: int, order_id: str | None) -> str:
     """Replays of the same order store once; conversions without an order id are all kept."""
     if order_id:
-        return f"conv:{campaign_id}:{contact_id}:{order_id}"[:100]
+        return order_key(f"{campaign_id}:{contact_id}", order_id)
     return uuid.uuid4().hex
+
+
+def order_key(scope: str, order_id: str) -> str:
+    """A dedupe key that keeps the whole order id (hashed: the column holds 100 characters)."""
+    return "conv:" + hashlib.sha256(f"{scope}:{order_id}".encode()).hexdigest()

@@ -1,12 +1,19 @@
 """Webhook settings: create, change, delete, list; and how they and their deliveries are shown.
 
 The secret signs every request (see `campaigns.alerts`); it is generated when not given and shown
-once, on creation. Only http(s) URLs are accepted.
+once, on creation. Only http(s) URLs are accepted, and none that is or resolves to a loopback,
+private, link-local or otherwise non-public address (a webhook must not reach the platform's own
+network, nor a cloud metadata service at 169.254.169.254) unless the admin setting
+WEBHOOK_ALLOW_PRIVATE allows it. Saving a webhook checks an address or `localhost` at once; every
+delivery checks again after resolving the host name (a name may resolve elsewhere later), and
+deliveries do not follow redirects.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
+import socket
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlparse
@@ -16,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.alerts import FORMATS
 from campaigns.errors import InputError, NotFound
+from campaigns.runtime import current_settings
 from models import Webhook, WebhookDelivery
 
 EDITABLE = ("url", "secret", "format", "events", "name", "active")
@@ -32,6 +40,9 @@ def _clean(raw: Mapping[str, Any], creating: bool) -> dict[str, Any]:
         parsed = urlparse(url) if isinstance(url, str) else None
         if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc or len(url) > 2000:  # type: ignore[arg-type]
             raise InputError("must be an http or https URL", where="url")
+        problem = target_problem(url, resolve=False)  # type: ignore[arg-type]
+        if problem:
+            raise InputError(problem, where="url")
         out["url"] = url
     if "secret" in raw:
         secret = raw["secret"]
@@ -58,6 +69,48 @@ def _clean(raw: Mapping[str, Any], creating: bool) -> dict[str, Any]:
             raise InputError("must be true or false", where="active")
         out["active"] = raw["active"]
     return out
+
+
+def _public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def target_problem(url: str, *, resolve: bool = True) -> str | None:
+    """Why `url` may not receive webhooks (a non-public address), or None. With `resolve` (before a
+    delivery) a host name is resolved, and one that does not resolve is refused; without (when a
+    webhook is saved: no DNS on the request path) only addresses and localhost names are checked."""
+    if current_settings().webhook_allow_private:
+        return None
+    parsed = urlparse(url)
+    host = (parsed.hostname or "").strip("[]")
+    try:
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    except ValueError:
+        return "the port is not a number from 1 to 65535"
+    try:
+        addresses = [str(ipaddress.ip_address(host))]
+    except ValueError:
+        name = host.lower().rstrip(".")
+        if name == "localhost" or name.endswith(".localhost"):
+            addresses = ["127.0.0.1"]
+        elif not resolve:
+            return None
+        else:
+            try:
+                infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except (OSError, UnicodeError):
+                return f"the host {host!r} does not resolve"
+            addresses = sorted({str(i[4][0]) for i in infos})
+    private = [a for a in addresses if not _public(a)]
+    if private:
+        return (
+            f"{host} is a loopback, private or link-local address ({private[0]}); "
+            "an admin may allow those with WEBHOOK_ALLOW_PRIVATE"
+        )
+    return None
 
 
 def create_webhook(session: Session, raw: Mapping[str, Any], actor: str) -> tuple[Webhook, str]:

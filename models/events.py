@@ -20,13 +20,13 @@ class Event(Base):
     dedupe_key: Mapped[str] = mapped_column(sa.String(100), unique=True)  # from the raw event; replay-safe
     kind: Mapped[str] = mapped_column(sa.String(20))
     send_id: Mapped[int | None] = mapped_column(sa.ForeignKey("sends.id", ondelete="CASCADE"), index=True)
-    campaign_id: Mapped[int | None] = mapped_column(default=None)
-    contact_id: Mapped[int | None] = mapped_column(default=None)
-    rollout_id: Mapped[int | None] = mapped_column(default=None, index=True)
+    campaign_id: Mapped[int | None] = mapped_column(BigId, default=None)
+    contact_id: Mapped[int | None] = mapped_column(BigId, default=None)
+    rollout_id: Mapped[int | None] = mapped_column(BigId, default=None, index=True)
     arm: Mapped[str | None] = mapped_column(sa.String(12), default=None)
     stage_index: Mapped[int | None] = mapped_column(default=None)
-    link_id: Mapped[int | None] = mapped_column(default=None)
-    item_id: Mapped[int | None] = mapped_column(default=None)
+    link_id: Mapped[int | None] = mapped_column(BigId, default=None)
+    item_id: Mapped[int | None] = mapped_column(BigId, default=None)
     value: Mapped[float] = mapped_column(sa.Float, default=0.0)
     machine: Mapped[bool] = mapped_column(default=False)  # machine open or bot click
     reason: Mapped[str] = mapped_column(sa.String(100), default="")  # why it was classified so
@@ -49,7 +49,7 @@ class ArmMetric(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    rollout_id: Mapped[int | None] = mapped_column(default=None)
+    rollout_id: Mapped[int | None] = mapped_column(BigId, default=None)
     campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaigns.id", ondelete="CASCADE"))
     stage_index: Mapped[int] = mapped_column(default=-1)  # -1: no rollout stage
     arm: Mapped[str] = mapped_column(sa.String(12))

@@ -37,7 +37,7 @@ class Rollout(Base):
     freeze_windows: Mapped[list[Any]] = mapped_column(default=list)  # [{"start": iso, "end": iso, "why"}]
     model_version_id: Mapped[int | None] = mapped_column(sa.ForeignKey("model_versions.id"), default=None)
     # blue-green: the version live before the last switch, so switching back is one step
-    previous_model_version_id: Mapped[int | None] = mapped_column(default=None)
+    previous_model_version_id: Mapped[int | None] = mapped_column(BigId, default=None)
     killed: Mapped[bool] = mapped_column(default=False)
     killed_at: Mapped[datetime | None] = mapped_column(default=None)
     created_by: Mapped[str] = mapped_column(sa.String(320), default="")
@@ -103,7 +103,7 @@ class ShadowRender(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     send_id: Mapped[int] = mapped_column(sa.ForeignKey("sends.id", ondelete="CASCADE"), unique=True)
-    rollout_id: Mapped[int | None] = mapped_column(default=None, index=True)
+    rollout_id: Mapped[int | None] = mapped_column(BigId, default=None, index=True)
     item_ids: Mapped[list[Any]] = mapped_column(default=list)
     content_sha256: Mapped[str] = mapped_column(sa.String(64), default="")
     latency_ms: Mapped[float] = mapped_column(sa.Float, default=0.0)

@@ -33,7 +33,7 @@ class Send(Base):
     contact_id: Mapped[int] = mapped_column(sa.ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
     wave_id: Mapped[int | None] = mapped_column(sa.ForeignKey("waves.id"), default=None, index=True)
     batch: Mapped[int] = mapped_column(default=0)
-    rollout_id: Mapped[int | None] = mapped_column(default=None)
+    rollout_id: Mapped[int | None] = mapped_column(BigId, default=None)
     stage_index: Mapped[int | None] = mapped_column(default=None)
     arm: Mapped[str] = mapped_column(sa.String(12), default="control")
     bucket: Mapped[int | None] = mapped_column(default=None)
@@ -42,7 +42,7 @@ class Send(Base):
     # treatment by allow-list or beta group, not by bucket: left out of the statistics
     forced: Mapped[bool] = mapped_column(default=False)
     content: Mapped[str] = mapped_column(sa.String(12), default="control")  # ai | control | fallback
-    model_version_id: Mapped[int | None] = mapped_column(default=None)
+    model_version_id: Mapped[int | None] = mapped_column(BigId, default=None)
     state: Mapped[str] = mapped_column(sa.String(10), default="queued")
     message_id: Mapped[str] = mapped_column(sa.String(300), default="")
     attempts: Mapped[int] = mapped_column(default=0)

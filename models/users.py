@@ -37,6 +37,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(sa.String(300))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # bumped by a logout or a password change: browser sessions started before it end
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", cascade="all, delete-orphan")
 

@@ -32,7 +32,7 @@ class WebhookDelivery(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     webhook_id: Mapped[int] = mapped_column(sa.ForeignKey("webhooks.id", ondelete="CASCADE"), index=True)
     event: Mapped[str] = mapped_column(sa.String(60))
-    rollout_id: Mapped[int | None] = mapped_column(default=None, index=True)
+    rollout_id: Mapped[int | None] = mapped_column(BigId, default=None, index=True)
     decision_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("decisions.id", ondelete="SET NULL"), default=None, index=True
     )

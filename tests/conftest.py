@@ -141,6 +141,18 @@ def app(
 
 
 @pytest.fixture()
+def allow_private_webhooks(app: Flask) -> Flask:
+    """The admin setting WEBHOOK_ALLOW_PRIVATE, for tests whose webhook receiver listens on 127.0.0.1
+    (webhooks refuse loopback, private and link-local targets by default)."""
+    from dataclasses import replace
+
+    runtime = app.extensions["mailramp"]
+    runtime.settings = replace(runtime.settings, webhook_allow_private=True)
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = True
+    return app
+
+
+@pytest.fixture()
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
 

@@ -2,65 +2,63 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
-from flask import Response, jsonify, request, stream_with_context
+from flask import Response, jsonify, stream_with_context
+from pydantic import Field
 
-from app.api.errors import json_body
+from app.api.schema import BIGINT_MAX, ApiModel, Id, Name
 from app.api.spec import route
 from app.auth import actor
 from app.extensions import db, get_runtime
 from campaigns.campaigns import cancel_campaign, create_campaign, get_campaign
-from campaigns.errors import InputError
 from campaigns.jobs import start_wave
 from campaigns.reports import campaign_progress, campaign_results, results_csv, sends_csv
 from models import Campaign, Role
 
-CAMPAIGN_BODY = {
-    "type": "object",
-    "properties": {
-        "name": {"type": "string"},
-        "template_id": {"type": "integer"},
-        "segment_id": {"type": ["integer", "null"], "description": "null: every sendable contact"},
-        "subject": {"type": "string", "description": "empty: the template's subject"},
-        "from_email": {"type": "string"},
-        "from_name": {"type": "string"},
-        "schedule": {
-            "type": "object",
-            "properties": {
-                "kind": {"enum": ["now", "at", "recurring"]},
-                "send_at": {"type": "string", "format": "date-time"},
-                "cron": {"type": "string"},
-                "timezone": {"type": "string"},
-            },
-        },
-        "wave_size": {"type": ["integer", "null"]},
-        "series": {"type": "string"},
-        "ai": {
-            "type": "object",
-            "properties": {
-                "exposure_percent": {"type": "number"},
-                "holdout_percent": {"type": "number"},
-                "primary_metric": {"type": "string"},
-                "model_version_id": {"type": "integer"},
-            },
-        },
-        "rollout_id": {"type": "integer", "description": "join an existing rollout (a campaign series)"},
-        "recommendation_rules": {
-            "type": "object",
-            "description": "filters on the AI block's items",
-            "properties": {
-                "categories": {"type": "array"},
-                "exclude_categories": {"type": "array"},
-                "min_price": {"type": "number"},
-                "max_price": {"type": "number"},
-                "max_per_category": {"type": "integer"},
-            },
-        },
-    },
-    "required": ["name", "template_id", "from_email"],
-}
+
+class Schedule(ApiModel):
+    kind: Literal["now", "at", "recurring"] = "now"
+    send_at: str | None = Field(None, description="ISO 8601 date-time; without an offset: in `timezone`")
+    cron: str | None = None
+    timezone: str | None = Field(None, max_length=100, description="IANA name; default UTC")
+
+
+class AiSettings(ApiModel):
+    exposure_percent: float = Field(0, ge=0, le=100)
+    holdout_percent: float = Field(0, ge=0, le=100)
+    primary_metric: str | None = Field(None, max_length=100)
+    model_version_id: Id | None = None
+
+
+class RecommendationRules(ApiModel):
+    """Filters on the AI block's items."""
+
+    categories: list[str] | None = None
+    exclude_categories: list[str] | None = None
+    min_price: float | None = Field(None, ge=0)
+    max_price: float | None = Field(None, ge=0)
+    max_per_category: int | None = Field(None, ge=1, le=1000)
+
+
+class CampaignIn(ApiModel):
+    name: Name
+    template_id: Id
+    segment_id: Id | None = Field(None, description="null: every sendable contact")
+    subject: str = Field("", max_length=2000, description="empty: the template's subject")
+    from_email: str = Field(max_length=320)
+    from_name: str = Field("", max_length=200)
+    schedule: Schedule | None = None
+    wave_size: int | None = Field(None, ge=1, le=BIGINT_MAX)
+    series: str = Field("", max_length=200)
+    ai: AiSettings | None = None
+    rollout_id: Id | None = Field(None, description="join an existing rollout (a campaign series)")
+    recommendation_rules: RecommendationRules | None = None
+
+
+class WaveIn(ApiModel):
+    limit: int | None = Field(None, ge=1, le=BIGINT_MAX, description="null: every contact that remains")
 
 
 def campaign_json(c: Campaign) -> dict[str, Any]:
@@ -92,10 +90,10 @@ def list_campaigns() -> Response:
 
 
 @route(
-    "/campaigns", "POST", role=Role.marketer, summary="Create a campaign", body=CAMPAIGN_BODY, tag="campaigns"
+    "/campaigns", "POST", role=Role.marketer, summary="Create a campaign", body=CampaignIn, tag="campaigns"
 )
-def create() -> tuple[Response, int]:
-    campaign = create_campaign(db(), json_body(), actor())
+def create(body: CampaignIn) -> tuple[Response, int]:
+    campaign = create_campaign(db(), body.model_dump(exclude_none=True), actor())
     db().commit()
     return jsonify(campaign_json(campaign)), 201
 
@@ -132,15 +130,11 @@ def cancel(campaign_id: int) -> Response:
     role=Role.marketer,
     tag="campaigns",
     summary="Send a wave: the next `limit` contacts of the audience (all that remain when omitted)",
-    body={"type": "object", "properties": {"limit": {"type": ["integer", "null"]}}},
+    body=WaveIn,
 )
-def send_wave(campaign_id: int) -> tuple[Response, int]:
-    body = request.get_json(silent=True) or {}
-    limit = body.get("limit") if isinstance(body, dict) else None
-    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)):
-        raise InputError(f"must be a whole number of contacts, not {limit!r}", where="limit")
+def send_wave(campaign_id: int, body: WaveIn) -> tuple[Response, int]:
     get_campaign(db(), campaign_id)
-    wave = start_wave(get_runtime(), campaign_id, limit)
+    wave = start_wave(get_runtime(), campaign_id, body.limit)
     return jsonify(wave), 202
 
 

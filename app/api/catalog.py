@@ -5,28 +5,42 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Response, jsonify, request
+from flask import Response, jsonify
+from pydantic import Field
 
-from app.api.contacts import int_arg
-from app.api.errors import json_body
+from app.api.contacts import PageQuery
+from app.api.schema import ApiModel, QueryModel
 from app.api.spec import route
 from app.extensions import db
 from campaigns import catalog
 from campaigns.contacts import get_contact
 from models import Interaction, Item, Role
 
-ITEM_BODY: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "sku": {"type": "string", "description": "the catalog's own id"},
-        "name": {"type": "string"},
-        "url": {"type": "string"},
-        "price": {"type": "number"},
-        "image_url": {"type": "string"},
-        "category": {"type": "string", "description": "empty: derived from the name"},
-        "enabled": {"type": "boolean"},
-    },
-}
+
+class ItemPatch(ApiModel):
+    sku: str | None = Field(None, max_length=200, description="the catalog's own id")
+    name: str | None = Field(None, max_length=500)
+    url: str | None = Field(None, max_length=2000)
+    price: float | None = Field(None, ge=0, le=1e12)
+    image_url: str | None = Field(None, max_length=2000)
+    category: str | None = Field(None, max_length=200, description="empty: derived from the name")
+    enabled: bool | None = None
+
+    def changes(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump(exclude_unset=True).items() if v is not None}
+
+
+class ItemIn(ItemPatch):
+    sku: str = Field(max_length=200, description="the catalog's own id")
+
+
+class ItemSearch(PageQuery):
+    q: str = Field("", max_length=500, description="a substring of sku or name")
+    category: str | None = Field(None, max_length=200, description="exact category")
+
+
+class LimitQuery(QueryModel):
+    limit: int = Field(100, ge=1, le=1000)
 
 
 def item_json(item: Item) -> dict[str, Any]:
@@ -48,21 +62,12 @@ def item_json(item: Item) -> dict[str, Any]:
     "GET",
     role=Role.viewer,
     summary="Search the catalog",
-    query={
-        "q": "a substring of sku or name",
-        "category": "exact category",
-        "after": "last id",
-        "limit": "1..1000",
-    },
+    query=ItemSearch,
     tag="catalog",
 )
-def items_list() -> Response:
+def items_list(query: ItemSearch) -> Response:
     page = catalog.search_items(
-        db(),
-        query=request.args.get("q", ""),
-        category=request.args.get("category") or None,
-        after=int_arg("after", 0),
-        limit=int_arg("limit", 50),
+        db(), query=query.q, category=query.category or None, after=query.after, limit=query.limit
     )
     return jsonify(items=[item_json(i) for i in page.items], total=page.total, next_after=page.next_after)
 
@@ -77,11 +82,11 @@ def items_categories() -> Response:
     "POST",
     role=Role.marketer,
     summary="Add an item",
-    body={**ITEM_BODY, "required": ["sku"]},
+    body=ItemIn,
     tag="catalog",
 )
-def items_create() -> tuple[Response, int]:
-    item = catalog.create_item(db(), json_body())
+def items_create(body: ItemIn) -> tuple[Response, int]:
+    item = catalog.create_item(db(), body.changes())
     db().commit()
     return jsonify(item_json(item)), 201
 
@@ -96,11 +101,11 @@ def items_get(item_id: int) -> Response:
     "PATCH",
     role=Role.marketer,
     summary="Change an item (enabled=false keeps it out of recommendations)",
-    body=ITEM_BODY,
+    body=ItemPatch,
     tag="catalog",
 )
-def items_update(item_id: int) -> Response:
-    item = catalog.update_item(db(), item_id, json_body())
+def items_update(item_id: int, body: ItemPatch) -> Response:
+    item = catalog.update_item(db(), item_id, body.changes())
     db().commit()
     return jsonify(item_json(item))
 
@@ -110,12 +115,12 @@ def items_update(item_id: int) -> Response:
     "GET",
     role=Role.viewer,
     summary="A contact's purchases, returns, clicks and views, newest first",
-    query={"limit": "1..1000, default 100"},
+    query=LimitQuery,
     tag="catalog",
 )
-def contact_interactions(contact_id: int) -> Response:
+def contact_interactions(contact_id: int, query: LimitQuery) -> Response:
     get_contact(db(), contact_id)
-    limit = max(1, min(int_arg("limit", 100), 1000))
+    limit = query.limit
     rows = db().execute(
         sa.select(Interaction, Item.sku, Item.name, Item.category)
         .join(Item, Item.id == Interaction.item_id)

@@ -2,35 +2,77 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from flask import Response, jsonify, request
+from pydantic import Field
 
-from app.api.errors import json_body
+from app.api.schema import BIGINT_MAX, ApiModel, QueryModel
 from app.api.spec import route
 from app.extensions import db
 from campaigns import contacts, suppression
 from campaigns.errors import InputError
 from models import Contact, Role, Suppression
 
-CONTACT_BODY: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "email": {"type": "string"},
-        "name": {"type": "string"},
-        "country": {"type": "string"},
-        "timezone": {"type": "string", "description": "IANA name, e.g. Europe/London"},
-        "consent": {"type": "boolean"},
-        "status": {"enum": ["active", "unsubscribed", "bounced", "complained"]},
-        "external_id": {"type": ["string", "null"]},
-        "attributes": {"type": "object", "description": "merged on update; a null value removes a key"},
-    },
-}
+Status = Literal["active", "unsubscribed", "bounced", "complained"]
+
+
+class ContactPatch(ApiModel):
+    email: str | None = Field(None, max_length=320)
+    name: str | None = Field(None, max_length=200)
+    country: str | None = Field(None, max_length=100)
+    timezone: str | None = Field(None, max_length=100, description="IANA name, e.g. Europe/London")
+    consent: bool | None = None
+    status: Status | None = None
+    external_id: str | None = Field(None, max_length=200)
+    attributes: dict[str, Any] | None = Field(
+        None, description="merged on update; a null value removes a key"
+    )
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the client sent (a null external_id clears it; other nulls are ignored)."""
+        sent = self.model_dump(exclude_unset=True)
+        return {k: v for k, v in sent.items() if v is not None or k == "external_id"}
+
+
+class ContactIn(ContactPatch):
+    email: str = Field(max_length=320)
+
+
 CONTACT_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "properties": {**CONTACT_BODY["properties"], "id": {"type": "integer"}, "created_at": {"type": "string"}},
+    "properties": {
+        "id": {"type": "integer"},
+        "email": {"type": "string"},
+        "created_at": {"type": "string"},
+    },
 }
-PAGE_QUERY = {"after": "the last id of the previous page (keyset paging)", "limit": "1..1000, default 50"}
+
+
+class PageQuery(QueryModel):
+    after: int = Field(0, ge=0, le=BIGINT_MAX, description="the last id of the previous page (keyset)")
+    limit: int = Field(50, ge=1, le=1000)
+
+
+class ContactSearch(PageQuery):
+    q: str = Field("", max_length=320, description="a substring of the email or name")
+    status: Status | None = None
+    country: str | None = Field(None, max_length=100, description="exact country")
+    segment_id: int | None = Field(None, ge=1, le=BIGINT_MAX, description="only members of this segment")
+
+
+class DeleteQuery(QueryModel):
+    suppress: bool = Field(False, description="true: also put the address on the suppression list")
+
+
+class SuppressionSearch(PageQuery):
+    q: str = Field("", max_length=320, description="a substring of the address")
+    limit: int = Field(100, ge=1, le=1000)
+
+
+class SuppressionIn(ApiModel):
+    email: str = Field(max_length=320)
+    reason: Literal[suppression.REASONS] = "manual"  # type: ignore[valid-type]
 
 
 def contact_json(c: Contact) -> dict[str, Any]:
@@ -65,25 +107,18 @@ def int_arg(name: str, default: int) -> int:
     "GET",
     role=Role.viewer,
     summary="Search contacts, a page at a time",
-    query={
-        "q": "a substring of the email or name",
-        "status": "active | unsubscribed | bounced | complained",
-        "country": "exact country",
-        "segment_id": "only members of this segment",
-        **PAGE_QUERY,
-    },
+    query=ContactSearch,
     tag="contacts",
 )
-def contacts_list() -> Response:
-    segment = request.args.get("segment_id")
+def contacts_list(query: ContactSearch) -> Response:
     page = contacts.search_contacts(
         db(),
-        query=request.args.get("q", ""),
-        status=request.args.get("status") or None,
-        country=request.args.get("country") or None,
-        segment_id=int_arg("segment_id", 0) if segment else None,
-        after=int_arg("after", 0),
-        limit=int_arg("limit", 50),
+        query=query.q,
+        status=query.status,
+        country=query.country,
+        segment_id=query.segment_id,
+        after=query.after,
+        limit=query.limit,
     )
     return jsonify(
         contacts=[contact_json(c) for c in page.contacts], total=page.total, next_after=page.next_after
@@ -95,12 +130,12 @@ def contacts_list() -> Response:
     "POST",
     role=Role.marketer,
     summary="Create a contact",
-    body={**CONTACT_BODY, "required": ["email"]},
+    body=ContactIn,
     response=CONTACT_SCHEMA,
     tag="contacts",
 )
-def contacts_create() -> tuple[Response, int]:
-    contact = contacts.create_contact(db(), json_body())
+def contacts_create(body: ContactIn) -> tuple[Response, int]:
+    contact = contacts.create_contact(db(), body.changes())
     db().commit()
     return jsonify(contact_json(contact)), 201
 
@@ -134,12 +169,12 @@ def contacts_get(contact_id: int) -> Response:
     "PATCH",
     role=Role.marketer,
     summary="Change some fields of a contact",
-    body=CONTACT_BODY,
+    body=ContactPatch,
     response=CONTACT_SCHEMA,
     tag="contacts",
 )
-def contacts_update(contact_id: int) -> Response:
-    contact = contacts.update_contact(db(), contact_id, json_body())
+def contacts_update(contact_id: int, body: ContactPatch) -> Response:
+    contact = contacts.update_contact(db(), contact_id, body.changes())
     db().commit()
     return jsonify(contact_json(contact))
 
@@ -149,12 +184,11 @@ def contacts_update(contact_id: int) -> Response:
     "DELETE",
     role=Role.admin,
     summary="Delete a contact with its sends and history",
-    query={"suppress": "true: also put the address on the suppression list"},
+    query=DeleteQuery,
     tag="contacts",
 )
-def contacts_delete(contact_id: int) -> tuple[str, int]:
-    suppress = request.args.get("suppress", "").lower() in ("1", "true", "yes")
-    contacts.delete_contact(db(), contact_id, suppress=suppress)
+def contacts_delete(contact_id: int, query: DeleteQuery) -> tuple[str, int]:
+    contacts.delete_contact(db(), contact_id, suppress=query.suppress)
     db().commit()
     return "", 204
 
@@ -168,13 +202,11 @@ def suppression_json(row: Suppression) -> dict[str, Any]:
     "GET",
     role=Role.viewer,
     summary="The suppression list",
-    query={"q": "a substring of the address", **PAGE_QUERY},
+    query=SuppressionSearch,
     tag="contacts",
 )
-def suppressions_list() -> Response:
-    page = suppression.list_suppressions(
-        db(), query=request.args.get("q", ""), after=int_arg("after", 0), limit=int_arg("limit", 100)
-    )
+def suppressions_list(query: SuppressionSearch) -> Response:
+    page = suppression.list_suppressions(db(), query=query.q, after=query.after, limit=query.limit)
     return jsonify(
         suppressions=[suppression_json(r) for r in page.rows], total=page.total, next_after=page.next_after
     )
@@ -185,21 +217,11 @@ def suppressions_list() -> Response:
     "POST",
     role=Role.marketer,
     summary="Suppress an address (never sent to again); adding twice is harmless",
-    body={
-        "type": "object",
-        "properties": {"email": {"type": "string"}, "reason": {"enum": list(suppression.REASONS)}},
-        "required": ["email"],
-    },
+    body=SuppressionIn,
     tag="contacts",
 )
-def suppressions_add() -> tuple[Response, int]:
-    body = json_body()
-    if not isinstance(body.get("email"), str):
-        raise InputError("email is required", where="email")
-    reason = body.get("reason", "manual")
-    if not isinstance(reason, str):
-        raise InputError("reason must be text", where="reason")
-    row, created = suppression.add_suppression(db(), body["email"], reason)
+def suppressions_add(body: SuppressionIn) -> tuple[Response, int]:
+    row, created = suppression.add_suppression(db(), body.email, body.reason)
     db().commit()
     return jsonify(suppression_json(row)), 201 if created else 200
 

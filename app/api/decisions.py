@@ -3,14 +3,17 @@ metrics behind them; webhooks (admin) and their deliveries, failed ones included
 
 from __future__ import annotations
 
-from flask import Response, jsonify, request
+from typing import Annotated, Any, Literal
 
-from app.api.errors import json_body
+from flask import Response, jsonify
+from pydantic import Field
+
+from app.api.schema import BIGINT_MAX, ApiModel, QueryModel
 from app.api.spec import route
 from app.auth import actor
 from app.extensions import db, get_runtime
 from campaigns import alerts, arm_report, webhooks
-from campaigns.errors import InputError, NotFound
+from campaigns.errors import NotFound
 from campaigns.evaluation import decision_to_json, evaluate, list_decisions
 from models import Decision, Role, Rollout
 
@@ -26,27 +29,42 @@ _DECISION = {
         "evidence": {"type": "object"},
     },
 }
-_WEBHOOK_BODY = {
-    "type": "object",
-    "properties": {
-        "url": {"type": "string", "format": "uri"},
-        "secret": {"type": "string", "description": "16-200 characters; generated when absent"},
-        "format": {"enum": list(alerts.FORMATS)},
-        "events": {"type": "array", "items": {"type": "string"}, "description": "event prefixes; empty: all"},
-        "name": {"type": "string"},
-        "active": {"type": "boolean"},
-    },
-}
 
 
-def _int_arg(name: str, default: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise InputError("must be a whole number", where=name) from None
+class WebhookPatch(ApiModel):
+    url: str | None = Field(
+        None, max_length=2000, description="http(s); private addresses need an admin setting"
+    )
+    secret: str | None = Field(None, min_length=16, max_length=200, description="generated when absent")
+    format: Literal[alerts.FORMATS] | None = None  # type: ignore[valid-type]
+    events: list[Annotated[str, Field(min_length=1, max_length=60)]] | None = Field(
+        None, description="event prefixes; empty: all"
+    )
+    name: str | None = Field(None, max_length=200)
+    active: bool | None = None
+
+    def changes(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump(exclude_unset=True).items() if v is not None}
+
+
+class WebhookIn(WebhookPatch):
+    url: str = Field(max_length=2000, description="http(s); private addresses need an admin setting")
+
+
+class DecisionQuery(QueryModel):
+    outcome: Literal["hold", "advance", "rollback", "pause"] | None = None
+    limit: int = Field(50, ge=1, le=1000)
+
+
+class DeliveryQuery(QueryModel):
+    status: Literal[webhooks.DELIVERY_STATUSES] | None = None  # type: ignore[valid-type]
+    webhook_id: int | None = Field(None, ge=1, le=BIGINT_MAX, description="only this webhook")
+    rollout_id: int | None = Field(None, ge=1, le=BIGINT_MAX, description="only this rollout")
+    limit: int = Field(100, ge=1, le=1000)
+
+
+class SegmentQuery(QueryModel):
+    segment: str = Field("", max_length=200, description="a segment label; empty: whole arms")
 
 
 @route(
@@ -70,11 +88,11 @@ def rollout_evaluate(rollout_id: int) -> Response:
     "GET",
     role=Role.viewer,
     summary="Decisions of a rollout, newest first, with their evidence",
-    query={"outcome": "hold | advance | rollback | pause", "limit": "at most this many (50)"},
+    query=DecisionQuery,
     tag=TAG,
 )
-def rollout_decisions(rollout_id: int) -> Response:
-    rows = list_decisions(db(), rollout_id, request.args.get("outcome") or None, _int_arg("limit", 50))
+def rollout_decisions(rollout_id: int, query: DecisionQuery) -> Response:
+    rows = list_decisions(db(), rollout_id, query.outcome, query.limit)
     return jsonify(decisions=[decision_to_json(d) for d in rows])
 
 
@@ -98,14 +116,14 @@ def decision_get(decision_id: int) -> Response:
     "GET",
     role=Role.viewer,
     summary="Per-arm metrics by stage (and segment) from the incremental aggregates",
-    query={"segment": "a segment label; empty: whole arms"},
+    query=SegmentQuery,
     tag=TAG,
 )
-def rollout_metrics(rollout_id: int) -> Response:
+def rollout_metrics(rollout_id: int, query: SegmentQuery) -> Response:
     session = db()
     if session.get(Rollout, rollout_id) is None:
         raise NotFound(f"rollout {rollout_id} does not exist")
-    report = arm_report.rollout_metrics(session, rollout_id, request.args.get("segment", ""))
+    report = arm_report.rollout_metrics(session, rollout_id, query.segment)
     return jsonify({**report, "segments": arm_report.segments_of(session, rollout_id)})
 
 
@@ -126,12 +144,12 @@ def webhooks_list() -> Response:
     "POST",
     role=Role.admin,
     summary="Create a webhook (the secret is shown once)",
-    body=_WEBHOOK_BODY,
+    body=WebhookIn,
     tag=TAG,
 )
-def webhooks_create() -> tuple[Response, int]:
+def webhooks_create(body: WebhookIn) -> tuple[Response, int]:
     session = db()
-    webhook, secret = webhooks.create_webhook(session, json_body(), actor())
+    webhook, secret = webhooks.create_webhook(session, body.changes(), actor())
     session.commit()
     return jsonify({**webhooks.webhook_to_json(webhook), "secret": secret}), 201
 
@@ -146,12 +164,12 @@ def webhooks_get(webhook_id: int) -> Response:
     "PATCH",
     role=Role.admin,
     summary="Change a webhook",
-    body=_WEBHOOK_BODY,
+    body=WebhookPatch,
     tag=TAG,
 )
-def webhooks_update(webhook_id: int) -> Response:
+def webhooks_update(webhook_id: int, body: WebhookPatch) -> Response:
     session = db()
-    webhook = webhooks.update_webhook(session, webhook_id, json_body())
+    webhook = webhooks.update_webhook(session, webhook_id, body.changes())
     session.commit()
     return jsonify(webhooks.webhook_to_json(webhook))
 
@@ -191,16 +209,11 @@ def webhooks_test(webhook_id: int) -> Response:
     "GET",
     role=Role.viewer,
     summary="Webhook deliveries, newest first (status=failed: the ones to look at)",
-    query={"status": "pending | retrying | delivered | failed", "webhook_id": "only this webhook",
-           "rollout_id": "only this rollout", "limit": "at most this many (100)"},
+    query=DeliveryQuery,
     tag=TAG,
-)  # fmt: skip
-def deliveries_list() -> Response:
-    webhook_id = _int_arg("webhook_id", 0) or None
-    rollout_id = _int_arg("rollout_id", 0) or None
-    rows = webhooks.list_deliveries(
-        db(), webhook_id, request.args.get("status") or None, rollout_id, _int_arg("limit", 100)
-    )
+)
+def deliveries_list(query: DeliveryQuery) -> Response:
+    rows = webhooks.list_deliveries(db(), query.webhook_id, query.status, query.rollout_id, query.limit)
     return jsonify(deliveries=[webhooks.delivery_to_json(d) for d in rows])
 
 

@@ -4,56 +4,59 @@ reported by an MTA or ESP. Like the tracking endpoints, these only enqueue; a wo
 from __future__ import annotations
 
 import time
+from typing import Literal
 
 import sqlalchemy as sa
 from flask import Response, jsonify
+from pydantic import Field
 
-from app.api.errors import json_body
+from app.api.schema import ApiModel, Id
 from app.api.spec import route
 from app.extensions import db, get_runtime
 from campaigns.contacts import normalize_email
 from campaigns.errors import InputError
 from campaigns.tokens import TokenSigner
-from campaigns.tracking import RawEvent, conversion_key, push
+from campaigns.tracking import MAX_CONVERSION_VALUE, RawEvent, conversion_key, push
 from models import Contact, Role, Send
 
-CONVERSION_BODY = {
-    "type": "object",
-    "properties": {
-        "campaign_id": {"type": "integer"},
-        "email": {"type": "string", "description": "the contact's email, or give `token`"},
-        "token": {"type": "string", "description": "the `mr` token the click redirect handed the shop"},
-        "value": {"type": "number"},
-        "order_id": {"type": "string", "description": "replays of the same order are counted once"},
-    },
-}
-EVENT_BODY = {
-    "type": "object",
-    "properties": {
-        "kind": {"enum": ["bounce", "complaint", "delivered"]},
-        "message_id": {"type": "string"},
-        "send_id": {"type": "integer"},
-    },
-    "required": ["kind"],
-}
+
+class ConversionIn(ApiModel):
+    campaign_id: Id | None = Field(None, description="with `email`")
+    email: str | None = Field(None, max_length=320, description="the contact's email, or give `token`")
+    token: str | None = Field(
+        None, max_length=1000, description="the `mr` token the click redirect handed the shop"
+    )
+    value: float = Field(
+        0.0,
+        ge=-MAX_CONVERSION_VALUE,
+        le=MAX_CONVERSION_VALUE,
+        description="revenue; negative: a refund (only here, never on the public /t/v endpoint)",
+    )
+    order_id: str | None = Field(
+        None, max_length=1000, description="replays of the same order are counted once"
+    )
 
 
-def _send_for(body: dict[str, object]) -> Send:
-    token = body.get("token")
-    if token:
-        ref = TokenSigner(get_runtime().settings.secret_key).verify(str(token), expected_kind="conversion")
+class EventIn(ApiModel):
+    kind: Literal["bounce", "complaint", "delivered"]
+    message_id: str | None = Field(None, max_length=1000)
+    send_id: Id | None = None
+
+
+def _send_for(body: ConversionIn) -> Send:
+    if body.token:
+        ref = TokenSigner(get_runtime().settings.secret_key).verify(body.token, expected_kind="conversion")
         if ref is None:
             raise InputError("the token is not valid", where="token")
         send = db().get(Send, ref.send_id)
     else:
-        campaign_id = body.get("campaign_id")
-        if not isinstance(campaign_id, int):
-            raise InputError("campaign_id (a number) is required with email", where="campaign_id")
-        email = normalize_email(str(body.get("email", "")))
+        if body.campaign_id is None:
+            raise InputError("campaign_id is required with email", where="campaign_id")
+        email = normalize_email(body.email or "")
         send = db().scalar(
             sa.select(Send)
             .join(Contact, Contact.id == Send.contact_id)
-            .where(Send.campaign_id == campaign_id, Contact.email == email)
+            .where(Send.campaign_id == body.campaign_id, Contact.email == email)
         )
     if send is None:
         raise InputError("no email of this campaign went to this contact", where="email")
@@ -65,25 +68,19 @@ def _send_for(body: dict[str, object]) -> Send:
     "POST",
     role=Role.marketer,
     summary="Record a conversion with its value",
-    body=CONVERSION_BODY,
+    body=ConversionIn,
     tag="events",
 )
-def record_conversion() -> tuple[Response, int]:
-    body = json_body()
-    try:
-        value = float(body.get("value", 0))
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"must be a number, not {body.get('value')!r}", where="value") from exc
+def record_conversion(body: ConversionIn) -> tuple[Response, int]:
     send = _send_for(body)
-    order = str(body["order_id"]) if body.get("order_id") not in (None, "") else None
     push(
         get_runtime().redis,
         RawEvent(
             kind="conversion",
             send_id=send.id,
-            value=value,
+            value=body.value,
             at=time.time(),
-            key=conversion_key(send.campaign_id, send.contact_id, order),
+            key=conversion_key(send.campaign_id, send.contact_id, body.order_id or None),
         ),
     )
     return jsonify(accepted=True, send_id=send.id), 202
@@ -94,24 +91,20 @@ def record_conversion() -> tuple[Response, int]:
     "POST",
     role=Role.marketer,
     summary="Report a bounce, complaint or delivery",
-    body=EVENT_BODY,
+    body=EventIn,
     tag="events",
 )
-def record_event() -> tuple[Response, int]:
-    body = json_body()
-    kind = body.get("kind")
-    if kind not in ("bounce", "complaint", "delivered"):
-        raise InputError("kind must be bounce, complaint or delivered", where="kind")
-    if body.get("send_id") is not None:
-        send = db().get(Send, body["send_id"])
-    elif body.get("message_id"):
-        send = db().scalar(sa.select(Send).where(Send.message_id == str(body["message_id"])))
+def record_event(body: EventIn) -> tuple[Response, int]:
+    if body.send_id is not None:
+        send = db().get(Send, body.send_id)
+    elif body.message_id:
+        send = db().scalar(sa.select(Send).where(Send.message_id == body.message_id))
     else:
         raise InputError("give send_id or message_id", where="body")
     if send is None:
-        raise InputError("no such send", where="send_id" if body.get("send_id") is not None else "message_id")
+        raise InputError("no such send", where="send_id" if body.send_id is not None else "message_id")
     push(
         get_runtime().redis,
-        RawEvent(kind=str(kind), send_id=send.id, at=time.time(), key=f"{kind}:{send.id}"),
+        RawEvent(kind=body.kind, send_id=send.id, at=time.time(), key=f"{body.kind}:{send.id}"),
     )
     return jsonify(accepted=True, send_id=send.id), 202

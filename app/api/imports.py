@@ -7,11 +7,13 @@ overrides the choice.
 
 from __future__ import annotations
 
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import sqlalchemy as sa
 from flask import Response, jsonify, request
+from pydantic import Field, field_validator
 
+from app.api.schema import QueryModel
 from app.api.spec import route
 from app.auth import actor
 from app.extensions import db, get_runtime
@@ -20,11 +22,28 @@ from campaigns.errors import InputError
 from models import ImportRun, Role
 
 ENCODINGS = ("utf-8", "latin-1", "cp1252", "utf-16")
-UPLOAD_QUERY = {
-    "mode": "auto (default): inline up to 2 MB, else queued | sync | async",
-    "encoding": "the file's encoding: utf-8 (default), latin-1, cp1252, utf-16",
-    "filename": "a name for the run when the CSV is sent as the raw body",
-}
+
+
+class UploadQuery(QueryModel):
+    mode: Literal["auto", "sync", "async"] = Field("auto", description="auto: inline up to 2 MB, else queued")
+    encoding: Literal[ENCODINGS] = Field(  # type: ignore[valid-type]
+        "utf-8", description="the file's encoding (utf-16 needs its byte order mark)"
+    )
+    filename: str = Field(
+        "upload.csv", min_length=1, max_length=255, description="a name for the run (raw-body uploads)"
+    )
+
+    @field_validator("encoding", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+
+class RunsQuery(QueryModel):
+    kind: Literal["contacts", "items", "interactions", "suppressions"] | None = None
+    limit: int = Field(50, ge=1, le=200)
+
+
 RUN_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -71,25 +90,20 @@ def run_json(run: ImportRun, with_errors: bool = True) -> dict[str, Any]:
     return body
 
 
-def _upload() -> tuple[IO[bytes], str]:
+def _upload(query: UploadQuery) -> tuple[IO[bytes], str]:
     """The multipart part named `file`, or else the raw body (any other content type)."""
     if request.mimetype == "multipart/form-data":
         upload = request.files.get("file")
         if upload is None:
             raise InputError("the multipart upload has no part named 'file'", where="file")
         return upload.stream, upload.filename or "upload.csv"
-    return request.stream, request.args.get("filename", "upload.csv")
+    return request.stream, query.filename
 
 
-def start_upload(kind: str) -> tuple[Response, int]:
+def start_upload(kind: str, query: UploadQuery) -> tuple[Response, int]:
     """Store the upload as a run of `kind`, then import it inline or queue it."""
-    mode = request.args.get("mode", "auto")
-    if mode not in ("auto", "sync", "async"):
-        raise InputError("mode must be auto, sync or async", where="mode")
-    encoding = request.args.get("encoding", "utf-8").lower()
-    if encoding not in ENCODINGS:
-        raise InputError(f"encoding must be one of {', '.join(ENCODINGS)}", where="encoding")
-    stream, filename = _upload()
+    mode, encoding = query.mode, query.encoding
+    stream, filename = _upload(query)
     rt = get_runtime()
     run, path, size = imports.save_upload(db(), rt.settings.instance_path, kind, filename, stream, actor())
     db().commit()
@@ -104,8 +118,8 @@ def start_upload(kind: str) -> tuple[Response, int]:
 
 
 def upload_route(rule: str, kind: str, summary: str, columns: str) -> None:
-    def view() -> tuple[Response, int]:
-        return start_upload(kind)
+    def view(query: UploadQuery) -> tuple[Response, int]:
+        return start_upload(kind, query)
 
     view.__name__ = f"import_{kind}"
     route(
@@ -113,7 +127,7 @@ def upload_route(rule: str, kind: str, summary: str, columns: str) -> None:
         "POST",
         role=Role.marketer,
         summary=summary,
-        query=UPLOAD_QUERY,
+        query=UploadQuery,
         response=RUN_SCHEMA,
         tag="imports",
     )(view)
@@ -164,15 +178,14 @@ upload_route(
     "GET",
     role=Role.viewer,
     summary="Recent import runs (without their error lists)",
-    query={"kind": "contacts | items | interactions | suppressions", "limit": "at most 200 (default 50)"},
+    query=RunsQuery,
     tag="imports",
 )
-def imports_list() -> Response:
-    query = sa.select(ImportRun).order_by(ImportRun.id.desc())
-    if request.args.get("kind"):
-        query = query.where(ImportRun.kind == request.args["kind"])
-    limit = request.args.get("limit", 50, type=int) or 50
-    runs = db().scalars(query.limit(max(1, min(limit, 200))))
+def imports_list(query: RunsQuery) -> Response:
+    select = sa.select(ImportRun).order_by(ImportRun.id.desc())
+    if query.kind:
+        select = select.where(ImportRun.kind == query.kind)
+    runs = db().scalars(select.limit(query.limit))
     return jsonify(imports=[run_json(r, with_errors=False) for r in runs])
 
 

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from flask import Response, jsonify, request
+from flask import Response, jsonify
+from pydantic import Field, field_validator
 
-from app.api.contacts import int_arg
-from app.api.errors import json_body
+from app.api.schema import ApiModel, QueryModel
 from app.api.spec import route
 from app.auth import actor
 from app.extensions import db, get_runtime
 from campaigns.contacts import get_contact
-from campaigns.errors import InputError
 from campaigns.recommender import drift, jobs, registry
 from campaigns.recommender.kinds import KINDS
 from campaigns.recommender.rules import CampaignRules
@@ -37,6 +36,37 @@ VERSION_SCHEMA: dict[str, Any] = {
         "pinned_by_rollouts": {"type": "array", "items": {"type": "integer"}},
     },
 }
+
+
+class ListQuery(QueryModel):
+    limit: int = Field(100, ge=1, le=500)
+
+
+class TrainIn(ApiModel):
+    kind: str = Field("blend", description=f"one of {', '.join(KINDS)}", max_length=100)
+    params: dict[str, Any] = Field(
+        default_factory=dict, description='estimator parameters, e.g. {"discovery__l2": 300}'
+    )
+    window_days: int | None = Field(None, ge=1, le=36_500, description="train on the last N days only")
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in KINDS:
+            raise ValueError(f"unknown model kind {kind!r}; known: {', '.join(KINDS)}")
+        return kind
+
+
+class PromoteIn(ApiModel):
+    role: Literal["champion", "challenger", ""] = "champion"
+
+
+class RecommendQuery(QueryModel):
+    limit: int = Field(6, ge=1, le=50)
+    category: list[str] = Field(default_factory=list, description="only this category (repeatable)")
+    min_price: float | None = Field(None, ge=0, description="lowest price")
+    max_price: float | None = Field(None, ge=0, description="highest price")
+    max_per_category: int | None = Field(None, ge=1, le=1000, description="at most N per category")
 
 
 def version_json(version: ModelVersion, pinned: list[int]) -> dict[str, Any]:
@@ -65,13 +95,13 @@ def version_json(version: ModelVersion, pinned: list[int]) -> dict[str, Any]:
     "GET",
     role=Role.viewer,
     summary="Model versions, newest first",
-    query={"limit": "1..500, default 100"},
+    query=ListQuery,
     response={"type": "object", "properties": {"versions": {"type": "array", "items": VERSION_SCHEMA}}},
     tag="models",
 )
-def models_list() -> Response:
+def models_list(query: ListQuery) -> Response:
     session = db()
-    versions = registry.versions(session, limit=max(1, min(int_arg("limit", 100), 500)))
+    versions = registry.versions(session, limit=query.limit)
     return jsonify(versions=[version_json(v, registry.pinned_by(session, v.id)) for v in versions])
 
 
@@ -93,29 +123,12 @@ def models_get(version_id: int) -> Response:
     "POST",
     role=Role.approver,
     summary="Train a new version on a worker (202 with the job id)",
-    body={
-        "type": "object",
-        "properties": {
-            "kind": {"type": "string", "enum": list(KINDS), "default": "blend"},
-            "params": {"type": "object", "description": 'estimator parameters, e.g. {"discovery__l2": 300}'},
-            "window_days": {"type": ["integer", "null"], "description": "train on the last N days only"},
-        },
-    },
+    body=TrainIn,
     tag="models",
 )
-def models_train() -> tuple[Response, int]:
-    body = json_body()
-    kind = body.get("kind", "blend")
-    if kind not in KINDS:
-        raise InputError(f"unknown model kind {kind!r}; known: {', '.join(KINDS)}", where="kind")
-    params = body.get("params") or {}
-    if not isinstance(params, dict):
-        raise InputError("params must be an object", where="params")
-    window = body.get("window_days")
-    if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window < 1):
-        raise InputError("window_days must be a whole number >= 1", where="window_days")
-    job_id = jobs.enqueue_training(get_runtime(), kind, params, actor(), window)
-    return jsonify(job_id=job_id, kind=kind), 202
+def models_train(body: TrainIn) -> tuple[Response, int]:
+    job_id = jobs.enqueue_training(get_runtime(), body.kind, body.params, actor(), body.window_days)
+    return jsonify(job_id=job_id, kind=body.kind), 202
 
 
 @route(
@@ -123,17 +136,13 @@ def models_train() -> tuple[Response, int]:
     "POST",
     role=Role.approver,
     summary="Give a ready version a role (champion by default); rollouts that pinned a version keep it",
-    body={
-        "type": "object",
-        "properties": {"role": {"type": "string", "enum": ["champion", "challenger", ""]}},
-    },
+    body=PromoteIn,
     response=VERSION_SCHEMA,
     tag="models",
 )
-def models_promote(version_id: int) -> Response:
-    body = request.get_json(silent=True) or {}
+def models_promote(version_id: int, body: PromoteIn) -> Response:
     session = db()
-    version = registry.promote(session, version_id, str(body.get("role", "champion")))
+    version = registry.promote(session, version_id, body.role)
     session.commit()
     return jsonify(version_json(version, registry.pinned_by(session, version_id)))
 
@@ -169,39 +178,18 @@ def models_drift_measure(version_id: int) -> Response:
     "GET",
     role=Role.viewer,
     summary="What this version would recommend to a contact now (shadow preview; nothing stored or sent)",
-    query={
-        "limit": "1..50, default 6",
-        "category": "only this category (repeatable)",
-        "min_price": "lowest price",
-        "max_price": "highest price",
-        "max_per_category": "at most N per category",
-    },
+    query=RecommendQuery,
     tag="models",
 )
-def models_recommend(version_id: int, contact_id: int) -> Response:
+def models_recommend(version_id: int, contact_id: int, query: RecommendQuery) -> Response:
     session = db()
     get_contact(session, contact_id)
-    rules = CampaignRules.from_mapping(_rules_from_query())
-    recs = score_contact(session, version_id, contact_id, max(1, min(int_arg("limit", 6), 50)), rules)
+    raw = query.model_dump(exclude={"limit"}, exclude_none=True)
+    raw["categories"] = raw.pop("category") or None
+    rules = CampaignRules.from_mapping({k: v for k, v in raw.items() if v is not None})
+    recs = score_contact(session, version_id, contact_id, query.limit, rules)
     return jsonify(
         version_id=version_id,
         contact_id=contact_id,
         recommendations=[{**rec.__dict__} for rec in recs],
     )
-
-
-def _rules_from_query() -> dict[str, Any]:
-    raw: dict[str, Any] = {}
-    categories = request.args.getlist("category")
-    if categories:
-        raw["categories"] = categories
-    for name in ("min_price", "max_price"):
-        value = request.args.get(name)
-        if value:
-            try:
-                raw[name] = float(value)
-            except ValueError:
-                raise InputError(f"{name} must be a number, not {value!r}", where=name) from None
-    if request.args.get("max_per_category"):
-        raw["max_per_category"] = int_arg("max_per_category", 0)
-    return raw

@@ -7,11 +7,12 @@ RoleError (403) or InputError (400).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from flask import Response, jsonify, request
+from flask import Response, jsonify
+from pydantic import Field
 
-from app.api.errors import json_body
+from app.api.schema import ApiModel, Id, QueryModel, Reason
 from app.api.spec import api, route
 from app.auth import actor, current_user
 from app.extensions import db
@@ -25,29 +26,58 @@ from campaigns.rollout.status import list_rollouts, rollout_status, rollout_summ
 from models import Approval, Role
 
 TAG = "rollouts"
-_REASON = {"reason": {"type": "string", "description": "why: written to the audit log"}}
-_ACTION_BODY = {
-    "type": "object",
-    "properties": {**_REASON, "override_gates": {"type": "boolean"}, "evidence": {"type": "object"}},
-    "required": ["reason"],
-}
-_SETTING_PROPERTIES: dict[str, Any] = {
-    "name": {"type": "string"},
-    "series": {"type": "string"},
-    "stages": {"type": "array", "items": {"type": "object"}},
-    "targeting": {"type": "object"},
-    "holdout_bp": {"type": "integer"},
-    "primary_metric": {"type": "string"},
-    "guardrails": {"type": "object"},
-    "approval_from_bp": {"type": ["integer", "null"]},
-    "decision_mode": {"enum": ["auto", "approval"]},
-    "freeze_windows": {"type": "array", "items": {"type": "object"}},
-}
-_SETTINGS: dict[str, Any] = {
-    "type": "object",
-    "properties": {**_SETTING_PROPERTIES, "model_version_id": {"type": ["integer", "null"]}},
-    "required": ["name"],
-}
+
+
+class ActionIn(ApiModel):
+    reason: Reason
+    override_gates: bool = False
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+class ApproveIn(ApiModel):
+    reason: str = Field("", max_length=2000)
+    override_gates: bool = False
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+class RolloutPatch(ApiModel):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    series: str | None = Field(None, max_length=200)
+    stages: list[dict[str, Any]] | None = None
+    targeting: dict[str, Any] | None = None
+    holdout_bp: int | None = Field(None, ge=0, le=10_000)
+    primary_metric: str | None = Field(None, max_length=100)
+    guardrails: dict[str, Any] | None = None
+    approval_from_bp: int | None = Field(None, ge=0, le=10_000)
+    decision_mode: Literal["auto", "approval"] | None = None
+    freeze_windows: list[dict[str, Any]] | None = None
+
+
+class RolloutIn(RolloutPatch):
+    name: str = Field(min_length=1, max_length=200)
+    model_version_id: Id | None = None
+
+
+class RolloutEdit(RolloutPatch):
+    reason: Reason
+
+
+class SwitchModelIn(ApiModel):
+    model_version_id: Id
+    reason: Reason
+
+
+class ApprovalRequestIn(ApiModel):
+    action: Literal["advance", "start"] = "advance"
+    reason: Reason
+
+
+class StateQuery(QueryModel):
+    state: str | None = Field(None, max_length=50, description="only this state")
+
+
+class AuditQuery(QueryModel):
+    limit: int | None = Field(None, ge=1, le=100_000, description="at most this many rows")
 
 
 @api.errorhandler(RoleError)
@@ -60,35 +90,25 @@ def _role() -> Role:
     return user.role_enum if user else Role.viewer
 
 
-def _reason(body: dict[str, Any]) -> str:
-    reason = body.get("reason")
-    if not isinstance(reason, str) or not reason.strip():
+def _reason(reason: str) -> str:
+    if not reason.strip():
         raise InputError("say why: a reason is required", where="reason")
     return reason
 
 
-def _flag(body: dict[str, Any], name: str) -> bool:
-    value = body.get(name, False)
-    if not isinstance(value, bool):
-        raise InputError("must be true or false", where=name)
-    return value
-
-
-@route(
-    "/rollouts", "GET", role=Role.viewer, summary="List rollouts", query={"state": "only this state"}, tag=TAG
-)
-def rollouts_list() -> Response:
-    rows = list_rollouts(db(), request.args.get("state") or None)
+@route("/rollouts", "GET", role=Role.viewer, summary="List rollouts", query=StateQuery, tag=TAG)
+def rollouts_list(query: StateQuery) -> Response:
+    rows = list_rollouts(db(), query.state or None)
     return jsonify(rollouts=[rollout_summary(r) for r in rows])
 
 
-@route("/rollouts", "POST", role=Role.marketer, summary="Create a draft rollout", body=_SETTINGS, tag=TAG)
-def rollouts_create() -> tuple[Response, int]:
-    body = json_body()
-    name = body.pop("name", None)
-    if not isinstance(name, str) or not name.strip():
+@route("/rollouts", "POST", role=Role.marketer, summary="Create a draft rollout", body=RolloutIn, tag=TAG)
+def rollouts_create(body: RolloutIn) -> tuple[Response, int]:
+    settings = body.model_dump(exclude_unset=True)
+    name = settings.pop("name")
+    if not name.strip():
         raise InputError("a rollout needs a name", where="name")
-    rollout = changes.create_rollout(db(), name, actor(), **body)
+    rollout = changes.create_rollout(db(), name, actor(), **settings)
     db().commit()
     return jsonify(rollout_status(db(), rollout)), 201
 
@@ -109,25 +129,21 @@ def rollouts_get(rollout_id: int) -> Response:
     "PATCH",
     role=Role.marketer,
     summary="Edit settings (plan, targeting, gates, freeze windows...)",
-    body={"type": "object", "properties": {**_SETTING_PROPERTIES, **_REASON}, "required": ["reason"]},
+    body=RolloutEdit,
     tag=TAG,
 )
-def rollouts_update(rollout_id: int) -> Response:
-    body = json_body()
-    reason = _reason(body)
-    body.pop("reason")
+def rollouts_update(rollout_id: int, body: RolloutEdit) -> Response:
+    reason = _reason(body.reason)
+    settings = body.model_dump(exclude_unset=True, exclude={"reason"})
     rollout = service.get_rollout(db(), rollout_id)
-    changes.update_rollout(db(), rollout, actor(), reason, body, role=_role())
+    changes.update_rollout(db(), rollout, actor(), reason, settings, role=_role())
     db().commit()
     return jsonify(rollout_status(db(), rollout))
 
 
-def _transition(rollout_id: int, action: str) -> tuple[Response, int]:
-    body = json_body()
-    reason = _reason(body)
-    evidence = body.get("evidence") or {}
-    if not isinstance(evidence, dict):
-        raise InputError("must be an object", where="evidence")
+def _transition(rollout_id: int, action: str, body: ActionIn) -> tuple[Response, int]:
+    reason = _reason(body.reason)
+    evidence = body.evidence
     session = db()
     rollout = service.get_rollout(session, rollout_id)
     if action == "kill":
@@ -142,7 +158,7 @@ def _transition(rollout_id: int, action: str) -> tuple[Response, int]:
             reason,
             evidence,
             role=_role(),
-            override_gates=_flag(body, "override_gates"),
+            override_gates=body.override_gates,
         )
     except ApprovalRequired as exc:
         session.rollback()
@@ -157,13 +173,13 @@ def _transition(rollout_id: int, action: str) -> tuple[Response, int]:
 
 
 def _register(action: str, summary: str, role: Role) -> None:
-    def view(rollout_id: int) -> tuple[Response, int]:
-        return _transition(rollout_id, action)
+    def view(rollout_id: int, body: ActionIn) -> tuple[Response, int]:
+        return _transition(rollout_id, action, body)
 
     view.__name__ = f"rollouts_{action}"
-    route(
-        f"/rollouts/<int:rollout_id>/{action}", "POST", role=role, summary=summary, body=_ACTION_BODY, tag=TAG
-    )(view)
+    route(f"/rollouts/<int:rollout_id>/{action}", "POST", role=role, summary=summary, body=ActionIn, tag=TAG)(
+        view
+    )
 
 
 _register("start", "Start: draft -> the first stage", Role.marketer)
@@ -184,13 +200,12 @@ _register("unkill", "Lift the kill switch", Role.approver)
     "POST",
     role=Role.marketer,
     summary="New salt (audited)",
-    body=_ACTION_BODY,
+    body=ActionIn,
     tag=TAG,
 )
-def rollouts_rerandomize(rollout_id: int) -> Response:
-    body = json_body()
+def rollouts_rerandomize(rollout_id: int, body: ActionIn) -> Response:
     rollout = service.get_rollout(db(), rollout_id)
-    changes.rerandomize(db(), rollout, actor(), _reason(body), role=_role())
+    changes.rerandomize(db(), rollout, actor(), _reason(body.reason), role=_role())
     db().commit()
     return jsonify(rollout_status(db(), rollout))
 
@@ -200,20 +215,12 @@ def rollouts_rerandomize(rollout_id: int) -> Response:
     "POST",
     role=Role.approver,
     summary="Blue-green: switch the live model version",
-    body={
-        "type": "object",
-        "properties": {"model_version_id": {"type": "integer"}, **_REASON},
-        "required": ["model_version_id", "reason"],
-    },
+    body=SwitchModelIn,
     tag=TAG,
 )
-def rollouts_switch_model(rollout_id: int) -> Response:
-    body = json_body()
-    version = body.get("model_version_id")
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise InputError("must be a model version id", where="model_version_id")
+def rollouts_switch_model(rollout_id: int, body: SwitchModelIn) -> Response:
     rollout = service.get_rollout(db(), rollout_id)
-    changes.switch_model(db(), rollout, version, actor(), _reason(body), role=_role())
+    changes.switch_model(db(), rollout, body.model_version_id, actor(), _reason(body.reason), role=_role())
     db().commit()
     return jsonify(rollout_status(db(), rollout))
 
@@ -223,13 +230,12 @@ def rollouts_switch_model(rollout_id: int) -> Response:
     "POST",
     role=Role.marketer,
     summary="Switch back to the previous model version",
-    body=_ACTION_BODY,
+    body=ActionIn,
     tag=TAG,
 )
-def rollouts_switch_back(rollout_id: int) -> Response:
-    body = json_body()
+def rollouts_switch_back(rollout_id: int, body: ActionIn) -> Response:
     rollout = service.get_rollout(db(), rollout_id)
-    changes.switch_back(db(), rollout, actor(), _reason(body), role=_role())
+    changes.switch_back(db(), rollout, actor(), _reason(body.reason), role=_role())
     db().commit()
     return jsonify(rollout_status(db(), rollout))
 
@@ -239,15 +245,12 @@ def rollouts_switch_back(rollout_id: int) -> Response:
     "GET",
     role=Role.viewer,
     summary="The audit log, newest first",
-    query={"limit": "at most this many rows"},
+    query=AuditQuery,
     tag=TAG,
 )
-def rollouts_audit(rollout_id: int) -> Response:
+def rollouts_audit(rollout_id: int, query: AuditQuery) -> Response:
     service.get_rollout(db(), rollout_id)
-    limit = request.args.get("limit", "")
-    if limit and not limit.isdigit():
-        raise InputError("must be a whole number", where="limit")
-    rows = history(db(), rollout_id, int(limit) if limit else None)
+    rows = history(db(), rollout_id, query.limit)
     return jsonify(audit=[audit_to_json(r) for r in rows])
 
 
@@ -300,19 +303,12 @@ def rollouts_approvals(rollout_id: int) -> Response:
     "POST",
     role=Role.marketer,
     summary="Ask for an approval of the next advance (or start)",
-    body={
-        "type": "object",
-        "properties": {"action": {"enum": ["advance", "start"]}, **_REASON},
-        "required": ["reason"],
-    },
+    body=ApprovalRequestIn,
     tag=TAG,
 )
-def rollouts_request_approval(rollout_id: int) -> tuple[Response, int]:
-    body = json_body()
+def rollouts_request_approval(rollout_id: int, body: ApprovalRequestIn) -> tuple[Response, int]:
     rollout = service.get_rollout(db(), rollout_id)
-    approval = approvals.request_approval(
-        db(), rollout, str(body.get("action", "advance")), actor(), _reason(body)
-    )
+    approval = approvals.request_approval(db(), rollout, body.action, actor(), _reason(body.reason))
     db().commit()
     return jsonify(approvals.approval_to_json(approval)), 201
 
@@ -329,17 +325,13 @@ def _approval(approval_id: int) -> Approval:
     "POST",
     role=Role.approver,
     summary="Approve and apply (four eyes: not your own request)",
-    body=_ACTION_BODY,
+    body=ApproveIn,
     tag=TAG,
 )
-def approvals_approve(approval_id: int) -> Response:
-    body = json_body()
-    reason = body.get("reason") or ""
-    if not isinstance(reason, str):
-        raise InputError("must be text", where="reason")
+def approvals_approve(approval_id: int, body: ApproveIn) -> Response:
     approval = _approval(approval_id)
     row = approvals.approve(
-        db(), approval.id, actor(), _role(), reason, override_gates=_flag(body, "override_gates")
+        db(), approval.id, actor(), _role(), body.reason, override_gates=body.override_gates
     )
     db().commit()
     return jsonify(approval=approvals.approval_to_json(approval), audit=audit_to_json(row))
@@ -350,11 +342,10 @@ def approvals_approve(approval_id: int) -> Response:
     "POST",
     role=Role.approver,
     summary="Reject an approval request",
-    body=_ACTION_BODY,
+    body=ActionIn,
     tag=TAG,
 )
-def approvals_reject(approval_id: int) -> Response:
-    body = json_body()
-    approval = approvals.reject(db(), _approval(approval_id).id, actor(), _role(), _reason(body))
+def approvals_reject(approval_id: int, body: ActionIn) -> Response:
+    approval = approvals.reject(db(), _approval(approval_id).id, actor(), _role(), _reason(body.reason))
     db().commit()
     return jsonify(approval=approvals.approval_to_json(approval))

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Response, jsonify, request
+from flask import Response, jsonify
+from pydantic import Field
 
-from app.api.contacts import contact_json, int_arg
-from app.api.errors import json_body
+from app.api.contacts import PageQuery, contact_json
+from app.api.schema import ApiModel
 from app.api.spec import route
 from app.extensions import db
 from campaigns import audience
@@ -23,14 +24,27 @@ RULES_DOC = (
     '{"no_purchase_since": {"days": N} | {"date": D}, "bought_before": bool}, '
     '{"purchase_count": {"op", "value", ...}}, {"total_spend": {"op", "value", ...}}.'
 )
-SEGMENT_BODY: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "name": {"type": "string"},
-        "description": {"type": "string"},
-        "rules": {"type": "object", "description": RULES_DOC},
-    },
-}
+
+
+class SegmentPatch(ApiModel):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=5000)
+    rules: dict[str, Any] | None = Field(None, description=RULES_DOC)
+
+
+class SegmentIn(SegmentPatch):
+    name: str = Field(min_length=1, max_length=200)
+    rules: dict[str, Any] = Field(description=RULES_DOC)
+
+
+class CountIn(ApiModel):
+    rules: dict[str, Any] = Field(description=RULES_DOC)
+
+
+class MembersQuery(PageQuery):
+    sendable: bool = Field(False, description="true: only contacts a campaign would send to")
+
+
 COUNT_SCHEMA = {
     "type": "object",
     "properties": {
@@ -70,9 +84,6 @@ def _get(segment_id: int) -> Segment:
 
 
 def _fields(body: dict[str, Any], partial: bool) -> dict[str, Any]:
-    unknown = set(body) - {"name", "description", "rules"}
-    if unknown:
-        raise InputError(f"unknown fields {sorted(unknown)}", where=sorted(unknown)[0])
     fields: dict[str, Any] = {}
     if "name" in body or not partial:
         name = body.get("name")
@@ -110,11 +121,11 @@ def segments_list() -> Response:
     "POST",
     role=Role.marketer,
     summary="Save a segment (rules are validated; bad ones answer 400 naming the rule)",
-    body={**SEGMENT_BODY, "required": ["name", "rules"]},
+    body=SegmentIn,
     tag="segments",
 )
-def segments_create() -> tuple[Response, int]:
-    fields = _fields(json_body(), partial=False)
+def segments_create(body: SegmentIn) -> tuple[Response, int]:
+    fields = _fields(body.model_dump(exclude_unset=True), partial=False)
     _check_name(fields["name"], None)
     segment = Segment(**fields)
     db().add(segment)
@@ -127,16 +138,13 @@ def segments_create() -> tuple[Response, int]:
     "POST",
     role=Role.viewer,
     summary="Live count for rules, without saving them",
-    body={"type": "object", "properties": {"rules": {"type": "object", "description": RULES_DOC}}},
+    body=CountIn,
     response=COUNT_SCHEMA,
     tag="segments",
 )
-def segments_count() -> Response:
-    body = json_body()
-    if "rules" not in body:
-        raise InputError("rules are required", where="rules")
-    audience.validate_rules(body["rules"])
-    return jsonify(_counts(body["rules"]))
+def segments_count(body: CountIn) -> Response:
+    audience.validate_rules(body.rules)
+    return jsonify(_counts(body.rules))
 
 
 @route(
@@ -156,12 +164,12 @@ def segments_get(segment_id: int) -> Response:
     "PATCH",
     role=Role.marketer,
     summary="Rename a segment or change its rules",
-    body=SEGMENT_BODY,
+    body=SegmentPatch,
     tag="segments",
 )
-def segments_update(segment_id: int) -> Response:
+def segments_update(segment_id: int, body: SegmentPatch) -> Response:
     segment = _get(segment_id)
-    fields = _fields(json_body(), partial=True)
+    fields = _fields(body.model_dump(exclude_none=True), partial=True)
     _check_name(fields.get("name"), segment_id)
     for name, value in fields.items():
         setattr(segment, name, value)
@@ -191,25 +199,19 @@ def segments_delete(segment_id: int) -> tuple[str, int]:
     "GET",
     role=Role.viewer,
     summary="Members of a segment, a page at a time",
-    query={
-        "sendable": "true: only contacts a campaign would send to",
-        "after": "last id seen",
-        "limit": "1..1000",
-    },
+    query=MembersQuery,
     tag="segments",
 )
-def segments_members(segment_id: int) -> Response:
+def segments_members(segment_id: int, query: MembersQuery) -> Response:
     segment = _get(segment_id)
-    limit = int_arg("limit", 50)
-    if not 1 <= limit <= 1000:
-        raise InputError("limit must be between 1 and 1000", where="limit")
+    limit = query.limit
     condition = audience.segment_filter(segment.rules, utcnow())
-    if request.args.get("sendable", "").lower() in ("1", "true", "yes"):
+    if query.sendable:
         condition = sa.and_(audience.sendable(), condition)
     rows = list(
         db().scalars(
             sa.select(Contact)
-            .where(condition, Contact.id > int_arg("after", 0))
+            .where(condition, Contact.id > query.after)
             .order_by(Contact.id)
             .limit(limit + 1)
         )

@@ -2,29 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
-from flask import Response, jsonify, request
+from flask import Response, jsonify
+from pydantic import Field
 
-from app.api.errors import json_body
+from app.api.schema import BIGINT_MAX, ApiModel, QueryModel
 from app.api.spec import route
 from app.extensions import db
-from campaigns.errors import InputError, NotFound
+from campaigns.errors import NotFound
 from campaigns.templates import preview, save_template
 from models import Role, Template
 
-TEMPLATE_BODY = {
-    "type": "object",
-    "properties": {
-        "name": {"type": "string"},
-        "subject": {"type": "string", "description": "Jinja2; may use {{ contact.first_name }}"},
-        "layout_html": {"type": "string", "description": "must print {{ content }}"},
-        "control_html": {"type": "string"},
-        "ai_html": {"type": "string", "description": "loops over {{ recommendations }}"},
-    },
-    "required": ["name", "subject"],
-}
+
+class TemplateIn(ApiModel):
+    name: str = Field(min_length=1, max_length=200)
+    subject: str = Field(max_length=2000, description="Jinja2; may use {{ contact.first_name }}")
+    layout_html: str | None = Field(None, description="must print {{ content }}")
+    control_html: str | None = None
+    ai_html: str | None = Field(None, description="loops over {{ recommendations }}")
+
+
+class PreviewQuery(QueryModel):
+    contact_id: int | None = Field(None, ge=1, le=BIGINT_MAX, description="default: a sample contact")
+    arm: Literal["treatment", "control"] = "control"
 
 
 def template_json(t: Template) -> dict[str, Any]:
@@ -46,10 +48,10 @@ def list_templates() -> Response:
 
 
 @route(
-    "/templates", "POST", role=Role.marketer, summary="Create a template", body=TEMPLATE_BODY, tag="templates"
+    "/templates", "POST", role=Role.marketer, summary="Create a template", body=TemplateIn, tag="templates"
 )
-def create_template() -> tuple[Response, int]:
-    template = save_template(db(), json_body())
+def create_template(body: TemplateIn) -> tuple[Response, int]:
+    template = save_template(db(), body.model_dump(exclude_none=True))
     db().commit()
     return jsonify(template_json(template)), 201
 
@@ -67,11 +69,11 @@ def get_template(template_id: int) -> Response:
     "PUT",
     role=Role.marketer,
     summary="Update a template",
-    body=TEMPLATE_BODY,
+    body=TemplateIn,
     tag="templates",
 )
-def update_template(template_id: int) -> Response:
-    template = save_template(db(), json_body(), template_id)
+def update_template(template_id: int, body: TemplateIn) -> Response:
+    template = save_template(db(), body.model_dump(exclude_none=True), template_id)
     db().commit()
     return jsonify(template_json(template))
 
@@ -82,16 +84,8 @@ def update_template(template_id: int) -> Response:
     role=Role.viewer,
     tag="templates",
     summary="Render for a contact in either arm",
-    query={"contact_id": "a contact id (default: a sample contact)", "arm": "treatment or control"},
+    query=PreviewQuery,
 )
-def preview_template(template_id: int) -> Response:
-    arm = request.args.get("arm", "control")
-    if arm not in ("treatment", "control"):
-        raise InputError("arm must be treatment or control", where="arm")
-    raw = request.args.get("contact_id")
-    try:
-        contact_id = int(raw) if raw else None
-    except ValueError as exc:
-        raise InputError(f"not a contact id: {raw!r}", where="contact_id") from exc
-    rendered = preview(db(), template_id, contact_id, ai=arm == "treatment")
-    return jsonify(subject=rendered.subject, html=rendered.html, arm=arm)
+def preview_template(template_id: int, query: PreviewQuery) -> Response:
+    rendered = preview(db(), template_id, query.contact_id, ai=query.arm == "treatment")
+    return jsonify(subject=rendered.subject, html=rendered.html, arm=query.arm)

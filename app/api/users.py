@@ -2,31 +2,50 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
 from flask import Response, jsonify
+from pydantic import Field
 
-from app.accounts import add_user, change_user, new_token, revoke_token, token_json, user_json, visible_tokens
-from app.api.errors import json_body
+from app.accounts import (
+    MIN_PASSWORD,
+    add_user,
+    change_user,
+    new_token,
+    revoke_token,
+    token_json,
+    user_json,
+    visible_tokens,
+)
+from app.api.schema import ApiModel, Id
 from app.api.spec import route
 from app.auth import current_user
 from app.extensions import db
-from campaigns.errors import InputError
 from models import Role, User
 
 TAG = "users"
-USER_PROPERTIES: dict[str, Any] = {
-    "email": {"type": "string"},
-    "name": {"type": "string"},
-    "role": {"enum": [r.value for r in Role]},
-    "password": {"type": "string", "minLength": 10},
-}
-USER_BODY = {"type": "object", "properties": USER_PROPERTIES, "required": ["email", "role", "password"]}
-TOKEN_BODY = {
-    "type": "object",
-    "properties": {"name": {"type": "string"}, "user_id": {"type": "integer"}},
-    "required": ["name"],
-}
+RoleName = Literal["viewer", "marketer", "approver", "admin"]  # models.Role's values
+
+
+class UserIn(ApiModel):
+    email: str = Field(max_length=320)
+    name: str = Field("", max_length=200)
+    role: RoleName
+    password: str = Field(min_length=MIN_PASSWORD, max_length=1000)
+
+
+class UserPatch(ApiModel):
+    name: str | None = Field(None, max_length=200)
+    role: RoleName | None = None
+    password: str | None = Field(
+        None, min_length=MIN_PASSWORD, max_length=1000, description="ends the user's other sessions"
+    )
+    active: bool | None = None
+
+
+class TokenIn(ApiModel):
+    name: str = Field(min_length=1, max_length=200)
+    user_id: Id | None = Field(None, description="an admin may issue a token for another user")
 
 
 def _me() -> User:
@@ -41,10 +60,9 @@ def users_list() -> Response:
     return jsonify(users=[user_json(u) for u in rows])
 
 
-@route("/users", "POST", role=Role.admin, summary="Add a user with a role", body=USER_BODY, tag=TAG)
-def users_create() -> tuple[Response, int]:
-    body = json_body()
-    user = add_user(db(), body.get("email"), body.get("password"), body.get("role"), body.get("name", ""))
+@route("/users", "POST", role=Role.admin, summary="Add a user with a role", body=UserIn, tag=TAG)
+def users_create(body: UserIn) -> tuple[Response, int]:
+    user = add_user(db(), body.email, body.password, body.role, body.name)
     db().commit()
     return jsonify(user_json(user)), 201
 
@@ -54,11 +72,11 @@ def users_create() -> tuple[Response, int]:
     "PATCH",
     role=Role.admin,
     summary="Change a role, (de)activate, rename or reset the password",
-    body={"type": "object", "properties": {**USER_PROPERTIES, "active": {"type": "boolean"}}},
+    body=UserPatch,
     tag=TAG,
 )
-def users_update(user_id: int) -> Response:
-    user = change_user(db(), user_id, _me(), json_body())
+def users_update(user_id: int, body: UserPatch) -> Response:
+    user = change_user(db(), user_id, _me(), body.model_dump(exclude_none=True))
     db().commit()
     return jsonify(user_json(user))
 
@@ -73,15 +91,11 @@ def tokens_list() -> Response:
     "POST",
     role=Role.marketer,
     summary="Issue a token (shown once); an admin may issue one for another user",
-    body=TOKEN_BODY,
+    body=TokenIn,
     tag=TAG,
 )
-def tokens_create() -> tuple[Response, int]:
-    body = json_body()
-    user_id = body.get("user_id")
-    if user_id is not None and (isinstance(user_id, bool) or not isinstance(user_id, int)):
-        raise InputError("must be a user id", where="user_id")
-    owner, token = new_token(db(), _me(), body.get("name"), user_id)
+def tokens_create(body: TokenIn) -> tuple[Response, int]:
+    owner, token = new_token(db(), _me(), body.name, body.user_id)
     db().commit()
     return jsonify(token=token, user_id=owner.id, role=owner.role), 201
 

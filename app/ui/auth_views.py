@@ -7,8 +7,8 @@ import time
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
-from app.auth import authenticate
-from app.extensions import get_runtime
+from app.auth import authenticate, current_user, end_sessions, start_session
+from app.extensions import db, get_runtime
 from app.ui import ui
 
 
@@ -37,9 +37,7 @@ def login() -> str | Response:
         if user is None:
             flash("Wrong email or password.", "error")
             return render_template("ui/login.html"), 401  # type: ignore[return-value]
-        session.clear()
-        session.permanent = True
-        session["user_id"] = user.id
+        start_session(user)
         target = request.args.get("next") or ""
         if not target.startswith("/") or target.startswith("//"):
             target = url_for("ui.index")
@@ -49,5 +47,10 @@ def login() -> str | Response:
 
 @ui.route("/logout", methods=["POST"])
 def logout() -> Response:
+    """Ends this user's sessions in every browser, not only this one."""
+    user = current_user()
+    if user is not None:
+        end_sessions(user)
+        db().commit()
     session.clear()
     return redirect(url_for("ui.login"))

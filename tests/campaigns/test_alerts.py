@@ -34,7 +34,7 @@ class Receiver:
 
 
 @pytest.fixture()
-def receiver() -> Iterator[Receiver]:
+def receiver(allow_private_webhooks: Flask) -> Iterator[Receiver]:
     state = Receiver()
 
     class Handler(BaseHTTPRequestHandler):

@@ -35,7 +35,11 @@ def free_port() -> int:
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
     engine = make_engine(url)
-    Base.metadata.drop_all(engine)
+    if engine.dialect.name == "postgresql":  # whatever an older schema left (constraints, triggers)
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    else:
+        Base.metadata.drop_all(engine)
     Base.metadata.create_all(engine)
     engine.dispose()
     yield url

@@ -6,8 +6,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Response, jsonify
+from pydantic import Field
 
-from app.api.errors import json_body
+from app.api.schema import ApiModel, Reason
 from app.api.spec import route
 from app.extensions import db, get_runtime
 from app.signup import send_confirmation, setting
@@ -49,50 +50,38 @@ def contact_export(contact_id: int) -> Response:
     return response
 
 
+class EraseIn(ApiModel):
+    reason: Reason
+
+
 @route(
     "/contacts/<int:contact_id>/erase",
     "POST",
     role=Role.admin,
     summary="Erase a contact and everything derived from it; keeps a hash of the address suppressed",
-    body={
-        "type": "object",
-        "properties": {"reason": {"type": "string", "description": "why (a request's reference)"}},
-        "required": ["reason"],
-    },
+    body=EraseIn,
     tag=TAG,
 )
-def contact_erase(contact_id: int) -> Response:
-    reason = json_body().get("reason")
-    if not isinstance(reason, str) or not reason.strip():
+def contact_erase(contact_id: int, body: EraseIn) -> Response:
+    reason = body.reason.strip()
+    if not reason:
         raise InputError("say why: an erasure needs a reason", where="reason")
-    report = erasure.erase_contact(db(), get_runtime().redis, contact_id, reason.strip())
+    report = erasure.erase_contact(db(), get_runtime().redis, contact_id, reason)
     db().commit()
     return jsonify(report.as_dict())
 
 
-SIGNUP_BODY: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "email": {"type": "string"},
-        "name": {"type": "string"},
-        "form": {"type": "string", "description": "a signup form's slug: its wording and opt-in setting"},
-        "wording": {"type": "string", "description": "the consent text the person was shown"},
-        "ip": {"type": "string", "description": "the person's address, when you collected it"},
-        "user_agent": {"type": "string"},
-        "attributes": {"type": "object"},
-        "double_opt_in": {"type": "boolean", "description": "default: the form's, else the workspace's"},
-    },
-    "required": ["email"],
-}
-
-
-def _text(body: dict[str, Any], name: str, limit: int = 2000) -> str:
-    value = body.get(name, "")
-    if not isinstance(value, str):
-        raise InputError(f"{name} must be text", where=name)
-    if len(value) > limit:
-        raise InputError(f"{name} is longer than {limit} characters", where=name)
-    return value
+class SignupIn(ApiModel):
+    email: str = Field(min_length=1, max_length=320)
+    name: str = Field("", max_length=300)
+    form: str | None = Field(
+        None, min_length=1, max_length=60, description="a signup form's slug: its wording and opt-in setting"
+    )
+    wording: str = Field("", max_length=2000, description="the consent text the person was shown")
+    ip: str = Field("", max_length=64, description="the person's address, when you collected it")
+    user_agent: str = Field("", max_length=500)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    double_opt_in: bool | None = Field(None, description="default: the form's, else the workspace's")
 
 
 @route(
@@ -100,7 +89,7 @@ def _text(body: dict[str, Any], name: str, limit: int = 2000) -> str:
     "POST",
     role=Role.marketer,
     summary="Sign a person up: pending with a confirmation email (double opt-in) or granted at once",
-    body=SIGNUP_BODY,
+    body=SignupIn,
     response={
         "type": "object",
         "properties": {
@@ -110,31 +99,24 @@ def _text(body: dict[str, Any], name: str, limit: int = 2000) -> str:
     },
     tag=TAG,
 )
-def signups_create() -> tuple[Response, int]:
-    body = json_body()
+def signups_create(body: SignupIn) -> tuple[Response, int]:
     form = None
-    if body.get("form") is not None:
-        slug = _text(body, "form", 60)
-        form = db().scalar(sa.select(SignupForm).where(SignupForm.slug == slug))
+    if body.form is not None:
+        form = db().scalar(sa.select(SignupForm).where(SignupForm.slug == body.form))
         if form is None:
-            raise InputError(f"there is no signup form {slug!r}", where="form")
-    double = body.get("double_opt_in")
+            raise InputError(f"there is no signup form {body.form!r}", where="form")
+    double = body.double_opt_in
     if double is None:
         double = form.double_opt_in if form else bool(setting("DOUBLE_OPT_IN"))
-    if not isinstance(double, bool):
-        raise InputError("double_opt_in must be true or false", where="double_opt_in")
-    if not isinstance(body.get("email"), str):
-        raise InputError("email is required", where="email")
-    attributes = body.get("attributes") or {}
     result, contact = signup.sign_up(
         db(),
         signup.Signup(
-            email=body["email"],
-            name=_text(body, "name", 300),
-            wording=_text(body, "wording"),
-            ip=_text(body, "ip", 64),
-            user_agent=_text(body, "user_agent", 500),
-            attributes=attributes,
+            email=body.email,
+            name=body.name,
+            wording=body.wording,
+            ip=body.ip,
+            user_agent=body.user_agent,
+            attributes=body.attributes,
         ),
         method="api",
         source=current_actor().name,
@@ -149,23 +131,19 @@ def signups_create() -> tuple[Response, int]:
     ), 201 if result.state != "already" else 200
 
 
-FORM_BODY: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "slug": {"type": "string", "description": "the form's address: /s/<slug>"},
-        "name": {"type": "string"},
-        "wording": {"type": "string", "description": "the consent text shown and stored with each signup"},
-        "double_opt_in": {"type": "boolean"},
-        "attributes": {"type": "object", "description": "set on every contact who signs up here"},
-        "from_email": {"type": "string"},
-        "confirm_subject": {"type": "string"},
-        "confirm_text": {
-            "type": "string",
-            "description": "plain text; {{ confirm_url }}, {{ form }}, {{ hours }}",
-        },
-    },
-    "required": ["slug", "name", "wording"],
-}
+class SignupFormIn(ApiModel):
+    slug: str = Field(min_length=1, max_length=60, description="the form's address: /s/<slug>")
+    name: str = Field(min_length=1, max_length=200)
+    wording: str = Field(
+        min_length=1, max_length=5000, description="the consent text shown and stored with each signup"
+    )
+    double_opt_in: bool | None = None
+    attributes: dict[str, Any] | None = Field(None, description="set on every contact who signs up here")
+    from_email: str | None = Field(None, max_length=320)
+    confirm_subject: str | None = Field(None, max_length=300)
+    confirm_text: str | None = Field(
+        None, max_length=20_000, description="plain text; {{ confirm_url }}, {{ form }}, {{ hours }}"
+    )
 
 
 def form_json(form: SignupForm) -> dict[str, Any]:
@@ -195,10 +173,10 @@ def signup_forms_list() -> Response:
     "POST",
     role=Role.marketer,
     summary="Create a hosted signup form",
-    body=FORM_BODY,
+    body=SignupFormIn,
     tag=TAG,
 )
-def signup_forms_create() -> tuple[Response, int]:
-    form = signup_forms.create_form(db(), json_body())
+def signup_forms_create(body: SignupFormIn) -> tuple[Response, int]:
+    form = signup_forms.create_form(db(), body.model_dump(exclude_none=True))
     db().commit()
     return jsonify(form_json(form)), 201

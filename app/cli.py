@@ -7,6 +7,7 @@ from flask import Flask
 from flask.cli import FlaskGroup
 
 from app import cli_data, cli_evaluate, cli_model, migrate
+from app.cli_dkim import dkim_group
 from app.cli_rollout import rollout_group
 
 
@@ -16,6 +17,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(rollout_group)
     rollout_group.add_command(cli_evaluate.evaluate_command)
     app.cli.add_command(cli_model.model_group)
+    app.cli.add_command(dkim_group)
 
 
 @click.group("db")

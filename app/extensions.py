@@ -36,6 +36,9 @@ def init_app(app: Flask) -> rt.Runtime:
         batch_size=int(app.config["BATCH_SIZE"]),
         kill_check_every=int(app.config["KILL_CHECK_EVERY"]),
         demo_data_path=app.config.get("DEMO_DATA"),
+        bounce_domain=str(app.config.get("BOUNCE_DOMAIN") or ""),
+        soft_bounce_limit=int(app.config.get("SOFT_BOUNCE_LIMIT", 3)),
+        soft_bounce_days=int(app.config.get("SOFT_BOUNCE_DAYS", 30)),
     )
     runtime = rt.Runtime(session_factory=make_session_factory(engine), redis=redis, settings=settings)
     app.extensions["mailramp"] = runtime

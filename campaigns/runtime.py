@@ -28,6 +28,10 @@ class Settings:
     # re-check the kill switch every this many messages inside a batch
     kill_check_every: int = 200
     demo_data_path: str | None = None
+    # deliverability (README "Deliverability"): VERP return path, soft-bounce policy
+    bounce_domain: str = ""  # empty: the envelope sender is the campaign's From address
+    soft_bounce_limit: int = 3
+    soft_bounce_days: int = 30
 
     @property
     def model_dir(self) -> Path:

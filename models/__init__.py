@@ -4,6 +4,7 @@ from models.base import Base, utcnow
 from models.campaigns import Campaign, CampaignLink, Wave
 from models.catalog import Interaction, Item
 from models.contacts import Contact, ImportRun, Suppression
+from models.deliverability import Bounce, DkimKey
 from models.events import ArmMetric, Event
 from models.recommender import ModelVersion, Recommendation
 from models.rollouts import Approval, Decision, Rollout, RolloutAudit, ShadowRender
@@ -18,10 +19,12 @@ __all__ = [
     "Approval",
     "ArmMetric",
     "Base",
+    "Bounce",
     "Campaign",
     "CampaignLink",
     "Contact",
     "Decision",
+    "DkimKey",
     "Event",
     "ImportRun",
     "Interaction",

@@ -28,13 +28,16 @@ from campaigns.arms import assign_batch
 from campaigns.campaigns import campaign_links, register_links
 from campaigns.render import CompiledTemplate, contact_context, render
 from campaigns.runtime import Runtime
+from campaigns.sending import bounces
 from campaigns.sending.batch_lock import release, renew, take_batch_lock
 from campaigns.sending.delivery import DeliveryResult, SmtpConfig, SmtpTransport
+from campaigns.sending.dkim import signer_for
 from campaigns.sending.journal import JournalWriter, SendJournal
 from campaigns.sending.message import MessageBuilder, OutgoingMessage, links_in
 from campaigns.sending.planner import finish_wave_if_done
 from campaigns.templates import compiled
 from campaigns.tokens import TokenSigner
+from campaigns.tracking import RawEvent, push
 from models import Campaign, Contact, Send, ShadowRender, Suppression, Template, utcnow
 
 log = logging.getLogger(__name__)
@@ -114,6 +117,8 @@ def send_batch(
                 from_name=campaign.from_name,
                 link_ids=campaign_links(session, campaign.id),
                 message_id_key=rt.settings.secret_key,
+                dkim=signer_for(session, campaign.from_email),
+                return_path=_return_path(rt),
             )
             tmpl = compiled(template)
             with (
@@ -130,9 +135,11 @@ def send_batch(
                         prepared = _prepare(session, campaign, tmpl, builder, chunk)
                         if in_flight is not None:
                             _finish(session, journal, lock, *in_flight, outcome)
+                            _act_on_refusals(rt, session, *in_flight)
                         in_flight = (prepared, sender.submit(_deliver, smtp, writer, prepared))
                     if in_flight is not None:
                         _finish(session, journal, lock, *in_flight, outcome)
+                        _act_on_refusals(rt, session, *in_flight)
                 finally:
                     writer.close()
         outcome.wave_finished = finish_wave_if_done(session, wave_id)
@@ -143,6 +150,45 @@ def send_batch(
     if outcome.retry_later:
         raise TemporaryFailure(f"{outcome.retry_later} messages of batch {batch} failed for now; retrying")
     return outcome
+
+
+def _return_path(rt: Runtime) -> Callable[[int], str] | None:
+    domain, secret = rt.settings.bounce_domain, rt.settings.secret_key
+    if not domain:
+        return None
+    return lambda send_id: bounces.verp_address(secret, send_id, domain)
+
+
+def _act_on_refusals(
+    rt: Runtime, session: Session, prepared: list[_Prepared], delivery: Future[list[DeliveryResult]]
+) -> None:
+    """A 5xx is a hard bounce, suppressed at once; a 4xx on the last attempt is a soft bounce. Both
+    also go to the event stream, where ingest sets `bounced_at` and the per-arm metrics."""
+    by_id = {p.row["id"]: p for p in prepared}
+    policy = bounces.SoftBouncePolicy(rt.settings.soft_bounce_limit, rt.settings.soft_bounce_days)
+    events = []
+    for result in delivery.result():
+        item = by_id.get(result.send_id)
+        kind = None if result.accepted else bounces.smtp_kind(result.error)
+        if item is None or kind is None:
+            continue
+        if kind == bounces.HARD and result.permanent:
+            event = "bounce"
+        elif kind == bounces.SOFT and item.row["attempts"] >= MAX_ATTEMPTS:
+            event = "soft_bounce"
+        else:
+            continue
+        report = bounces.BounceReport(kind, "smtp", result.error, result.send_id, item.message.recipient)
+        bounces.apply(session, report, policy)
+        events.append(
+            RawEvent(
+                event, result.send_id, key=f"{event}:{result.send_id}", detail=result.error, source="smtp"
+            )
+        )
+    if events:
+        session.commit()
+        for e in events:
+            push(rt.redis, e)
 
 
 @contextmanager

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, current_app, g
 from redis import Redis
@@ -23,6 +25,20 @@ def embedded_redis(instance_path: Path) -> Redis:
     return Redis(unix_socket_path=server.socket_file)
 
 
+def throttle_config(raw: Any) -> Any:
+    """THROTTLE as a mapping, or as JSON text (MAILRAMP_THROTTLE='{"hourly_cap": 50000}'); checked now,
+    so a bad value stops the start with a message naming the field."""
+    from campaigns.sending.throttling import ThrottlePolicy
+
+    if isinstance(raw, str) and raw.strip():
+        try:
+            raw = json.loads(raw)
+        except ValueError as exc:
+            raise ValueError(f"THROTTLE is not valid JSON: {exc}") from exc
+    ThrottlePolicy.from_mapping(raw or None)
+    return raw or None
+
+
 def init_app(app: Flask) -> rt.Runtime:
     engine = make_engine(app.config["DATABASE_URL"])
     url = app.config.get("REDIS_URL")
@@ -39,6 +55,8 @@ def init_app(app: Flask) -> rt.Runtime:
         bounce_domain=str(app.config.get("BOUNCE_DOMAIN") or ""),
         soft_bounce_limit=int(app.config.get("SOFT_BOUNCE_LIMIT", 3)),
         soft_bounce_days=int(app.config.get("SOFT_BOUNCE_DAYS", 30)),
+        throttle=throttle_config(app.config.get("THROTTLE")),
+        smtp_connections=int(app.config.get("SMTP_CONNECTIONS", 4)),
     )
     runtime = rt.Runtime(session_factory=make_session_factory(engine), redis=redis, settings=settings)
     app.extensions["mailramp"] = runtime

@@ -7,8 +7,9 @@ the same work twice names the same job, and a duplicate run is harmless (the led
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -102,6 +103,16 @@ def score_wave_job(wave_id: int) -> int:
 def send_batch_job(campaign_id: int, wave_id: int, batch: int) -> dict[str, Any]:
     rt = runtime.current()
     outcome = send_batch(rt, campaign_id, wave_id, batch)
+    if outcome.retry_in:  # the throttle holds rows back for a while: come back then, off rq's retry count
+        queue(rt).enqueue_in(
+            timedelta(seconds=outcome.retry_in),
+            send_batch_job,
+            campaign_id,
+            wave_id,
+            batch,
+            job_id=f"send-{campaign_id}-{wave_id}-{batch}-at-{int(time.time() + outcome.retry_in)}",
+            retry=SEND_RETRY,
+        )
     if outcome.wave_finished:
         evaluate_after_wave(rt, campaign_id, wave_id)
     return asdict(outcome)

@@ -1,5 +1,6 @@
 """Send one batch: assign arms in bulk, look up recommendations, render with the template compiled
-once, build MIME with signed links, deliver over one SMTP connection, and move each ledger row
+once, build MIME with signed links and DKIM, deliver over several SMTP connections within each
+receiving domain's limits (campaigns.sending.throttling, .lanes), and move each ledger row
 `queued -> sending -> sent | failed` (see campaigns.sending.journal for why this never sends twice).
 
 Fail closed: any error while choosing or rendering AI content sends the control content (logged,
@@ -13,7 +14,6 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,17 +32,21 @@ from campaigns.sending import bounces
 from campaigns.sending.batch_lock import release, renew, take_batch_lock
 from campaigns.sending.delivery import DeliveryResult, SmtpConfig, SmtpTransport
 from campaigns.sending.dkim import signer_for
-from campaigns.sending.journal import JournalWriter, SendJournal
+from campaigns.sending.journal import SendJournal
+from campaigns.sending.lanes import Delivery, Lanes, TransportFactory
 from campaigns.sending.message import MessageBuilder, OutgoingMessage, links_in
 from campaigns.sending.planner import finish_wave_if_done
+from campaigns.sending.refusals import act_on_refusals, smtp_code
+from campaigns.sending.throttling import Throttle, throttle_policy
 from campaigns.templates import compiled
 from campaigns.tokens import TokenSigner
-from campaigns.tracking import RawEvent, push
 from models import Campaign, Contact, Send, ShadowRender, Suppression, Template, utcnow
 
 log = logging.getLogger(__name__)
 CHUNK = 250  # the kill switch is re-read before every chunk
 MAX_ATTEMPTS = 5
+MIN_PASS_SECONDS = 0.1  # between two passes over rows the throttle held back
+THROTTLED = "throttled: waiting for the receiving domain's rate limit"
 
 
 class TemporaryFailure(RuntimeError):
@@ -67,6 +71,9 @@ class BatchOutcome:
     failed: int = 0
     skipped: int = 0
     retry_later: int = 0
+    retry_later_unthrottled: bool = False  # connection trouble: rq's retry schedule, not the throttle's
+    throttled: int = 0  # rows held back by the throttle when the batch stopped
+    retry_in: float = 0.0  # seconds until the throttle admits more: the job re-enqueues itself then
     recovered_from_journal: int = 0
     busy: bool = False
     wave_finished: bool = False
@@ -79,9 +86,6 @@ class _Prepared:
     row: dict[str, Any]  # ledger values written with state `sending`
 
 
-TransportFactory = Callable[[str], SmtpTransport]
-
-
 def default_transport(url: str) -> SmtpTransport:
     return SmtpTransport(SmtpConfig.from_url(url))
 
@@ -92,6 +96,7 @@ def send_batch(
     wave_id: int,
     batch: int,
     transport_factory: TransportFactory = default_transport,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> BatchOutcome:
     outcome = BatchOutcome()
     lock = take_batch_lock(rt.redis, wave_id, batch)
@@ -120,28 +125,14 @@ def send_batch(
                 dkim=signer_for(session, campaign.from_email),
                 return_path=_return_path(rt),
             )
-            tmpl = compiled(template)
+            work = _Work(rt, session, campaign, compiled(template), builder, journal, lock, outcome)
             with (
-                transport_factory(rt.settings.smtp_url) as smtp,
-                ThreadPoolExecutor(1, "smtp") as sender,
+                Lanes(
+                    transport_factory, rt.settings.smtp_url, rt.settings.smtp_connections, journal
+                ) as lanes,
                 _short_gil_switches(),
             ):
-                writer = journal.writer()
-                try:
-                    # Delivery of chunk k (a thread, mostly waiting on the network) overlaps the
-                    # preparation of chunk k+1 (this thread, mostly CPU).
-                    in_flight: tuple[list[_Prepared], Future[list[DeliveryResult]]] | None = None
-                    for chunk in _chunks(pending, CHUNK):
-                        prepared = _prepare(session, campaign, tmpl, builder, chunk)
-                        if in_flight is not None:
-                            _finish(session, journal, lock, *in_flight, outcome)
-                            _act_on_refusals(rt, session, *in_flight)
-                        in_flight = (prepared, sender.submit(_deliver, smtp, writer, prepared))
-                    if in_flight is not None:
-                        _finish(session, journal, lock, *in_flight, outcome)
-                        _act_on_refusals(rt, session, *in_flight)
-                finally:
-                    writer.close()
+                _deliver_with_throttle(work, lanes, pending, wave_id, batch, sleep)
         outcome.wave_finished = finish_wave_if_done(session, wave_id)
         session.commit()
     finally:
@@ -152,6 +143,128 @@ def send_batch(
     return outcome
 
 
+@dataclass
+class _Work:
+    rt: Runtime
+    session: Session
+    campaign: Campaign
+    tmpl: CompiledTemplate
+    builder: MessageBuilder
+    journal: SendJournal
+    lock: Lock
+    outcome: BatchOutcome
+    throttle: Throttle | None = None
+
+
+def _deliver_with_throttle(
+    work: _Work,
+    lanes: Lanes,
+    pending: list[Pending],
+    wave_id: int,
+    batch: int,
+    sleep: Callable[[float], None],
+) -> None:
+    """Pass over the batch's open rows, sending what the throttle admits, until none is left or the
+    next admission is further away than the policy's inline wait (then `outcome.retry_in` says when
+    to try again). Held-back rows stay `queued`, untouched; deferred rows are `queued` with the reply."""
+    policy = throttle_policy(work.rt.settings)
+    work.throttle = Throttle(work.rt.redis, policy) if policy else None
+    while True:
+        held, wait = _send_pass(work, lanes, pending)
+        renew(work.lock)
+        if work.throttle is None or work.outcome.retry_later_unthrottled:
+            break  # connection trouble (or no throttling): rq retries the batch later
+        pending = _pending(work.session, wave_id, batch)
+        if not pending:
+            work.outcome.retry_later = 0  # deferred rows were retried and settled in a later pass
+            break
+        if held:
+            _mark_throttled(work.session, held)
+        if wait > work.throttle.policy.max_inline_wait_seconds:
+            work.outcome.retry_in = wait
+            work.outcome.retry_later = 0  # re-enqueued after `retry_in`, not retried by rq
+            break
+        sleep(max(wait, MIN_PASS_SECONDS))
+    work.outcome.throttled = len(pending) if work.outcome.retry_in else 0
+
+
+def _send_pass(work: _Work, lanes: Lanes, pending: Sequence[Pending]) -> tuple[list[int], float]:
+    """One pass: returns the send ids held back and the seconds until the throttle admits more."""
+    held: list[int] = []
+    wait = 0.0
+    bucket_of = _bucket_of(work.throttle)
+    in_flight: tuple[list[_Prepared], Delivery] | None = None
+    for chunk in _chunks(pending, CHUNK):
+        admitted = list(chunk)
+        if work.throttle is not None:
+            admitted, held_now, chunk_wait = _admit(work.throttle, chunk)
+            held += [p.send_id for p in held_now]
+            if held_now:
+                wait = chunk_wait if not wait else min(wait, chunk_wait)
+        if not admitted:
+            continue
+        prepared = _prepare(work.session, work.campaign, work.tmpl, work.builder, admitted)
+        if in_flight is not None:
+            _finish_chunk(work, *in_flight)
+        in_flight = (prepared, lanes.submit([p.message for p in prepared], bucket_of))
+    if in_flight is not None:
+        _finish_chunk(work, *in_flight)
+    return held, wait
+
+
+def _bucket_of(throttle: Throttle | None) -> Callable[[str], tuple[str, int]] | None:
+    if throttle is None:
+        return None
+    policy = throttle.policy
+
+    def bucket_of(email: str) -> tuple[str, int]:
+        bucket, group = policy.group_of(email)
+        return bucket, group.concurrency
+
+    return bucket_of
+
+
+def _admit(throttle: Throttle, chunk: Sequence[Pending]) -> tuple[list[Pending], list[Pending], float]:
+    by_bucket: dict[str, list[Pending]] = {}
+    for p in chunk:
+        by_bucket.setdefault(throttle.policy.group_of(p.email)[0], []).append(p)
+    admission = throttle.admit({b: len(rows) for b, rows in by_bucket.items()})
+    admitted: list[Pending] = []
+    held: list[Pending] = []
+    for bucket, rows in by_bucket.items():
+        n = admission.granted.get(bucket, 0)
+        admitted += rows[:n]
+        held += rows[n:]
+    admitted.sort(key=lambda p: p.send_id)
+    return admitted, held, admission.wait_seconds
+
+
+def _mark_throttled(session: Session, send_ids: list[int]) -> None:
+    """For the progress view: rows held back by the throttle (a deferral's reply is not overwritten)."""
+    session.execute(
+        sa.update(Send)
+        .where(Send.id.in_(send_ids), Send.state == "queued", Send.error == "")
+        .values(error=THROTTLED)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+
+
+def _finish_chunk(work: _Work, prepared: list[_Prepared], delivery: Delivery) -> None:
+    results = delivery.result()
+    attempts = {p.row["id"]: p.row["attempts"] for p in prepared}
+    before = work.outcome.retry_later
+    _record(work.session, results, attempts, work.outcome)
+    if work.outcome.retry_later > before and any(
+        not r.accepted and not r.permanent and smtp_code(r.error) is None for r in results
+    ):
+        work.outcome.retry_later_unthrottled = True
+    work.journal.drop_first(len(results))
+    renew(work.lock)
+    recipients = {p.row["id"]: p.message.recipient for p in prepared}
+    act_on_refusals(work.rt, work.session, results, recipients, attempts, MAX_ATTEMPTS, work.throttle)
+
+
 def _return_path(rt: Runtime) -> Callable[[int], str] | None:
     domain, secret = rt.settings.bounce_domain, rt.settings.secret_key
     if not domain:
@@ -159,72 +272,16 @@ def _return_path(rt: Runtime) -> Callable[[int], str] | None:
     return lambda send_id: bounces.verp_address(secret, send_id, domain)
 
 
-def _act_on_refusals(
-    rt: Runtime, session: Session, prepared: list[_Prepared], delivery: Future[list[DeliveryResult]]
-) -> None:
-    """A 5xx is a hard bounce, suppressed at once; a 4xx on the last attempt is a soft bounce. Both
-    also go to the event stream, where ingest sets `bounced_at` and the per-arm metrics."""
-    by_id = {p.row["id"]: p for p in prepared}
-    policy = bounces.SoftBouncePolicy(rt.settings.soft_bounce_limit, rt.settings.soft_bounce_days)
-    events = []
-    for result in delivery.result():
-        item = by_id.get(result.send_id)
-        kind = None if result.accepted else bounces.smtp_kind(result.error)
-        if item is None or kind is None:
-            continue
-        if kind == bounces.HARD and result.permanent:
-            event = "bounce"
-        elif kind == bounces.SOFT and item.row["attempts"] >= MAX_ATTEMPTS:
-            event = "soft_bounce"
-        else:
-            continue
-        report = bounces.BounceReport(kind, "smtp", result.error, result.send_id, item.message.recipient)
-        bounces.apply(session, report, policy)
-        events.append(
-            RawEvent(
-                event, result.send_id, key=f"{event}:{result.send_id}", detail=result.error, source="smtp"
-            )
-        )
-    if events:
-        session.commit()
-        for e in events:
-            push(rt.redis, e)
-
-
 @contextmanager
 def _short_gil_switches(seconds: float = 0.0002) -> Iterator[None]:
-    """The delivery thread wakes on every SMTP reply; with Python's default 5 ms switch interval it
-    would wait that long for the interpreter while this thread renders. Shorter slices keep it fed."""
+    """The delivery threads wake on every SMTP reply; with Python's default 5 ms switch interval they
+    would wait that long for the interpreter while this thread renders. Shorter slices keep them fed."""
     previous = sys.getswitchinterval()
     sys.setswitchinterval(seconds)
     try:
         yield
     finally:
         sys.setswitchinterval(previous)
-
-
-def _deliver(smtp: SmtpTransport, writer: JournalWriter, prepared: list[_Prepared]) -> list[DeliveryResult]:
-    results = []
-    for item in prepared:
-        result = smtp.send(item.message)
-        writer.append(result)
-        results.append(result)
-    writer.flush()
-    return results
-
-
-def _finish(
-    session: Session,
-    journal: SendJournal,
-    lock: Lock,
-    prepared: list[_Prepared],
-    delivery: Future[list[DeliveryResult]],
-    outcome: BatchOutcome,
-) -> None:
-    results = delivery.result()
-    _record(session, results, {p.row["id"]: p.row["attempts"] for p in prepared}, outcome)
-    journal.drop_first(len(results))
-    renew(lock)
 
 
 def _chunks(rows: Sequence[Pending], size: int) -> Iterator[Sequence[Pending]]:

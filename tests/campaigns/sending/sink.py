@@ -31,6 +31,7 @@ class RecordingSink:
     refuse: dict[str, str] = field(default_factory=dict)  # recipient -> reply (5xx or 4xx)
     # recipient domain -> (reply, how many times): answer with `reply` the first n RCPTs of each address
     defer_first: dict[str, tuple[str, int]] = field(default_factory=dict)
+    defer_once: dict[str, str] = field(default_factory=dict)  # recipient -> 4xx reply, the first time only
     deferred: list[tuple[float, str]] = field(default_factory=list)
     _tries: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -42,6 +43,12 @@ class RecordingSink:
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         if address in self.refuse:
             return self.refuse[address]
+        if address in self.defer_once:
+            with self._lock:
+                reply = self.defer_once.pop(address, None)
+            if reply is not None:
+                self.deferred.append((time.monotonic(), address))
+                return reply
         domain = address.rpartition("@")[2]
         rule = self.defer_first.get(domain)
         if rule is not None:

@@ -89,7 +89,10 @@ def test_soft_bounces_suppress_after_the_configured_number(
     rt: Runtime, session: Session, sink: RecordingSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(send_module, "MAX_ATTEMPTS", 1)  # every 4xx is the last attempt
-    rt.settings = dataclasses.replace(rt.settings, soft_bounce_limit=2, soft_bounce_days=30)
+    # (no throttle here: its deferral pause would hold the second wave back; see test_throttling)
+    rt.settings = dataclasses.replace(
+        rt.settings, soft_bounce_limit=2, soft_bounce_days=30, throttle={"enabled": False}
+    )
     add_contacts(session, 2)
     sink.refuse["person0@example.com"] = "452 4.2.2 mailbox full"
     template = add_template(session)

@@ -1,0 +1,96 @@
+"""Several SMTP connections per worker: each lane is one connection with its own thread and its own
+journal writer, so one process keeps several servers' replies in flight at once.
+
+A chunk's messages are spread over the lanes, each receiving domain group over at most its
+`concurrency` lanes (campaigns.sending.throttling). Every lane journals each reply as it comes, so
+the crash guarantees of campaigns.sending.journal hold per message whatever the number of lanes.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import TracebackType
+
+from campaigns.sending.delivery import DeliveryResult, SmtpTransport
+from campaigns.sending.journal import JournalWriter, SendJournal
+from campaigns.sending.message import OutgoingMessage
+
+TransportFactory = Callable[[str], SmtpTransport]
+
+
+class Delivery:
+    """The lanes' futures for one chunk; `result()` waits for all and returns every reply."""
+
+    def __init__(self, futures: list[Future[list[DeliveryResult]]]) -> None:
+        self.futures = futures
+
+    def result(self) -> list[DeliveryResult]:
+        results: list[DeliveryResult] = []
+        for future in self.futures:
+            results.extend(future.result())
+        return results
+
+
+class Lanes:
+    def __init__(self, factory: TransportFactory, url: str, count: int, journal: SendJournal) -> None:
+        self.count = max(1, count)
+        self.factory, self.url, self.journal = factory, url, journal
+        self.transports: list[SmtpTransport] = []
+        self.writers: list[JournalWriter] = []
+        self.pool = ThreadPoolExecutor(self.count, "smtp")
+
+    def __enter__(self) -> Lanes:
+        try:
+            for _ in range(self.count):
+                transport = self.factory(self.url)
+                transport.__enter__()
+                self.transports.append(transport)
+                self.writers.append(self.journal.writer())
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object | TracebackType | None) -> None:
+        self.pool.shutdown(wait=True)
+        for writer in self.writers:
+            writer.close()
+        for transport in self.transports:
+            transport.__exit__(None, None, None)
+
+    def submit(
+        self, messages: Sequence[OutgoingMessage], bucket_of: Callable[[str], tuple[str, int]] | None
+    ) -> Delivery:
+        """Deliver `messages` over the lanes; `bucket_of(recipient)` gives (bucket, concurrency)."""
+        per_lane: list[list[OutgoingMessage]] = [[] for _ in range(self.count)]
+        if bucket_of is None:
+            for i, message in enumerate(messages):
+                per_lane[i % self.count].append(message)
+        else:
+            seen: dict[str, int] = {}
+            for message in messages:
+                bucket, concurrency = bucket_of(message.recipient)
+                k = seen.get(bucket, 0)
+                seen[bucket] = k + 1
+                offset = zlib.crc32(bucket.encode())
+                per_lane[(offset + k % min(concurrency, self.count)) % self.count].append(message)
+        futures = [
+            self.pool.submit(_deliver, self.transports[i], self.writers[i], lane)
+            for i, lane in enumerate(per_lane)
+            if lane
+        ]
+        return Delivery(futures)
+
+
+def _deliver(
+    smtp: SmtpTransport, writer: JournalWriter, messages: Sequence[OutgoingMessage]
+) -> list[DeliveryResult]:
+    results = []
+    for message in messages:
+        result = smtp.send(message)
+        writer.append(result)
+        results.append(result)
+    writer.flush()
+    return results

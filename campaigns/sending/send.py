@@ -354,6 +354,7 @@ class _Rendered:
     html: str
     render_ms: float
     item_by_url: dict[str, int]
+    unsubscribe_url: str
 
 
 def _prepare(
@@ -380,7 +381,7 @@ def _prepare(
     shadows: list[dict[str, Any]] = []
     for p, arm, shadow in zip(chunk, assignment.arms, assignment.shadow, strict=True):
         extra = {
-            "unsubscribe_url": builder.unsubscribe_url(p.send_id),
+            "unsubscribe_url": (unsubscribe := builder.unsubscribe_url(p.send_id)),
             "campaign": {"id": campaign.id, "name": campaign.name},
         }
         context = contact_context(p.contact_id, p.email, p.name, p.country, p.timezone, p.attributes)
@@ -412,7 +413,14 @@ def _prepare(
         items = {r["url"]: r["item_id"] for r in recs} if ai is not None else {}
         rendered.append(
             _Rendered(
-                p, str(arm), content, out.subject, out.html, (time.perf_counter() - started) * 1000, items
+                p,
+                str(arm),
+                content,
+                out.subject,
+                out.html,
+                (time.perf_counter() - started) * 1000,
+                items,
+                unsubscribe,
             )
         )
     urls: set[str] = set()
@@ -433,6 +441,7 @@ def _prepare(
             subject=r.subject,
             html=r.html,
             item_by_url=r.item_by_url,
+            unsubscribe_url=r.unsubscribe_url,
         )
         row = {
             "id": p.send_id,

@@ -7,7 +7,7 @@ from flask import Flask
 from flask.cli import FlaskGroup
 
 from app import cli_data, cli_evaluate, cli_model, migrate
-from app.cli_dkim import dkim_group
+from app.cli_deliverability import dkim_group, inbound_command
 from app.cli_rollout import rollout_group
 
 
@@ -18,6 +18,7 @@ def init_app(app: Flask) -> None:
     rollout_group.add_command(cli_evaluate.evaluate_command)
     app.cli.add_command(cli_model.model_group)
     app.cli.add_command(dkim_group)
+    app.cli.add_command(inbound_command)
 
 
 @click.group("db")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response, jsonify
 
 from app.api import (  # noqa: F401  (register their routes)
+    bounces,
     campaigns,
     catalog,
     contacts,

@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
+from redis import Redis
 from sqlalchemy.orm import Session
 
-from models import Bounce, Contact, Suppression, utcnow
+from campaigns.tracking import RawEvent, push
+from models import Bounce, Contact, Send, Suppression, utcnow
 from models.db import dialect_insert
 
 HARD, SOFT, COMPLAINT = "hard", "soft", "complaint"
@@ -116,3 +118,42 @@ def _suppress(session: Session, email: str, reason: str, status: str, detail: st
         .where(Contact.email == email, Contact.status == "active")
         .values(status=status, updated_at=utcnow())
     )
+
+
+EVENT_OF = {HARD: "bounce", SOFT: "soft_bounce", COMPLAINT: "complaint"}
+
+
+def resolve_send(
+    session: Session, *, send_id: int | None, message_id: str = "", email: str = ""
+) -> int | None:
+    """The send a report is about: a VERP-named send, else the Message-ID, else the address's latest
+    sent email."""
+    if send_id is not None and session.get(Send, send_id) is not None:
+        return send_id
+    if message_id:
+        found = session.scalar(sa.select(Send.id).where(Send.message_id == message_id.strip()))
+        if found is not None:
+            return int(found)
+    if email:
+        found = session.scalar(
+            sa.select(Send.id)
+            .join(Contact, Contact.id == Send.contact_id)
+            .where(Contact.email == email.strip().lower(), Send.state.in_(("sent", "failed")))
+            .order_by(Send.sent_at.desc().nulls_last(), Send.id.desc())
+            .limit(1)
+        )
+        if found is not None:
+            return int(found)
+    return None
+
+
+def push_report(redis: Redis, send_id: int, kind: str, source: str, detail: str) -> None:
+    """To the event stream: ingest logs it, acts on it (bounces.apply) and counts it per arm.
+    Soft bounces are keyed per report (several may count); a send bounces or complains once."""
+    event = EVENT_OF[kind]
+    key = (
+        f"{event}:{send_id}"
+        if kind != SOFT
+        else f"{event}:{send_id}:{hashlib.sha256(detail.encode()).hexdigest()[:12]}"
+    )
+    push(redis, RawEvent(event, send_id, key=key[:100], detail=detail[:2000], source=source))

@@ -1,7 +1,8 @@
-"""`mailramp dkim ...`: DKIM keys of the sending domains and the DNS records to publish.
+"""Deliverability from the command line: DKIM keys and DNS records, the inbound bounce server.
 
 mailramp dkim create shop.example [--selector mr1] [--spf-include _spf.provider.example] [--replace]
 mailramp dkim records shop.example           # print the records again (the key stays in the database)
+mailramp inbound [--host 0.0.0.0] [--port 25] # receive bounces and ARF reports for BOUNCE_DOMAIN
 """
 
 from __future__ import annotations
@@ -66,3 +67,27 @@ def records_command(domain: str, spf_include: str, dmarc_rua: str) -> None:
         if key is None:
             raise click.ClickException(f"{domain} has no DKIM key: run `mailramp dkim create {domain}`")
         _print_records(key.domain, key.selector, key.private_key_pem.encode(), spf_include, dmarc_rua)
+
+
+@click.command("inbound")
+@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--port", default=2525, show_default=True, type=int, help="25 behind the bounce domain's MX")
+@with_appcontext
+def inbound_command(host: str, port: int) -> None:
+    """Run the inbound SMTP server that reads bounces (RFC 3464) and abuse reports (RFC 5965)."""
+    import time
+
+    from campaigns.sending.inbound import start_inbound
+
+    rt = current_app.extensions["mailramp"]
+    if not rt.settings.bounce_domain:
+        raise click.ClickException(
+            "set BOUNCE_DOMAIN (MAILRAMP_BOUNCE_DOMAIN) first: the server accepts mail for it only"
+        )
+    controller = start_inbound(rt, host, port)
+    click.echo(f"inbound SMTP for @{rt.settings.bounce_domain} on {host}:{port}; Ctrl-C stops")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        controller.stop()

@@ -24,12 +24,14 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
     from app.api import api
     from app.tracking import tracking
     from app.ui import ui
+    from app.webview import web_version
 
     csrf.exempt(api)  # token-authenticated, no cookies
     csrf.exempt(tracking)  # signed tokens; RFC 8058 one-click POSTs come from mail clients
     app.register_blueprint(api)
     app.register_blueprint(tracking)
     app.register_blueprint(ui)
+    app.register_blueprint(web_version)
 
     from app import cli
 

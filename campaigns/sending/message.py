@@ -85,6 +85,7 @@ class MessageBuilder:
         message_id_key: str,
         dkim: DkimSigner | None = None,
         return_path: Callable[[int], str] | None = None,
+        web_version: Callable[[int], str] | None = None,
     ) -> None:
         self.signer = signer
         self.base_url = base_url.rstrip("/")
@@ -97,6 +98,8 @@ class MessageBuilder:
         self.dkim = dkim
         # the envelope sender per send: a VERP address that names the send, so a bounce finds it
         self.return_path = return_path
+        # the signed "view in browser" URL per send (campaigns.sending.webview)
+        self.web_version = web_version
 
     def message_id(self, contact_id: int) -> str:
         """Deterministic: a retried send of the same (campaign, contact) carries the same Message-ID."""
@@ -131,9 +134,17 @@ class MessageBuilder:
         html: str,
         item_by_url: dict[str, int],
         unsubscribe_url: str | None = None,
+        web_version_url: str | None = None,
+        extra_headers: tuple[str, ...] = (),
     ) -> OutgoingMessage:
         unsubscribe = unsubscribe_url or self.unsubscribe_url(send_id)
         html = self.track_links(html, send_id, item_by_url)
+        web = web_version_url or (self.web_version(send_id) if self.web_version else None)
+        if web and web not in html:
+            html = _insert_after_body_start(
+                html,
+                f'<p style="font-size:12px;text-align:center"><a href="{web}">View this email in your browser</a></p>',
+            )
         pixel = f'<img src="{self.url("o", TrackingRef("open", send_id))}" width="1" height="1" alt="">'
         if unsubscribe not in html:
             html += f'<p style="font-size:12px"><a href="{unsubscribe}">Unsubscribe</a></p>'
@@ -153,6 +164,7 @@ class MessageBuilder:
             f"List-Unsubscribe: <{unsubscribe}>",
             "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
             f"X-Mailramp-Campaign: {self.campaign_id}",
+            *extra_headers,
             "MIME-Version: 1.0",
             f'Content-Type: multipart/alternative; boundary="{boundary}"',
         ]
@@ -185,3 +197,13 @@ def _insert_before_body_end(html: str, snippet: str) -> str:
     if index < 0:
         return html + snippet
     return html[:index] + snippet + html[index:]
+
+
+_BODY_START = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
+
+
+def _insert_after_body_start(html: str, snippet: str) -> str:
+    match = _BODY_START.search(html)
+    if match is None:
+        return snippet + html
+    return html[: match.end()] + snippet + html[match.end() :]

@@ -28,7 +28,7 @@ from campaigns.arms import assign_batch
 from campaigns.campaigns import campaign_links, register_links
 from campaigns.render import CompiledTemplate, contact_context, render
 from campaigns.runtime import Runtime
-from campaigns.sending import bounces
+from campaigns.sending import bounces, webview
 from campaigns.sending.batch_lock import release, renew, take_batch_lock
 from campaigns.sending.delivery import DeliveryResult, SmtpConfig, SmtpTransport
 from campaigns.sending.dkim import signer_for
@@ -124,6 +124,7 @@ def send_batch(
                 message_id_key=rt.settings.secret_key,
                 dkim=signer_for(session, campaign.from_email),
                 return_path=_return_path(rt),
+                web_version=webview.url_maker(rt.settings),
             )
             work = _Work(rt, session, campaign, compiled(template), builder, journal, lock, outcome)
             with (
@@ -355,6 +356,7 @@ class _Rendered:
     render_ms: float
     item_by_url: dict[str, int]
     unsubscribe_url: str
+    web_version_url: str | None
 
 
 def _prepare(
@@ -382,6 +384,7 @@ def _prepare(
     for p, arm, shadow in zip(chunk, assignment.arms, assignment.shadow, strict=True):
         extra = {
             "unsubscribe_url": (unsubscribe := builder.unsubscribe_url(p.send_id)),
+            "web_version_url": (web := builder.web_version(p.send_id) if builder.web_version else None),
             "campaign": {"id": campaign.id, "name": campaign.name},
         }
         context = contact_context(p.contact_id, p.email, p.name, p.country, p.timezone, p.attributes)
@@ -421,6 +424,7 @@ def _prepare(
                 (time.perf_counter() - started) * 1000,
                 items,
                 unsubscribe,
+                web,
             )
         )
     urls: set[str] = set()
@@ -442,6 +446,7 @@ def _prepare(
             html=r.html,
             item_by_url=r.item_by_url,
             unsubscribe_url=r.unsubscribe_url,
+            web_version_url=r.web_version_url,
         )
         row = {
             "id": p.send_id,

@@ -202,3 +202,24 @@ def test_dkim_cli_creates_a_key_and_prints_the_dns_records(app: Any, session: Se
     assert again.exit_code != 0 and "already has a DKIM key" in again.output
     bad = runner.invoke(args=["dkim", "create", "not a domain"])
     assert bad.exit_code != 0 and "domain: not a domain name" in bad.output
+
+
+def test_view_in_browser_shows_the_email_with_tracked_links_and_counts_no_open(
+    rt: Runtime, session: Session, sink: RecordingSink, client: Any
+) -> None:
+    from tests.factories import add_catalog
+
+    add_catalog(session, add_contacts(session, 2))
+    send_wave(rt, session, add_campaign(session, add_template(session).id, ai={"exposure_percent": 100}).id)
+    msg = parsed(sink.received[0].data)
+    html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    web = re.search(r'href="(http://mailramp.test/t/w/[^"]+)">View this email in your browser', html)
+    assert web is not None and web.group(1) in text
+    rt.redis.delete("mailramp:events")
+    page = client.get(web.group(1).removeprefix("http://mailramp.test"))
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "private, no-store"
+    body = page.get_data(as_text=True)
+    assert "/t/c/" in body and ">Item " in body  # the AI content, its links tracked as clicks
+    assert "/t/o/" not in body and rt.redis.xlen("mailramp:events") == 0  # no pixel, no open
+    assert client.get("/t/w/123~forged").status_code == 404

@@ -15,6 +15,7 @@ from app.api import (  # noqa: F401  (register their routes)
     imports,
     models_api,
     rollouts,
+    seeds,
     segments,
     templates,
     users,

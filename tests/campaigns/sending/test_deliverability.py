@@ -223,3 +223,28 @@ def test_view_in_browser_shows_the_email_with_tracked_links_and_counts_no_open(
     assert "/t/c/" in body and ">Item " in body  # the AI content, its links tracked as clicks
     assert "/t/o/" not in body and rt.redis.xlen("mailramp:events") == 0  # no pixel, no open
     assert client.get("/t/w/123~forged").status_code == 404
+
+
+def test_test_sends_reach_the_seed_list_in_both_arms_and_count_nowhere(
+    rt: Runtime, session: Session, sink: RecordingSink, api: Any
+) -> None:
+    from tests.factories import add_catalog
+
+    add_catalog(session, add_contacts(session, 3))
+    campaign = add_campaign(session, add_template(session).id, ai={"exposure_percent": 10})
+    answer = api.post(
+        f"/api/v1/campaigns/{campaign.id}/test-sends",
+        json={"emails": ["person1@example.com", "Seed@Agency.example"]},
+    )
+    assert answer.status_code == 200 and answer.json["sent"] == 4
+    got = {(r.rcpt, parsed(r.data)["X-Mailramp-Test"]): parsed(r.data) for r in sink.received}
+    assert set(got) == {
+        (e, arm) for e in ("person1@example.com", "seed@agency.example") for arm in ("control", "ai")
+    }
+    for (_, arm), msg in got.items():
+        html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        assert msg["Subject"].startswith("[Test: AI]" if arm == "ai" else "[Test: control]")
+        assert (">Item " in html) == (arm == "ai") and ("shop now" in html) == (arm == "control")
+    assert session.scalar(sa.select(sa.func.count()).select_from(Send)) == 0  # no ledger row: counted nowhere
+    bad = api.post(f"/api/v1/campaigns/{campaign.id}/test-sends", json={"emails": ["ok@example.com", "nope"]})
+    assert bad.status_code == 400 and bad.json["where"] == "emails[1]"

@@ -33,11 +33,19 @@ def queue(rt: Runtime) -> Queue:
 
 
 def start_wave(
-    rt: Runtime, campaign_id: int, limit: int | None, now: datetime | None = None
+    rt: Runtime,
+    campaign_id: int,
+    limit: int | None,
+    now: datetime | None = None,
+    local_hour: int | None = None,
+    default_timezone: str = "UTC",
 ) -> dict[str, Any]:
-    """Plan a wave (one SQL statement), then enqueue its scoring and batch jobs. Returns the wave."""
+    """Plan a wave (one SQL statement), then enqueue its scoring and batch jobs. Returns the wave.
+    With `local_hour`, each batch is scheduled for its contacts' local hour (campaigns.sending.local_time)."""
     with rt.session() as session:
-        wave, batches = plan_wave(session, campaign_id, limit, rt.settings.batch_size, now)
+        wave, batches = plan_wave(
+            session, campaign_id, limit, rt.settings.batch_size, now, local_hour, default_timezone
+        )
         campaign = session.get(Campaign, campaign_id)
         needs_scoring = bool(campaign and campaign.rollout_id)
         summary = {
@@ -66,6 +74,20 @@ def enqueue_batches(rt: Runtime, batches: list[PlannedBatch], score_first: bool 
         )
     ids = []
     for b in batches:
+        if b.not_before is not None and b.not_before > utcnow() + timedelta(seconds=1):
+            later = q.enqueue_at(
+                b.not_before,
+                send_batch_job,
+                b.campaign_id,
+                b.wave_id,
+                b.batch,
+                job_id=b.job_id,
+                retry=SEND_RETRY,
+                job_timeout=1800,
+                result_ttl=86_400,
+            )
+            ids.append(later.id)
+            continue
         job = q.enqueue(
             send_batch_job,
             b.campaign_id,

@@ -13,6 +13,7 @@ from app.api import (  # noqa: F401  (register their routes)
     errors,
     events,
     imports,
+    local_time,
     models_api,
     rollouts,
     seeds,

@@ -340,7 +340,12 @@ def _pending(session: Session, wave_id: int, batch: int) -> list[Pending]:
             Send.attempts,
         )
         .join(Contact, Contact.id == Send.contact_id)
-        .where(Send.wave_id == wave_id, Send.batch == batch, Send.state.in_(("queued", "sending")))
+        .where(
+            Send.wave_id == wave_id,
+            Send.batch == batch,
+            Send.state.in_(("queued", "sending")),
+            sa.or_(Send.not_before.is_(None), Send.not_before <= utcnow()),  # local-time delivery
+        )
         .order_by(Send.id)
     ).all()
     return [Pending(*row) for row in rows]

@@ -126,7 +126,7 @@ def send_batch_job(campaign_id: int, wave_id: int, batch: int) -> dict[str, Any]
     rt = runtime.current()
     outcome = send_batch(rt, campaign_id, wave_id, batch)
     if outcome.retry_in:  # the throttle holds rows back for a while: come back then, off rq's retry count
-        queue(rt).enqueue_in(
+        later = queue(rt).enqueue_in(
             timedelta(seconds=outcome.retry_in),
             send_batch_job,
             campaign_id,
@@ -135,9 +135,15 @@ def send_batch_job(campaign_id: int, wave_id: int, batch: int) -> dict[str, Any]
             job_id=f"send-{campaign_id}-{wave_id}-{batch}-at-{int(time.time() + outcome.retry_in)}",
             retry=SEND_RETRY,
         )
+        # resume_open_waves looks here before re-enqueueing a batch whose first job has finished
+        rt.redis.set(_later_key(wave_id, batch), later.id, ex=int(outcome.retry_in) + 3600)
     if outcome.wave_finished:
         evaluate_after_wave(rt, campaign_id, wave_id)
     return asdict(outcome)
+
+
+def _later_key(wave_id: int, batch: int) -> str:
+    return f"mailramp:batch-later:{wave_id}:{batch}"
 
 
 def evaluate_after_wave(rt: Runtime, campaign_id: int, wave_id: int) -> None:
@@ -171,15 +177,20 @@ def resume_open_waves(rt: Runtime) -> int:
         todo = [b for wave_id in wave_ids for b in open_batches(session, wave_id)]
     resumed = []
     for b in todo:
-        job = q.fetch_job(b.job_id)
-        status = job.get_status(refresh=True) if job else None
-        if status in ("queued", "deferred", "scheduled"):
-            continue
-        if status == "started" and job is not None and _worker_alive(rt, job.worker_name):
+        later = rt.redis.get(_later_key(b.wave_id, b.batch))  # re-enqueued by the throttle
+        if _job_live(rt, q, b.job_id) or (later is not None and _job_live(rt, q, later.decode())):
             continue
         resumed.append(b)
     enqueue_batches(rt, resumed)
     return len(resumed)
+
+
+def _job_live(rt: Runtime, q: Queue, job_id: str) -> bool:
+    job = q.fetch_job(job_id)
+    status = job.get_status(refresh=True) if job else None
+    if status in ("queued", "deferred", "scheduled"):
+        return True
+    return status == "started" and job is not None and _worker_alive(rt, job.worker_name)
 
 
 def _worker_alive(rt: Runtime, name: str | None) -> bool:

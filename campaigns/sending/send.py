@@ -37,7 +37,7 @@ from campaigns.sending.lanes import Delivery, Lanes, TransportFactory
 from campaigns.sending.message import MessageBuilder, OutgoingMessage, links_in
 from campaigns.sending.planner import finish_wave_if_done
 from campaigns.sending.refusals import act_on_refusals, smtp_code
-from campaigns.sending.throttling import Throttle, throttle_policy
+from campaigns.sending.throttling import DEFERRAL_CODES, Throttle, throttle_policy
 from campaigns.templates import compiled
 from campaigns.tokens import TokenSigner
 from models import Campaign, Contact, Send, ShadowRender, Suppression, Template, utcnow
@@ -256,8 +256,10 @@ def _finish_chunk(work: _Work, prepared: list[_Prepared], delivery: Delivery) ->
     attempts = {p.row["id"]: p.row["attempts"] for p in prepared}
     before = work.outcome.retry_later
     _record(work.session, results, attempts, work.outcome)
+    # Only deferrals (421/450/451/452) are retried within the batch, after their group's pause;
+    # connection trouble and other temporary replies wait for rq's retry schedule.
     if work.outcome.retry_later > before and any(
-        not r.accepted and not r.permanent and smtp_code(r.error) is None for r in results
+        not r.accepted and not r.permanent and smtp_code(r.error) not in DEFERRAL_CODES for r in results
     ):
         work.outcome.retry_later_unthrottled = True
     work.journal.drop_first(len(results))

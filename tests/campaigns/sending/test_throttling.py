@@ -112,6 +112,18 @@ def test_a_batch_held_longer_than_the_inline_wait_is_rescheduled_and_progress_sa
     assert result["sent"] == 12 and result["throttled"] == 8 and result["retry_in"] > 0.5
     progress = campaign_progress(session, campaign.id)
     assert progress["delivery"] == {"sent": 12, "queued": 0, "throttled": 7, "deferred": 1, "failed": 0}
+    # The campaign page's progress line says so too.
+    from app.auth import create_user
+    from app.extensions import db
+    from models import Role
+
+    with app.test_request_context():
+        create_user("m@example.com", "correct horse battery staple", Role.marketer)
+        db().commit()
+    client = app.test_client()
+    client.post("/login", data={"email": "m@example.com", "password": "correct horse battery staple"})
+    line = client.get(f"/campaigns/{campaign.id}/progress").json["text"]
+    assert "7 throttled, 1 deferred" in line
     # The batch comes back by itself when the throttle allows, not on rq's retry count.
     scheduled = ScheduledJobRegistry(queue=queue(rt)).get_job_ids()
     assert len(scheduled) == 1 and scheduled[0].startswith(f"send-{campaign.id}-{wave['wave_id']}-0-at-")

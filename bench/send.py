@@ -105,6 +105,11 @@ class NullTransport:
 
         return DeliveryResult(message.send_id, True)
 
+    def send_journaled(self, message: Any, append: Any, commit: Any) -> Any:
+        result = self.send(message)
+        append(result)
+        return result
+
 
 def populate(session: Any, contacts: int) -> tuple[int, int]:
     from models import Contact, Interaction, Item

@@ -18,8 +18,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from redis import Redis
@@ -63,6 +65,14 @@ def _verp_mac(secret: str, send_id: int) -> str:
 
 def verp_address(secret: str, send_id: int, bounce_domain: str) -> str:
     return f"bounce+{send_id}.{_verp_mac(secret, send_id)}@{bounce_domain}"
+
+
+def return_path(settings: Any) -> Callable[[int], str] | None:
+    """The envelope sender per send (VERP), or None to use the From address (no BOUNCE_DOMAIN)."""
+    domain, secret = settings.bounce_domain, settings.secret_key
+    if not domain:
+        return None
+    return lambda send_id: verp_address(secret, send_id, domain)
 
 
 def parse_verp(secret: str, address: str) -> int | None:

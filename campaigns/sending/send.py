@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,11 +31,17 @@ from campaigns.sending.batch_lock import release, renew, take_batch_lock
 from campaigns.sending.delivery import DeliveryResult, SmtpConfig, SmtpTransport
 from campaigns.sending.dkim import signer_for
 from campaigns.sending.journal import SendJournal
-from campaigns.sending.lanes import Delivery, Lanes, TransportFactory
+from campaigns.sending.lanes import Delivery, Lanes, TransportFactory, short_gil_switches
 from campaigns.sending.message import MessageBuilder, OutgoingMessage, links_in
 from campaigns.sending.planner import finish_wave_if_done
 from campaigns.sending.refusals import act_on_refusals, smtp_code
-from campaigns.sending.throttling import DEFERRAL_CODES, Throttle, throttle_policy
+from campaigns.sending.throttling import (
+    DEFERRAL_CODES,
+    Throttle,
+    admit_chunk,
+    lane_buckets,
+    throttle_policy,
+)
 from campaigns.templates import compiled
 from campaigns.tokens import TokenSigner
 from models import Campaign, Contact, Send, ShadowRender, Suppression, Template, utcnow
@@ -123,7 +127,7 @@ def send_batch(
                 link_ids=campaign_links(session, campaign.id),
                 message_id_key=rt.settings.secret_key,
                 dkim=signer_for(session, campaign.from_email),
-                return_path=_return_path(rt),
+                return_path=bounces.return_path(rt.settings),
                 web_version=webview.url_maker(rt.settings),
             )
             work = _Work(rt, session, campaign, compiled(template), builder, journal, lock, outcome)
@@ -131,7 +135,7 @@ def send_batch(
                 Lanes(
                     transport_factory, rt.settings.smtp_url, rt.settings.smtp_connections, journal
                 ) as lanes,
-                _short_gil_switches(),
+                short_gil_switches(),
             ):
                 _deliver_with_throttle(work, lanes, pending, wave_id, batch, sleep)
         outcome.wave_finished = finish_wave_if_done(session, wave_id)
@@ -193,12 +197,12 @@ def _send_pass(work: _Work, lanes: Lanes, pending: Sequence[Pending]) -> tuple[l
     """One pass: returns the send ids held back and the seconds until the throttle admits more."""
     held: list[int] = []
     wait = 0.0
-    bucket_of = _bucket_of(work.throttle)
+    bucket_of = lane_buckets(work.throttle)
     in_flight: tuple[list[_Prepared], Delivery] | None = None
     for chunk in _chunks(pending, CHUNK):
         admitted = list(chunk)
         if work.throttle is not None:
-            admitted, held_now, chunk_wait = _admit(work.throttle, chunk)
+            admitted, held_now, chunk_wait = admit_chunk(work.throttle, chunk)
             held += [p.send_id for p in held_now]
             if held_now:
                 wait = chunk_wait if not wait else min(wait, chunk_wait)
@@ -211,33 +215,6 @@ def _send_pass(work: _Work, lanes: Lanes, pending: Sequence[Pending]) -> tuple[l
     if in_flight is not None:
         _finish_chunk(work, *in_flight)
     return held, wait
-
-
-def _bucket_of(throttle: Throttle | None) -> Callable[[str], tuple[str, int]] | None:
-    if throttle is None:
-        return None
-    policy = throttle.policy
-
-    def bucket_of(email: str) -> tuple[str, int]:
-        bucket, group = policy.group_of(email)
-        return bucket, group.concurrency
-
-    return bucket_of
-
-
-def _admit(throttle: Throttle, chunk: Sequence[Pending]) -> tuple[list[Pending], list[Pending], float]:
-    by_bucket: dict[str, list[Pending]] = {}
-    for p in chunk:
-        by_bucket.setdefault(throttle.policy.group_of(p.email)[0], []).append(p)
-    admission = throttle.admit({b: len(rows) for b, rows in by_bucket.items()})
-    admitted: list[Pending] = []
-    held: list[Pending] = []
-    for bucket, rows in by_bucket.items():
-        n = admission.granted.get(bucket, 0)
-        admitted += rows[:n]
-        held += rows[n:]
-    admitted.sort(key=lambda p: p.send_id)
-    return admitted, held, admission.wait_seconds
 
 
 def _mark_throttled(session: Session, send_ids: list[int]) -> None:
@@ -266,25 +243,6 @@ def _finish_chunk(work: _Work, prepared: list[_Prepared], delivery: Delivery) ->
     renew(work.lock)
     recipients = {p.row["id"]: p.message.recipient for p in prepared}
     act_on_refusals(work.rt, work.session, results, recipients, attempts, MAX_ATTEMPTS, work.throttle)
-
-
-def _return_path(rt: Runtime) -> Callable[[int], str] | None:
-    domain, secret = rt.settings.bounce_domain, rt.settings.secret_key
-    if not domain:
-        return None
-    return lambda send_id: bounces.verp_address(secret, send_id, domain)
-
-
-@contextmanager
-def _short_gil_switches(seconds: float = 0.0002) -> Iterator[None]:
-    """The delivery threads wake on every SMTP reply; with Python's default 5 ms switch interval they
-    would wait that long for the interpreter while this thread renders. Shorter slices keep them fed."""
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(seconds)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(previous)
 
 
 def _chunks(rows: Sequence[Pending], size: int) -> Iterator[Sequence[Pending]]:

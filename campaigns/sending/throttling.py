@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from redis import Redis
 
@@ -299,3 +299,43 @@ def throttle_policy(settings: Any) -> ThrottlePolicy | None:
     if key not in _parsed:
         _parsed[key] = ThrottlePolicy.from_mapping(raw)
     return _parsed[key]
+
+
+class _Row(Protocol):
+    @property
+    def send_id(self) -> int: ...
+    @property
+    def email(self) -> str: ...
+
+
+R = TypeVar("R", bound=_Row)
+
+
+def admit_chunk(throttle: Throttle, chunk: Sequence[R]) -> tuple[list[R], list[R], float]:
+    """Split a chunk into the rows the throttle admits now and those it holds back (in send order),
+    with the seconds until it could admit more."""
+    by_bucket: dict[str, list[R]] = {}
+    for row in chunk:
+        by_bucket.setdefault(throttle.policy.group_of(row.email)[0], []).append(row)
+    admission = throttle.admit({b: len(rows) for b, rows in by_bucket.items()})
+    admitted: list[R] = []
+    held: list[R] = []
+    for bucket, rows in by_bucket.items():
+        n = admission.granted.get(bucket, 0)
+        admitted += rows[:n]
+        held += rows[n:]
+    admitted.sort(key=lambda r: r.send_id)
+    return admitted, held, admission.wait_seconds
+
+
+def lane_buckets(throttle: Throttle | None) -> Callable[[str], tuple[str, int]] | None:
+    """recipient -> (bucket, connections a worker may use for it), for spreading over the lanes."""
+    if throttle is None:
+        return None
+    policy = throttle.policy
+
+    def bucket_of(email: str) -> tuple[str, int]:
+        bucket, group = policy.group_of(email)
+        return bucket, group.concurrency
+
+    return bucket_of

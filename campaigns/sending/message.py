@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import html as html_lib
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.header import Header
@@ -159,7 +160,7 @@ class MessageBuilder:
             f"From: {self.from_header}",
             f"To: {to_header}",
             f"Subject: {_header_text(subject)}",
-            f"Date: {formatdate(localtime=False, usegmt=True)}",
+            f"Date: {_date_now()}",
             f"Message-ID: {message_id}",
             f"List-Unsubscribe: <{unsubscribe}>",
             "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
@@ -207,3 +208,15 @@ def _insert_after_body_start(html: str, snippet: str) -> str:
     if match is None:
         return snippet + html
     return html[: match.end()] + snippet + html[match.end() :]
+
+
+_date_cache: tuple[int, str] = (0, "")
+
+
+def _date_now() -> str:
+    """The Date header, formatted once a second rather than once a message."""
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, formatdate(now, localtime=False, usegmt=True))
+    return _date_cache[1]

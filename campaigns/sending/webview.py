@@ -8,7 +8,9 @@ recommendations can have been refreshed since, so the web version shows the curr
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -33,8 +35,16 @@ def _signer(secret_key: str) -> Signer:
 
 
 def url_maker(settings: Settings) -> Callable[[int], str]:
-    signer, base = _signer(settings.secret_key), settings.base_url.rstrip("/")
-    return lambda send_id: f"{base}{PATH}{signer.sign(str(send_id)).decode()}"
+    """Signs exactly as `_signer(...).sign` does, with the derived key computed once (the send path
+    makes one per message)."""
+    key, base = _signer(settings.secret_key).derive_key(), settings.base_url.rstrip("/")
+
+    def url(send_id: int) -> str:
+        value = str(send_id)
+        digest = hmac.new(key, value.encode(), hashlib.sha256).digest()
+        return f"{base}{PATH}{value}~{base64.urlsafe_b64encode(digest).rstrip(b'=').decode()}"
+
+    return url
 
 
 def verify(secret_key: str, token: str) -> int | None:

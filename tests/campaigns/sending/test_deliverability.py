@@ -202,6 +202,11 @@ def test_dkim_cli_creates_a_key_and_prints_the_dns_records(app: Any, session: Se
     assert again.exit_code != 0 and "already has a DKIM key" in again.output
     bad = runner.invoke(args=["dkim", "create", "not a domain"])
     assert bad.exit_code != 0 and "domain: not a domain name" in bad.output
+    records = runner.invoke(args=["dkim", "records", "shop.example"])
+    assert records.exit_code == 0 and key_line in records.output
+    # The inbound bounce server needs the domain it receives for.
+    inbound = runner.invoke(args=["inbound", "--port", "0"])
+    assert inbound.exit_code != 0 and "set BOUNCE_DOMAIN" in inbound.output
 
 
 def test_view_in_browser_shows_the_email_with_tracked_links_and_counts_no_open(

@@ -141,7 +141,8 @@ def resolve_send(
     if send_id is not None and session.get(Send, send_id) is not None:
         return send_id
     if message_id:
-        found = session.scalar(sa.select(Send.id).where(Send.message_id == message_id.strip()))
+        bare = message_id.strip().strip("<>")
+        found = session.scalar(sa.select(Send.id).where(Send.message_id == f"<{bare}>"))
         if found is not None:
             return int(found)
     if email:

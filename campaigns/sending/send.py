@@ -202,7 +202,8 @@ def _send_pass(work: _Work, lanes: Lanes, pending: Sequence[Pending]) -> tuple[l
     for chunk in _chunks(pending, CHUNK):
         admitted = list(chunk)
         if work.throttle is not None:
-            admitted, held_now, chunk_wait = admit_chunk(work.throttle, chunk)
+            sender_domain = work.campaign.from_email.rpartition("@")[2]
+            admitted, held_now, chunk_wait = admit_chunk(work.throttle, chunk, sender_domain)
             held += [p.send_id for p in held_now]
             if held_now:
                 wait = chunk_wait if not wait else min(wait, chunk_wait)

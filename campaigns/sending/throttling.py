@@ -77,7 +77,8 @@ class ThrottlePolicy:
     groups: tuple[DomainGroup, ...] = DEFAULT_GROUPS
     other: DomainGroup = DEFAULT_OTHER
     hourly_cap: int | None = None
-    warmup: Warmup | None = None
+    # warm-up plans by sending (From) domain; "*" is the plan of every domain without its own
+    warmups: Mapping[str, Warmup] = field(default_factory=dict)
     deferral_pause_seconds: float = 60.0
     max_pause_seconds: float = 1800.0
     slowest_factor: float = 0.25  # repeated deferrals lower a group's rate down to this share of it
@@ -111,25 +112,30 @@ class ThrottlePolicy:
         for name, spec in (raw.get("groups") or {}).items():
             groups[name] = _group(groups.get(name, DomainGroup(name)), spec, f"THROTTLE.groups.{name}")
         other = _group(DEFAULT_OTHER, raw.get("other") or {}, "THROTTLE.other")
-        warmup = None
-        if raw.get("warmup"):
-            spec = raw["warmup"]
-            try:
-                warmup = Warmup(date.fromisoformat(str(spec["start"])), tuple(int(n) for n in spec["daily"]))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise InputError(
-                    'needs {"start": "YYYY-MM-DD", "daily": [caps...]}', where="THROTTLE.warmup"
-                ) from exc
+        spec = raw.get("warmup") or {}
+        if not isinstance(spec, Mapping):
+            raise InputError("must be an object", where="THROTTLE.warmup")
+        plans = {"*": spec} if "start" in spec or "daily" in spec else dict(spec)
+        warmups = {
+            domain.lower(): _warmup(plan, f"THROTTLE.warmup.{domain}") for domain, plan in plans.items()
+        }
         return cls(
             groups=tuple(groups.values()),
             other=other,
             hourly_cap=_number(raw, "hourly_cap", int, None),
-            warmup=warmup,
+            warmups=warmups,
             deferral_pause_seconds=_number(raw, "deferral_pause_seconds", float, 60.0),
             max_pause_seconds=_number(raw, "max_pause_seconds", float, 1800.0),
             slowest_factor=min(1.0, max(0.01, _number(raw, "slowest_factor", float, 0.25))),
             max_inline_wait_seconds=_number(raw, "max_inline_wait_seconds", float, 30.0),
         )
+
+
+def _warmup(spec: Any, where: str) -> Warmup:
+    try:
+        return Warmup(date.fromisoformat(str(spec["start"])), tuple(int(n) for n in spec["daily"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError('needs {"start": "YYYY-MM-DD", "daily": [caps...]}', where=where) from exc
 
 
 def _number(raw: Mapping[str, Any], key: str, kind: type, default: Any, where: str = "THROTTLE") -> Any:
@@ -238,16 +244,21 @@ class Throttle:
         self.policy = policy
         self._admit = redis.register_script(_ADMIT)
 
-    def admit(self, wanted: Mapping[str, int], now: datetime | None = None) -> Admission:
-        """How many messages each bucket (see `ThrottlePolicy.group_of`) may send now, taken at once."""
+    def admit(
+        self, wanted: Mapping[str, int], now: datetime | None = None, sender_domain: str = ""
+    ) -> Admission:
+        """How many messages each bucket (see `ThrottlePolicy.group_of`) may send now, taken at once;
+        `sender_domain` (the From domain) picks the warm-up plan."""
         now = now or datetime.now(UTC)
         buckets = sorted(b for b, n in wanted.items() if n > 0)
         if not buckets:
             return Admission({}, 0.0)
         today = now.date()
-        cap = self.policy.warmup.cap_on(today) if self.policy.warmup else None
+        domain = sender_domain.lower() if sender_domain.lower() in self.policy.warmups else "*"
+        plan = self.policy.warmups.get(domain)
+        cap = plan.cap_on(today) if plan else None
         midnight = datetime.combine(today, datetime.min.time(), UTC).timestamp() + 86400 - now.timestamp()
-        keys = [f"{PREFIX}:hourly", f"{PREFIX}:warmup:{today.isoformat()}"]
+        keys = [f"{PREFIX}:hourly", f"{PREFIX}:warmup:{domain}:{today.isoformat()}"]
         args: list[Any] = [self.policy.hourly_cap or 0, -1 if cap is None else cap, math.ceil(midnight)]
         for bucket in buckets:
             group = self._limits(bucket)
@@ -311,13 +322,15 @@ class _Row(Protocol):
 R = TypeVar("R", bound=_Row)
 
 
-def admit_chunk(throttle: Throttle, chunk: Sequence[R]) -> tuple[list[R], list[R], float]:
+def admit_chunk(
+    throttle: Throttle, chunk: Sequence[R], sender_domain: str = ""
+) -> tuple[list[R], list[R], float]:
     """Split a chunk into the rows the throttle admits now and those it holds back (in send order),
     with the seconds until it could admit more."""
     by_bucket: dict[str, list[R]] = {}
     for row in chunk:
         by_bucket.setdefault(throttle.policy.group_of(row.email)[0], []).append(row)
-    admission = throttle.admit({b: len(rows) for b, rows in by_bucket.items()})
+    admission = throttle.admit({b: len(rows) for b, rows in by_bucket.items()}, sender_domain=sender_domain)
     admitted: list[R] = []
     held: list[R] = []
     for bucket, rows in by_bucket.items():

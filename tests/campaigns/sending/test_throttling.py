@@ -138,12 +138,23 @@ def test_the_hourly_cap_and_the_warm_up_plan_bind_every_worker(redis: Redis) -> 
             "other": {"rate_per_second": 1000, "burst": 1000},
         }
     )
-    assert warm is not None and warm.warmup is not None and warm.warmup.cap_on(today) == 25
+    assert warm is not None and warm.warmups["*"].cap_on(today) == 25
     first, second = Throttle(redis, warm), Throttle(redis, warm)  # two workers, one Redis
     a = first.admit({"other:a.test": 20})
     b = second.admit({"other:b.test": 20})
     assert a.granted == {"other:a.test": 20} and b.granted == {"other:b.test": 5}
     assert b.wait_seconds > 0 and b.wait_seconds <= 86400  # until the next UTC day
+    # A plan per sending domain: a new domain warms up while an established one is not held back.
+    per_domain = ThrottlePolicy.from_mapping(
+        {
+            "warmup": {"new.example": {"start": today.isoformat(), "daily": [3, 6]}},
+            "other": {"rate_per_second": 1000, "burst": 1000},
+        }
+    )
+    assert per_domain is not None
+    throttle = Throttle(redis, per_domain)
+    assert throttle.admit({"other:c.test": 10}, sender_domain="new.example").granted == {"other:c.test": 3}
+    assert throttle.admit({"other:c.test": 10}, sender_domain="old.example").granted == {"other:c.test": 10}
     redis.flushdb()
     hourly = ThrottlePolicy.from_mapping(
         {"hourly_cap": 3600, "other": {"rate_per_second": 10_000, "burst": 10_000}}
@@ -161,5 +172,8 @@ def test_bad_throttle_settings_say_where() -> None:
     assert caught.value.where == "THROTTLE.groups.gmail.rate_per_second"
     with pytest.raises(InputError) as caught:
         ThrottlePolicy.from_mapping({"warmup": {"daily": [10]}})
-    assert caught.value.where == "THROTTLE.warmup"
+    assert caught.value.where == "THROTTLE.warmup.*"
+    with pytest.raises(InputError) as caught:
+        ThrottlePolicy.from_mapping({"warmup": {"shop.example": {"start": "soon", "daily": [10]}}})
+    assert caught.value.where == "THROTTLE.warmup.shop.example"
     assert ThrottlePolicy.from_mapping({"enabled": False}) is None

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -67,21 +66,21 @@ class Lanes:
             transport.__exit__(None, None, None)
 
     def submit(
-        self, messages: Sequence[OutgoingMessage], bucket_of: Callable[[str], tuple[str, int]] | None
+        self, messages: Sequence[OutgoingMessage], lanes_of: Callable[[str], Sequence[int]] | None
     ) -> Delivery:
-        """Deliver `messages` over the lanes; `bucket_of(recipient)` gives (bucket, concurrency)."""
+        """Deliver `messages` over the lanes; `lanes_of(recipient)` names the lanes allowed for its
+        receiving domain group (all of them when None), which take its messages in turn."""
         per_lane: list[list[OutgoingMessage]] = [[] for _ in range(self.count)]
-        if bucket_of is None:
+        if lanes_of is None:
             for i, message in enumerate(messages):
                 per_lane[i % self.count].append(message)
         else:
-            seen: dict[str, int] = {}
+            turn: dict[tuple[int, ...], int] = {}
             for message in messages:
-                bucket, concurrency = bucket_of(message.recipient)
-                k = seen.get(bucket, 0)
-                seen[bucket] = k + 1
-                offset = zlib.crc32(bucket.encode())
-                per_lane[(offset + k % min(concurrency, self.count)) % self.count].append(message)
+                allowed = tuple(lanes_of(message.recipient))
+                k = turn.get(allowed, 0)
+                turn[allowed] = k + 1
+                per_lane[allowed[k % len(allowed)]].append(message)
         futures = [
             self.pool.submit(_deliver, self.transports[i], self.writers[i], lane, self.commit)
             for i, lane in enumerate(per_lane)

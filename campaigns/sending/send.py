@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +34,7 @@ from campaigns.sending.delivery import DeliveryResult, SmtpConfig, SmtpTransport
 from campaigns.sending.dkim import signer_for
 from campaigns.sending.journal import SendJournal
 from campaigns.sending.lanes import Delivery, Lanes, TransportFactory, short_gil_switches
+from campaigns.sending.liveness import HOST
 from campaigns.sending.message import MessageBuilder, OutgoingMessage, links_in
 from campaigns.sending.planner import finish_wave_if_done
 from campaigns.sending.refusals import act_on_refusals, smtp_code
@@ -39,7 +42,6 @@ from campaigns.sending.throttling import (
     DEFERRAL_CODES,
     Throttle,
     admit_chunk,
-    lane_buckets,
     throttle_policy,
 )
 from campaigns.templates import compiled
@@ -50,6 +52,7 @@ log = logging.getLogger(__name__)
 CHUNK = 250  # the kill switch is re-read before every chunk
 MAX_ATTEMPTS = 5
 MIN_PASS_SECONDS = 0.1  # between two passes over rows the throttle held back
+LEASE_RETRY_SECONDS = 0.2  # rows held for want of a free connection to their domain group
 THROTTLED = "throttled: waiting for the receiving domain's rate limit"
 
 
@@ -159,6 +162,8 @@ class _Work:
     lock: Lock
     outcome: BatchOutcome
     throttle: Throttle | None = None
+    lease_owner: str = field(default_factory=lambda: f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
+    leased_buckets: set[str] = field(default_factory=set)
 
 
 def _deliver_with_throttle(
@@ -175,7 +180,12 @@ def _deliver_with_throttle(
     policy = throttle_policy(work.rt.settings)
     work.throttle = Throttle(work.rt.redis, policy) if policy else None
     while True:
-        held, wait = _send_pass(work, lanes, pending)
+        try:
+            held, wait = _send_pass(work, lanes, pending)
+        finally:  # connections are leased for one pass at a time: a waiting batch holds none
+            if work.throttle is not None and work.leased_buckets:
+                work.throttle.release(work.leased_buckets, lanes.count, work.lease_owner)
+                work.leased_buckets.clear()
         renew(work.lock)
         if work.throttle is None or work.outcome.retry_later_unthrottled:
             break  # connection trouble (or no throttling): rq retries the batch later
@@ -197,14 +207,18 @@ def _send_pass(work: _Work, lanes: Lanes, pending: Sequence[Pending]) -> tuple[l
     """One pass: returns the send ids held back and the seconds until the throttle admits more."""
     held: list[int] = []
     wait = 0.0
-    bucket_of = lane_buckets(work.throttle)
     in_flight: tuple[list[_Prepared], Delivery] | None = None
+    sender_domain = work.campaign.from_email.rpartition("@")[2]
     for chunk in _chunks(pending, CHUNK):
         admitted = list(chunk)
+        lanes_of = None
         if work.throttle is not None:
-            sender_domain = work.campaign.from_email.rpartition("@")[2]
             admitted, held_now, chunk_wait = admit_chunk(work.throttle, chunk, sender_domain)
+            admitted, no_lane, lanes_of = _lease_lanes(work, lanes, admitted)
+            held_now += no_lane
             held += [p.send_id for p in held_now]
+            if no_lane:
+                chunk_wait = min(chunk_wait, LEASE_RETRY_SECONDS) if chunk_wait else LEASE_RETRY_SECONDS
             if held_now:
                 wait = chunk_wait if not wait else min(wait, chunk_wait)
         if not admitted:
@@ -212,10 +226,25 @@ def _send_pass(work: _Work, lanes: Lanes, pending: Sequence[Pending]) -> tuple[l
         prepared = _prepare(work.session, work.campaign, work.tmpl, work.builder, admitted)
         if in_flight is not None:
             _finish_chunk(work, *in_flight)
-        in_flight = (prepared, lanes.submit([p.message for p in prepared], bucket_of))
+        in_flight = (prepared, lanes.submit([p.message for p in prepared], lanes_of))
     if in_flight is not None:
         _finish_chunk(work, *in_flight)
     return held, wait
+
+
+def _lease_lanes(
+    work: _Work, lanes: Lanes, admitted: list[Pending]
+) -> tuple[list[Pending], list[Pending], Callable[[str], Sequence[int]] | None]:
+    """Connections per receiving domain group across every worker: rows of a group with no free
+    connection are held back like throttled ones."""
+    assert work.throttle is not None
+    policy = work.throttle.policy
+    bucket = {p.email: policy.group_of(p.email)[0] for p in admitted}
+    leased = work.throttle.lease(bucket.values(), lanes.count, work.lease_owner)
+    work.leased_buckets.update(leased)
+    keep = [p for p in admitted if leased.get(bucket[p.email])]
+    no_lane = [p for p in admitted if not leased.get(bucket[p.email])]
+    return keep, no_lane, lambda email: leased[bucket[email]]
 
 
 def _mark_throttled(session: Session, send_ids: list[int]) -> None:

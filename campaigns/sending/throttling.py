@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, Protocol, TypeVar
@@ -232,6 +233,38 @@ return out
 """
 
 
+# Connection leases: KEYS one sorted set per bucket (member = "<owner>:<lane>", score = expiry).
+# ARGV: ttl, then per bucket: limit, number of candidate lanes, the candidates. A lane already
+# holding a lease keeps it (refreshed); a new one gets it while the bucket has fewer than `limit`.
+# Returns per bucket the granted candidates' positions, comma-separated.
+_LEASE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local ttl = tonumber(ARGV[1])
+local a = 2
+local out = {}
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  local limit, n = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  a = a + 2
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  local got = {}
+  for j = 1, n do
+    local member = ARGV[a + j - 1]
+    if redis.call('ZSCORE', key, member) or redis.call('ZCARD', key) < limit then
+      redis.call('ZADD', key, now + ttl, member)
+      got[#got + 1] = tostring(j - 1)
+    end
+  end
+  a = a + n
+  redis.call('EXPIRE', key, math.ceil(ttl) * 2)
+  out[#out + 1] = table.concat(got, ',')
+end
+return out
+"""
+LEASE_SECONDS = 120.0  # refreshed with every chunk; a dead worker's leases lapse after this
+
+
 @dataclass(frozen=True)
 class Admission:
     granted: dict[str, int]  # bucket -> messages it may send now
@@ -243,6 +276,7 @@ class Throttle:
         self.redis = redis
         self.policy = policy
         self._admit = redis.register_script(_ADMIT)
+        self._lease = redis.register_script(_LEASE)
 
     def admit(
         self, wanted: Mapping[str, int], now: datetime | None = None, sender_domain: str = ""
@@ -290,6 +324,34 @@ class Throttle:
         pipe.set(slow_key, factor, ex=window)
         pipe.execute()
         return pause
+
+    def lease(self, buckets: Iterable[str], lanes: int, owner: str) -> dict[str, list[int]]:
+        """The lanes (connections) of `owner` that may deliver to each bucket now, counted against the
+        bucket's `concurrency` over every worker on every host."""
+        wanted = sorted(set(buckets))
+        if not wanted:
+            return {}
+        keys: list[str] = []
+        args: list[Any] = [LEASE_SECONDS]
+        candidates: dict[str, list[int]] = {}
+        for bucket in wanted:
+            limit = self._limits(bucket).concurrency
+            offset = zlib.crc32(bucket.encode())
+            candidates[bucket] = [(offset + k) % lanes for k in range(min(limit, lanes))]
+            keys.append(f"{PREFIX}:conn:{bucket}")
+            args += [limit, len(candidates[bucket]), *(f"{owner}:{lane}" for lane in candidates[bucket])]
+        reply = self._lease(keys=keys, args=args)
+        out = {}
+        for bucket, granted in zip(wanted, reply, strict=True):
+            text = granted.decode() if isinstance(granted, bytes) else str(granted)
+            out[bucket] = [candidates[bucket][int(j)] for j in text.split(",") if j]
+        return out
+
+    def release(self, buckets: Iterable[str], lanes: int, owner: str) -> None:
+        pipe = self.redis.pipeline()
+        for bucket in set(buckets):
+            pipe.zrem(f"{PREFIX}:conn:{bucket}", *(f"{owner}:{lane}" for lane in range(lanes)))
+        pipe.execute()
 
     def _limits(self, bucket: str) -> DomainGroup:
         if bucket.startswith("other:"):
@@ -339,16 +401,3 @@ def admit_chunk(
         held += rows[n:]
     admitted.sort(key=lambda r: r.send_id)
     return admitted, held, admission.wait_seconds
-
-
-def lane_buckets(throttle: Throttle | None) -> Callable[[str], tuple[str, int]] | None:
-    """recipient -> (bucket, connections a worker may use for it), for spreading over the lanes."""
-    if throttle is None:
-        return None
-    policy = throttle.policy
-
-    def bucket_of(email: str) -> tuple[str, int]:
-        bucket, group = policy.group_of(email)
-        return bucket, group.concurrency
-
-    return bucket_of

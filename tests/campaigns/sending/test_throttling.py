@@ -177,3 +177,16 @@ def test_bad_throttle_settings_say_where() -> None:
         ThrottlePolicy.from_mapping({"warmup": {"shop.example": {"start": "soon", "daily": [10]}}})
     assert caught.value.where == "THROTTLE.warmup.shop.example"
     assert ThrottlePolicy.from_mapping({"enabled": False}) is None
+
+
+def test_connections_per_domain_group_are_shared_by_every_worker(redis: Redis) -> None:
+    policy = ThrottlePolicy.from_mapping({"groups": {"corp": {"domains": ["corp.test"], "concurrency": 3}}})
+    assert policy is not None
+    host_a, host_b = Throttle(redis, policy), Throttle(redis, policy)
+    a = host_a.lease(["corp", "other:x.test"], 4, "host-a:1")
+    assert len(a["corp"]) == 3 and len(a["other:x.test"]) == 4  # other: 4 connections by default
+    b = host_b.lease(["corp"], 4, "host-b:7")
+    assert b == {"corp": []}  # all three are in use on host A
+    assert host_a.lease(["corp"], 4, "host-a:1") == {"corp": a["corp"]}  # keeping its own is free
+    host_a.release(["corp", "other:x.test"], 4, "host-a:1")
+    assert len(host_b.lease(["corp"], 2, "host-b:7")["corp"]) == 2  # at most its own 2 lanes

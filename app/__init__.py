@@ -53,6 +53,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
     from app.signup import signup_pages
     from app.tracking import tracking
     from app.ui import ui
+    from app.webview import web_version
 
     csrf.exempt(api)  # token-authenticated, no cookies
     csrf.exempt(tracking)  # signed tokens; RFC 8058 one-click POSTs come from mail clients
@@ -61,6 +62,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
     app.register_blueprint(ui)
     csrf.exempt(signup_pages)  # public: a signed form token instead of a session (works in an iframe)
     app.register_blueprint(signup_pages)
+    app.register_blueprint(web_version)
 
     from app import cli
 

@@ -7,6 +7,7 @@ from flask import Flask
 from flask.cli import FlaskGroup
 
 from app import cli_data, cli_evaluate, cli_model, cli_privacy, migrate
+from app.cli_deliverability import dkim_group, inbound_command
 from app.cli_rollout import rollout_group
 
 
@@ -17,6 +18,8 @@ def init_app(app: Flask) -> None:
     rollout_group.add_command(cli_evaluate.evaluate_command)
     app.cli.add_command(cli_model.model_group)
     cli_privacy.init_app(app)
+    app.cli.add_command(dkim_group)
+    app.cli.add_command(inbound_command)
 
 
 @click.group("db")

@@ -24,7 +24,12 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "BATCH_SIZE": 1000,
         "KILL_CHECK_EVERY": 200,
         "QUEUE_NAME": "mailramp",
-        "DEMO_DATA": None,  # path to online_retail.csv.gz for the demo workspace
+        "DEMO_DATA": None,
+        "BOUNCE_DOMAIN": "",  # VERP return path bounce+<token>@BOUNCE_DOMAIN; empty: the From address
+        "SOFT_BOUNCE_LIMIT": 3,  # this many soft bounces ...
+        "SOFT_BOUNCE_DAYS": 30,  # ... within this many days suppress the address
+        "THROTTLE": None,  # per-domain limits, hourly cap, warm-up (README "Deliverability"); None: defaults
+        "SMTP_CONNECTIONS": 4,  # SMTP connections per worker process  # path to online_retail.csv.gz for the demo workspace
         "SESSION_LIFETIME_MINUTES": 120,
         "LOGIN_ATTEMPTS_PER_MINUTE": 10,
         "WTF_CSRF_TIME_LIMIT": None,

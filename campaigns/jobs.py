@@ -7,8 +7,9 @@ the same work twice names the same job, and a duplicate run is harmless (the led
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,11 +33,19 @@ def queue(rt: Runtime) -> Queue:
 
 
 def start_wave(
-    rt: Runtime, campaign_id: int, limit: int | None, now: datetime | None = None
+    rt: Runtime,
+    campaign_id: int,
+    limit: int | None,
+    now: datetime | None = None,
+    local_hour: int | None = None,
+    default_timezone: str = "UTC",
 ) -> dict[str, Any]:
-    """Plan a wave (one SQL statement), then enqueue its scoring and batch jobs. Returns the wave."""
+    """Plan a wave (one SQL statement), then enqueue its scoring and batch jobs. Returns the wave.
+    With `local_hour`, each batch is scheduled for its contacts' local hour (campaigns.sending.local_time)."""
     with rt.session() as session:
-        wave, batches = plan_wave(session, campaign_id, limit, rt.settings.batch_size, now)
+        wave, batches = plan_wave(
+            session, campaign_id, limit, rt.settings.batch_size, now, local_hour, default_timezone
+        )
         campaign = session.get(Campaign, campaign_id)
         needs_scoring = bool(campaign and campaign.rollout_id)
         summary = {
@@ -65,6 +74,20 @@ def enqueue_batches(rt: Runtime, batches: list[PlannedBatch], score_first: bool 
         )
     ids = []
     for b in batches:
+        if b.not_before is not None and b.not_before > utcnow() + timedelta(seconds=1):
+            later = q.enqueue_at(
+                b.not_before,
+                send_batch_job,
+                b.campaign_id,
+                b.wave_id,
+                b.batch,
+                job_id=b.job_id,
+                retry=SEND_RETRY,
+                job_timeout=1800,
+                result_ttl=86_400,
+            )
+            ids.append(later.id)
+            continue
         job = q.enqueue(
             send_batch_job,
             b.campaign_id,
@@ -102,9 +125,25 @@ def score_wave_job(wave_id: int) -> int:
 def send_batch_job(campaign_id: int, wave_id: int, batch: int) -> dict[str, Any]:
     rt = runtime.current()
     outcome = send_batch(rt, campaign_id, wave_id, batch)
+    if outcome.retry_in:  # the throttle holds rows back for a while: come back then, off rq's retry count
+        later = queue(rt).enqueue_in(
+            timedelta(seconds=outcome.retry_in),
+            send_batch_job,
+            campaign_id,
+            wave_id,
+            batch,
+            job_id=f"send-{campaign_id}-{wave_id}-{batch}-at-{int(time.time() + outcome.retry_in)}",
+            retry=SEND_RETRY,
+        )
+        # resume_open_waves looks here before re-enqueueing a batch whose first job has finished
+        rt.redis.set(_later_key(wave_id, batch), later.id, ex=int(outcome.retry_in) + 3600)
     if outcome.wave_finished:
         evaluate_after_wave(rt, campaign_id, wave_id)
     return asdict(outcome)
+
+
+def _later_key(wave_id: int, batch: int) -> str:
+    return f"mailramp:batch-later:{wave_id}:{batch}"
 
 
 def evaluate_after_wave(rt: Runtime, campaign_id: int, wave_id: int) -> None:
@@ -138,15 +177,20 @@ def resume_open_waves(rt: Runtime) -> int:
         todo = [b for wave_id in wave_ids for b in open_batches(session, wave_id)]
     resumed = []
     for b in todo:
-        job = q.fetch_job(b.job_id)
-        status = job.get_status(refresh=True) if job else None
-        if status in ("queued", "deferred", "scheduled"):
-            continue
-        if status == "started" and job is not None and _worker_alive(rt, job.worker_name):
+        later = rt.redis.get(_later_key(b.wave_id, b.batch))  # re-enqueued by the throttle
+        if _job_live(rt, q, b.job_id) or (later is not None and _job_live(rt, q, later.decode())):
             continue
         resumed.append(b)
     enqueue_batches(rt, resumed)
     return len(resumed)
+
+
+def _job_live(rt: Runtime, q: Queue, job_id: str) -> bool:
+    job = q.fetch_job(job_id)
+    status = job.get_status(refresh=True) if job else None
+    if status in ("queued", "deferred", "scheduled"):
+        return True
+    return status == "started" and job is not None and _worker_alive(rt, job.worker_name)
 
 
 def _worker_alive(rt: Runtime, name: str | None) -> bool:

@@ -256,6 +256,17 @@ def campaign_progress(session: Session, campaign_id: int) -> dict[str, Any]:
         ).all()
     )
     waves = session.scalars(sa.select(Wave).where(Wave.campaign_id == campaign_id).order_by(Wave.number))
+    # Queued rows split by why they wait: held by the throttle, deferred by the server (4xx), or next.
+    why = sa.case(
+        (Send.error.like("throttled%"), "throttled"), (Send.error.like("4%"), "deferred"), else_="queued"
+    )
+    waiting: dict[str, int] = dict(
+        session.execute(
+            sa.select(why, sa.func.count())
+            .where(Send.campaign_id == campaign_id, Send.state == "queued")
+            .group_by(why)
+        ).all()
+    )
     total = sum(states.values())
     done = sum(states.get(s, 0) for s in ("sent", "failed", "skipped"))
     return {
@@ -263,6 +274,13 @@ def campaign_progress(session: Session, campaign_id: int) -> dict[str, Any]:
         "total": total,
         "done": done,
         "fraction": done / total if total else None,
+        "delivery": {
+            "sent": states.get("sent", 0),
+            "queued": waiting.get("queued", 0),
+            "throttled": waiting.get("throttled", 0),
+            "deferred": waiting.get("deferred", 0),
+            "failed": states.get("failed", 0),
+        },
         "waves": [
             {
                 "id": w.id,

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from redis import Redis
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,6 +39,13 @@ class Settings:
     template_max_output: int = 2 * 1024 * 1024  # characters of one render, and of any one value in it
     template_render_seconds: float = 2.0
     webhook_allow_private: bool = False  # webhooks may target loopback, private and link-local addresses
+    # deliverability (README "Deliverability"): VERP return path, soft-bounce policy
+    bounce_domain: str = ""  # empty: the envelope sender is the campaign's From address
+    soft_bounce_limit: int = 3
+    soft_bounce_days: int = 30
+    # per-domain-group limits, hourly cap, warm-up (campaigns.sending.throttling); None: the defaults
+    throttle: Any = None
+    smtp_connections: int = 4  # SMTP connections per worker process
 
     @property
     def model_dir(self) -> Path:

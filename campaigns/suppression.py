@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from campaigns.contacts import normalize_email
 from campaigns.csv_import import ImportReport, Row, SeenKeys, bulk_insert
 from campaigns.errors import InputError, NotFound
+from campaigns.privacy import consent
 from models import Suppression, utcnow
 
 REASONS = ("manual", "unsubscribe", "bounce", "complaint", "import", "deleted", "legal")
@@ -35,6 +36,7 @@ def add_suppression(session: Session, email: str, reason: str = "manual") -> tup
     row = Suppression(email=address, reason=reason)
     session.add(row)
     session.flush()
+    consent.record_suppression(session, address, reason)
     return row, True
 
 

@@ -39,6 +39,8 @@ class RawEvent:
     method: str = "GET"
     at: float = 0.0
     key: str = ""  # dedupe key: replays of the same stream entry or the same order store once
+    detail: str = ""  # bounces and complaints: the reply or report, in words
+    source: str = ""  # bounces and complaints: smtp | dsn | arf | ses | sendgrid | postmark | mailgun
 
     def to_fields(self) -> dict[str, str]:
         return {"e": json.dumps(self.__dict__, separators=(",", ":"))}

@@ -6,6 +6,7 @@ from models.campaigns import Campaign, CampaignLink, Wave
 from models.catalog import Interaction, Item
 from models.consent import ConsentRecord, SignupForm
 from models.contacts import Contact, ImportRun, Suppression
+from models.deliverability import Bounce, DkimKey
 from models.events import ArmMetric, Event
 from models.recommender import ModelVersion, Recommendation
 from models.retention import FoldedResult
@@ -22,11 +23,13 @@ __all__ = [
     "ArmMetric",
     "AuditEntry",
     "Base",
+    "Bounce",
     "Campaign",
     "CampaignLink",
     "ConsentRecord",
     "Contact",
     "Decision",
+    "DkimKey",
     "Event",
     "FoldedResult",
     "ImportRun",

@@ -38,6 +38,8 @@ class Suppression(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     email: Mapped[str] = mapped_column(sa.String(320), unique=True)
     reason: Mapped[str] = mapped_column(sa.String(50), default="manual")
+    # why, in words: the SMTP reply of a hard bounce, the soft-bounce count, the complaint's source
+    detail: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -49,6 +49,8 @@ class Send(Base):
     error: Mapped[str] = mapped_column(sa.Text, default="")
     render_ms: Mapped[float | None] = mapped_column(sa.Float, default=None)
     queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # local-time delivery: not sent before this instant (the contact's chosen local hour)
+    not_before: Mapped[datetime | None] = mapped_column(default=None)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
     # Per-recipient outcomes, set once by the ingest worker; the aggregates are built from these.
     opened_at: Mapped[datetime | None] = mapped_column(default=None)  # human opens only

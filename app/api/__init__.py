@@ -6,6 +6,7 @@ from flask import Response, jsonify
 
 from app.api import (  # noqa: F401  (register their routes)
     audit,
+    bounces,
     campaigns,
     catalog,
     contacts,
@@ -13,9 +14,11 @@ from app.api import (  # noqa: F401  (register their routes)
     errors,
     events,
     imports,
+    local_time,
     models_api,
     privacy,
     rollouts,
+    seeds,
     segments,
     templates,
     users,

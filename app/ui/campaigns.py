@@ -97,6 +97,10 @@ def _progress(campaign_id: int) -> dict[str, Any]:
     failed = state["states"].get("failed", 0)
     finished = not (pending or waves_open)
     text = f"{done:,} of {total:,} processed" + (f", {failed:,} failed" if failed else "")
+    held = state.get("delivery", {})
+    for word in ("throttled", "deferred"):  # held back by a receiving domain's limit or reply
+        if held.get(word):
+            text += f", {held[word]:,} {word}"
     if total:
         text += ": done" if finished else ": sending\u2026"
     return {**state, "pending": pending, "finished": finished, "text": text}

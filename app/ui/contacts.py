@@ -84,9 +84,7 @@ def contacts_suppression(contact_id: int) -> Response:
     if request.form.get("suppress") == "1":
 
         def suppress() -> None:
-            _row, created = suppression.add_suppression(db(), contact.email, "manual")
-            if created:
-                consent.record_suppression(db(), contact.email, "manual")
+            suppression.add_suppression(db(), contact.email, "manual")  # records the consent step
 
         return perform(
             suppress,

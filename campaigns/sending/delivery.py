@@ -7,8 +7,11 @@ good (5xx: never retried), or failed for now (4xx or connection trouble: retried
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from urllib.parse import parse_qs, unquote, urlparse
@@ -114,9 +117,84 @@ class SmtpTransport:
                     return DeliveryResult(message.send_id, False, False, f"connection lost: {exc}")
         raise AssertionError("unreachable")
 
+    def send_journaled(
+        self, message: OutgoingMessage, append: Callable[[DeliveryResult], None], commit: threading.Lock
+    ) -> DeliveryResult:
+        """Deliver one message and journal its result. MAIL, RCPT and DATA run freely; the message
+        body, the server's final reply and the journal append run under `commit`, shared by every
+        connection of the batch, so at any instant at most one accepted message is not yet journaled
+        (the crash guarantee of campaigns.sending.journal, whatever the number of connections)."""
+        result = self._send_stepwise(message, append, commit)
+        if result is not None:
+            return result
+        result = self._send_stepwise(message, append, commit, last_try=True)  # after a dropped connection
+        assert result is not None
+        return result
+
+    def _send_stepwise(
+        self,
+        message: OutgoingMessage,
+        append: Callable[[DeliveryResult], None],
+        commit: threading.Lock,
+        last_try: bool = False,
+    ) -> DeliveryResult | None:
+        def done(result: DeliveryResult) -> DeliveryResult:
+            append(result)
+            return result
+
+        if self._smtp is None:
+            try:
+                self.connect()
+            except (smtplib.SMTPException, OSError) as exc:
+                return done(DeliveryResult(message.send_id, False, False, f"cannot connect: {exc}"))
+        smtp = self._smtp
+        assert smtp is not None
+        try:
+            smtp.ehlo_or_helo_if_needed()
+            for command, arg, ok in (
+                ("mail", message.sender, (250,)),
+                ("rcpt", message.recipient, (250, 251)),
+            ):
+                code, text = smtp.mail(arg) if command == "mail" else smtp.rcpt(arg)
+                if code not in ok:
+                    self._refused(code)
+                    return done(DeliveryResult(message.send_id, False, 500 <= code < 600, f"{code} {text!r}"))
+            code, text = smtp.docmd("data")
+            if code != 354:
+                self._refused(code)
+                return done(DeliveryResult(message.send_id, False, 500 <= code < 600, f"{code} {text!r}"))
+            body = _DOT.sub(b"..", message.data)
+            if not body.endswith(b"\r\n"):
+                body += b"\r\n"
+            with commit:
+                smtp.send(body + b".\r\n")
+                code, text = smtp.getreply()
+                accepted = code == 250
+                error = "" if accepted else f"{code} {text!r}"
+                result = done(DeliveryResult(message.send_id, accepted, 500 <= code < 600, error))
+            if code == 421:
+                self._refused(code)
+            return result
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            self._smtp = None
+            if last_try:
+                return done(DeliveryResult(message.send_id, False, False, f"connection lost: {exc}"))
+            return None
+
+    def _refused(self, code: int) -> None:
+        if code == 421:  # the server is closing this connection
+            if self._smtp is not None:
+                self._smtp.close()
+            self._smtp = None
+        else:
+            self._reset()
+
     def _reset(self) -> None:
         try:
             if self._smtp is not None:
                 self._smtp.rset()
         except (smtplib.SMTPException, OSError):
             self._smtp = None
+
+
+_DOT = re.compile(rb"(?m)^\.")

@@ -12,13 +12,19 @@ import hashlib
 import hmac
 import html as html_lib
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formataddr, formatdate
 
+from campaigns.sending.dkim import DkimSigner
 from campaigns.tokens import TokenSigner, TrackingRef
 
 HREF = re.compile(r"""(href\s*=\s*)(["'])(https?://[^"'\s]+)\2""", re.IGNORECASE)
+_ANCHOR = re.compile(
+    r"""<a\b[^>]*?\bhref\s*=\s*(["'])(https?://[^"'\s]+)\1[^>]*>(.*?)</a\s*>""", re.IGNORECASE | re.DOTALL
+)
 _TAGS = re.compile(r"<(script|style)\b.*?</\1>|<[^>]+>", re.IGNORECASE | re.DOTALL)
 _BLOCK_END = re.compile(r"</(p|div|h[1-6]|li|tr|table)>|<br\s*/?>", re.IGNORECASE)
 _SPACES = re.compile(r"[ \t]+")
@@ -38,8 +44,16 @@ def links_in(html: str) -> set[str]:
     return {m.group(3) for m in HREF.finditer(html)}
 
 
+def _anchor_text(match: re.Match[str]) -> str:
+    url = match.group(2)
+    label = _TAGS.sub("", match.group(3)).strip()
+    return f"{label} ({url})" if label and label != url else url
+
+
 def html_to_text(html: str) -> str:
-    text = _BLOCK_END.sub("\n", html)
+    """The plain-text part: every link kept as its (already tracked) URL after the link's words."""
+    text = _ANCHOR.sub(_anchor_text, html)
+    text = _BLOCK_END.sub("\n", text)
     text = _TAGS.sub("", text)
     text = html_lib.unescape(text)
     text = _SPACES.sub(" ", text)
@@ -70,6 +84,9 @@ class MessageBuilder:
         from_name: str,
         link_ids: dict[str, int],
         message_id_key: str,
+        dkim: DkimSigner | None = None,
+        return_path: Callable[[int], str] | None = None,
+        web_version: Callable[[int], str] | None = None,
     ) -> None:
         self.signer = signer
         self.base_url = base_url.rstrip("/")
@@ -79,6 +96,11 @@ class MessageBuilder:
         self.domain = from_email.rpartition("@")[2] or "mailramp.local"
         self.link_ids = link_ids
         self._mid_key = message_id_key.encode()
+        self.dkim = dkim
+        # the envelope sender per send: a VERP address that names the send, so a bounce finds it
+        self.return_path = return_path
+        # the signed "view in browser" URL per send (campaigns.sending.webview)
+        self.web_version = web_version
 
     def message_id(self, contact_id: int) -> str:
         """Deterministic: a retried send of the same (campaign, contact) carries the same Message-ID."""
@@ -113,14 +135,24 @@ class MessageBuilder:
         html: str,
         item_by_url: dict[str, int],
         unsubscribe_url: str | None = None,
+        web_version_url: str | None = None,
+        extra_headers: tuple[str, ...] = (),
     ) -> OutgoingMessage:
         unsubscribe = unsubscribe_url or self.unsubscribe_url(send_id)
         html = self.track_links(html, send_id, item_by_url)
+        web = web_version_url or (self.web_version(send_id) if self.web_version else None)
+        if web and web not in html:
+            html = _insert_after_body_start(
+                html,
+                f'<p style="font-size:12px;text-align:center"><a href="{web}">View this email in your browser</a></p>',
+            )
         pixel = f'<img src="{self.url("o", TrackingRef("open", send_id))}" width="1" height="1" alt="">'
         if unsubscribe not in html:
             html += f'<p style="font-size:12px"><a href="{unsubscribe}">Unsubscribe</a></p>'
         html = _insert_before_body_end(html, pixel)
         text = html_to_text(html)
+        if unsubscribe not in text:
+            text += f"\nUnsubscribe: {unsubscribe}\n"
         message_id = self.message_id(contact_id)
         boundary = f"=_mr{send_id}_{message_id[4:20]}"
         to_header = formataddr((name, email))
@@ -128,11 +160,12 @@ class MessageBuilder:
             f"From: {self.from_header}",
             f"To: {to_header}",
             f"Subject: {_header_text(subject)}",
-            f"Date: {formatdate(localtime=False, usegmt=True)}",
+            f"Date: {_date_now()}",
             f"Message-ID: {message_id}",
             f"List-Unsubscribe: <{unsubscribe}>",
             "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
             f"X-Mailramp-Campaign: {self.campaign_id}",
+            *extra_headers,
             "MIME-Version: 1.0",
             f'Content-Type: multipart/alternative; boundary="{boundary}"',
         ]
@@ -154,7 +187,10 @@ class MessageBuilder:
                 f"\r\n--{boundary}--\r\n".encode(),
             ]
         )
-        return OutgoingMessage(send_id, self.from_email, email, message_id, data)
+        if self.dkim is not None:
+            data = self.dkim.sign(data)
+        sender = self.return_path(send_id) if self.return_path else self.from_email
+        return OutgoingMessage(send_id, sender, email, message_id, data)
 
 
 def _insert_before_body_end(html: str, snippet: str) -> str:
@@ -162,3 +198,25 @@ def _insert_before_body_end(html: str, snippet: str) -> str:
     if index < 0:
         return html + snippet
     return html[:index] + snippet + html[index:]
+
+
+_BODY_START = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
+
+
+def _insert_after_body_start(html: str, snippet: str) -> str:
+    match = _BODY_START.search(html)
+    if match is None:
+        return snippet + html
+    return html[: match.end()] + snippet + html[match.end() :]
+
+
+_date_cache: tuple[int, str] = (0, "")
+
+
+def _date_now() -> str:
+    """The Date header, formatted once a second rather than once a message."""
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, formatdate(now, localtime=False, usegmt=True))
+    return _date_cache[1]

@@ -17,6 +17,7 @@ from campaigns.audience import audience_select
 from campaigns.campaigns import get_campaign
 from campaigns.errors import InputError, StateError
 from campaigns.rollout.service import load_spec
+from campaigns.sending import local_time
 from models import Campaign, Send, Wave, utcnow
 
 # A fixed multiplicative hash spreads each wave over the whole audience instead of the oldest ids.
@@ -29,6 +30,7 @@ class PlannedBatch:
     wave_id: int
     batch: int
     size: int
+    not_before: datetime | None = None  # local-time delivery: enqueue for this instant
 
     @property
     def job_id(self) -> str:
@@ -37,9 +39,18 @@ class PlannedBatch:
 
 
 def plan_wave(
-    session: Session, campaign_id: int, limit: int | None, batch_size: int, now: datetime | None = None
+    session: Session,
+    campaign_id: int,
+    limit: int | None,
+    batch_size: int,
+    now: datetime | None = None,
+    local_hour: int | None = None,
+    default_timezone: str = "UTC",
 ) -> tuple[Wave, list[PlannedBatch]]:
+    """`local_hour`: spread the wave so each contact gets it at that hour of their own time zone."""
     now = now or utcnow()
+    if local_hour is not None:
+        local_time.check(local_hour, default_timezone)
     if limit is not None and limit < 1:
         raise InputError("a wave needs at least one contact", where="limit")
     campaign = session.scalar(sa.select(Campaign).where(Campaign.id == campaign_id).with_for_update())
@@ -83,13 +94,16 @@ def plan_wave(
             ["campaign_id", "contact_id", "wave_id", "batch", "state", "queued_at", "rollout_id"], rows
         )
     )
+    schedule: dict[int, datetime] = {}
+    if local_hour is not None:
+        schedule = local_time.spread(session, wave.id, batch_size, local_hour, default_timezone, now)
     counts = session.execute(
         sa.select(Send.batch, sa.func.count())
         .where(Send.wave_id == wave.id)
         .group_by(Send.batch)
         .order_by(Send.batch)
     ).all()
-    batches = [PlannedBatch(campaign_id, wave.id, batch, size) for batch, size in counts]
+    batches = [PlannedBatch(campaign_id, wave.id, batch, size, schedule.get(batch)) for batch, size in counts]
     wave.planned = sum(b.size for b in batches)
     wave.batches = len(batches)
     wave.status = "sending" if batches else "done"
@@ -140,9 +154,9 @@ def open_batches(session: Session, wave_id: int) -> list[PlannedBatch]:
     if wave is None:
         return []
     rows = session.execute(
-        sa.select(Send.batch, sa.func.count())
+        sa.select(Send.batch, sa.func.count(), sa.func.max(Send.not_before))
         .where(Send.wave_id == wave_id, Send.state.in_(("queued", "sending")))
         .group_by(Send.batch)
         .order_by(Send.batch)
     ).all()
-    return [PlannedBatch(wave.campaign_id, wave_id, batch, size) for batch, size in rows]
+    return [PlannedBatch(wave.campaign_id, wave_id, batch, size, at) for batch, size, at in rows]

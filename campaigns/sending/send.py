@@ -1,5 +1,6 @@
 """Send one batch: assign arms in bulk, look up recommendations, render with the template compiled
-once, build MIME with signed links, deliver over one SMTP connection, and move each ledger row
+once, build MIME with signed links and DKIM, deliver over several SMTP connections within each
+receiving domain's limits (campaigns.sending.throttling, .lanes), and move each ledger row
 `queued -> sending -> sent | failed` (see campaigns.sending.journal for why this never sends twice).
 
 Fail closed: any error while choosing or rendering AI content sends the control content (logged,
@@ -10,11 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import sys
+import os
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,11 +28,22 @@ from campaigns.arms import assign_batch
 from campaigns.campaigns import campaign_links, register_links
 from campaigns.render import CompiledTemplate, contact_context, render
 from campaigns.runtime import Runtime
+from campaigns.sending import bounces, webview
 from campaigns.sending.batch_lock import release, renew, take_batch_lock
 from campaigns.sending.delivery import DeliveryResult, SmtpConfig, SmtpTransport
-from campaigns.sending.journal import JournalWriter, SendJournal
+from campaigns.sending.dkim import signer_for
+from campaigns.sending.journal import SendJournal
+from campaigns.sending.lanes import Delivery, Lanes, TransportFactory, short_gil_switches
+from campaigns.sending.liveness import HOST
 from campaigns.sending.message import MessageBuilder, OutgoingMessage, links_in
 from campaigns.sending.planner import finish_wave_if_done
+from campaigns.sending.refusals import act_on_refusals, smtp_code
+from campaigns.sending.throttling import (
+    DEFERRAL_CODES,
+    Throttle,
+    admit_chunk,
+    throttle_policy,
+)
 from campaigns.templates import compiled
 from campaigns.tokens import TokenSigner
 from models import Campaign, Contact, Send, ShadowRender, Suppression, Template, utcnow
@@ -40,6 +51,9 @@ from models import Campaign, Contact, Send, ShadowRender, Suppression, Template,
 log = logging.getLogger(__name__)
 CHUNK = 250  # the kill switch is re-read before every chunk
 MAX_ATTEMPTS = 5
+MIN_PASS_SECONDS = 0.1  # between two passes over rows the throttle held back
+LEASE_RETRY_SECONDS = 0.2  # rows held for want of a free connection to their domain group
+THROTTLED = "throttled: waiting for the receiving domain's rate limit"
 
 
 class TemporaryFailure(RuntimeError):
@@ -64,6 +78,9 @@ class BatchOutcome:
     failed: int = 0
     skipped: int = 0
     retry_later: int = 0
+    retry_later_unthrottled: bool = False  # connection trouble: rq's retry schedule, not the throttle's
+    throttled: int = 0  # rows held back by the throttle when the batch stopped
+    retry_in: float = 0.0  # seconds until the throttle admits more: the job re-enqueues itself then
     recovered_from_journal: int = 0
     busy: bool = False
     wave_finished: bool = False
@@ -76,9 +93,6 @@ class _Prepared:
     row: dict[str, Any]  # ledger values written with state `sending`
 
 
-TransportFactory = Callable[[str], SmtpTransport]
-
-
 def default_transport(url: str) -> SmtpTransport:
     return SmtpTransport(SmtpConfig.from_url(url))
 
@@ -89,6 +103,7 @@ def send_batch(
     wave_id: int,
     batch: int,
     transport_factory: TransportFactory = default_transport,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> BatchOutcome:
     outcome = BatchOutcome()
     lock = take_batch_lock(rt.redis, wave_id, batch)
@@ -114,27 +129,18 @@ def send_batch(
                 from_name=campaign.from_name,
                 link_ids=campaign_links(session, campaign.id),
                 message_id_key=rt.settings.secret_key,
+                dkim=signer_for(session, campaign.from_email),
+                return_path=bounces.return_path(rt.settings),
+                web_version=webview.url_maker(rt.settings),
             )
-            tmpl = compiled(template)
+            work = _Work(rt, session, campaign, compiled(template), builder, journal, lock, outcome)
             with (
-                transport_factory(rt.settings.smtp_url) as smtp,
-                ThreadPoolExecutor(1, "smtp") as sender,
-                _short_gil_switches(),
+                Lanes(
+                    transport_factory, rt.settings.smtp_url, rt.settings.smtp_connections, journal
+                ) as lanes,
+                short_gil_switches(),
             ):
-                writer = journal.writer()
-                try:
-                    # Delivery of chunk k (a thread, mostly waiting on the network) overlaps the
-                    # preparation of chunk k+1 (this thread, mostly CPU).
-                    in_flight: tuple[list[_Prepared], Future[list[DeliveryResult]]] | None = None
-                    for chunk in _chunks(pending, CHUNK):
-                        prepared = _prepare(session, campaign, tmpl, builder, chunk)
-                        if in_flight is not None:
-                            _finish(session, journal, lock, *in_flight, outcome)
-                        in_flight = (prepared, sender.submit(_deliver, smtp, writer, prepared))
-                    if in_flight is not None:
-                        _finish(session, journal, lock, *in_flight, outcome)
-                finally:
-                    writer.close()
+                _deliver_with_throttle(work, lanes, pending, wave_id, batch, sleep)
         outcome.wave_finished = finish_wave_if_done(session, wave_id)
         session.commit()
     finally:
@@ -145,40 +151,128 @@ def send_batch(
     return outcome
 
 
-@contextmanager
-def _short_gil_switches(seconds: float = 0.0002) -> Iterator[None]:
-    """The delivery thread wakes on every SMTP reply; with Python's default 5 ms switch interval it
-    would wait that long for the interpreter while this thread renders. Shorter slices keep it fed."""
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(seconds)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(previous)
+@dataclass
+class _Work:
+    rt: Runtime
+    session: Session
+    campaign: Campaign
+    tmpl: CompiledTemplate
+    builder: MessageBuilder
+    journal: SendJournal
+    lock: Lock
+    outcome: BatchOutcome
+    throttle: Throttle | None = None
+    lease_owner: str = field(default_factory=lambda: f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
+    leased_buckets: set[str] = field(default_factory=set)
 
 
-def _deliver(smtp: SmtpTransport, writer: JournalWriter, prepared: list[_Prepared]) -> list[DeliveryResult]:
-    results = []
-    for item in prepared:
-        result = smtp.send(item.message)
-        writer.append(result)
-        results.append(result)
-    writer.flush()
-    return results
-
-
-def _finish(
-    session: Session,
-    journal: SendJournal,
-    lock: Lock,
-    prepared: list[_Prepared],
-    delivery: Future[list[DeliveryResult]],
-    outcome: BatchOutcome,
+def _deliver_with_throttle(
+    work: _Work,
+    lanes: Lanes,
+    pending: list[Pending],
+    wave_id: int,
+    batch: int,
+    sleep: Callable[[float], None],
 ) -> None:
+    """Pass over the batch's open rows, sending what the throttle admits, until none is left or the
+    next admission is further away than the policy's inline wait (then `outcome.retry_in` says when
+    to try again). Held-back rows stay `queued`, untouched; deferred rows are `queued` with the reply."""
+    policy = throttle_policy(work.rt.settings)
+    work.throttle = Throttle(work.rt.redis, policy) if policy else None
+    while True:
+        try:
+            held, wait = _send_pass(work, lanes, pending)
+        finally:  # connections are leased for one pass at a time: a waiting batch holds none
+            if work.throttle is not None and work.leased_buckets:
+                work.throttle.release(work.leased_buckets, lanes.count, work.lease_owner)
+                work.leased_buckets.clear()
+        renew(work.lock)
+        if work.throttle is None or work.outcome.retry_later_unthrottled:
+            break  # connection trouble (or no throttling): rq retries the batch later
+        pending = _pending(work.session, wave_id, batch)
+        if not pending:
+            work.outcome.retry_later = 0  # deferred rows were retried and settled in a later pass
+            break
+        if held:
+            _mark_throttled(work.session, held)
+        if wait > work.throttle.policy.max_inline_wait_seconds:
+            work.outcome.retry_in = wait
+            work.outcome.retry_later = 0  # re-enqueued after `retry_in`, not retried by rq
+            break
+        sleep(max(wait, MIN_PASS_SECONDS))
+    work.outcome.throttled = len(pending) if work.outcome.retry_in else 0
+
+
+def _send_pass(work: _Work, lanes: Lanes, pending: Sequence[Pending]) -> tuple[list[int], float]:
+    """One pass: returns the send ids held back and the seconds until the throttle admits more."""
+    held: list[int] = []
+    wait = 0.0
+    in_flight: tuple[list[_Prepared], Delivery] | None = None
+    sender_domain = work.campaign.from_email.rpartition("@")[2]
+    for chunk in _chunks(pending, CHUNK):
+        admitted = list(chunk)
+        lanes_of = None
+        if work.throttle is not None:
+            admitted, held_now, chunk_wait = admit_chunk(work.throttle, chunk, sender_domain)
+            admitted, no_lane, lanes_of = _lease_lanes(work, lanes, admitted)
+            held_now += no_lane
+            held += [p.send_id for p in held_now]
+            if no_lane:
+                chunk_wait = min(chunk_wait, LEASE_RETRY_SECONDS) if chunk_wait else LEASE_RETRY_SECONDS
+            if held_now:
+                wait = chunk_wait if not wait else min(wait, chunk_wait)
+        if not admitted:
+            continue
+        prepared = _prepare(work.session, work.campaign, work.tmpl, work.builder, admitted)
+        if in_flight is not None:
+            _finish_chunk(work, *in_flight)
+        in_flight = (prepared, lanes.submit([p.message for p in prepared], lanes_of))
+    if in_flight is not None:
+        _finish_chunk(work, *in_flight)
+    return held, wait
+
+
+def _lease_lanes(
+    work: _Work, lanes: Lanes, admitted: list[Pending]
+) -> tuple[list[Pending], list[Pending], Callable[[str], Sequence[int]] | None]:
+    """Connections per receiving domain group across every worker: rows of a group with no free
+    connection are held back like throttled ones."""
+    assert work.throttle is not None
+    policy = work.throttle.policy
+    bucket = {p.email: policy.group_of(p.email)[0] for p in admitted}
+    leased = work.throttle.lease(bucket.values(), lanes.count, work.lease_owner)
+    work.leased_buckets.update(leased)
+    keep = [p for p in admitted if leased.get(bucket[p.email])]
+    no_lane = [p for p in admitted if not leased.get(bucket[p.email])]
+    return keep, no_lane, lambda email: leased[bucket[email]]
+
+
+def _mark_throttled(session: Session, send_ids: list[int]) -> None:
+    """For the progress view: rows held back by the throttle (a deferral's reply is not overwritten)."""
+    session.execute(
+        sa.update(Send)
+        .where(Send.id.in_(send_ids), Send.state == "queued", Send.error == "")
+        .values(error=THROTTLED)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+
+
+def _finish_chunk(work: _Work, prepared: list[_Prepared], delivery: Delivery) -> None:
     results = delivery.result()
-    _record(session, results, {p.row["id"]: p.row["attempts"] for p in prepared}, outcome)
-    journal.drop_first(len(results))
-    renew(lock)
+    attempts = {p.row["id"]: p.row["attempts"] for p in prepared}
+    before = work.outcome.retry_later
+    _record(work.session, results, attempts, work.outcome)
+    # Only deferrals (421/450/451/452) are retried within the batch, after their group's pause;
+    # connection trouble and other temporary replies wait for rq's retry schedule.
+    if work.outcome.retry_later > before and any(
+        not r.accepted and not r.permanent and smtp_code(r.error) not in DEFERRAL_CODES for r in results
+    ):
+        work.outcome.retry_later_unthrottled = True
+    work.journal.drop_first(len(results))
+    renew(work.lock)
+    recipients = {p.row["id"]: p.message.recipient for p in prepared}
+    act_on_refusals(work.rt, work.session, results, recipients, attempts, MAX_ATTEMPTS, work.throttle)
 
 
 def _chunks(rows: Sequence[Pending], size: int) -> Iterator[Sequence[Pending]]:
@@ -236,7 +330,12 @@ def _pending(session: Session, wave_id: int, batch: int) -> list[Pending]:
             Send.attempts,
         )
         .join(Contact, Contact.id == Send.contact_id)
-        .where(Send.wave_id == wave_id, Send.batch == batch, Send.state.in_(("queued", "sending")))
+        .where(
+            Send.wave_id == wave_id,
+            Send.batch == batch,
+            Send.state.in_(("queued", "sending")),
+            sa.or_(Send.not_before.is_(None), Send.not_before <= utcnow()),  # local-time delivery
+        )
         .order_by(Send.id)
     ).all()
     return [Pending(*row) for row in rows]
@@ -251,6 +350,8 @@ class _Rendered:
     html: str
     render_ms: float
     item_by_url: dict[str, int]
+    unsubscribe_url: str
+    web_version_url: str | None
 
 
 def _prepare(
@@ -277,7 +378,8 @@ def _prepare(
     shadows: list[dict[str, Any]] = []
     for p, arm, shadow in zip(chunk, assignment.arms, assignment.shadow, strict=True):
         extra = {
-            "unsubscribe_url": builder.unsubscribe_url(p.send_id),
+            "unsubscribe_url": (unsubscribe := builder.unsubscribe_url(p.send_id)),
+            "web_version_url": (web := builder.web_version(p.send_id) if builder.web_version else None),
             "campaign": {"id": campaign.id, "name": campaign.name},
         }
         context = contact_context(p.contact_id, p.email, p.name, p.country, p.timezone, p.attributes)
@@ -309,7 +411,15 @@ def _prepare(
         items = {r["url"]: r["item_id"] for r in recs} if ai is not None else {}
         rendered.append(
             _Rendered(
-                p, str(arm), content, out.subject, out.html, (time.perf_counter() - started) * 1000, items
+                p,
+                str(arm),
+                content,
+                out.subject,
+                out.html,
+                (time.perf_counter() - started) * 1000,
+                items,
+                unsubscribe,
+                web,
             )
         )
     urls: set[str] = set()
@@ -330,6 +440,8 @@ def _prepare(
             subject=r.subject,
             html=r.html,
             item_by_url=r.item_by_url,
+            unsubscribe_url=r.unsubscribe_url,
+            web_version_url=r.web_version_url,
         )
         row = {
             "id": p.send_id,

@@ -1,0 +1,31 @@
+"""Test sends of a campaign to a seed list, in both arms, outside the ledger."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from flask import Response, jsonify
+from pydantic import Field
+
+from app.api.schema import ApiModel
+from app.api.spec import route
+from app.extensions import get_runtime
+from campaigns.sending.seed_send import send_tests
+from models import Role
+
+
+class SeedSendIn(ApiModel):
+    emails: list[str] = Field(min_length=1, max_length=50, description="seed addresses")
+
+
+@route(
+    "/campaigns/<int:campaign_id>/test-sends",
+    "POST",
+    role=Role.marketer,
+    summary="Send the campaign to seed addresses, once per arm; marked as tests, never counted",
+    body=SeedSendIn,
+    tag="campaigns",
+)
+def test_send(campaign_id: int, body: SeedSendIn) -> tuple[Response, int]:
+    results = send_tests(get_runtime(), campaign_id, body.emails)
+    return jsonify(results=[asdict(r) for r in results], sent=sum(r.accepted for r in results)), 200

@@ -1,0 +1,110 @@
+"""Several SMTP connections per worker: each lane is one connection with its own thread and its own
+journal writer, so one process keeps several servers' replies in flight at once.
+
+A chunk's messages are spread over the lanes, each receiving domain group over at most its
+`concurrency` lanes (campaigns.sending.throttling). Every lane journals each reply as it comes, so
+the crash guarantees of campaigns.sending.journal hold whatever the number of lanes: the lanes take
+turns for the last step of each message (body, final reply, journal append), so at most one accepted
+message per worker is ever unjournaled.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from types import TracebackType
+
+from campaigns.sending.delivery import DeliveryResult, SmtpTransport
+from campaigns.sending.journal import JournalWriter, SendJournal
+from campaigns.sending.message import OutgoingMessage
+
+TransportFactory = Callable[[str], SmtpTransport]
+
+
+class Delivery:
+    """The lanes' futures for one chunk; `result()` waits for all and returns every reply."""
+
+    def __init__(self, futures: list[Future[list[DeliveryResult]]]) -> None:
+        self.futures = futures
+
+    def result(self) -> list[DeliveryResult]:
+        results: list[DeliveryResult] = []
+        for future in self.futures:
+            results.extend(future.result())
+        return results
+
+
+class Lanes:
+    def __init__(self, factory: TransportFactory, url: str, count: int, journal: SendJournal) -> None:
+        self.count = max(1, count)
+        self.factory, self.url, self.journal = factory, url, journal
+        self.transports: list[SmtpTransport] = []
+        self.writers: list[JournalWriter] = []
+        self.pool = ThreadPoolExecutor(self.count, "smtp")
+        self.commit = threading.Lock()  # see SmtpTransport.send_journaled
+
+    def __enter__(self) -> Lanes:
+        try:
+            for _ in range(self.count):
+                transport = self.factory(self.url)
+                transport.__enter__()
+                self.transports.append(transport)
+                self.writers.append(self.journal.writer())
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object | TracebackType | None) -> None:
+        self.pool.shutdown(wait=True)
+        for writer in self.writers:
+            writer.close()
+        for transport in self.transports:
+            transport.__exit__(None, None, None)
+
+    def submit(
+        self, messages: Sequence[OutgoingMessage], lanes_of: Callable[[str], Sequence[int]] | None
+    ) -> Delivery:
+        """Deliver `messages` over the lanes; `lanes_of(recipient)` names the lanes allowed for its
+        receiving domain group (all of them when None), which take its messages in turn."""
+        per_lane: list[list[OutgoingMessage]] = [[] for _ in range(self.count)]
+        if lanes_of is None:
+            for i, message in enumerate(messages):
+                per_lane[i % self.count].append(message)
+        else:
+            turn: dict[tuple[int, ...], int] = {}
+            for message in messages:
+                allowed = tuple(lanes_of(message.recipient))
+                k = turn.get(allowed, 0)
+                turn[allowed] = k + 1
+                per_lane[allowed[k % len(allowed)]].append(message)
+        futures = [
+            self.pool.submit(_deliver, self.transports[i], self.writers[i], lane, self.commit)
+            for i, lane in enumerate(per_lane)
+            if lane
+        ]
+        return Delivery(futures)
+
+
+def _deliver(
+    smtp: SmtpTransport, writer: JournalWriter, messages: Sequence[OutgoingMessage], commit: threading.Lock
+) -> list[DeliveryResult]:
+    results = [smtp.send_journaled(message, writer.append, commit) for message in messages]
+    writer.flush()
+    return results
+
+
+@contextmanager
+def short_gil_switches(seconds: float = 0.0002) -> Iterator[None]:
+    """The delivery threads wake on every SMTP reply; with Python's default 5 ms switch interval they
+    would wait that long for the interpreter while the batch's thread renders. Shorter slices keep
+    them fed."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(seconds)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)

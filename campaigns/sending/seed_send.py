@@ -1,0 +1,140 @@
+"""Test sends: a campaign's email to a seed list before a wave, once per arm (control and AI), so a
+marketer sees both versions in real inboxes.
+
+Test messages are marked (`[Test: AI]` in the subject, an `X-Mailramp-Test` header) and never touch
+the ledger: no send row, so no result, metric or decision ever counts them, and their tracking links
+name no send (events from them are dropped by ingest as orphans).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from campaigns.campaigns import campaign_links
+from campaigns.contacts import normalize_email
+from campaigns.errors import InputError, NotFound
+from campaigns.render import contact_context, render
+from campaigns.runtime import Runtime
+from campaigns.sending.delivery import SmtpConfig, SmtpTransport
+from campaigns.sending.dkim import signer_for
+from campaigns.sending.message import MessageBuilder
+from campaigns.templates import compiled
+from campaigns.tokens import TokenSigner
+from models import Campaign, Contact, Rollout, Template
+
+MAX_SEEDS = 50
+TEST_SEND_ID = 0  # tracking tokens of test messages name no send
+ARMS = (("control", False), ("AI", True))
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    email: str
+    arm: str  # control | AI
+    accepted: bool
+    error: str = ""
+    note: str = ""
+
+
+def send_tests(
+    rt: Runtime,
+    campaign_id: int,
+    emails: Sequence[str],
+    transport_factory: Callable[[str], SmtpTransport] = lambda url: SmtpTransport(SmtpConfig.from_url(url)),
+) -> list[SeedResult]:
+    if not emails:
+        raise InputError("give at least one seed address", where="emails")
+    if len(emails) > MAX_SEEDS:
+        raise InputError(f"at most {MAX_SEEDS} seed addresses", where="emails")
+    seeds = []
+    for i, raw in enumerate(emails):
+        try:
+            seeds.append(normalize_email(str(raw)))
+        except InputError as exc:
+            raise InputError(exc.message, where=f"emails[{i}]") from exc
+    with rt.session() as session:
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            raise NotFound(f"no campaign {campaign_id}")
+        template = session.get(Template, campaign.template_id)
+        if template is None:
+            raise NotFound(f"campaign {campaign_id} has no template")
+        rollout = session.get(Rollout, campaign.rollout_id) if campaign.rollout_id else None
+        contacts = {c.email: c for c in session.scalars(sa.select(Contact).where(Contact.email.in_(seeds)))}
+        builder = MessageBuilder(
+            signer=TokenSigner(rt.settings.secret_key),
+            base_url=rt.settings.base_url,
+            campaign_id=campaign.id,
+            from_email=campaign.from_email,
+            from_name=campaign.from_name,
+            link_ids=campaign_links(session, campaign.id),
+            message_id_key=rt.settings.secret_key + ":test",
+            dkim=signer_for(session, campaign.from_email),
+        )
+        recs = _recommendations(session, rollout, campaign, [c.id for c in contacts.values()])
+        tmpl = compiled(template)
+        messages = []
+        for n, email in enumerate(seeds):
+            contact = contacts.get(email)
+            context = (
+                contact_context(
+                    contact.id, email, contact.name, contact.country, contact.timezone, contact.attributes
+                )
+                if contact
+                else contact_context(0, email, "", "", "UTC", {})
+            )
+            mine = recs.get(contact.id if contact else 0, [])
+            for k, (arm, ai) in enumerate(ARMS):
+                extra = {
+                    "unsubscribe_url": builder.unsubscribe_url(TEST_SEND_ID),
+                    "campaign": {"id": campaign.id, "name": campaign.name},
+                }
+                note = ""
+                if ai and not mine:
+                    note = (
+                        "no recommendations: the AI version shows the control content, as a real send would"
+                    )
+                out = render(
+                    tmpl,
+                    ai=ai and bool(mine),
+                    contact=context,
+                    recommendations=mine if ai else [],
+                    extra=extra,
+                )
+                message = builder.build(
+                    send_id=TEST_SEND_ID,
+                    contact_id=-(2 * n + k + 1),
+                    email=email,
+                    name=contact.name if contact else "",
+                    subject=f"[Test: {arm}] {out.subject}",
+                    html=out.html,
+                    item_by_url={r["url"]: r["item_id"] for r in mine} if ai else {},
+                    extra_headers=(f"X-Mailramp-Test: {arm.lower()}",),
+                )
+                messages.append((email, arm, note, message))
+    results = []
+    with transport_factory(rt.settings.smtp_url) as smtp:
+        for email, arm, note, message in messages:
+            result = smtp.send(message)
+            results.append(SeedResult(email, arm, result.accepted, result.error, note))
+    return results
+
+
+def _recommendations(
+    session: sa.orm.Session, rollout: Rollout | None, campaign: Campaign, contact_ids: list[int]
+) -> dict[int, list[dict[str, Any]]]:
+    """The seeds' own recommendations when they are contacts; best-sellers otherwise (id 0)."""
+    from campaigns.recommender.rules import CampaignRules
+    from campaigns.recommender.service import lookup
+
+    found = lookup(
+        session,
+        rollout.model_version_id if rollout else None,
+        [*contact_ids, 0],
+        rules=CampaignRules.from_mapping(campaign.recommendation_rules),
+    )
+    return {cid: [r.__dict__ for r in recs] for cid, recs in found.items()}

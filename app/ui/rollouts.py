@@ -22,6 +22,7 @@ from app.ui.actions import describe, perform
 from app.ui.charts import exposure_chart, primary_charts
 from campaigns.errors import InputError, StateError
 from campaigns.evaluation import run_evaluation
+from campaigns.impact import confirmations, rollout_impact
 from campaigns.policy import PRIMARY_METRICS
 from campaigns.recommender import registry
 from campaigns.rollout import approvals, changes, service
@@ -73,6 +74,7 @@ def rollouts_detail(rollout_id: int) -> str:
         "ui/rollout_detail.html",
         rollout=rollout,
         status=status,
+        confirms=_confirms(rollout, status),
         decisions=decisions,
         audits=audits[:20],
         campaigns=campaigns,
@@ -82,6 +84,21 @@ def rollouts_detail(rollout_id: int) -> str:
         models=[v for v in registry.versions(db()) if v.status == "ready"],
         me_email=actor(),
     )
+
+
+def _confirms(rollout: Rollout, status: dict[str, Any]) -> dict[str, str]:
+    """What each dangerous button's confirmation says, with this rollout's numbers."""
+    from campaigns.rollout.machine import exposure_after
+    from campaigns.rollout.stages import parse_plan
+
+    stages = parse_plan(list(rollout.stages or []))
+    advance = next((a for a in status["next_actions"] if a["action"] == "advance"), None)
+    targets = {}
+    if advance is not None:
+        completing = advance["to_state"] == "completed"
+        targets["advance"] = 10_000 if completing else exposure_after(rollout, stages, advance["to_stage"])
+    events = (status.get("gates") or {}).get("observed", {}).get("events")
+    return confirmations(rollout, rollout_impact(db(), rollout.id), targets, events)
 
 
 def _reason() -> str:
@@ -226,6 +243,9 @@ def _settings_page(rollout: Rollout | None, error: str = "") -> str:
         metrics=[(m, m.replace("_", " ")) for m in PRIMARY_METRICS],
         models=[v for v in registry.versions(db()) if v.status == "ready"],
         form=request.form,
+        rerandomize_confirm=(
+            confirmations(rollout, rollout_impact(db(), rollout.id), {})["rerandomize"] if rollout else ""
+        ),
     )
 
 

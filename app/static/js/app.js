@@ -35,6 +35,17 @@
       }
       return;
     }
+    const move = event.target.closest("[data-move-row]");
+    if (move) {
+      const row = move.closest("[data-row]");
+      if (row && move.dataset.moveRow === "up" && row.previousElementSibling) {
+        row.parentNode.insertBefore(row, row.previousElementSibling);
+      } else if (row && move.dataset.moveRow === "down" && row.nextElementSibling) {
+        row.parentNode.insertBefore(row.nextElementSibling, row);
+      }
+      move.focus();
+      return;
+    }
     const remove = event.target.closest("[data-remove-row]");
     if (remove) {
       const row = remove.closest(remove.dataset.removeRow || ".rule");

@@ -309,11 +309,32 @@
     }
   }
 
+  /* Counts a list shows later: <span data-count-url="/url"> answered {"count"} or {"error"}; asked
+     one after the other, so a list of slow counts does not load the database all at once. */
+  function fillCounts(root) {
+    const cells = Array.from(root.querySelectorAll("[data-count-url]"));
+    const next = () => {
+      const cell = cells.shift();
+      if (!cell) return;
+      fetch(cell.dataset.countUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then((r) => r.json())
+        .then((body) => {
+          if (body.error) { cell.textContent = body.error; cell.classList.add("error-text"); }
+          else cell.textContent = Number(body.count).toLocaleString("en-GB");
+          cell.removeAttribute("data-count-url");
+        })
+        .catch(() => { cell.textContent = "count unavailable"; })
+        .finally(next);
+    };
+    next();
+  }
+
   /* Everything a page (or a part swapped in by refreshInPlace) needs once its HTML is there. */
   function enhance(root) {
     root.querySelectorAll("input[data-browser-timezone]").forEach(fillTimezone);
     root.querySelectorAll("form[data-live-count]").forEach(liveCount);
     root.querySelectorAll("[data-progress-url]").forEach(pollProgress);
+    fillCounts(root);
     drawCharts(root);
   }
 

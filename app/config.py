@@ -24,6 +24,7 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "KILL_CHECK_EVERY": 200,
         "QUEUE_NAME": "mailramp",
         "DEMO_DATA": None,  # path to online_retail.csv.gz for the demo workspace
+        "CURRENCY": "GBP",  # prices and revenue are shown in it (MAILRAMP_CURRENCY=EUR)
         "SESSION_LIFETIME_MINUTES": 120,
         "LOGIN_ATTEMPTS_PER_MINUTE": 10,
         "WTF_CSRF_TIME_LIMIT": None,

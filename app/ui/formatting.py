@@ -53,6 +53,24 @@ def badge_class(state: object) -> str:
     return "neutral"
 
 
+CURRENCY_SYMBOLS = {"GBP": "\u00a3", "EUR": "\u20ac", "USD": "$", "JPY": "\u00a5", "INR": "\u20b9"}
+
+
+@ui.app_template_filter("money")
+def money(value: float | int | None, currency: str | None = None) -> str:
+    """An amount in the workspace's currency (MAILRAMP_CURRENCY): \u00a31,234.50, CHF 12.00."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    from flask import current_app
+
+    code = (currency or current_app.config.get("CURRENCY") or "GBP").upper()
+    digits = 0 if code == "JPY" else 2
+    sign = "-" if value < 0 else ""
+    symbol = CURRENCY_SYMBOLS.get(code)
+    amount = f"{abs(value):,.{digits}f}"
+    return f"{sign}{symbol}{amount}" if symbol else f"{sign}{code}\u00a0{amount}"
+
+
 @ui.app_template_filter("num")
 def num(value: float | int | None, digits: int = 0) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):

@@ -145,7 +145,7 @@ def test_marketer_journey(
         assert done.status == 202
     ingest(app.extensions["mailramp"])
     page.reload()
-    expect(results).to_contain_text("200.00")  # 8 treatment buyers of 25.00
+    expect(results).to_contain_text("£200.00")  # 8 treatment buyers of 25.00
     screenshot(page, "campaign")
 
     # the rollout: a small-sample policy for this demo, then an evaluation with its evidence and charts

@@ -129,3 +129,14 @@ def ms_dt(value: float | int | None) -> str:
 @ui.app_template_filter("date")
 def date(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d") if value is not None else MISSING
+
+
+@ui.app_template_filter("localtime")
+def localtime(value: datetime | None, zone: str = "UTC") -> str:
+    """The time of day (HH:MM) of a moment in a time zone."""
+    if value is None:
+        return MISSING
+    from zoneinfo import ZoneInfo
+
+    moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    return moment.astimezone(ZoneInfo(zone)).strftime("%H:%M")

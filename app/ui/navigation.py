@@ -31,6 +31,7 @@ NAV = (
     NavLink("ui.catalog", "Catalog", Role.viewer, "Audience"),
     NavLink("ui.templates", "Templates", Role.viewer, "Send"),
     NavLink("ui.campaigns", "Campaigns", Role.viewer, "Send"),
+    NavLink("ui.calendar", "Calendar", Role.viewer, "Send"),
     NavLink("ui.outbox", "Outbox", Role.viewer, "Send"),
     NavLink("ui.rollouts", "Rollouts", Role.viewer, "Release"),
     NavLink("ui.approvals", "Approvals", Role.viewer, "Release"),

@@ -329,12 +329,34 @@
     next();
   }
 
+  /* The audience size next to the campaign form's segment: <span data-audience-size-url> after a select. */
+  function audienceSize(target) {
+    const select = document.getElementById("f-segment_id");
+    if (!select) return;
+    let sequence = 0;
+    const show = () => {
+      const mine = ++sequence;
+      target.textContent = "counting…";
+      const url = target.dataset.audienceSizeUrl + (select.value ? "?segment_id=" + encodeURIComponent(select.value) : "");
+      fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then((r) => r.json())
+        .then((body) => {
+          if (mine !== sequence) return;
+          target.textContent = body.error ? body.error : Number(body.count).toLocaleString("en-GB") + " contacts can be sent to";
+        })
+        .catch(() => { target.textContent = "size unavailable"; });
+    };
+    select.addEventListener("change", show);
+    show();
+  }
+
   /* Everything a page (or a part swapped in by refreshInPlace) needs once its HTML is there. */
   function enhance(root) {
     root.querySelectorAll("input[data-browser-timezone]").forEach(fillTimezone);
     root.querySelectorAll("form[data-live-count]").forEach(liveCount);
     root.querySelectorAll("[data-progress-url]").forEach(pollProgress);
     fillCounts(root);
+    root.querySelectorAll("[data-audience-size-url]").forEach(audienceSize);
     drawCharts(root);
   }
 

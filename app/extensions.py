@@ -23,6 +23,15 @@ def embedded_redis(instance_path: Path) -> Redis:
     return Redis(unix_socket_path=server.socket_file)
 
 
+def simulated_recipients(app: Flask) -> bool:
+    """On only when asked for and mail goes to the local outbox: never with a real SMTP server."""
+    wanted = str(app.config.get("SIMULATE_RECIPIENTS", "")).lower() in ("1", "true", "yes", "on")
+    if wanted and not app.config.get("LOCAL_OUTBOX"):
+        app.logger.warning("MAILRAMP_SIMULATE_RECIPIENTS is ignored: SMTP_URL is a real server")
+        return False
+    return wanted
+
+
 def init_app(app: Flask) -> rt.Runtime:
     engine = make_engine(app.config["DATABASE_URL"])
     url = app.config.get("REDIS_URL")
@@ -36,6 +45,7 @@ def init_app(app: Flask) -> rt.Runtime:
         batch_size=int(app.config["BATCH_SIZE"]),
         kill_check_every=int(app.config["KILL_CHECK_EVERY"]),
         demo_data_path=app.config.get("DEMO_DATA"),
+        simulated_recipients=simulated_recipients(app),
     )
     runtime = rt.Runtime(session_factory=make_session_factory(engine), redis=redis, settings=settings)
     app.extensions["mailramp"] = runtime

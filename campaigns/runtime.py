@@ -28,6 +28,8 @@ class Settings:
     # re-check the kill switch every this many messages inside a batch
     kill_check_every: int = 200
     demo_data_path: str | None = None
+    # simulated recipients react to what the local outbox receives (never with a real SMTP server)
+    simulated_recipients: bool = False
 
     @property
     def model_dir(self) -> Path:

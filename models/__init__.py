@@ -1,6 +1,6 @@
 """SQLAlchemy 2.0 typed tables, one module per aggregate. Imports nothing from app/ or campaigns/."""
 
-from models.base import Base, utcnow
+from models.base import Base, simulated_now, utcnow
 from models.campaigns import Campaign, CampaignLink, Wave
 from models.catalog import Interaction, Item
 from models.contacts import Contact, ImportRun, Suppression
@@ -40,5 +40,6 @@ __all__ = [
     "Wave",
     "Webhook",
     "WebhookDelivery",
+    "simulated_now",
     "utcnow",
 ]

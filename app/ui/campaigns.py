@@ -135,7 +135,7 @@ def campaigns_detail(campaign_id: int) -> str:
             engagement.over_time(people, engagement.horizon(people, datetime.now(UTC)))
         ),
         by_segment=engagement.by_segment(people),
-        simulated=bool(campaign.series and campaign.series.startswith("simulated")),
+        simulated="(simulated)" in campaign.name or get_runtime().settings.simulated_recipients,
     )
 
 

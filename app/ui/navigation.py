@@ -79,4 +79,6 @@ def _layout_context() -> dict[str, Any]:
     def has_page(endpoint: str) -> bool:
         return endpoint in current_app.view_functions
 
-    return {"me": user, "can": can, "nav_groups": nav_groups, "has_page": has_page}
+    runtime = current_app.extensions.get("mailramp")
+    simulating = bool(runtime is not None and runtime.settings.simulated_recipients)
+    return {"me": user, "can": can, "nav_groups": nav_groups, "has_page": has_page, "simulating": simulating}

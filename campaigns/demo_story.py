@@ -52,15 +52,34 @@ PLAN_A = [
     {"name": "shadow", "kind": "shadow", "exposure_bp": 1000, "gates": {"min_duration_hours": 24}},
     {"name": "10%", "kind": "percent", "exposure_bp": 1000, "gates": GATES},
     {"name": "50%", "kind": "percent", "exposure_bp": 5000, "gates": GATES},
-    {"name": "100%", "kind": "percent", "exposure_bp": 10_000, "gates": GATES},
+    # at 100% only the 5% holdout is left to compare with
+    {"name": "100%", "kind": "percent", "exposure_bp": 10_000, "gates": {**GATES, "min_recipients_per_arm": 20}},
 ]
 PLAN_B = [
     {"name": "25%", "kind": "percent", "exposure_bp": 2500, "gates": GATES},
     {"name": "100%", "kind": "percent", "exposure_bp": 10_000, "gates": GATES},
 ]
 POLICY = {"min_samples_per_arm": 40}
+# the newsletter's recipients: AI picks get clicked and bought more often
+NEWSLETTER = Audience(
+    arms={
+        "treatment": Behaviour(
+            open_rate=0.36, click_given_open=0.40, convert_given_click=0.32, order_value=38.0
+        )
+    },
+    default=Behaviour(open_rate=0.35, click_given_open=0.30, convert_given_click=0.25, order_value=35.0),
+)
 # the flash sale's AI subject lines annoy people: treatment unsubscribes ten times as often
-ANNOYING_AI = Audience(arms={"treatment": Behaviour(open_rate=0.34, unsubscribe_rate=0.05)})
+ANNOYING_AI = Audience(
+    arms={
+        "treatment": Behaviour(
+            open_rate=0.40, click_given_open=0.30, convert_given_click=0.25, unsubscribe_rate=0.05
+        )
+    },
+    default=Behaviour(
+        open_rate=0.35, click_given_open=0.30, convert_given_click=0.25, unsubscribe_rate=0.004
+    ),
+)
 EVALUATE_AFTER = timedelta(days=4)  # later than the longest default maturation window (72 h)
 
 
@@ -115,7 +134,7 @@ def build_story(
         for week in range(4):
             sent = start + timedelta(days=7 * week)
             name = f"{SERIES} #{week + 1} {LABEL}"
-            _week(session, story_rt, rollout_a, template_id, name, sent, audience, seed, Audience())
+            _week(session, story_rt, rollout_a, template_id, name, sent, audience, seed, NEWSLETTER)
             summary.campaigns.append(name)
         sale = start + timedelta(days=28)
         rollout_b = _rollout(session, ROLLOUT_B, PLAN_B, reports, sale - timedelta(hours=1))

@@ -57,4 +57,7 @@ def test_the_campaign_form_shows_the_audience_size(app: Flask, login: Callable[[
     expect(size).to_have_text("0 contacts can be sent to")
     page.get_by_role("combobox", name="Audience").select_option(label="Everyone in the UK")
     expect(size).to_have_text("12 contacts can be sent to")
+    when, zone = page.locator("#f-send_at").bounding_box(), page.locator("#f-timezone").bounding_box()
+    assert when is not None and zone is not None
+    assert when["x"] + when["width"] <= zone["x"] or when["y"] + when["height"] <= zone["y"]  # side by side, apart
     screenshot(page, "campaign-new")

@@ -155,7 +155,7 @@ def test_viewer_cannot_change_anything(app: Flask, login: Callable[[str], Any], 
         campaign = add_campaign(db(), template.id, rollout_id=rollout_id)
         pages = ["/", "/contacts", f"/contacts/{ids[0]}", "/segments", "/catalog", "/templates",
                  f"/templates/{template.id}", f"/templates/{template.id}/preview", "/campaigns",
-                 f"/campaigns/{campaign.id}", "/outbox", "/rollouts", f"/rollouts/{rollout_id}", "/approvals",
+                 f"/campaigns/{campaign.id}", "/calendar", "/outbox", "/rollouts", f"/rollouts/{rollout_id}", "/approvals",
                  "/audit", "/models"]  # fmt: skip
     viewer = login("viewer")
     for path in pages:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -244,3 +245,25 @@ def test_settings_form_saves_every_part_and_errors_land_at_their_field(app: Flas
         assert rollout.freeze_windows[0]["repeat"] == "weekly"
         assert rollout.report_segments == [vip_id]
         assert rollout.primary_metric == "click_rate"
+
+
+def test_a_new_rollout_from_the_form(app: Flask, rollout_id: int) -> None:
+    from werkzeug.datastructures import MultiDict
+
+    marketer = login(app, "marketer")
+    basics = [("name", "Autumn picks"), ("primary_metric", "conversion_rate"), ("holdout_percent", "10"),
+              ("decision_mode", "auto"), ("approval_from_percent", ""), ("policy-advance_when", "not_worse"),
+              ("guard-unsubscribe_rate-enabled", "on"), ("guard-complaint_rate-enabled", "on"),
+              ("guard-bounce_rate-enabled", "on"), ("guard-send_error_rate-enabled", "on"),
+              ("guard-render_p95_ms-enabled", "on"), ("guard-render_p95_ms-cap", "800")]  # fmt: skip
+    form = MultiDict([*basics, *stage_fields(("0", "internal", "staff", "0"), ("1", "percent", "5%", "5"))])
+    created = marketer.post("/rollouts/new", data=form)
+    assert created.status_code == 302
+    with app.app_context():
+        rollout = db().scalar(sa.select(Rollout).where(Rollout.name == "Autumn picks"))
+        assert rollout is not None and rollout.state == "draft" and rollout.holdout_bp == 1000
+        assert [s["kind"] for s in rollout.stages] == ["internal", "percent"]
+        assert rollout.guardrails["render_p95_ms"] == {"cap": 800.0}
+        assert rollout.approval_from_bp is None
+    empty = marketer.post("/rollouts/new", data=MultiDict([("name", "No stages")]))
+    assert empty.status_code == 400 and "a plan needs at least one stage" in empty.get_data(as_text=True)

@@ -59,5 +59,7 @@ def test_the_campaign_form_shows_the_audience_size(app: Flask, login: Callable[[
     expect(size).to_have_text("12 contacts can be sent to")
     when, zone = page.locator("#f-send_at").bounding_box(), page.locator("#f-timezone").bounding_box()
     assert when is not None and zone is not None
-    assert when["x"] + when["width"] <= zone["x"] or when["y"] + when["height"] <= zone["y"]  # side by side, apart
+    assert (
+        when["x"] + when["width"] <= zone["x"] or when["y"] + when["height"] <= zone["y"]
+    )  # side by side, apart
     screenshot(page, "campaign-new")

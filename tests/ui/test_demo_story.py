@@ -30,7 +30,10 @@ def test_the_demo_story(app: Flask, login: Callable[[str], Any]) -> None:
         b = db().scalar(sa.select(Rollout).where(Rollout.name == ROLLOUT_B))
         assert a is not None and b is not None
         # the real engine wrote it: the ledger, tracked events, shadow renders, the machine's audit
-        assert db().scalar(sa.select(sa.func.count()).where(Send.rollout_id == a.id, Send.state == "sent")) == 4000
+        assert (
+            db().scalar(sa.select(sa.func.count()).where(Send.rollout_id == a.id, Send.state == "sent"))
+            == 4000
+        )
         assert db().scalar(sa.select(sa.func.count()).where(Event.user_agent == SIMULATED_AGENT)) > 1000
         assert db().scalar(sa.select(sa.func.count()).select_from(ShadowRender)) > 50
         moves = list(db().scalars(sa.select(RolloutAudit.action).where(RolloutAudit.rollout_id == a.id)))

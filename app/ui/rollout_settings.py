@@ -23,12 +23,11 @@ from app.ui.rollout_form import (
     Parsed,
     basic_settings,
     field_of,
-    form_values,
     maturation_defaults,
     policy_fields,
-    posted_values,
     settings_from_form,
 )
+from app.ui.rollout_form_values import form_values, posted_values
 from campaigns.errors import InputError, StateError
 from campaigns.impact import confirmations, rollout_impact
 from campaigns.policy import ADVANCE_WHEN, PRIMARY_METRICS

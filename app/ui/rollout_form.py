@@ -66,7 +66,7 @@ class Parsed:
 # -- posted form -> settings ---------------------------------------------------------------------
 
 
-def _keys(form: MultiDict[str, str], name: str) -> list[str]:
+def row_keys(form: MultiDict[str, str], name: str) -> list[str]:
     return [k for k in form.getlist(name) if _KEY.match(k)]
 
 
@@ -102,7 +102,7 @@ def _ids(form: MultiDict[str, str], name: str, errors: dict[str, str]) -> list[i
 
 def _stages(form: MultiDict[str, str], errors: dict[str, str]) -> list[dict[str, Any]]:
     plan = []
-    for key in _keys(form, "stage_key"):
+    for key in row_keys(form, "stage_key"):
         p = f"stage-{key}-"
         kind = form.get(p + "kind", "percent")
         if kind not in STAGE_KINDS:
@@ -199,7 +199,7 @@ def _guardrails(form: MultiDict[str, str], stored: dict[str, Any], errors: dict[
 
 def _freeze(form: MultiDict[str, str], errors: dict[str, str]) -> list[dict[str, Any]]:
     windows: list[dict[str, Any]] = []
-    for key in _keys(form, "freeze_key"):
+    for key in row_keys(form, "freeze_key"):
         p = f"freeze-{key}-"
         repeat = form.get(p + "repeat", "once")
         why = form.get(p + "why", "").strip()
@@ -275,7 +275,7 @@ def field_of(where: str, form: MultiDict[str, str]) -> str:
     match = re.match(r"^(stages|freeze_windows)\[(\d+)\]\.?(.*)$", where)
     if match:
         rows, index, rest = match.group(1), int(match.group(2)), match.group(3)
-        keys = _keys(form, "stage_key" if rows == "stages" else "freeze_key")
+        keys = row_keys(form, "stage_key" if rows == "stages" else "freeze_key")
         if index >= len(keys):
             return rows
         if rows == "stages":

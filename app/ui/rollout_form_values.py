@@ -10,7 +10,7 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from app.ui.rollout_form import LATENCY, RATE_GUARDRAILS, _keys, maturation_defaults, policy_fields
+from app.ui.rollout_form import LATENCY, RATE_GUARDRAILS, maturation_defaults, policy_fields, row_keys
 from campaigns import policy as policy_module
 from campaigns.rollout.stages import default_plan
 
@@ -115,7 +115,7 @@ def posted_values(form: MultiDict[str, str]) -> dict[str, Any]:
                 **{f: form.get(f"stage-{k}-{f}", "") for f in stage_fields},
                 "unprotect": ints(f"stage-{k}-unprotect"),
             }
-            for k in _keys(form, "stage_key")
+            for k in row_keys(form, "stage_key")
         ],
         **{key: ints(key) for key in ("include_segments", "exclude_segments", "protected_segments")},
         "allow_list": form.get("allow_list", ""),
@@ -127,7 +127,7 @@ def posted_values(form: MultiDict[str, str]) -> dict[str, Any]:
         "maturation": {e: form.get(f"mature-{e}", "") for e in maturation_defaults()},
         "freeze": [
             {"key": k, **{f: form.get(f"freeze-{k}-{f}", "") for f in freeze_fields}}
-            for k in _keys(form, "freeze_key")
+            for k in row_keys(form, "freeze_key")
         ],
         "report_segments": ints("report_segments"),
     }

@@ -53,7 +53,12 @@ PLAN_A = [
     {"name": "10%", "kind": "percent", "exposure_bp": 1000, "gates": GATES},
     {"name": "50%", "kind": "percent", "exposure_bp": 5000, "gates": GATES},
     # at 100% only the 5% holdout is left to compare with
-    {"name": "100%", "kind": "percent", "exposure_bp": 10_000, "gates": {**GATES, "min_recipients_per_arm": 20}},
+    {
+        "name": "100%",
+        "kind": "percent",
+        "exposure_bp": 10_000,
+        "gates": {**GATES, "min_recipients_per_arm": 20},
+    },
 ]
 PLAN_B = [
     {"name": "25%", "kind": "percent", "exposure_bp": 2500, "gates": GATES},

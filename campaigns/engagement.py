@@ -88,12 +88,17 @@ def recipients(session: Session, campaign_id: int) -> list[Recipient]:
 
 
 def horizon(people: Sequence[Recipient], now: datetime) -> tuple[float, ...]:
-    """The hours to plot: those of HOURS up to the age of the oldest send (at least the first)."""
+    """The hours to plot: those of HOURS up to the age of the oldest send, and no further than the
+    first of them after the latest event (the curves are flat beyond)."""
     if not people:
         return ()
     oldest = min(p.sent_at for p in people)
     age = max((now - oldest).total_seconds() / 3600, 0.0)
-    return tuple(h for h in HOURS if h <= max(age, HOURS[0])) or (HOURS[0],)
+    latest = max(
+        (t for p in people for t in (p.opened, p.clicked, p.converted) if t is not None), default=0.0
+    )
+    flat_after = next((h for h in HOURS if h >= latest), HOURS[-1])
+    return tuple(h for h in HOURS if h <= max(min(age, flat_after), HOURS[0]))
 
 
 def over_time(people: Sequence[Recipient], hours: Sequence[float]) -> list[Curve]:

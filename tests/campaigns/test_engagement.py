@@ -34,8 +34,10 @@ def test_cumulative_shares_by_hour_since_the_send() -> None:
     assert curves["control"].shares["opened"] == (0.0, 0.5, 0.5, 0.5)
 
 
-def test_the_horizon_stops_at_the_age_of_the_oldest_send() -> None:
+def test_the_horizon_stops_at_the_age_of_the_oldest_send_and_where_curves_go_flat() -> None:
     assert horizon(PEOPLE, T0 + timedelta(hours=5)) == (1, 2, 3, 4)
+    # weeks later: up to the first plotted hour after the latest event (30.5 h), flat beyond
+    assert horizon(PEOPLE, T0 + timedelta(days=30)) == (1, 2, 3, 4, 6, 8, 12, 18, 24, 36)
     assert horizon(PEOPLE, T0 + timedelta(minutes=5)) == (1,)
     assert horizon([], T0) == ()
 

@@ -9,6 +9,7 @@ from app.auth import require_role
 from app.extensions import db
 from app.ui import ui
 from app.ui.actions import arg_int
+from app.ui.tables import TableState
 from models import Role, Rollout, RolloutAudit
 
 PAGE_SIZE = 100
@@ -32,10 +33,15 @@ def audit() -> str:
         .all()
     )
     rollouts = db().execute(sa.select(Rollout.id, Rollout.name).order_by(Rollout.name)).all()
+    counted = sa.select(sa.func.count()).select_from(RolloutAudit)
+    total = int(
+        db().scalar(counted.where(RolloutAudit.rollout_id == rollout_id) if rollout_id else counted) or 0
+    )
     return render_template(
         "ui/audit.html",
         rows=rows[:PAGE_SIZE],
         has_next=len(rows) > PAGE_SIZE,
+        table=TableState(sort="", descending=False, page=page, per_page=PAGE_SIZE, total=total),
         page=page,
         rollout_id=rollout_id,
         rollouts=rollouts,

@@ -76,8 +76,10 @@ _import_command("suppressions", "Addresses never to send to: email (required), r
 @click.option("--synthetic", is_flag=True, help="use the seeded generator even when the real data is there")
 @click.option("--force", is_flag=True, help="add the demo even when the workspace has contacts")
 @click.option("--seed", default=20111209, show_default=True)
-def demo_command(data_path: str | None, synthetic: bool, force: bool, seed: int) -> None:
-    """Build the demo workspace: contacts, catalog, purchase history, segments and a template."""
+@click.option("--story/--no-story", default=True, show_default=True,
+              help="replay the story: a staged AI rollout and a rolled-back one, with simulated recipients")  # fmt: skip
+def demo_command(data_path: str | None, synthetic: bool, force: bool, seed: int, story: bool) -> None:
+    """Build the demo workspace: contacts, catalog, purchase history, segments, a template and the story."""
     from campaigns.demo import build_demo
 
     rt = get_runtime()
@@ -97,6 +99,14 @@ def demo_command(data_path: str | None, synthetic: bool, force: bool, seed: int)
         f"{summary.interactions} interactions, {len(summary.segments)} segments, "
         f"template {summary.template!r} in {seconds:.1f} s"
     )
+    if story:
+        from campaigns.demo_story import build_story
+
+        started = time.perf_counter()
+        with rt.session() as session:
+            told = build_story(session, rt)
+        states = ", ".join(f"{name}: {state}" for name, state in told.rollouts.items())
+        click.echo(f"demo story with simulated recipients: {states} ({time.perf_counter() - started:.1f} s)")
 
 
 def default_demo_data() -> str | None:

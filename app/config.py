@@ -24,12 +24,14 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "BATCH_SIZE": 1000,
         "KILL_CHECK_EVERY": 200,
         "QUEUE_NAME": "mailramp",
-        "DEMO_DATA": None,
         "BOUNCE_DOMAIN": "",  # VERP return path bounce+<token>@BOUNCE_DOMAIN; empty: the From address
         "SOFT_BOUNCE_LIMIT": 3,  # this many soft bounces ...
         "SOFT_BOUNCE_DAYS": 30,  # ... within this many days suppress the address
         "THROTTLE": None,  # per-domain limits, hourly cap, warm-up (README "Deliverability"); None: defaults
-        "SMTP_CONNECTIONS": 4,  # SMTP connections per worker process  # path to online_retail.csv.gz for the demo workspace
+        "SMTP_CONNECTIONS": 4,  # SMTP connections per worker process
+        "DEMO_DATA": None,  # path to online_retail.csv.gz for the demo workspace
+        "CURRENCY": "GBP",  # prices and revenue are shown in it (MAILRAMP_CURRENCY=EUR)
+        "SIMULATE_RECIPIENTS": False,  # MAILRAMP_SIMULATE_RECIPIENTS=1: only with the local outbox
         "SESSION_LIFETIME_MINUTES": 120,
         "LOGIN_ATTEMPTS_PER_MINUTE": 10,
         "WTF_CSRF_TIME_LIMIT": None,
@@ -58,6 +60,7 @@ def load(app: Flask, test_config: Mapping[str, Any] | None = None) -> None:
         app.config.update(test_config)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(instance_path)
+    app.config["LOCAL_OUTBOX"] = app.config.get("SMTP_URL") is None
     if app.config.get("SMTP_URL") is None:
         app.config["SMTP_URL"] = f"smtp://127.0.0.1:{app.config['OUTBOX_PORT']}"
     check_base_url(app)

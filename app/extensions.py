@@ -39,6 +39,15 @@ def throttle_config(raw: Any) -> Any:
     return raw or None
 
 
+def simulated_recipients(app: Flask) -> bool:
+    """On only when asked for and mail goes to the local outbox: never with a real SMTP server."""
+    wanted = str(app.config.get("SIMULATE_RECIPIENTS", "")).lower() in ("1", "true", "yes", "on")
+    if wanted and not app.config.get("LOCAL_OUTBOX"):
+        app.logger.warning("MAILRAMP_SIMULATE_RECIPIENTS is ignored: SMTP_URL is a real server")
+        return False
+    return wanted
+
+
 def init_app(app: Flask) -> rt.Runtime:
     engine = make_engine(app.config["DATABASE_URL"])
     url = app.config.get("REDIS_URL")
@@ -65,6 +74,7 @@ def init_app(app: Flask) -> rt.Runtime:
         soft_bounce_days=int(app.config.get("SOFT_BOUNCE_DAYS", 30)),
         throttle=throttle_config(app.config.get("THROTTLE")),
         smtp_connections=int(app.config.get("SMTP_CONNECTIONS", 4)),
+        simulated_recipients=simulated_recipients(app),
     )
     runtime = rt.Runtime(session_factory=make_session_factory(engine), redis=redis, settings=settings)
     app.extensions["mailramp"] = runtime

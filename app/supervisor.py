@@ -72,6 +72,12 @@ def prepare(demo_data: str | None) -> None:
 
         enqueue_training(app.extensions["mailramp"], actor=DEMO_EMAIL)
         click.echo("a first recommender model is training on the worker")
+        from campaigns.jobs import enqueue_demo_story
+
+        enqueue_demo_story(app.extensions["mailramp"])
+        click.echo(
+            "the demo story (a staged AI rollout with simulated recipients) is replaying on the worker"
+        )
 
 
 def run(host: str, port: int, workers: int, demo_data: str | None) -> None:

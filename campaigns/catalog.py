@@ -191,11 +191,10 @@ class ItemPage:
     next_after: int | None
 
 
-def search_items(
-    session: Session, *, query: str = "", category: str | None = None, after: int = 0, limit: int = 50
-) -> ItemPage:
-    if not 1 <= limit <= 1000:
-        raise InputError("limit must be between 1 and 1000", where="limit")
+SORTABLE_ITEMS = {"sku": Item.sku, "name": Item.name, "category": Item.category, "price": Item.price}
+
+
+def _item_conditions(query: str, category: str | None) -> list[sa.ColumnElement[bool]]:
     conditions: list[sa.ColumnElement[bool]] = []
     if query.strip():
         escaped = query.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -204,6 +203,36 @@ def search_items(
         )
     if category:
         conditions.append(Item.category == category)
+    return conditions
+
+
+def sorted_items(
+    session: Session,
+    *,
+    query: str = "",
+    category: str | None = None,
+    sort: str = "name",
+    descending: bool = False,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[Item], int]:
+    """One page of items ordered by a column (ties by id), and how many match in all."""
+    conditions = _item_conditions(query, category)
+    total = int(session.scalar(sa.select(sa.func.count()).select_from(Item).where(*conditions)) or 0)
+    column = SORTABLE_ITEMS.get(sort, Item.name)
+    order = (
+        [column.desc().nulls_last(), Item.id.desc()] if descending else [column.asc().nulls_last(), Item.id]
+    )
+    rows = session.scalars(sa.select(Item).where(*conditions).order_by(*order).offset(offset).limit(limit))
+    return list(rows), total
+
+
+def search_items(
+    session: Session, *, query: str = "", category: str | None = None, after: int = 0, limit: int = 50
+) -> ItemPage:
+    if not 1 <= limit <= 1000:
+        raise InputError("limit must be between 1 and 1000", where="limit")
+    conditions = _item_conditions(query, category)
     total = int(session.scalar(sa.select(sa.func.count()).select_from(Item).where(*conditions)) or 0)
     items = list(
         session.scalars(

@@ -260,6 +260,59 @@ class ContactPage:
     next_after: int | None  # pass as `after` for the next page; None on the last page
 
 
+SORTABLE = {"email": Contact.email, "name": Contact.name, "country": Contact.country,
+            "status": Contact.status, "created_at": Contact.created_at}  # fmt: skip
+
+
+def _search_conditions(
+    session: Session,
+    query: str,
+    status: str | None,
+    country: str | None,
+    segment_id: int | None,
+    now: datetime | None,
+) -> list[sa.ColumnElement[bool]]:
+    conditions: list[sa.ColumnElement[bool]] = []
+    if query.strip():
+        pattern = (
+            "%" + query.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
+        conditions.append(
+            sa.or_(Contact.email.like(pattern, escape="\\"), Contact.name.ilike(pattern, escape="\\"))
+        )
+    if status:
+        conditions.append(Contact.status == parse_status(status))
+    if country:
+        conditions.append(Contact.country == country)
+    if segment_id is not None:
+        conditions.append(segment_filter(segment_rules(session, segment_id), now or utcnow()))
+    return conditions
+
+
+def sorted_contacts(
+    session: Session,
+    *,
+    query: str = "",
+    status: str | None = None,
+    segment_id: int | None = None,
+    sort: str = "email",
+    descending: bool = False,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[Contact], int]:
+    """One page of contacts ordered by a column (ties by id), and how many match in all."""
+    conditions = _search_conditions(session, query, status, None, segment_id, None)
+    total = int(session.scalar(sa.select(sa.func.count()).select_from(Contact).where(*conditions)) or 0)
+    column = SORTABLE.get(sort, Contact.email)
+    order = (
+        [column.desc().nulls_last(), Contact.id.desc()]
+        if descending
+        else [column.asc().nulls_last(), Contact.id]
+    )
+    rows = session.scalars(sa.select(Contact).where(*conditions).order_by(*order).offset(offset).limit(limit))
+    return list(rows), total
+
+
 def search_contacts(
     session: Session,
     *,
@@ -276,20 +329,7 @@ def search_contacts(
     `query` matches a substring of the email or the name, in any case."""
     if not 1 <= limit <= 1000:
         raise InputError("limit must be between 1 and 1000", where="limit")
-    conditions: list[sa.ColumnElement[bool]] = []
-    if query.strip():
-        pattern = (
-            "%" + query.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        )
-        conditions.append(
-            sa.or_(Contact.email.like(pattern, escape="\\"), Contact.name.ilike(pattern, escape="\\"))
-        )
-    if status:
-        conditions.append(Contact.status == parse_status(status))
-    if country:
-        conditions.append(Contact.country == country)
-    if segment_id is not None:
-        conditions.append(segment_filter(segment_rules(session, segment_id), now or utcnow()))
+    conditions = _search_conditions(session, query, status, country, segment_id, now)
     total = int(session.scalar(sa.select(sa.func.count()).select_from(Contact).where(*conditions)) or 0)
     page = list(
         session.scalars(

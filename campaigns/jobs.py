@@ -218,3 +218,16 @@ def dispatch_due_job(now: datetime | None = None) -> list[int]:
         except Exception:
             log.exception("could not start scheduled campaign %s", campaign_id)
     return started
+
+
+def demo_story_job() -> dict[str, Any]:
+    """Replay the demo's story (campaigns.demo_story) on a worker: it takes seconds, not the startup's."""
+    from campaigns.demo_story import build_story
+
+    rt = runtime.current()
+    with rt.session() as session:
+        return asdict(build_story(session, rt))
+
+
+def enqueue_demo_story(rt: Runtime) -> str:
+    return str(queue(rt).enqueue(demo_story_job, job_id="demo-story", job_timeout=1800).id)

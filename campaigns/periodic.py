@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from campaigns import jobs
+from campaigns.simulate import outbox_recipients_job
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ def periodic_jobs() -> list[PeriodicJob]:
         PeriodicJob(jobs.dispatch_due_job, interval=15),
         PeriodicJob(jobs.resume_open_waves_job, interval=60),
         PeriodicJob(retention_job, cron="17 3 * * *", timeout=3600),  # daily, 03:17 UTC
+        PeriodicJob(outbox_recipients_job, interval=10, timeout=120),  # does nothing unless switched on
     ]
     for spec in CRON_JOBS:  # the evaluator's and the webhooks' own declarations
         module, _, name = spec["func"].rpartition(".")

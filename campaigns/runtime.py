@@ -46,6 +46,8 @@ class Settings:
     # per-domain-group limits, hourly cap, warm-up (campaigns.sending.throttling); None: the defaults
     throttle: Any = None
     smtp_connections: int = 4  # SMTP connections per worker process
+    # simulated recipients react to what the local outbox receives (never with a real SMTP server)
+    simulated_recipients: bool = False
 
     @property
     def model_dir(self) -> Path:

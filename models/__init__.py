@@ -1,7 +1,7 @@
 """SQLAlchemy 2.0 typed tables, one module per aggregate. Imports nothing from app/ or campaigns/."""
 
 from models.audit import AuditEntry
-from models.base import Base, utcnow
+from models.base import Base, simulated_now, utcnow
 from models.campaigns import Campaign, CampaignLink, Wave
 from models.catalog import Interaction, Item
 from models.consent import ConsentRecord, SignupForm
@@ -50,5 +50,6 @@ __all__ = [
     "Wave",
     "Webhook",
     "WebhookDelivery",
+    "simulated_now",
     "utcnow",
 ]

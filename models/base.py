@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,8 +26,23 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 
 
+_SIMULATED_NOW: ContextVar[datetime | None] = ContextVar("mailramp_simulated_now", default=None)
+
+
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now, in UTC. Inside `simulated_now` (the demo story replays weeks in seconds) the simulated
+    moment: every timestamp the engine writes (send times, aggregates, audit rows) comes from here."""
+    return _SIMULATED_NOW.get() or datetime.now(UTC)
+
+
+@contextmanager
+def simulated_now(moment: datetime) -> Iterator[None]:
+    """Run the block as if it were `moment` (this thread and context only)."""
+    token = _SIMULATED_NOW.set(moment.astimezone(UTC))
+    try:
+        yield
+    finally:
+        _SIMULATED_NOW.reset(token)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

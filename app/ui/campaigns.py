@@ -16,9 +16,9 @@ from app.extensions import db, get_runtime
 from app.ui import ui
 from app.ui.actions import describe, form_int, perform
 from app.ui.campaign_form import campaign_payload
-from app.ui.charts import funnel_chart
+from app.ui.charts import engagement_charts, funnel_chart
 from campaigns import campaigns as engine
-from campaigns import catalog, jobs, reports
+from campaigns import catalog, engagement, jobs, reports
 from campaigns.errors import InputError
 from campaigns.policy import PRIMARY_METRICS
 from campaigns.recommender import registry
@@ -121,6 +121,7 @@ def _local(when: datetime | None, timezone: str) -> str:
 def campaigns_detail(campaign_id: int) -> str:
     campaign = engine.get_campaign(db(), campaign_id)
     results = reports.campaign_results(db(), campaign_id)
+    people = engagement.recipients(db(), campaign_id)
     waves = db().scalars(sa.select(Wave).where(Wave.campaign_id == campaign_id).order_by(Wave.number)).all()
     return render_template(
         "ui/campaign_detail.html",
@@ -134,7 +135,27 @@ def campaigns_detail(campaign_id: int) -> str:
         remaining=planner.remaining(db(), campaign, datetime.now(UTC)),
         send_at_local=_local(campaign.send_at, campaign.timezone),
         funnel=funnel_chart(results),
+        engagement=engagement_charts(
+            engagement.over_time(people, engagement.horizon(people, datetime.now(UTC)))
+        ),
+        by_segment=engagement.by_segment(people),
+        simulated="(simulated)" in campaign.name or get_runtime().settings.simulated_recipients,
     )
+
+
+@ui.route("/campaigns/audience-size")
+@require_role(Role.viewer)
+def campaigns_audience_size() -> Response:
+    """{"count": sendable contacts} of a segment (or everyone), for the campaign form."""
+    from campaigns import audience, segment_sizes
+
+    segment_id = request.args.get("segment_id", type=int)
+    rules = audience.segment_rules(db(), segment_id)
+    try:
+        found = segment_sizes.size(get_runtime().redis, db(), segment_id, rules)
+    except InputError as exc:
+        return jsonify(error=describe(exc))
+    return jsonify(count=found.sendable)
 
 
 @ui.route("/campaigns/<int:campaign_id>/progress")

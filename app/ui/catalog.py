@@ -8,12 +8,11 @@ from werkzeug.wrappers import Response
 from app.auth import require_role
 from app.extensions import db
 from app.ui import ui
-from app.ui.actions import arg_int, perform
+from app.ui.actions import perform
 from app.ui.imports import ENCODINGS, recent_runs
+from app.ui.tables import table_state
 from campaigns import catalog as engine
 from models import Role
-
-PAGE_SIZE = 50
 
 
 @ui.route("/catalog")
@@ -21,17 +20,25 @@ PAGE_SIZE = 50
 def catalog() -> str:
     q = request.args.get("q", "").strip()
     category = request.args.get("category", "") or None
-    after = arg_int("after", 0)
-    page = engine.search_items(db(), query=q, category=category, after=after, limit=PAGE_SIZE)
+    table = table_state(tuple(engine.SORTABLE_ITEMS), "name")
+    items, total = engine.sorted_items(
+        db(), query=q, category=category, sort=table.sort, descending=table.descending,
+        offset=table.offset, limit=table.per_page,
+    )  # fmt: skip
+    table = table.with_total(total)
+    if not items and total:  # a page past the end: the last one
+        items, _ = engine.sorted_items(db(), query=q, category=category, sort=table.sort,
+                                       descending=table.descending, offset=table.offset, limit=table.per_page)  # fmt: skip
     return render_template(
         "ui/catalog.html",
-        page=page,
+        items=items,
+        table=table,
+        args={"q": q, "category": category or ""},
         q=q,
         category=category or "",
         categories=engine.categories(db()),
         runs=recent_runs(("items", "interactions")),
         encodings=ENCODINGS,
-        after=after,
     )
 
 

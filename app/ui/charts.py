@@ -153,3 +153,26 @@ def primary_charts(decisions: Sequence[Decision]) -> dict[str, Any]:
         for d, p in rows
     ]  # fmt: skip
     return {"metric": metric, "format": fmt, "arms": arms, "lift": lift, "rows": table}
+
+
+ENGAGEMENT_TITLES = {"opened": "Opened", "clicked": "Clicked", "converted": "Converted"}
+
+
+def engagement_charts(
+    curves: Sequence[Any], alpha: float = 0.05, tuning_n: float = 20_000
+) -> list[dict[str, Any]]:
+    """One `arm_series` chart per outcome: the cumulative share of each arm's recipients by hour since
+    their send, with the always-valid interval (`arm_interval`) of each point: the curve is looked at
+    again and again, so a fixed-sample interval would be too narrow."""
+    charts = []
+    for outcome, title in ENGAGEMENT_TITLES.items():
+        arms = []
+        for curve in sorted(curves, key=lambda c: _arm_key(c.arm)):
+            points = []
+            for hour, share in zip(curve.hours, curve.shares[outcome], strict=True):
+                lo, hi = arm_interval(share, curve.n, alpha, tuning_n)
+                points.append({"x": hour, "y": share, "lo": lo, "hi": hi})
+            arms.append({"arm": curve.arm, "n": curve.n, "points": points})
+        charts.append({"outcome": outcome, "title": title, "arms": arms, "x_label": "hours since the send",
+                       "y_label": f"share {outcome.lower()}", "format": "pct"})  # fmt: skip
+    return charts

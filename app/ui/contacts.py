@@ -9,16 +9,15 @@ from werkzeug.wrappers import Response
 from app.auth import require_role
 from app.extensions import db, get_runtime
 from app.ui import ui
-from app.ui.actions import arg_int, perform
+from app.ui.actions import perform
 from app.ui.imports import ENCODINGS, recent_runs
+from app.ui.tables import table_state
 from campaigns import contacts as people
 from campaigns import suppression
 from campaigns.errors import InputError
 from campaigns.privacy import consent, erasure
 from models import Contact, Interaction, Item, Role, Segment
 from models.contacts import CONTACT_STATUSES
-
-PAGE_SIZE = 50
 
 
 @ui.route("/contacts")
@@ -27,22 +26,26 @@ def contacts() -> str:
     q = request.args.get("q", "").strip()
     status = request.args.get("status", "")
     segment_id = request.args.get("segment", type=int)
-    after = arg_int("after", 0)
-    page = people.search_contacts(
-        db(),
-        query=q,
-        status=status if status in CONTACT_STATUSES else None,
-        segment_id=segment_id,
-        after=after,
-        limit=PAGE_SIZE,
-    )
+    table = table_state(tuple(people.SORTABLE), "created_at", default_descending=True)
+
+    def fetch(offset: int) -> tuple[list[Contact], int]:
+        return people.sorted_contacts(
+            db(), query=q, status=status if status in CONTACT_STATUSES else None, segment_id=segment_id,
+            sort=table.sort, descending=table.descending, offset=offset, limit=table.per_page,
+        )  # fmt: skip
+
+    rows, total = fetch(table.offset)
+    table = table.with_total(total)
+    if not rows and total:  # a page past the end: the last one
+        rows, _ = fetch(table.offset)
     return render_template(
         "ui/contacts.html",
-        page=page,
+        rows=rows,
+        table=table,
+        args={"q": q, "status": status, "segment": segment_id or ""},
         q=q,
         status=status,
         segment_id=segment_id,
-        after=after,
         statuses=CONTACT_STATUSES,
         segments=db().scalars(sa.select(Segment).order_by(Segment.name)).all(),
         total=db().scalar(sa.select(sa.func.count()).select_from(Contact)) or 0,

@@ -55,6 +55,24 @@ def badge_class(state: object) -> str:
     return "neutral"
 
 
+CURRENCY_SYMBOLS = {"GBP": "\u00a3", "EUR": "\u20ac", "USD": "$", "JPY": "\u00a5", "INR": "\u20b9"}
+
+
+@ui.app_template_filter("money")
+def money(value: float | int | None, currency: str | None = None) -> str:
+    """An amount in the workspace's currency (MAILRAMP_CURRENCY): \u00a31,234.50, CHF 12.00."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    from flask import current_app
+
+    code = (currency or current_app.config.get("CURRENCY") or "GBP").upper()
+    digits = 0 if code == "JPY" else 2
+    sign = "-" if value < 0 else ""
+    symbol = CURRENCY_SYMBOLS.get(code)
+    amount = f"{abs(value):,.{digits}f}"
+    return f"{sign}{symbol}{amount}" if symbol else f"{sign}{code}\u00a0{amount}"
+
+
 @ui.app_template_filter("num")
 def num(value: float | int | None, digits: int = 0) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -113,3 +131,14 @@ def ms_dt(value: float | int | None) -> str:
 @ui.app_template_filter("date")
 def date(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d") if value is not None else MISSING
+
+
+@ui.app_template_filter("localtime")
+def localtime(value: datetime | None, zone: str = "UTC") -> str:
+    """The time of day (HH:MM) of a moment in a time zone."""
+    if value is None:
+        return MISSING
+    from zoneinfo import ZoneInfo
+
+    moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    return moment.astimezone(ZoneInfo(zone)).strftime("%H:%M")

@@ -32,6 +32,7 @@ NAV = (
     NavLink("ui.signup_forms_page", "Signup forms", Role.viewer, "Audience"),
     NavLink("ui.templates", "Templates", Role.viewer, "Send"),
     NavLink("ui.campaigns", "Campaigns", Role.viewer, "Send"),
+    NavLink("ui.calendar", "Calendar", Role.viewer, "Send"),
     NavLink("ui.outbox", "Outbox", Role.viewer, "Send"),
     NavLink("ui.rollouts", "Rollouts", Role.viewer, "Release"),
     NavLink("ui.approvals", "Approvals", Role.viewer, "Release"),
@@ -79,4 +80,6 @@ def _layout_context() -> dict[str, Any]:
     def has_page(endpoint: str) -> bool:
         return endpoint in current_app.view_functions
 
-    return {"me": user, "can": can, "nav_groups": nav_groups, "has_page": has_page}
+    runtime = current_app.extensions.get("mailramp")
+    simulating = bool(runtime is not None and runtime.settings.simulated_recipients)
+    return {"me": user, "can": can, "nav_groups": nav_groups, "has_page": has_page, "simulating": simulating}

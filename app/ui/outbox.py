@@ -15,6 +15,7 @@ from app.auth import require_role
 from app.extensions import get_runtime
 from app.ui import ui
 from app.ui.actions import arg_int
+from app.ui.tables import TableState
 from campaigns import outbox as mail_outbox
 from models import Role
 
@@ -42,6 +43,7 @@ def outbox() -> str:
         total=total,
         page=page,
         has_next=page * PAGE_SIZE < total,
+        table=TableState(sort="", descending=False, page=page, per_page=PAGE_SIZE, total=total),
         embedded=_embedded(),
         smtp_url=current_app.config.get("SMTP_URL"),
     )

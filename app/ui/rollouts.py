@@ -8,7 +8,6 @@ a pending approval, exactly as over the API.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,17 +21,15 @@ from app.ui.actions import describe, perform
 from app.ui.charts import exposure_chart, primary_charts
 from campaigns.errors import InputError, StateError
 from campaigns.evaluation import run_evaluation
-from campaigns.policy import PRIMARY_METRICS
+from campaigns.impact import confirmations, rollout_impact
 from campaigns.recommender import registry
 from campaigns.rollout import approvals, changes, service
 from campaigns.rollout.audit import history
 from campaigns.rollout.machine import ACTIONS, ApprovalRequired, transition
 from campaigns.rollout.shadow import shadow_report
-from campaigns.rollout.stages import default_plan
 from campaigns.rollout.status import list_rollouts, rollout_status
 from models import Campaign, Decision, Role, Rollout
 
-JSON_SETTINGS = ("stages", "targeting", "guardrails", "freeze_windows")
 DECISIONS_SHOWN = 50
 
 
@@ -73,6 +70,7 @@ def rollouts_detail(rollout_id: int) -> str:
         "ui/rollout_detail.html",
         rollout=rollout,
         status=status,
+        confirms=_confirms(rollout, status),
         decisions=decisions,
         audits=audits[:20],
         campaigns=campaigns,
@@ -82,6 +80,21 @@ def rollouts_detail(rollout_id: int) -> str:
         models=[v for v in registry.versions(db()) if v.status == "ready"],
         me_email=actor(),
     )
+
+
+def _confirms(rollout: Rollout, status: dict[str, Any]) -> dict[str, str]:
+    """What each dangerous button's confirmation says, with this rollout's numbers."""
+    from campaigns.rollout.machine import exposure_after
+    from campaigns.rollout.stages import parse_plan
+
+    stages = parse_plan(list(rollout.stages or []))
+    advance = next((a for a in status["next_actions"] if a["action"] == "advance"), None)
+    targets = {}
+    if advance is not None:
+        completing = advance["to_state"] == "completed"
+        targets["advance"] = 10_000 if completing else exposure_after(rollout, stages, advance["to_stage"])
+    events = (status.get("gates") or {}).get("observed", {}).get("events")
+    return confirmations(rollout, rollout_impact(db(), rollout.id), targets, events)
 
 
 def _reason() -> str:
@@ -177,89 +190,3 @@ def rollouts_rerandomize(rollout_id: int) -> Response:
         )
 
     return perform(rerandomize, success="New salt: every contact has a new bucket.", back=_back(rollout_id))
-
-
-def _settings_from_form(creating: bool) -> dict[str, Any]:
-    """The form's fields as engine settings; JSON boxes are parsed here, validated by the engine."""
-    settings: dict[str, Any] = {}
-    for key in ("name", "series", "primary_metric", "decision_mode"):
-        if key in request.form:
-            settings[key] = request.form[key].strip()
-    for key, field in (("holdout_bp", "holdout_percent"), ("approval_from_bp", "approval_from_percent")):
-        if field in request.form:
-            raw = request.form[field].strip()
-            try:
-                settings[key] = round(float(raw) * 100) if raw else None
-            except ValueError as exc:
-                raise InputError(f"{raw!r} is not a percentage", where=field) from exc
-    if settings.get("holdout_bp") is None:
-        settings.pop("holdout_bp", None)
-    for key in JSON_SETTINGS:
-        raw = request.form.get(key, "").strip()
-        if not raw:
-            continue
-        try:
-            settings[key] = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not valid JSON: {exc.msg} (line {exc.lineno})", where=key) from exc
-    if creating:
-        model = request.form.get("model_version_id", type=int)
-        if model:
-            settings["model_version_id"] = model
-    return settings
-
-
-def _settings_page(rollout: Rollout | None, error: str = "") -> str:
-    values = {
-        "stages": json.dumps(rollout.stages if rollout else default_plan(), indent=2),
-        "targeting": json.dumps(rollout.targeting if rollout else {}, indent=2),
-        "guardrails": json.dumps(rollout.guardrails if rollout else {}, indent=2),
-        "freeze_windows": json.dumps(rollout.freeze_windows if rollout else [], indent=2),
-    }
-    if request.method == "POST":
-        values.update({k: request.form.get(k, values[k]) for k in JSON_SETTINGS})
-    return render_template(
-        "ui/rollout_settings.html",
-        rollout=rollout,
-        values=values,
-        error=error,
-        metrics=[(m, m.replace("_", " ")) for m in PRIMARY_METRICS],
-        models=[v for v in registry.versions(db()) if v.status == "ready"],
-        form=request.form,
-    )
-
-
-@ui.route("/rollouts/new", methods=["GET", "POST"])
-@require_role(Role.marketer)
-def rollouts_new() -> str | Response | tuple[str, int]:
-    if request.method == "GET":
-        return _settings_page(None)
-    try:
-        settings = _settings_from_form(creating=True)
-        name = settings.pop("name", "")
-        if not name:
-            raise InputError("a rollout needs a name", where="name")
-        rollout = changes.create_rollout(db(), name, actor(), **settings)
-    except (InputError, StateError) as exc:
-        db().rollback()
-        return _settings_page(None, describe(exc)), 400
-    return perform(
-        lambda: rollout, success=lambda r: f"Created draft rollout {r.name}.", back=lambda r: _back(r.id)
-    )
-
-
-@ui.route("/rollouts/<int:rollout_id>/settings", methods=["GET", "POST"])
-@require_role(Role.marketer)
-def rollouts_settings(rollout_id: int) -> str | Response | tuple[str, int]:
-    rollout = service.get_rollout(db(), rollout_id)
-    if request.method == "GET":
-        return _settings_page(rollout)
-    try:
-        wanted = _settings_from_form(creating=False)
-        current = {k: getattr(rollout, k) for k in wanted}
-        changed = {k: v for k, v in wanted.items() if v != current[k]}
-        changes.update_rollout(db(), rollout, actor(), _reason(), changed, role=_role())
-    except (InputError, StateError) as exc:
-        db().rollback()
-        return _settings_page(rollout, describe(exc)), 400
-    return perform(lambda: rollout, success="Settings saved (and audited).", back=_back(rollout_id))

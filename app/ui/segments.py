@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,11 +9,11 @@ from flask import abort, jsonify, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from app.auth import require_role
-from app.extensions import db
+from app.extensions import db, get_runtime
 from app.ui import ui
 from app.ui.actions import describe, perform
 from app.ui.segment_form import FIELDS, KINDS, OPS, Row, builder_state, rows_from_form, rules_from_form
-from campaigns import audience
+from campaigns import audience, segment_sizes
 from campaigns.errors import InputError
 from models import Contact, Role, Segment
 
@@ -53,15 +52,22 @@ def _builder(segment: Segment | None, error: str = "", form_rows: list[Row] | No
 @ui.route("/segments")
 @require_role(Role.viewer)
 def segments() -> str:
+    """Sizes already counted are shown at once; the browser asks for the others one by one."""
     rows = db().scalars(sa.select(Segment).order_by(Segment.name)).all()
-    now = datetime.now(UTC)
-    sizes: dict[int, int | str] = {}
-    for segment in rows:
-        try:
-            sizes[segment.id] = audience.count(db(), segment.rules, sendable_only=True, now=now)
-        except InputError as exc:
-            sizes[segment.id] = f"invalid: {describe(exc)}"
+    sizes = segment_sizes.known_sizes(get_runtime().redis, rows)
     return render_template("ui/segments.html", segments=rows, sizes=sizes)
+
+
+@ui.route("/segments/<int:segment_id>/size")
+@require_role(Role.viewer)
+def segments_size(segment_id: int) -> Response:
+    """{"count": sendable contacts} or {"error": ...}: counted, or from the few-minute cache."""
+    segment = db().get(Segment, segment_id) or abort(404)
+    try:
+        found = segment_sizes.size(get_runtime().redis, db(), segment.id, segment.rules)
+    except InputError as exc:
+        return jsonify(error=f"invalid: {describe(exc)}")
+    return jsonify(count=found.sendable, counted_at=found.counted_at.isoformat())
 
 
 @ui.route("/segments/new")

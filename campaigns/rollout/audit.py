@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from campaigns.errors import InputError
-from models import Rollout, RolloutAudit
+from models import Rollout, RolloutAudit, utcnow
 
 
 def require_words(actor: str, reason: str) -> tuple[str, str]:
@@ -37,7 +37,7 @@ def record(
 ) -> RolloutAudit:
     row = RolloutAudit(
         rollout_id=rollout.id,
-        at=now or datetime.now(UTC),
+        at=now or utcnow(),
         actor=actor,
         action=action,
         from_state=from_state,

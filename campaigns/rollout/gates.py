@@ -3,15 +3,23 @@
 A stage's gates (see `stages.Gates`) say how much evidence it needs before an advance: recipients per
 randomized arm (treatment and control), events (human opens, human clicks, conversions...) and time
 spent in the stage. Freeze windows are periods (for example a peak sales week) in which no advance is
-allowed at all; pausing, killing and rolling back always are.
+allowed at all; pausing, killing and rolling back always are. A freeze window is either one period
+(``{"start", "end", "why"}``) or a recurring one, in a time zone::
+
+    {"repeat": "weekly", "weekday": 4, "start_time": "18:00", "hours": 62,
+     "timezone": "Europe/Paris", "why": "weekend: nobody watches"}     # Friday 18:00 to Monday 08:00
+    {"repeat": "daily", "start_time": "22:00", "hours": 9, "timezone": "UTC", "why": "night"}
+
+(``weekday``: 0 is Monday.) `active_freeze` answers with the concrete occurrence that covers a moment.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from campaigns.errors import InputError
 from campaigns.rollout.stages import Gates
@@ -70,6 +78,84 @@ class FreezeWindow:
         return {"start": self.start.isoformat(), "end": self.end.isoformat(), "why": self.why}
 
 
+REPEATS = ("daily", "weekly")
+
+
+@dataclass(frozen=True)
+class RecurringFreeze:
+    repeat: str  # daily | weekly
+    start_time: time
+    hours: float
+    timezone: str = "UTC"
+    weekday: int | None = None  # weekly: 0 Monday .. 6 Sunday
+    why: str = ""
+
+    def occurrence(self, moment: datetime) -> FreezeWindow | None:
+        """The occurrence covering `moment`, if one does."""
+        zone = ZoneInfo(self.timezone)
+        local = moment.astimezone(zone)
+        step = 7 if self.repeat == "weekly" else 1
+        day = local.date()
+        if self.weekday is not None:
+            day -= timedelta(days=(day.weekday() - self.weekday) % 7)
+        for _ in range(int(self.hours // (24 * step)) + 2):
+            start = datetime.combine(day, self.start_time, tzinfo=zone).astimezone(UTC)
+            window = FreezeWindow(start=start, end=start + timedelta(hours=self.hours), why=self.why)
+            if window.covers(moment):
+                return window
+            day -= timedelta(days=step)
+        return None
+
+    def covers(self, moment: datetime) -> bool:
+        return self.occurrence(moment) is not None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "repeat": self.repeat,
+            "start_time": self.start_time.strftime("%H:%M"),
+            "hours": self.hours,
+            "timezone": self.timezone,
+            "why": self.why,
+        }
+        if self.weekday is not None:
+            out["weekday"] = self.weekday
+        return out
+
+
+def _recurring(item: Mapping[str, Any], here: str) -> RecurringFreeze:
+    repeat = item.get("repeat")
+    if repeat not in REPEATS:
+        raise InputError(f"must be one of {', '.join(REPEATS)}", where=f"{here}.repeat")
+    raw_time = item.get("start_time", "00:00")
+    try:
+        start_time = time.fromisoformat(str(raw_time))
+    except ValueError:
+        raise InputError(f"must be a time like 18:00, got {raw_time!r}", where=f"{here}.start_time") from None
+    hours = item.get("hours")
+    limit = 24 * 7 if repeat == "weekly" else 24
+    if isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 < hours < limit:
+        raise InputError(f"must be a number of hours above 0 and below {limit}", where=f"{here}.hours")
+    zone = item.get("timezone") or "UTC"
+    try:
+        ZoneInfo(str(zone))
+    except Exception:
+        raise InputError(f"unknown time zone {zone!r}", where=f"{here}.timezone") from None
+    weekday = item.get("weekday")
+    if repeat == "weekly" and (isinstance(weekday, bool) or weekday not in range(7)):
+        raise InputError("must be a day of the week, 0 (Monday) to 6 (Sunday)", where=f"{here}.weekday")
+    why = item.get("why") or ""
+    if not isinstance(why, str):
+        raise InputError("must be text", where=f"{here}.why")
+    return RecurringFreeze(
+        repeat=repeat,
+        start_time=start_time.replace(tzinfo=None),
+        hours=float(hours),
+        timezone=str(zone),
+        weekday=weekday if repeat == "weekly" else None,
+        why=why,
+    )
+
+
 def _moment(value: Any, where: str) -> datetime:
     if isinstance(value, datetime):
         moment = value
@@ -83,17 +169,22 @@ def _moment(value: Any, where: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def parse_freeze_windows(raw: Any, where: str = "freeze_windows") -> tuple[FreezeWindow, ...]:
+def parse_freeze_windows(
+    raw: Any, where: str = "freeze_windows"
+) -> tuple[FreezeWindow | RecurringFreeze, ...]:
     """Naive date-times are read as UTC."""
     if raw is None:
         return ()
     if not isinstance(raw, list | tuple):
         raise InputError("must be a list of {start, end, why}", where=where)
-    windows = []
+    windows: list[FreezeWindow | RecurringFreeze] = []
     for i, item in enumerate(raw):
         here = f"{where}[{i}]"
         if not isinstance(item, Mapping):
             raise InputError("must be an object with start, end and why", where=here)
+        if "repeat" in item:
+            windows.append(_recurring(item, here))
+            continue
         start, end = _moment(item.get("start"), f"{here}.start"), _moment(item.get("end"), f"{here}.end")
         if end <= start:
             raise InputError("end must be after start", where=f"{here}.end")
@@ -104,5 +195,10 @@ def parse_freeze_windows(raw: Any, where: str = "freeze_windows") -> tuple[Freez
     return tuple(windows)
 
 
-def active_freeze(windows: Sequence[FreezeWindow], now: datetime) -> FreezeWindow | None:
-    return next((w for w in windows if w.covers(now)), None)
+def active_freeze(windows: Sequence[FreezeWindow | RecurringFreeze], now: datetime) -> FreezeWindow | None:
+    """The window (for a recurring one, its occurrence) that covers `now`, if any."""
+    for window in windows:
+        found = window.occurrence(now) if isinstance(window, RecurringFreeze) else window
+        if found is not None and found.covers(now):
+            return found
+    return None

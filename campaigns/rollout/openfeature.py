@@ -4,7 +4,7 @@ the same arm as the send path (the same `spec_from_row` and `assign`, one contac
     from openfeature import api
     from campaigns.rollout.openfeature import RolloutProvider
 
-    api.set_provider(RolloutProvider.from_url(DATABASE_URL))
+    api.set_provider_and_wait(RolloutProvider.from_url(DATABASE_URL))  # not set_provider: see below
     client = api.get_client()
     ai_on = client.get_boolean_value("rollout-12", False, EvaluationContext("4711"))
     arm = client.get_string_value("rollout-12", "control", EvaluationContext("4711", {"plan": "pro"}))
@@ -20,6 +20,10 @@ mismatch. A rollout's spec is cached for `spec_ttl` seconds (default 1 s, so a k
 second). Fail closed: a broken rollout evaluates to control with reason ERROR; an unknown flag or a
 missing or non-numeric targeting key is an OpenFeature error (the client then returns your default,
 so pass "control" / False).
+
+Register it with ``set_provider_and_wait``: plain ``set_provider`` initializes a provider on a
+background thread, and until that thread has run the client answers every evaluation with your
+default value (error PROVIDER_NOT_READY), which on a loaded machine can be the first evaluations.
 """
 
 from __future__ import annotations

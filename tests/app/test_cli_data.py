@@ -7,7 +7,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import Flask
 
-from models import Contact, Interaction
+from models import Contact, Interaction, Rollout
 
 
 def test_import_commands_report_rows_and_errors(app: Flask, tmp_path: Path) -> None:
@@ -31,7 +31,7 @@ def test_import_commands_report_rows_and_errors(app: Flask, tmp_path: Path) -> N
 
 def test_demo_command_builds_once(app: Flask) -> None:
     runner = app.test_cli_runner()
-    result = runner.invoke(args=["demo", "--synthetic", "--seed", "3"])
+    result = runner.invoke(args=["demo", "--synthetic", "--seed", "3", "--no-story"])  # the story: tests/ui
     assert result.exit_code == 0, result.output
     assert "demo workspace from synthetic: 3000 contacts" in result.output
     again = runner.invoke(args=["demo", "--synthetic"])
@@ -39,3 +39,4 @@ def test_demo_command_builds_once(app: Flask) -> None:
     with app.extensions["mailramp"].session() as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(Contact)) == 3000
         assert (session.scalar(sa.select(sa.func.count()).select_from(Interaction)) or 0) > 30_000
+        assert session.scalar(sa.select(sa.func.count()).select_from(Rollout)) == 0  # --no-story

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -130,15 +131,18 @@ def test_decisions_on_panel_dashboard_and_report(app: Flask, rollout_id: int) ->
 
 def test_create_rollout_and_edit_settings_with_errors_named(app: Flask, rollout_id: int) -> None:
     marketer = login(app, "marketer")
-    bad = marketer.post("/rollouts/new", data={"name": "Series", "stages": '[{"name": "x", "kind": "nope"}]'})
+    bad = marketer.post(
+        "/rollouts/new", data={"name": "Series", "mode": "json", "stages": '[{"name": "x", "kind": "nope"}]'}
+    )
     assert bad.status_code == 400 and "stages[0]" in bad.get_data(as_text=True)
     good = marketer.post(
-        "/rollouts/new", data={"name": "Series", "holdout_percent": "5", "primary_metric": "click_rate"}
+        "/rollouts/new",
+        data={"name": "Series", "holdout_percent": "5", "primary_metric": "click_rate", "mode": "json"},
     )
     assert good.status_code == 302
     edit = marketer.post(
         f"/rollouts/{rollout_id}/settings",
-        data={"name": "AI picks v2", "reason": "rename", "approval_from_percent": "25"},
+        data={"name": "AI picks v2", "reason": "rename", "approval_from_percent": "25", "mode": "json"},
         follow_redirects=True,
     )
     assert "Settings saved" in edit.get_data(as_text=True)
@@ -179,3 +183,87 @@ def test_arm_interval_is_the_engines_confidence_sequence() -> None:
     assert 0.02 < half < 0.06  # wider than a fixed-n 95% interval (0.019), as an always-valid one is
     assert arm_interval(0.5, 0, 0.05, 20_000) == (None, None)
     assert arm_interval(0.001, 50, 0.05, 20_000)[0] == 0.0  # clipped at zero
+
+
+def stage_fields(*stages: tuple[str, str, str, str]) -> list[tuple[str, str]]:
+    """(key, kind, name, exposure %) rows as the settings form posts them, in order."""
+    out = []
+    for key, kind, name, exposure in stages:
+        out += [("stage_key", key), (f"stage-{key}-kind", kind), (f"stage-{key}-name", name),
+                (f"stage-{key}-exposure", exposure), (f"stage-{key}-min_recipients", "100"),
+                (f"stage-{key}-min_events", "5"), (f"stage-{key}-min_hours", "0")]  # fmt: skip
+    return out
+
+
+def test_settings_form_saves_every_part_and_errors_land_at_their_field(app: Flask, rollout_id: int) -> None:
+    from werkzeug.datastructures import MultiDict
+
+    from models import Segment
+
+    with app.app_context():
+        vip = Segment(name="VIP", rules={"field": "country", "op": "eq", "value": "France"})
+        db().add(vip)
+        db().commit()
+        vip_id = vip.id
+    marketer = login(app, "marketer")
+    assert "Stage plan" in marketer.get(f"/rollouts/{rollout_id}/settings").get_data(as_text=True)
+    base = [("name", "AI picks"), ("primary_metric", "click_rate"), ("holdout_percent", "5"),
+            ("decision_mode", "auto"), ("approval_from_percent", "25"), ("reason", "form edit"),
+            ("protected_segments", str(vip_id)), ("allow_list", "4, 8"), ("beta_attribute", "beta"),
+            ("guard-unsubscribe_rate-enabled", "on"), ("guard-unsubscribe_rate-cap", "0.5"),
+            ("guard-complaint_rate-enabled", "on"), ("policy-min_samples_per_arm", "50"),
+            ("policy-advance_when", "better"), ("report_segments", str(vip_id)),
+            ("freeze_key", "0"), ("freeze-0-repeat", "weekly"), ("freeze-0-weekday", "4"),
+            ("freeze-0-start_time", "18:00"), ("freeze-0-hours", "62"), ("freeze-0-timezone", "Europe/Paris"),
+            ("freeze-0-why", "weekend")]  # fmt: skip
+    # reordered rows (the 50% row posted before the 10% one): exposure would go down, so the error
+    # is shown at the second row's exposure field and nothing is saved
+    wrong = MultiDict(base + stage_fields(("7", "percent", "half", "50"), ("3", "percent", "tenth", "10")))
+    page = marketer.post(f"/rollouts/{rollout_id}/settings", data=wrong)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 400
+    assert 'id="stage-3-exposure-error"' in html and "exposure must not decrease" in html
+    assert 'id="stage-3-exposure" name="stage-3-exposure" value="10"' in html  # what was typed stays
+    not_number = MultiDict(base + stage_fields(("1", "percent", "tenth", "ten")))
+    html = marketer.post(f"/rollouts/{rollout_id}/settings", data=not_number).get_data(as_text=True)
+    assert "&#39;ten&#39; is not a number" in html and 'id="stage-1-exposure-error"' in html
+
+    right = MultiDict(base + stage_fields(("3", "percent", "tenth", "10"), ("7", "percent", "half", "50")))
+    saved = marketer.post(f"/rollouts/{rollout_id}/settings", data=right, follow_redirects=True)
+    assert "Settings saved" in saved.get_data(as_text=True)
+    with app.app_context():
+        rollout = db().get(Rollout, rollout_id)
+        assert rollout is not None
+        assert [(s["name"], s["exposure_bp"]) for s in rollout.stages] == [("tenth", 1000), ("half", 5000)]
+        assert rollout.stages[0]["gates"]["min_recipients_per_arm"] == 100
+        assert rollout.targeting["protected_segments"] == [vip_id]
+        assert rollout.targeting["allow_list"] == [4, 8]
+        assert rollout.targeting["beta"] == {"attribute": "beta", "op": "eq", "value": True}
+        assert rollout.guardrails["unsubscribe_rate"] == {"cap": 0.005}
+        assert rollout.guardrails["bounce_rate"] == {"enabled": False}
+        assert rollout.guardrails["policy"]["min_samples_per_arm"] == 50
+        assert rollout.freeze_windows[0]["repeat"] == "weekly"
+        assert rollout.report_segments == [vip_id]
+        assert rollout.primary_metric == "click_rate"
+
+
+def test_a_new_rollout_from_the_form(app: Flask, rollout_id: int) -> None:
+    from werkzeug.datastructures import MultiDict
+
+    marketer = login(app, "marketer")
+    basics = [("name", "Autumn picks"), ("primary_metric", "conversion_rate"), ("holdout_percent", "10"),
+              ("decision_mode", "auto"), ("approval_from_percent", ""), ("policy-advance_when", "not_worse"),
+              ("guard-unsubscribe_rate-enabled", "on"), ("guard-complaint_rate-enabled", "on"),
+              ("guard-bounce_rate-enabled", "on"), ("guard-send_error_rate-enabled", "on"),
+              ("guard-render_p95_ms-enabled", "on"), ("guard-render_p95_ms-cap", "800")]  # fmt: skip
+    form = MultiDict([*basics, *stage_fields(("0", "internal", "staff", "0"), ("1", "percent", "5%", "5"))])
+    created = marketer.post("/rollouts/new", data=form)
+    assert created.status_code == 302
+    with app.app_context():
+        rollout = db().scalar(sa.select(Rollout).where(Rollout.name == "Autumn picks"))
+        assert rollout is not None and rollout.state == "draft" and rollout.holdout_bp == 1000
+        assert [s["kind"] for s in rollout.stages] == ["internal", "percent"]
+        assert rollout.guardrails["render_p95_ms"] == {"cap": 800.0}
+        assert rollout.approval_from_bp is None
+    empty = marketer.post("/rollouts/new", data=MultiDict([("name", "No stages")]))
+    assert empty.status_code == 400 and "a plan needs at least one stage" in empty.get_data(as_text=True)

@@ -88,8 +88,17 @@ def test_live_count_and_save(app: Flask, marketer: FlaskClient) -> None:
     with app.app_context():
         segment = db().query(Segment).one()
         assert segment.rules == {"all": [{"field": "country", "op": "eq", "value": "France"}]}
-    listing = marketer.get("/segments").get_data(as_text=True)
-    assert "French" in listing and ">2<" in listing
+    listing = marketer.get("/segments").get_data(as_text=True)  # not counted yet: the browser asks
+    assert "French" in listing and f'data-count-url="/segments/{segment.id}/size"' in listing
+    assert marketer.get(f"/segments/{segment.id}/size").get_json()["count"] == 2
+    listing = marketer.get("/segments").get_data(as_text=True)  # counted: shown at once
+    assert ">2</span>" in listing and "data-count-url" not in listing
+    spain = {**rows, "value-0": "Spain"}
+    assert (
+        marketer.post(f"/segments/{segment.id}", data={"name": "French", "match": "all", **spain}).status_code
+        == 302
+    )
+    assert marketer.get(f"/segments/{segment.id}/size").get_json()["count"] == 1  # new rules, counted again
     page = marketer.post("/segments/new", data={"name": "French", **rows})
     assert page.status_code == 400
     assert "there is already a segment called" in page.get_data(as_text=True)

@@ -200,6 +200,29 @@ def users(app: Flask) -> Users:
     return Users({role.value: f"{role.value}@example.com" for role in Role})
 
 
+class Dialogs:
+    """What the page's confirmation dialogs said; accepted unless `accept` is set to False."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+        self.accept = True
+
+    def __call__(self, dialog: Any) -> None:
+        self.messages.append(dialog.message)
+        if self.accept:
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+
+_DIALOGS: dict[int, Dialogs] = {}
+
+
+def dialogs(page: Any) -> Dialogs:
+    """The dialog log of a page made by `new_page` (or `login`)."""
+    return _DIALOGS[id(page)]
+
+
 @pytest.fixture()
 def new_page(browser: Any, live_server: str) -> Iterator[Callable[[], Any]]:
     """Fresh browser contexts (separate cookies), one per person in the test."""
@@ -210,12 +233,14 @@ def new_page(browser: Any, live_server: str) -> Iterator[Callable[[], Any]]:
         context.set_default_timeout(10_000)
         contexts.append(context)
         page = context.new_page()
-        page.on("dialog", lambda dialog: dialog.accept())  # confirmations: the test means it
+        log = _DIALOGS[id(page)] = Dialogs()
+        page.on("dialog", log)  # confirmations: accepted (the test means it) unless a test says not
         return page
 
     yield make
     for context in contexts:
         context.close()
+    _DIALOGS.clear()
 
 
 @pytest.fixture()

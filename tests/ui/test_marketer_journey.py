@@ -145,15 +145,14 @@ def test_marketer_journey(
         assert done.status == 202
     ingest(app.extensions["mailramp"])
     page.reload()
-    expect(results).to_contain_text("200.00")  # 8 treatment buyers of 25.00
+    expect(results).to_contain_text("£200.00")  # 8 treatment buyers of 25.00
     screenshot(page, "campaign")
 
     # the rollout: a small-sample policy for this demo, then an evaluation with its evidence and charts
     page.get_by_role("link", name="AI content: Spring picks").first.click()
     page.get_by_role("link", name="Settings").click()
-    page.get_by_label("Guardrails and policy (JSON)").fill(
-        '{"policy": {"min_samples_per_arm": 10, "advance_when": "better"}}'
-    )
+    page.get_by_label("Fewest recipients per arm").fill("10")
+    page.get_by_label("Advance when").select_option("better")
     page.get_by_label("Reason for the change").fill("small demo audience")
     page.get_by_role("button", name="Save settings").click()
     expect(page.get_by_role("status")).to_contain_text("Settings saved")

@@ -8,12 +8,14 @@
     return meta ? meta.content : "";
   };
 
-  /* Confirm destructive actions: <form data-confirm="Really?"> */
+  /* Confirm destructive actions: <form data-confirm="Really?"> or, for one of several buttons in a
+     form, <button data-confirm="..."> (the button that submitted wins over its form). */
   document.addEventListener("submit", (event) => {
     const form = event.target;
-    if (form instanceof HTMLFormElement && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
-      event.preventDefault();
-    }
+    if (!(form instanceof HTMLFormElement)) return;
+    const button = event.submitter;
+    const question = (button && button.dataset && button.dataset.confirm) || form.dataset.confirm;
+    if (question && !window.confirm(question)) event.preventDefault();
   });
 
   /* Buttons that add a row from a <template>: <button data-add-row="template-id" data-into="container-id"> */
@@ -31,6 +33,17 @@
         if (first) first.focus();
         into.dispatchEvent(new Event("input", { bubbles: true }));
       }
+      return;
+    }
+    const move = event.target.closest("[data-move-row]");
+    if (move) {
+      const row = move.closest("[data-row]");
+      if (row && move.dataset.moveRow === "up" && row.previousElementSibling) {
+        row.parentNode.insertBefore(row, row.previousElementSibling);
+      } else if (row && move.dataset.moveRow === "down" && row.nextElementSibling) {
+        row.parentNode.insertBefore(row.nextElementSibling, row);
+      }
+      move.focus();
       return;
     }
     const remove = event.target.closest("[data-remove-row]");
@@ -82,8 +95,27 @@
     run();
   }
 
+  /* When the work a page shows is finished, its <main> is fetched again and swapped in place. Not a
+     reload: a reload is a navigation, and one that starts while the user's click on a link is on its
+     way cancels that click (the page the user left comes back). A fetch cancels nothing. */
+  function refreshInPlace() {
+    const url = window.location.href;
+    fetch(url, { headers: { Accept: "text/html" }, credentials: "same-origin" })
+      .then((r) => (r.ok ? r.text() : Promise.reject(new Error(String(r.status)))))
+      .then((html) => {
+        if (window.location.href !== url) return;
+        const fresh = new DOMParser().parseFromString(html, "text/html").querySelector("main");
+        const main = document.querySelector("main");
+        if (!fresh || !main) return;
+        const adopted = document.importNode(fresh, true);
+        main.replaceWith(adopted);
+        enhance(adopted);
+      })
+      .catch(() => {});
+  }
+
   /* Progress: <div data-progress-url="/url"> with a <progress> and a [data-progress-text] inside.
-     The URL answers {"done", "total", "text", "finished"}; when finished the page reloads once. */
+     The URL answers {"done", "total", "text", "finished"}; when finished the page refreshes in place. */
   function pollProgress(box) {
     const bar = box.querySelector("progress");
     const text = box.querySelector("[data-progress-text]");
@@ -94,7 +126,7 @@
           if (bar) { bar.max = Math.max(body.total || 0, 1); bar.value = body.done || 0; }
           if (text && body.text) text.textContent = body.text;
           if (body.finished) {
-            if (box.dataset.reloadWhenDone !== "false") window.location.reload();
+            if (box.dataset.reloadWhenDone !== "false") refreshInPlace();
           } else {
             setTimeout(tick, Number(box.dataset.interval || 1000));
           }
@@ -246,12 +278,12 @@
 
   const BUILDERS = { arm_series: armSeries, exposure, funnel };
 
-  function drawCharts() {
-    const canvases = document.querySelectorAll("canvas[data-chart]");
+  function drawCharts(root) {
+    const canvases = root.querySelectorAll("canvas[data-chart]");
     if (!canvases.length) return;
     if (typeof window.Chart === "undefined") {
       document.documentElement.classList.add("no-charts");
-      document.querySelectorAll("details.chart-data").forEach((d) => { d.open = true; });
+      root.querySelectorAll("details.chart-data").forEach((d) => { d.open = true; });
       return;
     }
     window.Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
@@ -277,11 +309,59 @@
     }
   }
 
+  /* Counts a list shows later: <span data-count-url="/url"> answered {"count"} or {"error"}; asked
+     one after the other, so a list of slow counts does not load the database all at once. */
+  function fillCounts(root) {
+    const cells = Array.from(root.querySelectorAll("[data-count-url]"));
+    const next = () => {
+      const cell = cells.shift();
+      if (!cell) return;
+      fetch(cell.dataset.countUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then((r) => r.json())
+        .then((body) => {
+          if (body.error) { cell.textContent = body.error; cell.classList.add("error-text"); }
+          else cell.textContent = Number(body.count).toLocaleString("en-GB");
+          cell.removeAttribute("data-count-url");
+        })
+        .catch(() => { cell.textContent = "count unavailable"; })
+        .finally(next);
+    };
+    next();
+  }
+
+  /* The audience size next to the campaign form's segment: <span data-audience-size-url> after a select. */
+  function audienceSize(target) {
+    const select = document.getElementById("f-segment_id");
+    if (!select) return;
+    let sequence = 0;
+    const show = () => {
+      const mine = ++sequence;
+      target.textContent = "counting…";
+      const url = target.dataset.audienceSizeUrl + (select.value ? "?segment_id=" + encodeURIComponent(select.value) : "");
+      fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then((r) => r.json())
+        .then((body) => {
+          if (mine !== sequence) return;
+          target.textContent = body.error ? body.error : Number(body.count).toLocaleString("en-GB") + " contacts can be sent to";
+        })
+        .catch(() => { target.textContent = "size unavailable"; });
+    };
+    select.addEventListener("change", show);
+    show();
+  }
+
+  /* Everything a page (or a part swapped in by refreshInPlace) needs once its HTML is there. */
+  function enhance(root) {
+    root.querySelectorAll("input[data-browser-timezone]").forEach(fillTimezone);
+    root.querySelectorAll("form[data-live-count]").forEach(liveCount);
+    root.querySelectorAll("[data-progress-url]").forEach(pollProgress);
+    fillCounts(root);
+    root.querySelectorAll("[data-audience-size-url]").forEach(audienceSize);
+    drawCharts(root);
+  }
+
   window.addEventListener("DOMContentLoaded", () => {
-    document.querySelectorAll("input[data-browser-timezone]").forEach(fillTimezone);
-    document.querySelectorAll("form[data-live-count]").forEach(liveCount);
-    document.querySelectorAll("[data-progress-url]").forEach(pollProgress);
-    drawCharts();
+    enhance(document);
     window.addEventListener("beforeprint", () => {
       document.querySelectorAll("canvas[data-chart]").forEach((c) => c.chart && c.chart.resize());
     });

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from openfeature import api as openfeature_api
 from openfeature.client import OpenFeatureClient
 from openfeature.evaluation_context import EvaluationContext
+from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason
 from sqlalchemy.orm import Session
 
@@ -36,7 +38,9 @@ class Clock:
 def client(app: Any) -> Iterator[tuple[OpenFeatureClient, Clock]]:
     clock = Clock()
     provider = RolloutProvider(app.extensions["mailramp"].session_factory, clock=clock)
-    openfeature_api.set_provider(provider, domain="mailramp-test")
+    # set_provider() would initialize the provider on a thread: until that thread ran, every
+    # evaluation returns the caller's default ("control"). Waiting is what the module docstring says.
+    openfeature_api.set_provider_and_wait(provider, domain="mailramp-test")
     yield openfeature_api.get_client("mailramp-test"), clock
     openfeature_api.clear_providers()
 
@@ -141,3 +145,40 @@ def test_kill_is_seen_within_the_cache_ttl_and_errors_use_the_default(
     missing_key = of_client.get_boolean_details(f"rollout-{rollout.id}", False, EvaluationContext())
     assert missing_key.value is False and missing_key.error_code is not None
     assert of_client.get_integer_value(f"rollout-{rollout.id}", -1, context) >= 0  # the bucket
+
+
+class SlowStartProvider(RolloutProvider):
+    """A provider whose initialization waits for a signal: the window a loaded machine opens at random."""
+
+    def __init__(self, *args: Any, release: threading.Event, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.release = release
+
+    def initialize(self, evaluation_context: EvaluationContext) -> None:
+        self.release.wait(timeout=60)
+
+
+def test_an_evaluation_before_the_provider_is_ready_gets_the_default(
+    app: Any, session: Session, make_rollout: Any
+) -> None:
+    """The cause of the intermittent mismatch: set_provider() starts the provider on a background
+    thread, and the first evaluation could run before that thread did (a loaded machine), so
+    contact 1 got the default "control". Reproduced here by holding initialization; waiting for it
+    (set_provider_and_wait, as the fixture and the docstring do) closes the window."""
+    rollout = make_rollout(name="flag", stages=[{"kind": "percent", "exposure_bp": 10_000}], targeting={})
+    transition(session, rollout, "start", "mia", "go")
+    session.commit()
+    context = EvaluationContext("42")
+    release = threading.Event()
+    factory = app.extensions["mailramp"].session_factory
+    try:
+        openfeature_api.set_provider(SlowStartProvider(factory, release=release), domain="slow")
+        early = openfeature_api.get_client("slow").get_string_details("flag", "control", context)
+        assert (early.value, early.error_code) == ("control", ErrorCode.PROVIDER_NOT_READY)
+        release.set()
+        openfeature_api.set_provider_and_wait(RolloutProvider(factory), domain="waited")
+        ready = openfeature_api.get_client("waited").get_string_details("flag", "control", context)
+        assert (ready.value, ready.error_code) == ("treatment", None)
+    finally:
+        release.set()
+        openfeature_api.clear_providers()

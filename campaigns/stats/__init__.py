@@ -3,7 +3,8 @@
 - `sequential`: the normal-mixture martingale and confidence sequence (always valid under peeking)
 - `compare`: treatment vs comparison per metric, stratified by stage (intervals, lift)
 - `rates`: exact e-values for rare events: guardrails (rate ratio) and absolute caps
-- `srm`: sample-ratio mismatch (chi-square, p < 0.001)
+- `lift`: the primary metric's one-sided harm and benefit mixtures and the lift interval they imply
+- `srm`: sequential sample-ratio mismatch (Dirichlet-multinomial e-value, stages combined)
 - `quantiles`: quantiles from fixed histograms
 """
 
@@ -17,10 +18,15 @@ from campaigns.stats.rates import (
     rate_ratio_test,
 )
 from campaigns.stats.sequential import cs_halfwidth, log_evalue_one_sided, log_evalue_two_sided, mixture_rho
-from campaigns.stats.srm import SRM_P, SrmResult, srm_test
+from campaigns.stats.lift import LiftTest, lift_test, relative_sequence
+from campaigns.stats.srm import SRM_ALPHA, SRM_P, SrmResult, srm_test
 
 __all__ = [
+    "SRM_ALPHA",
     "SRM_P",
+    "LiftTest",
+    "lift_test",
+    "relative_sequence",
     "Arms",
     "Comparison",
     "RateTest",

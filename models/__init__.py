@@ -6,7 +6,7 @@ from models.catalog import Interaction, Item
 from models.contacts import Contact, ImportRun, Suppression
 from models.events import ArmMetric, Event
 from models.recommender import ModelVersion, Recommendation
-from models.rollouts import Approval, Decision, Rollout, RolloutAudit, ShadowRender
+from models.rollouts import Approval, Decision, Rollout, RolloutAudit, ShadowRender, WorkspaceSetting
 from models.segments import Segment
 from models.sends import Send
 from models.templates import Template
@@ -31,6 +31,7 @@ __all__ = [
     "Role",
     "Rollout",
     "RolloutAudit",
+    "WorkspaceSetting",
     "Segment",
     "Send",
     "ShadowRender",

@@ -314,6 +314,8 @@ def decide(snapshot: Snapshot) -> Verdict:
                 )
         test = primary_lift(snapshot, whole, metric, policy.harm_alpha)
         evidence["primary"] = _primary_json(snapshot, whole, metric, test)
+        if segment is not None and segment.hold is not None and not test.worse:
+            return Verdict("hold", (segment.reason,), evidence)
         if test.worse:
             p = evidence["primary"]
             return Verdict(
@@ -325,11 +327,7 @@ def decide(snapshot: Snapshot) -> Verdict:
         better = test.better
 
     observation = gate_observation(snapshot)
-    arms = (
-        ("treatment", "control")
-        if randomized
-        else (("treatment",) if stage.exposes_allow_list else ("control",))
-    )
+    arms = ("treatment",) if randomized or stage.exposes_allow_list else ("control",)
     unmet = unmet_gates(stage.gates, observation, snapshot.now, arms=arms)
     if randomized:
         for arm in ("treatment", "control"):

@@ -4,8 +4,13 @@ Each report segment (a country, any saved segment) gets the primary metric's one
 its own matured recipients, at ``harm_alpha / K`` for ``K`` report segments (Bonferroni: the chance
 that any unharmed segment is flagged stays below the primary metric's own harm alpha). When a
 segment is significantly harmed, the rest of the population (the whole arms minus that segment) is
-tested at the full harm alpha: if the rest is not harmed, the verdict is "exclude this segment" and
-the rollout goes on for the others; if it is, the whole-arm test decides (a rollback).
+tested at the full harm alpha:
+
+- the rest is harmed too: no exclusion, the whole-arm test decides (a rollback);
+- the rest is not harmed and the two differ (the segment's lift interval lies wholly below the
+  rest's): **exclude the segment**, the rollout goes on for the others;
+- otherwise the harm may be everywhere and not yet visible in the rest: **hold** the stage (never
+  advance on it) until one of the two above becomes true.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ if TYPE_CHECKING:
 class SegmentFinding:
     evidence: dict[str, Any]
     exclude: str | None = None
+    hold: str | None = None
     reason: str = ""
 
 
@@ -63,6 +69,13 @@ def segment_harm(snapshot: Snapshot, whole: Evidence, metric: MetricDef) -> Segm
     if rest.worse:
         return SegmentFinding(out)
     seg = out[name]
+    apart = rest.lift_low is not None and seg["lift_high"] is not None and seg["lift_high"] < rest.lift_low
+    if not apart:
+        reason = (
+            f"{metric.name} is significantly worse in segment {name!r} (lift {seg['lift']:+.1%}) but the rest is "
+            "not yet shown to differ from it: holding the stage until the harm is seen everywhere or only there"
+        )
+        return SegmentFinding(out, hold=name, reason=reason)
     reason = (
         f"{metric.name} is significantly worse in segment {name!r} (lift {seg['lift']:+.1%}, at most "
         f"{seg['lift_high']:+.1%}; alpha {alpha:.3g} for {len(snapshot.segments)} segments) and not in the "

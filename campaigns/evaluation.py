@@ -29,7 +29,12 @@ from models import ArmMetric, Decision, Rollout, Segment
 SEND_METRICS = ("sent", "failed")
 EVENT_METRICS = ("delivered", "open", "open_machine", "click", "click_bot", "conversion", "unsubscribe",
                  "complaint", "bounce")  # fmt: skip
-OUTCOME_ACTIONS = {"advance": "advance", "rollback": "rollback", "pause": "pause"}
+OUTCOME_ACTIONS = {
+    "advance": "advance",
+    "rollback": "rollback",
+    "pause": "pause",
+    "exclude_segment": "exclude_segment",
+}
 
 
 Sums = dict[int, dict[str, dict[str, tuple[float, float, float]]]]
@@ -184,6 +189,8 @@ def _apply(
 
     action = OUTCOME_ACTIONS[decision.outcome]
     reason = "; ".join(decision.reasons) or decision.outcome
+    if action == "exclude_segment":
+        return _exclude(session, rollout, decision, actor, reason, now)
     observation = None
     if snapshot is not None and not snapshot.stages[snapshot.stage_index].is_shadow:
         observation = gate_observation(snapshot)
@@ -214,6 +221,28 @@ def _apply(
         return {"status": "refused", "detail": str(exc)}
     decision.applied = True
     return {"status": "applied", "audit_id": audit.id}
+
+
+def _exclude(
+    session: Session, rollout: Rollout, decision: Decision, actor: str, reason: str, now: datetime
+) -> dict[str, Any]:
+    """An "exclude segment" verdict: the report segment's id goes into the targeting's exclusions
+    through the state machine (audited; reversible with include_segment)."""
+    from campaigns.rollout.machine import set_segment
+
+    label = str((decision.evidence or {}).get("segment"))
+    ids = [i for i, name in report_segment_names(session, rollout).items() if name == label]
+    if not ids:
+        return {"status": "refused", "detail": f"no report segment named {label!r}"}
+    try:
+        audit = set_segment(
+            session, rollout, ids[0], "exclude_segment", actor, reason,
+            {"decision_id": decision.id, "outcome": decision.outcome}, now=now,
+        )  # fmt: skip
+    except StateError as exc:
+        return {"status": "refused", "detail": str(exc)}
+    decision.applied = True
+    return {"status": "applied", "audit_id": audit.id, "segment_id": ids[0]}
 
 
 def evaluate(
@@ -322,7 +351,7 @@ def list_decisions(
     if session.get(Rollout, rollout_id) is None:
         raise NotFound(f"rollout {rollout_id} does not exist")
     if outcome is not None and outcome not in ("hold", *OUTCOME_ACTIONS):
-        raise InputError("must be one of hold, advance, rollback, pause", where="outcome")
+        raise InputError(f"must be one of hold, {', '.join(OUTCOME_ACTIONS)}", where="outcome")
     query = (
         sa.select(Decision)
         .where(Decision.rollout_id == rollout_id)

@@ -20,7 +20,8 @@ Rules checked here, in this order: the action exists and is valid from the curre
 caller's `role` (None: a trusted system caller such as the evaluator) is at least `ACTION_ROLES`;
 a killed rollout cannot advance or start; freeze windows block start and advance; an advance needs
 its stage's gates met on matured recipients (or `override_gates=True` by someone with the approver
-role, with a reason: the audit row records it); an advance or start to
+role, with a reason: the audit row records it; `role=None` is a trusted in-process caller, and the
+CLI asks for ``--as`` an approver); an advance or start to
 a target exposure above `rollout.approval_from_bp` (or any when `decision_mode == "approval"`) needs
 an `approval` decided by someone other than its requester (`ApprovalRequired` otherwise; see
 `campaigns.rollout.approvals`).
@@ -209,7 +210,7 @@ def transition(
                     + "; ".join(unmet)
                     + " (an approver may advance anyway, with a reason)"
                 )
-            if unmet and (role is None or not role.allows(Role.approver)):
+            if unmet and role is not None and not role.allows(Role.approver):
                 raise RoleError(
                     "advancing a stage without matured evidence needs an approver (the approver role, "
                     "and a reason): " + "; ".join(unmet)

@@ -117,7 +117,7 @@ def test_no_data_never_promotes() -> None:
     empty = {1: {"treatment": arm(0), "control": arm(0), "holdout": arm(0)}}
     verdict = decide(snapshot(empty, stages=parse_plan([{**PLAN[1], "gates": {}}, PLAN[2]]), stage_index=0))
     assert verdict.outcome == "hold"
-    assert verdict.reasons[0].startswith("not enough data")
+    assert verdict.reasons[0].startswith("not enough matured data")
 
 
 def test_minimum_samples_per_arm() -> None:

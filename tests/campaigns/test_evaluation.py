@@ -24,17 +24,18 @@ POLICY = {"policy": {"min_samples_per_arm": 100, "tuning_n": 1000}}
 
 
 def build(session: Session, n_treatment: int = 300, n_control: int = 300, converted: tuple[int, int] = (30, 30),
-          unsubscribed: tuple[int, int] = (0, 0), **rollout_fields: Any) -> Rollout:  # fmt: skip
-    """A ramping rollout at stage 0 (50/50, no holdout) whose sends and events went through metrics."""
+          unsubscribed: tuple[int, int] = (0, 0), sent_hours_ago: float = 96, **rollout_fields: Any) -> Rollout:  # fmt: skip
+    """A ramping rollout at stage 0 (50/50, no holdout) whose sends and events went through metrics;
+    sent four days before NOW by default, so matured for every metric."""
     rollout = Rollout(
-        name="AI picks", salt="salt", state="ramping", stage_index=0, stages=PLAN, guardrails=POLICY,
+        name="AI picks", salt="salt", state="ramping", stage_index=0, stages=PLAN, guardrails=POLICY, plan="manual",
         stage_started_at=NOW - timedelta(days=1), **rollout_fields,
     )  # fmt: skip
     session.add(rollout)
     session.flush()
     campaign = add_campaign(session, add_template(session).id)
     contacts = add_contacts(session, n_treatment + n_control)
-    sent_at = NOW - timedelta(hours=3)
+    sent_at = NOW - timedelta(hours=sent_hours_ago)
     sends = [
         Send(campaign_id=campaign.id, contact_id=c, rollout_id=rollout.id, stage_index=0, state="sent",
              arm="treatment" if i < n_treatment else "control", sent_at=sent_at, render_ms=5.0)
@@ -71,7 +72,7 @@ def test_advance_is_applied_and_audited(session: Session) -> None:
     assert decision.outcome == "advance" and decision.applied
     assert decision.evidence["primary"]["metric"] == "conversion_rate"
     assert decision.evidence["primary"]["mean_treatment"] == pytest.approx(0.1)
-    assert decision.evidence["recipients"] == {"treatment": 300, "comparison": 300}
+    assert decision.evidence["recipients"] == {"treatment": 300, "comparison": 300, "matured": True}
     session.refresh(rollout)
     assert (rollout.state, rollout.stage_index) == ("ramping", 1)
     audit = session.scalars(sa.select(RolloutAudit).where(RolloutAudit.rollout_id == rollout.id)).one()
@@ -92,7 +93,7 @@ def test_harmful_guardrail_rolls_back(session: Session) -> None:
 
 
 def test_sample_ratio_mismatch_pauses(session: Session) -> None:
-    rollout = build(session, n_treatment=300, n_control=200)
+    rollout = build(session, n_treatment=300, n_control=150)  # sequential e-value 2,000 > 1 / 0.001
     decision = evaluate(session, rollout.id, now=NOW)
     session.commit()
     assert decision.outcome == "pause" and decision.applied
@@ -131,7 +132,7 @@ def test_decisions_are_stored_and_webhooks_queued_once_per_change(session: Sessi
     assert session.scalar(sa.select(sa.func.count()).select_from(Decision)) == 2
     deliveries = session.scalars(sa.select(WebhookDelivery)).all()
     assert [d.event for d in deliveries] == ["decision.hold"]  # json hook only; the repeat is not sent
-    assert deliveries[0].payload["decision"]["reasons"][0].startswith("not enough data")
+    assert deliveries[0].payload["decision"]["reasons"][0].startswith("not enough matured data")
     assert deliveries[0].rollout_id == rollout.id and deliveries[0].status == "pending"
 
 

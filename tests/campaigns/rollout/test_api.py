@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy.orm import Session
+
+from tests.factories import add_matured_sends
 
 PLAN = [
     {"name": "internal", "kind": "internal", "exposure_bp": 0},
@@ -15,6 +18,7 @@ REASON = {"reason": "because"}
 
 
 def _create(client: Any, **settings: Any) -> dict[str, Any]:
+    settings.setdefault("plan", "manual")  # gate-less stages: chosen explicitly
     response = client.post("/api/v1/rollouts", json={"name": "spring", "stages": PLAN, **settings})
     assert response.status_code == 201, response.json
     body: dict[str, Any] = response.json
@@ -52,7 +56,7 @@ def test_viewer_cannot_change_anything(make_api_client: Any) -> None:
     assert [row["action"] for row in after] == ["create"]
 
 
-def test_marketer_ramps_and_four_eyes_apply_beyond_the_threshold(make_api_client: Any) -> None:
+def test_marketer_ramps_and_four_eyes_apply_beyond_the_threshold(make_api_client: Any, session: Session) -> None:
     marketer = make_api_client("marketer", "mia@example.com")
     approver = make_api_client("approver", "ada@example.com")
     rollout = _create(marketer, approval_from_bp=None)
@@ -60,7 +64,9 @@ def test_marketer_ramps_and_four_eyes_apply_beyond_the_threshold(make_api_client
     assert approver.patch(base, json={"approval_from_bp": 1000, **REASON}).status_code == 200
     assert marketer.patch(base, json={"approval_from_bp": None, **REASON}).status_code == 403
     assert marketer.post(f"{base}/start", json=REASON).json["state"] == "ramping"
+    add_matured_sends(session, rollout["id"])
     assert marketer.post(f"{base}/advance", json=REASON).json["stage_index"] == 1
+    add_matured_sends(session, rollout["id"])
     asked = marketer.post(f"{base}/advance", json={"reason": "5% is clean"})
     assert asked.status_code == 202
     approval = asked.json["approval"]
@@ -78,22 +84,24 @@ def test_marketer_ramps_and_four_eyes_apply_beyond_the_threshold(make_api_client
     assert marketer.get(base).json["exposure_bp"] == 5000
 
 
-def test_approver_cannot_approve_own_request(make_api_client: Any) -> None:
+def test_approver_cannot_approve_own_request(make_api_client: Any, session: Session) -> None:
     approver = make_api_client("approver", "ada@example.com")
     rollout = _create(approver, approval_from_bp=0)
     base = f"/api/v1/rollouts/{rollout['id']}"
     assert approver.post(f"{base}/start", json=REASON).status_code == 200  # internal: 0% exposed
+    add_matured_sends(session, rollout["id"])
     approval = approver.post(f"{base}/advance", json=REASON).json["approval"]
     response = approver.post(f"/api/v1/approvals/{approval['id']}/approve", json=REASON)
     assert response.status_code == 409 and "four eyes" in response.json["error"]
 
 
-def test_kill_switch_over_the_api(api: Any, make_api_client: Any) -> None:
+def test_kill_switch_over_the_api(api: Any, make_api_client: Any, session: Session) -> None:
     marketer = make_api_client("marketer")
     rollout = _create(api)
     base = f"/api/v1/rollouts/{rollout['id']}"
     api.post(f"{base}/start", json=REASON)
-    api.post(f"{base}/advance", json=REASON)
+    add_matured_sends(session, rollout["id"])
+    assert api.post(f"{base}/advance", json=REASON).status_code == 200
     killed = marketer.post(f"{base}/kill", json={"reason": "complaints spiking"})
     assert killed.status_code == 200 and killed.json["killed"] is True and killed.json["exposure_bp"] == 0
     arm = api.get(f"{base}/arms/12345").json

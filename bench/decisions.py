@@ -102,7 +102,9 @@ class Streams:
                     total = rng.binomial(sent, rate)
                     first = rng.binomial(total, ARRIVAL[0])
                     second = rng.binomial(total - first, ARRIVAL[1] / (1 - ARRIVAL[0]))
-                    self.events[idx, wave, g, a, m] = np.stack([first, second, total - first - second], axis=-1)
+                    self.events[idx, wave, g, a, m] = np.stack(
+                        [first, second, total - first - second], axis=-1
+                    )
 
     def sums(self, idx: np.ndarray, wave: int, window_hours: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
         """(sent, failed, events) per rollout, stage, segment, arm[, event]: cohorts 0..wave as seen at the
@@ -113,7 +115,9 @@ class Streams:
         keep = np.ones(wave + 1) if window_hours is None else (age * 24 >= window_hours).astype(float)
         cum = np.cumsum(self.events[idx, : wave + 1], axis=-1)
         seen = np.take_along_axis(cum, (arrived - 1).reshape(1, -1, 1, 1, 1, 1), axis=-1)[..., 0]
-        onehot = (self.stage[idx, : wave + 1, None] == np.arange(len(EXPOSURES))).astype(float) * keep[None, :, None]
+        onehot = (self.stage[idx, : wave + 1, None] == np.arange(len(EXPOSURES))).astype(float) * keep[
+            None, :, None
+        ]
         sent = np.einsum("rws,rwga->rsga", onehot, self.sent[idx, : wave + 1])
         failed = np.einsum("rws,rwga->rsga", onehot, self.failed[idx, : wave + 1])
         events = np.einsum("rws,rwgam->rsgam", onehot, seen)
@@ -136,6 +140,15 @@ def _stage_arms(sent: np.ndarray, failed: np.ndarray, events: np.ndarray, upto: 
             arms[arm] = metrics
         out[s] = arms
     return out
+
+
+def _segment(views: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...], g: int, upto: int) -> Evidence:
+    """One report segment's evidence: (all, matured 72 h, matured 24 h) sums of one rollout."""
+    everything, m72, m24 = views
+    return Evidence(
+        _stage_arms(*everything, upto, g),
+        {72.0: _stage_arms(*m72, upto, g), 24.0: _stage_arms(*m24, upto, g)},
+    )
 
 
 def gbstats_test() -> Callable[[float, float, float, float], bool] | None:
@@ -192,20 +205,19 @@ def simulate(method: str, scenario: str, args: argparse.Namespace, gb: Any) -> d
             sent, failed, ev = streams.sums(idx, wave, None)
             sent24, failed24, ev24 = streams.sums(idx, wave, 24.0)
             now = START + timedelta(days=wave + 1)
+
             for j, r in enumerate(idx):
                 s = int(stage[r])
                 matured = {
                     72.0: _stage_arms(sent72[j], failed72[j], ev72[j], s, None),
                     24.0: _stage_arms(sent24[j], failed24[j], ev24[j], s, None),
                 }
-                segments = {
-                    name: Evidence(
-                        _stage_arms(sent[j], failed[j], ev[j], s, g),
-                        {72.0: _stage_arms(sent72[j], failed72[j], ev72[j], s, g),
-                         24.0: _stage_arms(sent24[j], failed24[j], ev24[j], s, g)},
-                    )  # fmt: skip
-                    for g, name in enumerate(SEGMENTS)
-                }
+                views = (
+                    (sent[j], failed[j], ev[j]),
+                    (sent72[j], failed72[j], ev72[j]),
+                    (sent24[j], failed24[j], ev24[j]),
+                )
+                segments = {name: _segment(views, g, s) for g, name in enumerate(SEGMENTS)}
                 verdict = decide(
                     Snapshot(
                         rollout_id=int(r), state="ramping", killed=False, stage_index=s, stages=plan,

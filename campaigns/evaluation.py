@@ -60,13 +60,13 @@ def load_snapshot(session: Session, rollout: Rollout, now: datetime) -> Snapshot
     matured sums are conditional sums over send-time cohorts."""
     config = parse_config(rollout.primary_metric, rollout.guardrails)
     windows = sorted({w for w in config.policy.maturation_hours.values() if w > 0})
-    matured_cols = []
+    matured_cols: list[Any] = []
     for w in windows:
-        ripe = ArmMetric.cohort <= _cutoff(now, w)
+        ripe_cohort = ArmMetric.cohort <= _cutoff(now, w)
         matured_cols += [
-            sa.func.sum(sa.case((ripe, ArmMetric.count), else_=0.0)),
-            sa.func.sum(sa.case((ripe, ArmMetric.total), else_=0.0)),
-            sa.func.sum(sa.case((ripe, ArmMetric.total_sq), else_=0.0)),
+            sa.func.sum(sa.case((ripe_cohort, ArmMetric.count), else_=0.0)),
+            sa.func.sum(sa.case((ripe_cohort, ArmMetric.total), else_=0.0)),
+            sa.func.sum(sa.case((ripe_cohort, ArmMetric.total_sq), else_=0.0)),
         ]
     rows = session.execute(
         sa.select(
@@ -91,7 +91,19 @@ def load_snapshot(session: Session, rollout: Rollout, now: datetime) -> Snapshot
     last_send: datetime | None = None
     last_event: datetime | None = None
     stage_cohort: datetime | None = None
-    for segment, stage, arm, metric, count, total, total_sq, created_raw, updated_raw, cohort_raw, *ripe in rows:
+    for (
+        segment,
+        stage,
+        arm,
+        metric,
+        count,
+        total,
+        total_sq,
+        created_raw,
+        updated_raw,
+        cohort_raw,
+        *ripe,
+    ) in rows:
         key = (int(stage), str(arm), str(metric))
         data[segment][key[0]][key[1]][key[2]] = (float(count or 0), float(total or 0), float(total_sq or 0))
         for i, w in enumerate(windows):
@@ -142,7 +154,10 @@ def report_segment_names(session: Session, rollout: Rollout) -> dict[int, str]:
     ids = [int(i) for i in rollout.report_segments or []]
     if not ids:
         return {}
-    return {int(i): str(n) for i, n in session.execute(sa.select(Segment.id, Segment.name).where(Segment.id.in_(ids)))}
+    return {
+        int(i): str(n)
+        for i, n in session.execute(sa.select(Segment.id, Segment.name).where(Segment.id.in_(ids)))
+    }
 
 
 def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -350,7 +365,7 @@ def list_decisions(
     """Newest first."""
     if session.get(Rollout, rollout_id) is None:
         raise NotFound(f"rollout {rollout_id} does not exist")
-    if outcome is not None and outcome not in ("hold", *OUTCOME_ACTIONS):
+    if outcome is not None and outcome not in ("hold", "include_segment", *OUTCOME_ACTIONS):
         raise InputError(f"must be one of hold, {', '.join(OUTCOME_ACTIONS)}", where="outcome")
     query = (
         sa.select(Decision)

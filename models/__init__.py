@@ -31,7 +31,6 @@ __all__ = [
     "Role",
     "Rollout",
     "RolloutAudit",
-    "WorkspaceSetting",
     "Segment",
     "Send",
     "ShadowRender",
@@ -41,5 +40,6 @@ __all__ = [
     "Wave",
     "Webhook",
     "WebhookDelivery",
+    "WorkspaceSetting",
     "utcnow",
 ]

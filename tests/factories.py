@@ -100,7 +100,11 @@ def add_catalog(session: Session, contact_ids: list[int], n_items: int = 12) -> 
 
 
 def add_matured_sends(
-    session: Session, rollout_id: int, n: int = 1, sent_at: Any = None, arms: tuple[str, ...] = ("treatment", "control")
+    session: Session,
+    rollout_id: int,
+    n: int = 1,
+    sent_at: Any = None,
+    arms: tuple[str, ...] = ("treatment", "control"),
 ) -> None:
     """`n` sent rows per arm in the rollout's current stage, mailed `sent_at` (default: four days ago,
     matured for every metric), so the state machine sees matured evidence for a gate-less stage."""

@@ -39,9 +39,19 @@ CAMPAIGN_BODY = {
         "series": {"type": "string"},
         "ai": {
             "type": "object",
+            "description": "AI content in a staged rollout: the workspace's default plan, its ramp stopped "
+            "at exposure_percent",
             "properties": {
-                "exposure_percent": {"type": "number"},
-                "holdout_percent": {"type": "number"},
+                "exposure_percent": {
+                    "type": "number",
+                    "description": "the cap where the ramp stops (default 100)",
+                },
+                "holdout_percent": {"type": "number", "description": "default: the workspace plan's holdout"},
+                "plan": {
+                    "enum": ["staged", "manual"],
+                    "description": "manual: one stage at exposure_percent",
+                },
+                "stages": {"type": "array", "items": {"type": "object"}},
                 "primary_metric": {"type": "string"},
                 "model_version_id": {"type": "integer"},
             },

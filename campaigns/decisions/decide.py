@@ -148,7 +148,9 @@ def _srm(snapshot: Snapshot) -> tuple[dict[str, Any], bool, str]:
     for index in randomized_stages(snapshot):
         arms = snapshot.data.get(index, {})
         expected = expected_shares(snapshot.stages[index].exposure_bp, snapshot.holdout_bp)
-        observed.append([arm_sum(arms, (a,), "sent")[0] + arm_sum(arms, (a,), "failed")[0] for a in RANDOMIZED_ARMS])
+        observed.append(
+            [arm_sum(arms, (a,), "sent")[0] + arm_sum(arms, (a,), "failed")[0] for a in RANDOMIZED_ARMS]
+        )
         shares.append([expected[a] for a in RANDOMIZED_ARMS])  # fmt: skip
     srm = srm_test(observed, shares, alpha=snapshot.config.policy.srm_alpha)
     why = (
@@ -210,7 +212,9 @@ def _caps_and_guardrails(snapshot: Snapshot, whole: Evidence) -> tuple[dict[str,
     return caps, comparisons, rollback, health
 
 
-def _primary_json(snapshot: Snapshot, evidence: Evidence, metric: MetricDef, test: LiftTest) -> dict[str, Any]:
+def _primary_json(
+    snapshot: Snapshot, evidence: Evidence, metric: MetricDef, test: LiftTest
+) -> dict[str, Any]:
     policy = snapshot.config.policy
     view = evidence.view(metric.numerator, policy)
     t = arms_of(snapshot, view, metric, ("treatment",))
@@ -221,7 +225,7 @@ def _primary_json(snapshot: Snapshot, evidence: Evidence, metric: MetricDef, tes
     low, high = (test.lift_low, test.lift_high) if sign > 0 else (flip(test.lift_high), flip(test.lift_low))
     return {
         "metric": metric.name,
-        "status": test.status if means.status == "ok" or test.status != "ok" else test.status,
+        "status": test.status,
         "n_treatment": means.n_treatment,
         "n_control": means.n_control,
         "mean_treatment": means.mean_treatment,
@@ -340,7 +344,11 @@ def decide(snapshot: Snapshot) -> Verdict:
         unmet.append("no matured recipients in this stage yet: no data never promotes")
     evidence["gates"] = {"observed": observation.to_json(), "unmet": unmet}
     if unmet:
-        when = f" (the newest recipients mature at {matures.isoformat()})" if matures and matures > snapshot.now else ""
+        when = (
+            f" (the newest recipients mature at {matures.isoformat()})"
+            if matures and matures > snapshot.now
+            else ""
+        )
         return Verdict("hold", ("gates not met on matured recipients: " + "; ".join(unmet) + when,), evidence)
     if randomized and policy.advance_when == "better" and not better:
         return Verdict(
@@ -351,7 +359,9 @@ def decide(snapshot: Snapshot) -> Verdict:
     last = snapshot.stage_index + 1 >= len(snapshot.stages)
     reasons = []
     if randomized:
-        reasons.append(f"{metric.name} is " + ("significantly better" if better else "not significantly worse"))
+        reasons.append(
+            f"{metric.name} is " + ("significantly better" if better else "not significantly worse")
+        )
     reasons.append(
         "gates met on matured recipients: "
         + ("completing the rollout" if last else f"advancing to stage {snapshot.stage_index + 1}")

@@ -115,7 +115,9 @@ def spec_from_row(rollout: Any) -> RolloutSpec:
         return RolloutSpec(
             **base,
             stage_name="completed",
-            exposure_bp=min(last.exposure_bp if last.kind == "percent" else BASIS_POINTS, BASIS_POINTS - holdout),
+            exposure_bp=min(
+                last.exposure_bp if last.kind == "percent" else BASIS_POINTS, BASIS_POINTS - holdout
+            ),
             released_segments=released_segments(stages, len(stages) - 1),
             allow_list_on=True,
             beta_on=True,

@@ -264,12 +264,12 @@ def _apply_exclusions(
     change: tuple[set[int], set[int]],
     role: Role | None,
 ) -> RolloutAudit:
-    from campaigns.rollout.machine import set_segment
+    from campaigns.decisions.by_hand import set_segment_by_hand
 
     row: RolloutAudit | None = None
     for action, ids in (("exclude_segment", change[0]), ("include_segment", change[1])):
         for segment_id in sorted(ids):
-            row = set_segment(session, rollout, segment_id, action, actor, reason, role=role)
+            row, _ = set_segment_by_hand(session, rollout, segment_id, action, actor, reason, role=role)
     assert row is not None
     return row
 

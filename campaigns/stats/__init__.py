@@ -9,6 +9,7 @@
 """
 
 from campaigns.stats.compare import Arms, Comparison, compare, stratified
+from campaigns.stats.lift import LiftTest, lift_test, relative_sequence
 from campaigns.stats.quantiles import histogram_quantile
 from campaigns.stats.rates import (
     RateTest,
@@ -18,29 +19,28 @@ from campaigns.stats.rates import (
     rate_ratio_test,
 )
 from campaigns.stats.sequential import cs_halfwidth, log_evalue_one_sided, log_evalue_two_sided, mixture_rho
-from campaigns.stats.lift import LiftTest, lift_test, relative_sequence
 from campaigns.stats.srm import SRM_ALPHA, SRM_P, SrmResult, srm_test
 
 __all__ = [
     "SRM_ALPHA",
     "SRM_P",
-    "LiftTest",
-    "lift_test",
-    "relative_sequence",
     "Arms",
     "Comparison",
+    "LiftTest",
     "RateTest",
     "SrmResult",
     "cap_test",
     "compare",
     "cs_halfwidth",
     "histogram_quantile",
+    "lift_test",
     "log_evalue_above_cap",
     "log_evalue_one_sided",
     "log_evalue_rate_ratio",
     "log_evalue_two_sided",
     "mixture_rho",
     "rate_ratio_test",
+    "relative_sequence",
     "srm_test",
     "stratified",
 ]

@@ -82,6 +82,13 @@ class SrmResult:
         return {**out, "p_value": self.p_value, "mismatch": self.mismatch}
 
 
+def _per_stage(values: Sequence[Sequence[float]] | Sequence[float]) -> list[list[float]]:
+    """A list of per-stage lists; a flat list is one stage."""
+    if values and all(isinstance(v, Sequence) for v in values):
+        return [[float(x) for x in v] for v in values]  # type: ignore[union-attr]
+    return [[float(v) for v in values]]  # type: ignore[arg-type]
+
+
 def srm_test(
     observed: Sequence[Sequence[float]] | Sequence[float],
     expected_shares: Sequence[Sequence[float]] | Sequence[float],
@@ -90,14 +97,7 @@ def srm_test(
 ) -> SrmResult:
     """Sequential test over stages: `observed[s][arm]` recipients and `expected_shares[s][arm]` (any
     positive scale) per randomized stage. A flat list is one stage."""
-    obs = [list(map(float, o)) for o in observed] if observed and isinstance(observed[0], Sequence) else [
-        list(map(float, observed))  # type: ignore[arg-type]
-    ]  # fmt: skip
-    shares = (
-        [list(map(float, s)) for s in expected_shares]  # type: ignore[union-attr]
-        if expected_shares and isinstance(expected_shares[0], Sequence)
-        else [list(map(float, expected_shares))]  # type: ignore[arg-type]
-    )
+    obs, shares = _per_stage(observed), _per_stage(expected_shares)
     if len(obs) != len(shares) or any(len(o) != len(s) for o, s in zip(obs, shares, strict=True)):
         raise ValueError("one expected share per observed count, one share list per stage")
     expected = []
@@ -109,7 +109,5 @@ def srm_test(
     ]  # fmt: skip
     if not usable:
         return SrmResult("no_data", tuple(map(tuple, obs)), tuple(expected), 0.0, alpha)
-    log_e = float(
-        sum(float(log_bayes_factor(obs[i], shares[i], concentration)) for i in usable)
-    )
+    log_e = float(sum(float(log_bayes_factor(obs[i], shares[i], concentration)) for i in usable))
     return SrmResult("ok", tuple(map(tuple, obs)), tuple(expected), log_e, alpha)

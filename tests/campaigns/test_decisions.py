@@ -84,7 +84,10 @@ def test_advance_when_gates_pass_and_primary_not_worse() -> None:
 def test_last_stage_completes() -> None:
     data = {2: {"treatment": arm(20_000, 1000), "control": arm(18_000, 900), "holdout": arm(2000, 100)}}
     verdict = decide(snapshot(data, stage_index=2))
-    assert verdict.outcome == "advance" and verdict.reasons[-1] == "gates met on matured recipients: completing the rollout"
+    assert (
+        verdict.outcome == "advance"
+        and verdict.reasons[-1] == "gates met on matured recipients: completing the rollout"
+    )
 
 
 def test_not_live_holds() -> None:
@@ -213,7 +216,9 @@ def matured_view(data: dict[int, Any], share: float) -> dict[int, Any]:
 def test_immature_recipients_neither_meet_a_gate_nor_dilute_a_rate() -> None:
     data = healthy()
     # everything was mailed a minute ago: nothing has matured for any window
-    fresh = decide(snapshot(data, matured={24.0: {}, 72.0: {}}, stage_last_send_at=NOW - timedelta(minutes=1)))
+    fresh = decide(
+        snapshot(data, matured={24.0: {}, 72.0: {}}, stage_last_send_at=NOW - timedelta(minutes=1))
+    )
     assert fresh.outcome == "hold" and fresh.reasons[0].startswith("not enough matured data: 0 treatment")
     assert fresh.evidence["maturation"] == {
         "window_hours": 72.0,
@@ -244,7 +249,13 @@ def segment_snapshot(conv_a: float, conv_b: float, n: float = 20_000, **kw: Any)
     from campaigns.decisions import Evidence
 
     def stage(conv_t: float) -> dict[int, Any]:
-        return {1: {"treatment": arm(n, conv_t), "control": arm(18 * n, 18 * n * 0.05), "holdout": arm(n, n * 0.05)}}
+        return {
+            1: {
+                "treatment": arm(n, conv_t),
+                "control": arm(18 * n, 18 * n * 0.05),
+                "holdout": arm(n, n * 0.05),
+            }
+        }
 
     seg_a, seg_b = stage(conv_a), stage(conv_b)
     whole = {1: {a: {m: tuple(x + y for x, y in zip(seg_a[1][a][m], seg_b[1][a][m], strict=True))

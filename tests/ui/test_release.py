@@ -65,7 +65,9 @@ def test_kill_switch_from_the_ui(
         ids = add_contacts(db(), 30)
         add_catalog(db(), ids)
         template = add_template(db())
-        campaign = add_campaign(db(), template.id, ai={"exposure_percent": 100, "holdout_percent": 0, "plan": "manual"})
+        campaign = add_campaign(
+            db(), template.id, ai={"exposure_percent": 100, "holdout_percent": 0, "plan": "manual"}
+        )
         campaign_id, rollout_id = campaign.id, campaign.rollout_id
     marketer = login("marketer")
     marketer.goto(f"/campaigns/{campaign_id}")

@@ -56,7 +56,9 @@ def test_viewer_cannot_change_anything(make_api_client: Any) -> None:
     assert [row["action"] for row in after] == ["create"]
 
 
-def test_marketer_ramps_and_four_eyes_apply_beyond_the_threshold(make_api_client: Any, session: Session) -> None:
+def test_marketer_ramps_and_four_eyes_apply_beyond_the_threshold(
+    make_api_client: Any, session: Session
+) -> None:
     marketer = make_api_client("marketer", "mia@example.com")
     approver = make_api_client("approver", "ada@example.com")
     rollout = _create(marketer, approval_from_bp=None)

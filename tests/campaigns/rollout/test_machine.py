@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from campaigns.errors import InputError, StateError
 from campaigns.rollout.machine import RoleError, transition
 from campaigns.rollout.service import is_killed, load_spec
-from tests.factories import add_matured_sends
 from models import Role, RolloutAudit
+from tests.factories import add_matured_sends
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 

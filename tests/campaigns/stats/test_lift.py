@@ -25,7 +25,10 @@ def test_strata_are_combined_by_information() -> None:
     estimate, info = relative_sequence(
         [1000, 5000], [18, 135], [18, 135], [20_000, 20_000], [400, 600], [400, 600], True
     )
-    single = [relative_sequence([n], [x], [x], [20_000], [c], [c], True)[1] for n, x, c in ((1000, 18, 400), (5000, 135, 600))]
+    single = [
+        relative_sequence([n], [x], [x], [20_000], [c], [c], True)[1]
+        for n, x, c in ((1000, 18, 400), (5000, 135, 600))
+    ]
     assert float(info) == pytest.approx(float(sum(single)), rel=1e-12)
     assert float(estimate) == pytest.approx(-0.1, abs=1e-12)  # 1.8% vs 2%, 2.7% vs 3%
 
@@ -34,7 +37,10 @@ def test_log_evalue_by_hand() -> None:
     # harm direction: sum_k w_k exp(-g_k S - g_k^2 I / 2) with S = (estimate - 0) * I, g_k = 0.1 * GRID_k
     estimate, info = -0.15, 300.0
     expected = math.log(
-        sum(w * math.exp(-0.1 * g * estimate * info - 0.5 * (0.1 * g) ** 2 * info) for g, w in zip(GRID, WEIGHTS, strict=True))
+        sum(
+            w * math.exp(-0.1 * g * estimate * info - 0.5 * (0.1 * g) ** 2 * info)
+            for g, w in zip(GRID, WEIGHTS, strict=True)
+        )
     )
     assert float(log_evalue(estimate, info, 0.0, -1)) == pytest.approx(expected, rel=1e-12)
     assert float(log_evalue(estimate, 0.0, 0.0, -1)) == 0.0  # no information, no evidence
@@ -81,7 +87,9 @@ def test_the_interval_never_contradicts_the_verdict() -> None:
 
 def test_the_issue_data_set_no_longer_shows_better_beside_an_interval_holding_zero() -> None:
     # a small stage whose lift looks large: any verdict comes with an interval on its side of zero
-    estimate, info = relative_sequence([400, 2000], [22, 80], [22, 80], [9000, 9000], [260, 300], [260, 300], True)
+    estimate, info = relative_sequence(
+        [400, 2000], [22, 80], [22, 80], [9000, 9000], [260, 300], [260, 300], True
+    )
     test = lift_test(float(estimate), float(info), alpha_harm=0.03, alpha_benefit=0.025)
     assert test.lift_low is not None and test.lift_high is not None
     assert not test.better or test.lift_low > 0

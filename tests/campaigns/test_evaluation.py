@@ -183,3 +183,54 @@ def test_periodic_job_evaluates_live_rollouts_only(app: Any, session: Session) -
     for job in CRON_JOBS:  # every declared periodic job resolves to a function
         module, _, name = job["func"].rpartition(".")
         assert callable(getattr(importlib.import_module(module), name))
+
+
+def test_a_harmed_report_segment_is_excluded_through_the_state_machine(session: Session) -> None:
+    """France converts at a third of its control rate, the rest as control: the evaluator excludes
+    France (audited, a webhook queued) and the rollout stays live for the others."""
+    from models import Segment
+
+    france = Segment(name="France", rules={"field": "country", "op": "eq", "value": "France"})
+    session.add_all([france, Webhook(url="http://127.0.0.1:9/hook", secret="s3cret", format="json")])
+    session.flush()
+    rollout = Rollout(
+        name="AI picks", salt="salt", state="ramping", stage_index=0, stages=PLAN, guardrails=POLICY,
+        plan="manual", report_segments=[france.id], stage_started_at=NOW - timedelta(days=5),
+    )  # fmt: skip
+    session.add(rollout)
+    session.flush()
+    campaign = add_campaign(session, add_template(session).id)
+    contacts = add_contacts(session, 8000)
+    sends = [
+        Send(campaign_id=campaign.id, contact_id=c, rollout_id=rollout.id, stage_index=0, state="sent",
+             arm="treatment" if i % 2 else "control", sent_at=NOW - timedelta(days=4))
+        for i, c in enumerate(contacts)
+    ]  # fmt: skip
+    session.add_all(sends)
+    session.flush()
+    in_france = {s.id: ["France"] for i, s in enumerate(sends) if i < 4000}
+    metrics.record_sends(session, sends, in_france)
+    converted = []
+    for i, s in enumerate(sends):
+        french, treated = i < 4000, s.arm == "treatment"
+        rate = (0.03 if treated else 0.09) if french else 0.09
+        if (i // 2) % 100 < rate * 100:
+            converted.append(_event(s, "conversion"))
+    session.add_all(converted)
+    session.flush()
+    metrics.record_events(session, converted, in_france)
+    session.commit()
+
+    decision = evaluate(session, rollout.id, now=NOW)
+    session.commit()
+    assert decision.outcome == "exclude_segment" and decision.applied, decision.reasons
+    assert decision.evidence["segment"] == "France"
+    session.refresh(rollout)
+    assert rollout.state == "ramping" and rollout.targeting["exclude_segments"] == [france.id]
+    audit = session.scalars(sa.select(RolloutAudit).where(RolloutAudit.rollout_id == rollout.id)).one()
+    assert (audit.action, audit.actor) == ("exclude_segment", "evaluator")
+    events = [d.event for d in session.scalars(sa.select(WebhookDelivery))]
+    assert "decision.exclude_segment" in events and "health.segment" in events
+    # the next evaluation leaves France out of the whole-arm tests: the rest advances
+    again = evaluate(session, rollout.id, now=NOW + timedelta(minutes=5))
+    assert again.outcome == "advance", again.reasons

@@ -145,7 +145,7 @@ def _rollout_for(session: Session, payload: dict[str, Any], campaign: Campaign, 
         if ai.get("holdout_percent") is not None
         else int(default["holdout_bp"])
     )
-    if exposure + holdout > 10_000:
+    if exposure < 10_000 and exposure + holdout > 10_000:  # 100% means "everyone but the holdout"
         raise InputError("exposure and holdout together exceed 100%", where="ai")
     if ai.get("stages"):
         stages = ai["stages"]

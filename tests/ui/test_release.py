@@ -26,6 +26,7 @@ PLAN = [
 
 def started_rollout(app: Flask, **settings: Any) -> int:
     with app.app_context():
+        settings.setdefault("plan", "manual")  # gate-less stages: chosen explicitly
         rollout = changes.create_rollout(db(), "AI picks", "marketer@example.com", stages=PLAN, **settings)
         transition(db(), rollout, "start", "marketer@example.com", "first ring")
         db().commit()

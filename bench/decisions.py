@@ -283,6 +283,7 @@ def simulate(method: str, scenario: str, args: argparse.Namespace, gb: Any) -> d
         "median_exposed": float(np.median(exposed)),
         "p90_exposed": float(np.percentile(exposed, 90)),
         "median_waves_to_complete": float(np.median(waves_used[completed])) if completed.any() else None,
+        "mean_waves_to_complete": float(np.mean(waves_used[completed])) if completed.any() else None,
         "seconds": round(time.perf_counter() - started, 1),
     }
 
@@ -322,7 +323,7 @@ def main() -> None:
                 f"{scenario:34} {method:12} {pct(r['rolled_back']):>8} {pct(r['rolled_back_before_25']):>6} "
                 f"{pct(r['reached_100']):>6} {pct(r['completed']):>6} {pct(r['paused']):>6} "
                 f"{pct(r['segment_excluded']):>8} {pct(r['significantly_better']):>6} {r['median_exposed']:>11,.0f} "
-                f"{r['p90_exposed']:>9,.0f} {r['median_waves_to_complete'] or 0:>5.0f}"
+                f"{r['p90_exposed']:>9,.0f} {r['mean_waves_to_complete'] or 0:>5.1f}"
             )
     harm = results.get(HARM_SCENARIO, {})
     ratio = (

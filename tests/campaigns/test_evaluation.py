@@ -234,3 +234,19 @@ def test_a_harmed_report_segment_is_excluded_through_the_state_machine(session: 
     # the next evaluation leaves France out of the whole-arm tests: the rest advances
     again = evaluate(session, rollout.id, now=NOW + timedelta(minutes=5))
     assert again.outcome == "advance", again.reasons
+
+
+def test_recipients_count_only_once_matured(session: Session) -> None:
+    """Sent three hours before NOW: nothing has matured for conversions (72 h), so no gate is met and
+    no rate is computed; the same aggregates evaluated three days later advance the stage."""
+    rollout = build(session, sent_hours_ago=3)
+    early = evaluate(session, rollout.id, now=NOW)
+    session.commit()
+    assert early.outcome == "hold" and early.reasons[0].startswith("not enough matured data: 0 treatment")
+    matures = datetime.fromisoformat(early.evidence["maturation"]["stage_matures_at"])
+    assert NOW + timedelta(hours=69) <= matures <= NOW + timedelta(hours=70)  # newest cohort + 72 h
+    assert early.evidence["maturation"]["matured"] is False
+    late = evaluate(session, rollout.id, now=NOW + timedelta(hours=73))
+    session.commit()
+    assert late.outcome == "advance", late.reasons
+    assert late.evidence["recipients"]["treatment"] == 300

@@ -106,6 +106,7 @@ def test_marketer_journey(
     page.get_by_label("Send AI content to part of the audience behind a rollout").check()
     page.get_by_label("Exposure %").fill("50")
     page.get_by_label("Holdout %").fill("10")
+    page.get_by_label("Manual plan: one stage straight at this exposure").check()  # 40 contacts: no ramp
     screenshot(page, "campaign-new")
     page.get_by_role("button", name="Create campaign").click()
     expect(page.get_by_role("status")).to_contain_text("Created campaign Spring picks")
@@ -152,7 +153,7 @@ def test_marketer_journey(
     page.get_by_role("link", name="AI content: Spring picks").first.click()
     page.get_by_role("link", name="Settings").click()
     page.get_by_label("Guardrails and policy (JSON)").fill(
-        '{"policy": {"min_samples_per_arm": 10, "advance_when": "better"}}'
+        '{"policy": {"min_samples_per_arm": 10, "advance_when": "better", "maturation_hours": {"conversion": 0}}}'
     )
     page.get_by_label("Reason for the change").fill("small demo audience")
     page.get_by_role("button", name="Save settings").click()

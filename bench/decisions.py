@@ -21,7 +21,8 @@ Methods, each on its own stream (same seed: the first waves are common), same ga
   back when its interval is below 0 (``pip install --no-deps gbstats==0.8.0``);
 - ``naive_z``: a fixed-horizon two-sided z-test (alpha 0.05) repeated after every wave.
 
-Run: ``python bench/decisions.py`` (``--rollouts 200`` for a quick look). Prints a table; the last
+Run: ``python bench/decisions.py`` (``--rollouts 200`` for a quick look; ``--rollouts 0 --events
+10000000`` times `evaluate()` with ten million events stored instead). Prints a table; the last
 line is one JSON object: per scenario and method rolled_back, rolled_back_before_25, reached_100,
 paused, segment_excluded, median_exposed, p90_exposed, and ``exposure_vs_oracle``.
 """
@@ -301,10 +302,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20241120)
     parser.add_argument("--scenarios", default="", help="comma-separated subset (default: all)")
     parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument(
+        "--events", type=int, default=0, help="also time evaluate() with this many events stored"
+    )
     args = parser.parse_args()
     gb = gbstats_test()
     methods = [m for m in args.methods.split(",") if m and (m != "gbstats" or gb is not None)]
     scenarios = [s for s in SCENARIOS if not args.scenarios or s in args.scenarios.split(",")]
+    if args.rollouts <= 0:
+        scenarios = []
     print(f"{args.rollouts} rollouts per scenario, waves of {args.wave:,} contacts a day, gate {args.gate:,} matured "
           f"treatment recipients, stages {', '.join(f'{e / 100:g}%' for e in EXPOSURES)} (holdout {HOLDOUT_BP / 100:g}%), "
           f"up to {args.max_waves} waves; gbstats: {'available' if gb else 'NOT importable'}", flush=True)  # fmt: skip
@@ -333,10 +339,15 @@ def main() -> None:
     )
     print(f"\nexposure_vs_oracle ({HARM_SCENARIO}, median exposed, mailramp / SPRT oracle): "
           f"{'-' if ratio is None else f'{ratio:.2f}x'}")  # fmt: skip
+    timing: dict[str, Any] = {}
+    if args.events > 0:
+        from bench.decisions_db import evaluation_timing
+
+        timing = evaluation_timing(args.events)
     print(
         json.dumps(
             {"rollouts_per_scenario": args.rollouts, "wave": args.wave, "gate": args.gate, "gbstats": gb is not None,
-             "exposure_vs_oracle": ratio, "scenarios": results},
+             "exposure_vs_oracle": ratio, "scenarios": results, **timing},
             separators=(",", ":"),
         )
     )  # fmt: skip

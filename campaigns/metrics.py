@@ -149,19 +149,20 @@ class _Accumulator:
             }
             for key, d in sorted(self.deltas.items())
         ]
-        insert = dialect_insert(session)
+        # one statement compiled once, run for every row (executemany): a batch of events may touch
+        # many send-time cohorts, and compiling a multi-row VALUES per chunk would dominate
+        stmt = dialect_insert(session)(ArmMetric)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["campaign_id", "stage_index", "arm", "segment", "metric", "cohort"],
+            set_={
+                "count": ArmMetric.count + stmt.excluded.count,
+                "total": ArmMetric.total + stmt.excluded.total,
+                "total_sq": ArmMetric.total_sq + stmt.excluded.total_sq,
+                "updated_at": stmt.excluded.updated_at,
+            },
+        )
         for start in range(0, len(rows), CHUNK):
-            stmt = insert(ArmMetric).values(rows[start : start + CHUNK])
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["campaign_id", "stage_index", "arm", "segment", "metric", "cohort"],
-                set_={
-                    "count": ArmMetric.count + stmt.excluded.count,
-                    "total": ArmMetric.total + stmt.excluded.total,
-                    "total_sq": ArmMetric.total_sq + stmt.excluded.total_sq,
-                    "updated_at": stmt.excluded.updated_at,
-                },
-            )
-            session.execute(stmt)
+            session.execute(stmt, rows[start : start + CHUNK])
         self.deltas.clear()
 
 

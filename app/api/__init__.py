@@ -13,6 +13,7 @@ from app.api import (  # noqa: F401  (register their routes)
     events,
     imports,
     models_api,
+    rollout_segments,
     rollouts,
     segments,
     templates,

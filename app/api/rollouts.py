@@ -9,23 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from flask import Response, jsonify, request
 
 from app.api.errors import json_body
+from app.api.rollout_segments import enqueue_decisions_after, last_decision_id
 from app.api.spec import api, route
 from app.auth import actor, current_user
 from app.extensions import db
-from campaigns import alerts
-from campaigns.decisions.by_hand import set_segment_by_hand
 from campaigns.errors import InputError, NotFound
-from campaigns.rollout import approvals, changes, plans, service
+from campaigns.rollout import approvals, changes, service
 from campaigns.rollout.assignment import assign
 from campaigns.rollout.audit import audit_to_json, history
 from campaigns.rollout.machine import ApprovalRequired, RoleError, transition
 from campaigns.rollout.shadow import shadow_report
 from campaigns.rollout.status import list_rollouts, rollout_status, rollout_summary
-from models import Approval, Decision, Role
+from models import Approval, Role
 
 TAG = "rollouts"
 _REASON = {"reason": {"type": "string", "description": "why: written to the audit log"}}
@@ -138,89 +136,11 @@ def rollouts_update(rollout_id: int) -> Response:
     reason = _reason(body)
     body.pop("reason")
     rollout = service.get_rollout(db(), rollout_id)
-    before = _last_decision_id(rollout_id)
+    before = last_decision_id(rollout_id)
     changes.update_rollout(db(), rollout, actor(), reason, body, role=_role())
     db().commit()
-    _enqueue_decisions_after(rollout_id, before)
+    enqueue_decisions_after(rollout_id, before)
     return jsonify(rollout_status(db(), rollout))
-
-
-def _last_decision_id(rollout_id: int) -> int:
-    return int(db().scalar(sa.select(sa.func.max(Decision.id)).where(Decision.rollout_id == rollout_id)) or 0)
-
-
-def _enqueue_decisions_after(rollout_id: int, before: int) -> None:
-    """Webhook deliveries of decisions made by hand in this request (after the commit)."""
-    from app.extensions import get_runtime
-
-    ids = db().scalars(sa.select(Decision.id).where(Decision.rollout_id == rollout_id, Decision.id > before))
-    for decision_id in list(ids):
-        alerts.enqueue_for_decision(get_runtime(), int(decision_id))
-
-
-def _segment_move(rollout_id: int, segment_id: int, action: str) -> Response:
-    body = json_body()
-    reason = _reason(body)
-    rollout = service.get_rollout(db(), rollout_id)
-    _, decision = set_segment_by_hand(db(), rollout, segment_id, action, actor(), reason, role=_role())
-    decision_id = int(decision.id)
-    db().commit()
-    from app.extensions import get_runtime
-
-    alerts.enqueue_for_decision(get_runtime(), decision_id)
-    return jsonify(rollout_status(db(), rollout))
-
-
-@route(
-    "/rollouts/<int:rollout_id>/segments/<int:segment_id>/exclude",
-    "POST",
-    role=Role.marketer,
-    summary="Exclude a segment from the rollout (any state, completed included; audited, webhooks)",
-    body={"type": "object", "properties": _REASON, "required": ["reason"]},
-    tag=TAG,
-)
-def rollouts_exclude_segment(rollout_id: int, segment_id: int) -> Response:
-    return _segment_move(rollout_id, segment_id, "exclude_segment")
-
-
-@route(
-    "/rollouts/<int:rollout_id>/segments/<int:segment_id>/include",
-    "POST",
-    role=Role.marketer,
-    summary="Include an excluded segment again (undoes an exclusion; audited, webhooks)",
-    body={"type": "object", "properties": _REASON, "required": ["reason"]},
-    tag=TAG,
-)
-def rollouts_include_segment(rollout_id: int, segment_id: int) -> Response:
-    return _segment_move(rollout_id, segment_id, "include_segment")
-
-
-@route(
-    "/settings/default-plan", "GET", role=Role.viewer, summary="The workspace's default rollout plan", tag=TAG
-)
-def default_plan_get() -> Response:
-    return jsonify(plans.workspace_plan(db()))
-
-
-@route(
-    "/settings/default-plan",
-    "PUT",
-    role=Role.admin,
-    summary="Set the workspace's default plan (must be a staged plan: gates, a comparison group)",
-    body={
-        "type": "object",
-        "properties": {
-            "stages": {"type": "array", "items": {"type": "object"}},
-            "holdout_bp": {"type": "integer"},
-        },
-        "required": ["stages"],
-    },
-    tag=TAG,
-)
-def default_plan_put() -> Response:
-    value = plans.set_workspace_plan(db(), json_body(), actor())
-    db().commit()
-    return jsonify(value)
 
 
 def _transition(rollout_id: int, action: str) -> tuple[Response, int]:

@@ -5,6 +5,9 @@
     mailramp rollout kill ID --reason "complaints spiking"      # works while Redis and workers are down
     mailramp rollout start|advance|pause|resume|rollback|unkill ID --reason "..."
     mailramp rollout approve APPROVAL_ID --as approver@example.com
+    mailramp rollout exclude-segment|include-segment ID SEGMENT_ID --reason "..."   # any state
+    mailramp rollout advance ID --override-gates --as approver@example.com -r "..."  # no matured evidence
+    mailramp rollout default-plan [--set plan.json --as admin@example.com]
     mailramp rollout audit ID
 
 The actor is `--as EMAIL` (a user's email; their role is checked) or, without it, `cli:$USER`, a
@@ -109,8 +112,17 @@ def _transition_command(action: str, help_text: str) -> None:
     @click.argument("rollout_id", type=int)
     @_reason
     @_as
-    @click.option("--override-gates", is_flag=True, help="advance although gates are not met (audited)")
+    @click.option(
+        "--override-gates",
+        is_flag=True,
+        help="advance although the stage has no matured evidence (needs --as an approver; audited)",
+    )
     def command(rollout_id: int, reason: str, as_email: str | None, override_gates: bool) -> None:
+        if override_gates and not as_email:
+            raise click.ClickException(
+                "--override-gates advances without matured evidence: it needs --as EMAIL of an approver"
+            )
+
         def work(session: Session) -> None:
             who, role = _who(session, as_email)
             rollout = service.get_rollout(session, rollout_id)
@@ -142,6 +154,67 @@ for _action, _help in (
     ("unkill", "Lift the kill switch (approver)."),
 ):
     _transition_command(_action, _help)
+
+
+def _segment_command(action: str, help_text: str) -> None:
+    @rollout_group.command(action.replace("_", "-"), help=help_text)
+    @click.argument("rollout_id", type=int)
+    @click.argument("segment_id", type=int)
+    @_reason
+    @_as
+    def command(rollout_id: int, segment_id: int, reason: str, as_email: str | None) -> None:
+        from campaigns import alerts
+        from campaigns.decisions.by_hand import set_segment_by_hand
+
+        def work(session: Session) -> int:
+            who, role = _who(session, as_email)
+            rollout = service.get_rollout(session, rollout_id)
+            _, decision = set_segment_by_hand(session, rollout, segment_id, action, who, reason, role=role)
+            decision_id = int(decision.id)
+            session.commit()
+            excluded = (rollout.targeting or {}).get("exclude_segments") or []
+            click.echo(f"rollout {rollout_id} ({rollout.state}): excluded segments now {excluded}")
+            return decision_id
+
+        decision_id = _run(work)
+        from app.extensions import get_runtime
+
+        alerts.enqueue_for_decision(get_runtime(), decision_id)
+
+
+_segment_command("exclude_segment", "Exclude a segment from the rollout, in any state (audited, webhooks).")
+_segment_command("include_segment", "Include an excluded segment again (audited, webhooks).")
+
+
+@rollout_group.command("default-plan")
+@click.option(
+    "--set",
+    "plan_file",
+    type=click.File("r"),
+    default=None,
+    help='JSON: {"stages": [...], "holdout_bp": 500}',
+)
+@_as
+def default_plan_command(plan_file: Any, as_email: str | None) -> None:
+    """Show (or set) the workspace's default plan, which every new rollout starts from."""
+    from campaigns.rollout import plans
+
+    def work(session: Session) -> None:
+        if plan_file is not None:
+            who, role = _who(session, as_email)
+            if role is not None and not role.allows(Role.admin):
+                raise click.ClickException(
+                    f"setting the default plan needs the admin role; {who} is {role.value}"
+                )
+            try:
+                raw = json.load(plan_file)
+            except json.JSONDecodeError as exc:
+                raise click.ClickException(f"{plan_file.name}: line {exc.lineno}: {exc.msg}") from exc
+            plans.set_workspace_plan(session, raw, who)
+            session.commit()
+        click.echo(json.dumps(plans.workspace_plan(session), indent=2))
+
+    _run(work)
 
 
 @rollout_group.command("approve")

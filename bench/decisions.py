@@ -1,26 +1,30 @@
-"""Automatic decisions under continuous monitoring: 1,000 simulated rollouts per scenario.
+"""Automatic decisions under continuous monitoring, on matured evidence: simulated rollouts.
 
-Each simulated rollout is a campaign series sent in waves of ``--wave`` contacts through the plan
-1% -> 5% -> 10% -> 25% -> 50% -> 100% with a 5% holdout; each stage's gate is ``--gate`` recipients
-per randomized arm. After EVERY wave the real policy (`campaigns.decisions.decide`, the function the
-evaluator calls, with the default `Policy`) looks at the cumulative per-stage aggregates and holds,
-advances, rolls back or pauses. Waves are generated vectorized across rollouts (multinomial arms,
-binomial outcomes per arm); only the decisions are a Python loop.
+Each simulated rollout sends a wave of ``--wave`` contacts (20,000) every day through the plan
+1% -> 5% -> 10% -> 25% -> 50% -> 100% with a 5% holdout. A stage advances when its treatment arm has
+``--gate`` (2,000) recipients matured for conversions (72 h: a wave counts three looks after it was
+sent) and the method neither rolls back nor pauses; a look after every wave; up to ``--max-waves``
+(60) waves. Events arrive over three days (60%, 25%, 15%); the fast harm signals (unsubscribes,
+complaints, bounces) may be read before they mature, the primary metric only on matured cohorts.
+Contacts fall in two equal report segments "A" and "B".
 
-Baselines per recipient: conversion 4%, unsubscribe 0.2%, complaint 0.03%, bounce 0.5%, send
-error 0.1%. Scenarios: A/A; harmful AI (-20% relative conversions; 3x unsubscribes); beneficial AI
-(+10% conversions); sample-ratio mismatch (10% of treatment sends silently lost).
+Baselines per recipient: conversion 3%, unsubscribe 0.4%, complaint 0.03%, bounce 0.5%, send error
+0.1%. Scenarios: A/A; -20% conversions; 3x unsubscribes; +10% conversions; 10% of treatment sends
+silently lost; harm in one of two equal segments (A -40%, B +10% conversions).
 
-On the same streams, at the same looks, two comparators watch the primary metric:
-- a naive fixed-horizon two-sided z-test at alpha = 0.05 repeated after every wave (same stratified
-  estimate; what a dashboard "p < 0.05" check does), and
-- GrowthBook's gbstats ``SequentialTwoSidedTTest`` (alpha 0.05, same tuning) on the pooled counts
-  (gbstats does not stratify by stage), when gbstats is importable. gbstats >= 0.8 pins numpy < 2
-  and pandas < 2 in its metadata, but its frequentist code runs on numpy 2 / pandas 2: install it
-  with ``pip install --no-deps gbstats==0.8.0`` (0.2.x imports removed pandas APIs and fails).
+Methods, each on its own stream (same seed: the first waves are common), same gates, same looks:
+- ``mailramp``: the real policy (`campaigns.decisions.decide`, default `Policy`), with SRM,
+  guardrails, per-segment exclusion and maturation;
+- ``sprt_oracle``: Wald's SPRT that knows the harmful effect (-20% relative) on the same stratified
+  matured sequence, at the policy's harm alpha: the floor;
+- ``gbstats``: GrowthBook's ``SequentialTwoSidedTTest`` (alpha 0.05) on pooled matured counts, rolled
+  back when its interval is below 0 (``pip install --no-deps gbstats==0.8.0``);
+- ``naive_z``: a fixed-horizon two-sided z-test (alpha 0.05) repeated after every wave.
 
-Run: ``python bench/decisions.py`` (``--rollouts 200`` for a quick look; ``--events 0`` skips the
-10-million-event evaluation timing). Prints tables; the last line is one JSON object.
+Run: ``python bench/decisions.py`` (``--rollouts 200`` for a quick look; ``--rollouts 0 --events
+10000000`` times `evaluate()` with ten million events stored instead). Prints a table; the last
+line is one JSON object: per scenario and method rolled_back, rolled_back_before_25, reached_100,
+paused, segment_excluded, median_exposed, p90_exposed, and ``exposure_vs_oracle``.
 """
 
 from __future__ import annotations
@@ -28,12 +32,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,288 +43,314 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from campaigns.decisions import Snapshot, decide
+from campaigns.decisions import Evidence, Snapshot, decide
 from campaigns.policy import parse_config
 from campaigns.rollout.stages import parse_plan
 from campaigns.stats import stratified
+from campaigns.stats.lift import relative_sequence, sprt_log_lr
 
 ARMS = ("treatment", "control", "holdout")
-METRICS = ("sent", "failed", "conversion", "unsubscribe", "complaint", "bounce")
-BASE = {"failed": 0.001, "conversion": 0.04, "unsubscribe": 0.002, "complaint": 0.0003, "bounce": 0.005}
+EVENTS = ("conversion", "unsubscribe", "complaint", "bounce")
+BASE = {"failed": 0.001, "conversion": 0.03, "unsubscribe": 0.004, "complaint": 0.0003, "bounce": 0.005}
+ARRIVAL = (0.6, 0.25, 0.15)  # share of a cohort's events arriving on days 1, 2, 3 after the send
 EXPOSURES = (100, 500, 1000, 2500, 5000, 10_000)
 HOLDOUT_BP = 500
-SCENARIOS: dict[str, dict[str, float]] = {
+SEGMENTS = ("A", "B")
+WINDOWS = {"conversion": 72.0, "unsubscribe": 72.0, "complaint": 72.0, "bounce": 24.0}
+# scenario -> per segment -> event -> factor on treatment ("lost": share of treatment sends lost)
+SCENARIOS: dict[str, dict[str, dict[str, float]]] = {
     "A/A": {},
-    "harmful: -20% conversions": {"conversion": 0.8},
-    "harmful: 3x unsubscribes": {"unsubscribe": 3.0},
-    "beneficial: +10% conversions": {"conversion": 1.1},
-    "SRM: 10% treatment sends lost": {"lost": 0.1},
+    "-20% conversions": {"A": {"conversion": 0.8}, "B": {"conversion": 0.8}},
+    "3x unsubscribes": {"A": {"unsubscribe": 3.0}, "B": {"unsubscribe": 3.0}},
+    "+10% conversions": {"A": {"conversion": 1.1}, "B": {"conversion": 1.1}},
+    "10% treatment sends lost": {"A": {"lost": 0.1}, "B": {"lost": 0.1}},
+    "harm in one segment (-40% / +10%)": {"A": {"conversion": 0.6}, "B": {"conversion": 1.1}},
 }
-NOW = datetime(2024, 11, 20, tzinfo=UTC)
+HARM_SCENARIO = "-20% conversions"
+ORACLE_EFFECT = -0.2
+METHODS = ("mailramp", "sprt_oracle", "gbstats", "naive_z")
+START = datetime(2024, 11, 1, tzinfo=UTC)
 
 
-@dataclass
-class Run:
-    """One scenario's results across rollouts."""
+class Streams:
+    """Cohort arrays of many rollouts: one cohort per wave."""
 
-    outcome: list[str] = field(default_factory=list)  # rolled_back | paused | completed | ramping
-    stopped_exposure_bp: list[int] = field(default_factory=list)
-    exposed: list[float] = field(default_factory=list)  # treatment recipients when the run ended
-    ours_better: list[bool] = field(default_factory=list)
-    ours_worse: list[bool] = field(default_factory=list)
-    naive_better: list[bool] = field(default_factory=list)
-    naive_worse: list[bool] = field(default_factory=list)
-    gb_better: list[bool] = field(default_factory=list)
-    gb_worse: list[bool] = field(default_factory=list)
-    looks: int = 0
-    seconds: float = 0.0
+    def __init__(self, rollouts: int, waves: int) -> None:
+        shape = (rollouts, waves, len(SEGMENTS), len(ARMS))
+        self.sent = np.zeros(shape)
+        self.failed = np.zeros(shape)
+        self.events = np.zeros((*shape, len(EVENTS), len(ARRIVAL)))  # by arrival day
+        self.stage = np.full((rollouts, waves), -1, dtype=int)
+
+    def send_wave(self, rng: np.random.Generator, idx: np.ndarray, wave: int, stage: np.ndarray,
+                  excluded: np.ndarray, effect: dict[str, dict[str, float]], size: int) -> None:  # fmt: skip
+        exposure = np.minimum(np.asarray(EXPOSURES)[stage[idx]], 10_000 - HOLDOUT_BP) / 10_000
+        self.stage[idx, wave] = stage[idx]
+        per_segment = rng.multinomial(size, [1 / len(SEGMENTS)] * len(SEGMENTS), size=idx.size)
+        for g, name in enumerate(SEGMENTS):
+            seg_effect = effect.get(name, {})
+            n = np.where(excluded[idx, g], 0, per_segment[:, g])  # an excluded segment leaves the rollout
+            n_t = rng.binomial(n, exposure)
+            n_h = rng.binomial(n - n_t, HOLDOUT_BP / 10_000 / (1 - exposure))
+            counts = (n_t - rng.binomial(n_t, seg_effect.get("lost", 0.0)), n - n_t - n_h, n_h)
+            for a, count in enumerate(counts):
+                failed = rng.binomial(count, BASE["failed"])
+                sent = count - failed
+                self.sent[idx, wave, g, a] = sent
+                self.failed[idx, wave, g, a] = failed
+                for m, event in enumerate(EVENTS):
+                    rate = BASE[event] * (seg_effect.get(event, 1.0) if a == 0 else 1.0)
+                    total = rng.binomial(sent, rate)
+                    first = rng.binomial(total, ARRIVAL[0])
+                    second = rng.binomial(total - first, ARRIVAL[1] / (1 - ARRIVAL[0]))
+                    self.events[idx, wave, g, a, m] = np.stack(
+                        [first, second, total - first - second], axis=-1
+                    )
+
+    def sums(self, idx: np.ndarray, wave: int, window_hours: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+        """(sent, failed, events) per rollout, stage, segment, arm[, event]: cohorts 0..wave as seen at the
+        look after `wave` (cohort w is (wave + 1 - w) days old); only cohorts at least `window_hours` old
+        when a window is given."""
+        age = wave + 1 - np.arange(wave + 1)
+        arrived = np.minimum(age, len(ARRIVAL))  # days of events in
+        keep = np.ones(wave + 1) if window_hours is None else (age * 24 >= window_hours).astype(float)
+        cum = np.cumsum(self.events[idx, : wave + 1], axis=-1)
+        seen = np.take_along_axis(cum, (arrived - 1).reshape(1, -1, 1, 1, 1, 1), axis=-1)[..., 0]
+        onehot = (self.stage[idx, : wave + 1, None] == np.arange(len(EXPOSURES))).astype(float) * keep[
+            None, :, None
+        ]
+        sent = np.einsum("rws,rwga->rsga", onehot, self.sent[idx, : wave + 1])
+        failed = np.einsum("rws,rwga->rsga", onehot, self.failed[idx, : wave + 1])
+        events = np.einsum("rws,rwgam->rsgam", onehot, seen)
+        return sent, failed, events
 
 
-def gbstats_test() -> Callable[[float, float, float, float, float, float], tuple[bool, bool]] | None:
-    """(n_t, x_t, n_c, x_c, alpha, tuning) -> (better, worse) with gbstats, or None when unavailable."""
+def _stage_arms(sent: np.ndarray, failed: np.ndarray, events: np.ndarray, upto: int, segment: int | None) -> dict[int, Any]:  # fmt: skip
+    """Nested dicts for one rollout: stage -> arm -> metric -> (count, total, total_sq)."""
+    out: dict[int, Any] = {}
+    for s in range(upto + 1):
+        arms: dict[str, dict[str, tuple[float, float, float]]] = {}
+        for a, arm in enumerate(ARMS):
+            if segment is None:
+                n, f, ev = sent[s, :, a].sum(), failed[s, :, a].sum(), events[s, :, a].sum(axis=0)
+            else:
+                n, f, ev = sent[s, segment, a], failed[s, segment, a], events[s, segment, a]
+            metrics = {"sent": (float(n),) * 3, "failed": (float(f),) * 3}
+            for m, event in enumerate(EVENTS):
+                metrics[event] = (float(ev[m]),) * 3
+            arms[arm] = metrics
+        out[s] = arms
+    return out
+
+
+def _segment(views: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...], g: int, upto: int) -> Evidence:
+    """One report segment's evidence: (all, matured 72 h, matured 24 h) sums of one rollout."""
+    everything, m72, m24 = views
+    return Evidence(
+        _stage_arms(*everything, upto, g),
+        {72.0: _stage_arms(*m72, upto, g), 24.0: _stage_arms(*m24, upto, g)},
+    )
+
+
+def gbstats_test() -> Callable[[float, float, float, float], bool] | None:
+    """(n_t, x_t, n_c, x_c) -> significantly worse, with gbstats; None when unavailable."""
     try:
         from gbstats.frequentist.tests import SequentialConfig, SequentialTwoSidedTTest
         from gbstats.models.statistics import ProportionStatistic
     except Exception:  # pragma: no cover - reported in the output
         return None
+    config = SequentialConfig(alpha=0.05, sequential_tuning_parameter=20_000, difference_type="absolute")
 
-    def test(
-        n_t: float, x_t: float, n_c: float, x_c: float, alpha: float, tuning: float
-    ) -> tuple[bool, bool]:
-        if min(n_t, n_c) < 2 or x_t + x_c == 0:
-            return False, False
-        config = SequentialConfig(alpha=alpha, sequential_tuning_parameter=tuning, difference_type="absolute")
+    def worse(n_t: float, x_t: float, n_c: float, x_c: float) -> bool:
+        if min(n_t, n_c) < 200 or x_t + x_c == 0:
+            return False
         result = SequentialTwoSidedTTest(
             ProportionStatistic(n=int(n_c), sum=x_c), ProportionStatistic(n=int(n_t), sum=x_t), config
         ).compute_result()
-        if result.error_message:
-            return False, False
-        return bool(result.ci[0] > 0), bool(result.ci[1] < 0)
+        return not result.error_message and bool(result.ci[1] < 0)
 
-    return test
+    return worse
 
 
-def simulate(name: str, effect: dict[str, float], args: argparse.Namespace, gb: Any) -> Run:
-    rng = np.random.default_rng(abs(hash(name)) % 2**32 if args.seed is None else args.seed + len(name))
+def simulate(method: str, scenario: str, args: argparse.Namespace, gb: Any) -> dict[str, Any]:
+    rng = np.random.default_rng(args.seed + sum(map(ord, scenario)))
+    effect = SCENARIOS[scenario]
     plan = parse_plan(
         [{"name": f"{bp / 100:g}%", "kind": "percent", "exposure_bp": bp,
           "gates": {"min_recipients_per_arm": args.gate}} for bp in EXPOSURES]
     )  # fmt: skip
     config = parse_config("conversion_rate", {})
-    policy = config.policy
-    r_count, n_stages = args.rollouts, len(EXPOSURES)
-    sums = np.zeros((r_count, n_stages, len(ARMS), len(METRICS)))
-    stage = np.zeros(r_count, dtype=int)
-    live = np.ones(r_count, dtype=bool)
-    run = Run(outcome=["ramping"] * r_count, stopped_exposure_bp=[0] * r_count, exposed=[0.0] * r_count)
-    flags = {
-        k: np.zeros(r_count, dtype=bool) for k in ("ours_b", "ours_w", "naive_b", "naive_w", "gb_b", "gb_w")
-    }
-    rates = {arm: dict(BASE) for arm in ARMS}
-    for metric, factor in effect.items():
-        if metric in rates["treatment"]:
-            rates["treatment"][metric] = BASE[metric] * factor
-    lost = effect.get("lost", 0.0)
-    z = 1.959963984540054
+    harm_alpha = config.policy.harm_alpha
+    n_r, n_s = args.rollouts, len(EXPOSURES)
+    streams = Streams(n_r, args.max_waves)
+    stage = np.zeros(n_r, dtype=int)
+    stage_started = np.zeros(n_r, dtype=int)
+    live = np.ones(n_r, dtype=bool)
+    excluded = np.zeros((n_r, len(SEGMENTS)), dtype=bool)
+    outcome = np.array(["ramping"] * n_r, dtype=object)
+    stopped_stage = np.zeros(n_r, dtype=int)
+    reached_100 = np.zeros(n_r, dtype=bool)
+    better = np.zeros(n_r, dtype=bool)
+    waves_used = np.full(n_r, args.max_waves)
     started = time.perf_counter()
-    for _wave in range(args.max_waves):
+    for wave in range(args.max_waves):
         idx = np.flatnonzero(live)
         if idx.size == 0:
             break
-        exposure = np.minimum(np.asarray(EXPOSURES)[stage[idx]], 10_000 - HOLDOUT_BP) / 10_000
-        n_t = rng.binomial(args.wave, exposure)
-        n_h = rng.binomial(args.wave - n_t, HOLDOUT_BP / 10_000 / (1 - exposure))
-        counts = {
-            "treatment": n_t - rng.binomial(n_t, lost),
-            "control": args.wave - n_t - n_h,
-            "holdout": n_h,
-        }
-        for a, arm in enumerate(ARMS):
-            failed = rng.binomial(counts[arm], rates[arm]["failed"])
-            sent = counts[arm] - failed
-            sums[idx, stage[idx], a, 0] += sent
-            sums[idx, stage[idx], a, 1] += failed
-            for m, metric in enumerate(METRICS[2:], start=2):
-                sums[idx, stage[idx], a, m] += rng.binomial(sent, rates[arm][metric])
-        run.looks += idx.size
-        # comparators, vectorized over the live rollouts: stratified estimate, z at every look
-        n_tr, x_tr = sums[idx, :, 0, 0], sums[idx, :, 0, 2]
-        n_cmp, x_cmp = sums[idx, :, 1:, 0].sum(axis=2), sums[idx, :, 1:, 2].sum(axis=2)
-        est = stratified(n_tr, x_tr, x_tr, n_cmp, x_cmp, x_cmp, binary=True)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            zstat = np.where(est.variance > 0, est.difference / np.sqrt(est.variance), 0.0)
-        enough = (n_tr.sum(axis=1) >= policy.min_samples_per_arm) & (
-            n_cmp.sum(axis=1) >= policy.min_samples_per_arm
-        )
-        flags["naive_b"][idx] |= enough & (zstat > z)
-        flags["naive_w"][idx] |= enough & (zstat < -z)
-        for j, r in enumerate(idx):
-            if gb is not None and enough[j]:
-                better, worse = gb(
-                    n_tr[j].sum(),
-                    x_tr[j].sum(),
-                    n_cmp[j].sum(),
-                    x_cmp[j].sum(),
-                    policy.alpha,
-                    policy.tuning_n,
+        streams.send_wave(rng, idx, wave, stage, excluded, effect, args.wave)
+        reached_100[idx] |= stage[idx] == n_s - 1
+        sent72, failed72, ev72 = streams.sums(idx, wave, WINDOWS["conversion"])
+        gate_met = sent72[np.arange(idx.size), stage[idx], :, 0].sum(axis=1) >= args.gate
+        decisions: dict[int, str] = {}
+        if method == "mailramp":
+            sent, failed, ev = streams.sums(idx, wave, None)
+            sent24, failed24, ev24 = streams.sums(idx, wave, 24.0)
+            now = START + timedelta(days=wave + 1)
+
+            for j, r in enumerate(idx):
+                s = int(stage[r])
+                matured = {
+                    72.0: _stage_arms(sent72[j], failed72[j], ev72[j], s, None),
+                    24.0: _stage_arms(sent24[j], failed24[j], ev24[j], s, None),
+                }
+                views = (
+                    (sent[j], failed[j], ev[j]),
+                    (sent72[j], failed72[j], ev72[j]),
+                    (sent24[j], failed24[j], ev24[j]),
                 )
-                flags["gb_b"][r] |= better
-                flags["gb_w"][r] |= worse
-            s = int(stage[r])
-            data = {
-                i: {arm: {metric: (float(v), float(v), float(v)) for metric, v in zip(METRICS, sums[r, i, a], strict=True)}
-                    for a, arm in enumerate(ARMS)}
-                for i in range(s + 1)
-            }  # fmt: skip
-            verdict = decide(
-                Snapshot(rollout_id=int(r), state="ramping", killed=False, stage_index=s, stages=plan,
-                         holdout_bp=HOLDOUT_BP, config=config, data=data, now=NOW)
-            )  # fmt: skip
-            primary = verdict.evidence.get("primary") or {}
-            flags["ours_b"][r] |= bool(primary.get("better"))
-            flags["ours_w"][r] |= bool(primary.get("worse"))
-            if verdict.outcome == "hold":
-                continue
-            if verdict.outcome == "advance" and s + 1 < n_stages:
-                stage[r] = s + 1
+                segments = {name: _segment(views, g, s) for g, name in enumerate(SEGMENTS)}
+                verdict = decide(
+                    Snapshot(
+                        rollout_id=int(r), state="ramping", killed=False, stage_index=s, stages=plan,
+                        holdout_bp=HOLDOUT_BP, config=config, data=_stage_arms(sent[j], failed[j], ev[j], s, None),
+                        now=now, matured=matured, segments=segments,
+                        excluded_segments=tuple(n for g, n in enumerate(SEGMENTS) if excluded[r, g]),
+                        stage_last_send_at=now - timedelta(days=1),
+                        stage_started_at=START + timedelta(days=int(stage_started[r])),
+                    )
+                )  # fmt: skip
+                better[r] |= bool((verdict.evidence.get("primary") or {}).get("better"))
+                if verdict.outcome == "exclude_segment":
+                    excluded[r, SEGMENTS.index(verdict.evidence["segment"])] = True
+                else:
+                    decisions[int(r)] = verdict.outcome
+        else:
+            # the baselines watch the primary metric only, on matured whole arms
+            n_t, x_t = sent72[:, :, :, 0].sum(axis=2), ev72[:, :, :, 0, 0].sum(axis=2)
+            n_c, x_c = sent72[:, :, :, 1:].sum(axis=(2, 3)), ev72[:, :, :, 1:, 0].sum(axis=(2, 3))
+            if method == "sprt_oracle":
+                est, info = relative_sequence(n_t, x_t, x_t, n_c, x_c, x_c, True)
+                worse = sprt_log_lr(est, info, ORACLE_EFFECT) >= math.log(1 / harm_alpha)
+            elif method == "naive_z":
+                s_est = stratified(n_t, x_t, x_t, n_c, x_c, x_c, binary=True)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    z = np.where(s_est.variance > 0, s_est.difference / np.sqrt(s_est.variance), 0.0)
+                worse = (n_t.sum(axis=1) >= 200) & (z < -1.959963984540054)
+                better[idx] |= (n_t.sum(axis=1) >= 200) & (z > 1.959963984540054)
+            else:
+                worse = np.array(
+                    [gb(n_t[j].sum(), x_t[j].sum(), n_c[j].sum(), x_c[j].sum()) if gb else False
+                     for j in range(idx.size)]
+                )  # fmt: skip
+            for j, r in enumerate(idx):
+                decisions[int(r)] = "rollback" if worse[j] else ("advance" if gate_met[j] else "hold")
+        for r, verdict_outcome in decisions.items():
+            if verdict_outcome == "advance":
+                if stage[r] + 1 < n_s:
+                    stage[r] += 1
+                    stage_started[r] = wave + 1
+                    continue
+                outcome[r] = "completed"
+            elif verdict_outcome in ("rollback", "pause"):
+                outcome[r] = "rolled_back" if verdict_outcome == "rollback" else "paused"
+            else:
                 continue
             live[r] = False
-            run.outcome[r] = {"advance": "completed", "rollback": "rolled_back", "pause": "paused"}[
-                verdict.outcome
-            ]
-            run.stopped_exposure_bp[r] = EXPOSURES[s]
-            run.exposed[r] = float(sums[r, :, 0, 0].sum() + sums[r, :, 0, 1].sum())
-    for r in np.flatnonzero(live):
-        run.stopped_exposure_bp[r] = EXPOSURES[stage[r]]
-        run.exposed[r] = float(sums[r, :, 0, 0].sum() + sums[r, :, 0, 1].sum())
-    run.ours_better, run.ours_worse = list(flags["ours_b"]), list(flags["ours_w"])
-    run.naive_better, run.naive_worse = list(flags["naive_b"]), list(flags["naive_w"])
-    run.gb_better, run.gb_worse = list(flags["gb_b"]), list(flags["gb_w"])
-    run.seconds = time.perf_counter() - started
-    return run
-
-
-def share(values: list[bool]) -> float:
-    return float(np.mean(values)) if values else 0.0
-
-
-def summarize(name: str, run: Run) -> dict[str, Any]:
-    outcome = np.asarray(run.outcome)
-    stopped = np.asarray(run.stopped_exposure_bp)
+            stopped_stage[r] = stage[r]
+            waves_used[r] = wave + 1
+    stopped_stage[live] = stage[live]
+    exposed = streams.sent[:, :, :, 0].sum(axis=(1, 2)) + streams.failed[:, :, :, 0].sum(axis=(1, 2))
     rolled = outcome == "rolled_back"
-    wrong = rolled | np.asarray(run.ours_better)
+    completed = outcome == "completed"
     return {
-        "scenario": name,
         "rolled_back": float(rolled.mean()),
-        "rolled_back_before_25pct": float((rolled & (stopped < 2500)).mean()),
+        "rolled_back_before_25": float((rolled & (np.asarray(EXPOSURES)[stopped_stage] < 2500)).mean()),
+        "reached_100": float(reached_100.mean()),
+        "completed": float(completed.mean()),
         "paused": float((outcome == "paused").mean()),
-        "completed": float((outcome == "completed").mean()),
-        "still_ramping": float((outcome == "ramping").mean()),
-        "wrong_decisions": float(wrong.mean()),
-        "median_treatment_exposed": float(statistics.median(run.exposed)),
-        "median_exposed_when_rolled_back": float(statistics.median(np.asarray(run.exposed)[rolled]))
-        if rolled.any()
-        else None,
-        "ours_better": share(run.ours_better),
-        "ours_worse": share(run.ours_worse),
-        "naive_better": share(run.naive_better),
-        "naive_worse": share(run.naive_worse),
-        "gbstats_better": share(run.gb_better),
-        "gbstats_worse": share(run.gb_worse),
-        "looks": run.looks,
-        "seconds": round(run.seconds, 1),
+        "segment_excluded": float(excluded.any(axis=1).mean()),
+        "significantly_better": float(better.mean()),
+        "wrong": float((rolled | better | (outcome == "paused") | excluded.any(axis=1)).mean()),
+        "median_exposed": float(np.median(exposed)),
+        "p90_exposed": float(np.percentile(exposed, 90)),
+        "median_waves_to_complete": float(np.median(waves_used[completed])) if completed.any() else None,
+        "mean_waves_to_complete": float(np.mean(waves_used[completed])) if completed.any() else None,
+        "seconds": round(time.perf_counter() - started, 1),
     }
 
 
 def pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:5.1f}%"
-
-
-def print_tables(rows: list[dict[str, Any]], gb_available: bool) -> None:
-    print("\nPolicy (campaigns.decisions.decide, default Policy), evaluated after every wave.")
-    print("<25%: rolled back before reaching the 25% stage; wrong (A/A only): rolled back or primary")
-    print("significantly better at some look; median exposed: treatment recipients when rolled back")
-    print("(harmful scenarios) or when the run ended (others).")
-    head = f"{'scenario':32} {'rollback':>8} {'<25%':>7} {'paused':>7} {'100%':>7} {'ramping':>8} {'wrong':>7} {'median exposed':>15}"
-    print(head)
-    print("-" * len(head))
-    for r in rows:
-        exposed = (
-            r["median_exposed_when_rolled_back"] if r["rolled_back"] > 0.5 else r["median_treatment_exposed"]
-        )
-        print(
-            f"{r['scenario']:32} {pct(r['rolled_back']):>8} {pct(r['rolled_back_before_25pct']):>7} {pct(r['paused']):>7} "
-            f"{pct(r['completed']):>7} {pct(r['still_ramping']):>8} "
-            f"{pct(r['wrong_decisions']) if r['scenario'] == 'A/A' else '-':>7} {exposed:>15,.0f}"
-        )
-    print("\nPrimary metric flagged at any look (same streams, same looks): significantly better / worse")
-    head = f"{'scenario':32} {'ours (mixture CS)':>20} {'naive z, every wave':>22} {'gbstats sequential':>20}"
-    print(head)
-    print("-" * len(head))
-    for r in rows:
-        gb = f"{pct(r['gbstats_better'])} / {pct(r['gbstats_worse'])}" if gb_available else "not installed"
-        print(
-            f"{r['scenario']:32} {pct(r['ours_better']) + ' / ' + pct(r['ours_worse']):>20} "
-            f"{pct(r['naive_better']) + ' / ' + pct(r['naive_worse']):>22} {gb:>20}"
-        )
+    return "-" if x is None else f"{100 * x:.1f}%"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rollouts", type=int, default=1000)
-    parser.add_argument("--wave", type=int, default=50_000, help="contacts per wave")
-    parser.add_argument("--gate", type=int, default=5_000, help="recipients per arm each stage needs")
-    parser.add_argument("--max-waves", type=int, default=40)
+    parser.add_argument("--wave", type=int, default=20_000, help="contacts per wave")
+    parser.add_argument("--gate", type=int, default=2_000, help="matured treatment recipients per stage")
+    parser.add_argument("--max-waves", type=int, default=60)
     parser.add_argument("--seed", type=int, default=20241120)
+    parser.add_argument("--scenarios", default="", help="comma-separated subset (default: all)")
+    parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument(
-        "--events", type=int, default=10_000_000, help="events for the evaluation timing (0: skip)"
+        "--events", type=int, default=0, help="also time evaluate() with this many events stored"
     )
     args = parser.parse_args()
     gb = gbstats_test()
-    print(f"{args.rollouts} rollouts per scenario, waves of {args.wave:,} contacts, gate {args.gate:,} recipients/arm/stage, "
-          f"stages {', '.join(f'{e / 100:g}%' for e in EXPOSURES)} (holdout {HOLDOUT_BP / 100:g}%), up to {args.max_waves} waves; "
-          f"gbstats: {'available' if gb else 'NOT importable (pip install --no-deps gbstats==0.8.0)'}")  # fmt: skip
-    rows = []
-    for name, effect in SCENARIOS.items():
-        rows.append(summarize(name, simulate(name, effect, args, gb)))
-        print(f"  {name}: {rows[-1]['looks']:,} evaluations in {rows[-1]['seconds']} s", flush=True)
-    print_tables(rows, gb is not None)
-    by = {r["scenario"]: r for r in rows}
-    checks = {
-        "aa_wrong_le_5pct": by["A/A"]["wrong_decisions"] <= 0.05,
-        "harmful_conv_rolled_back_before_25pct_ge_95pct": by["harmful: -20% conversions"][
-            "rolled_back_before_25pct"
-        ]
-        >= 0.95,
-        "harmful_unsub_rolled_back_before_25pct_ge_95pct": by["harmful: 3x unsubscribes"][
-            "rolled_back_before_25pct"
-        ]
-        >= 0.95,
-        "beneficial_reaches_100pct_ge_80pct": by["beneficial: +10% conversions"]["completed"] >= 0.80,
-        "srm_paused_ge_99pct": by["SRM: 10% treatment sends lost"]["paused"] >= 0.99,
-    }
-    print("\nTargets: " + ", ".join(f"{k}={'PASS' if v else 'FAIL'}" for k, v in checks.items()))
+    methods = [m for m in args.methods.split(",") if m and (m != "gbstats" or gb is not None)]
+    scenarios = [s for s in SCENARIOS if not args.scenarios or s in args.scenarios.split(",")]
+    if args.rollouts <= 0:
+        scenarios = []
+    print(f"{args.rollouts} rollouts per scenario, waves of {args.wave:,} contacts a day, gate {args.gate:,} matured "
+          f"treatment recipients, stages {', '.join(f'{e / 100:g}%' for e in EXPOSURES)} (holdout {HOLDOUT_BP / 100:g}%), "
+          f"up to {args.max_waves} waves; gbstats: {'available' if gb else 'NOT importable'}", flush=True)  # fmt: skip
+    results: dict[str, dict[str, Any]] = {}
+    for scenario in scenarios:
+        results[scenario] = {}
+        for method in methods:
+            results[scenario][method] = simulate(method, scenario, args, gb)
+            print(f"  {scenario} / {method}: {results[scenario][method]['seconds']} s", flush=True)
+    head = (f"{'scenario':34} {'method':12} {'rollback':>8} {'<25%':>6} {'100%':>6} {'done':>6} {'paused':>6} "
+            f"{'seg.excl':>8} {'better':>6} {'median exp.':>11} {'p90 exp.':>9} {'waves':>5}")  # fmt: skip
+    print("\n" + head + "\n" + "-" * len(head))
+    for scenario, by_method in results.items():
+        for method, r in by_method.items():
+            print(
+                f"{scenario:34} {method:12} {pct(r['rolled_back']):>8} {pct(r['rolled_back_before_25']):>6} "
+                f"{pct(r['reached_100']):>6} {pct(r['completed']):>6} {pct(r['paused']):>6} "
+                f"{pct(r['segment_excluded']):>8} {pct(r['significantly_better']):>6} {r['median_exposed']:>11,.0f} "
+                f"{r['p90_exposed']:>9,.0f} {r['mean_waves_to_complete'] or 0:>5.1f}"
+            )
+    harm = results.get(HARM_SCENARIO, {})
+    ratio = (
+        harm["mailramp"]["median_exposed"] / harm["sprt_oracle"]["median_exposed"]
+        if "mailramp" in harm and "sprt_oracle" in harm
+        else None
+    )
+    print(f"\nexposure_vs_oracle ({HARM_SCENARIO}, median exposed, mailramp / SPRT oracle): "
+          f"{'-' if ratio is None else f'{ratio:.2f}x'}")  # fmt: skip
     timing: dict[str, Any] = {}
     if args.events > 0:
         from bench.decisions_db import evaluation_timing
 
         timing = evaluation_timing(args.events)
-    figures = {
-        "rollouts_per_scenario": args.rollouts,
-        "wave": args.wave,
-        "gate": args.gate,
-        "scenarios": {r["scenario"]: {k: v for k, v in r.items() if k != "scenario"} for r in rows},
-        "checks": checks,
-        "gbstats": gb is not None,
-        **timing,
-    }
     print(
         json.dumps(
-            figures,
+            {"rollouts_per_scenario": args.rollouts, "wave": args.wave, "gate": args.gate, "gbstats": gb is not None,
+             "exposure_vs_oracle": ratio, "scenarios": results, **timing},
             separators=(",", ":"),
-            default=lambda x: None if isinstance(x, float) and math.isnan(x) else x,
         )
-    )
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ Builds a SQLite database (a temporary file) holding one ramping rollout with N/4
 over three stages and N events (delivered, human and machine opens, human and bot clicks,
 conversions with values, unsubscribes, complaints, bounces), generated inside SQLite with recursive
 CTEs. The aggregates are built from those rows by `campaigns.metrics_rebuild.rebuild_aggregates`
-(equal to the incremental path: tests/campaigns/test_metrics.py checks it). Then it times:
+(equal to the incremental path: tests/campaigns/test_metrics.py checks it); sends are spread over a
+week of hourly send-time cohorts (168), so the aggregates have the rows maturation needs. Then it
+times:
 
 - `evaluate()` end to end (decision stored, applied through the state machine), rolled back after
   each run so every run decides the same thing; median of 5;
@@ -69,7 +71,8 @@ def _populate(engine: sa.Engine, n_events: int) -> tuple[int, dict[str, float]]:
             " message_id, attempts, error, render_ms, queued_at, sent_at, revenue) "
             "SELECT ?, id, 0, ?, st, CASE WHEN b >= 9500 THEN 'holdout' WHEN b < (CASE st WHEN 0 THEN 100 WHEN 1 THEN 500"
             " ELSE 1000 END) THEN 'treatment' ELSE 'control' END, b, 0, 'control',"
-            " CASE WHEN abs(random()) % 1000 = 0 THEN 'failed' ELSE 'sent' END, '', 1, '', 2 + abs(random()) % 40, ?, ?, 0 "
+            " CASE WHEN abs(random()) % 1000 = 0 THEN 'failed' ELSE 'sent' END, '', 1, '', 2 + abs(random()) % 40, ?,"
+            " strftime('%Y-%m-%d %H:00:00.000000', ?, '-' || (id % 168) || ' hours'), 0 "  # a week of hourly cohorts
             "FROM d",
             (campaign_id, rollout_id, STAMP, STAMP),
         )

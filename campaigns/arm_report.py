@@ -31,6 +31,10 @@ def _row(sums: dict[str, tuple[float, float, float]]) -> dict[str, Any]:
 
     sent = count("sent")
     out: dict[str, Any] = {m: int(count(m)) for m in COUNTS}
+    # as in campaign results: accepted by the SMTP server and not reported as bounced; the delivery
+    # events an MTA or ESP reports (POST /events) are kept apart
+    out["delivered_reported"] = out["delivered"]
+    out["delivered"] = int(max(sent - count("bounce"), 0))
     revenue = sums.get("revenue", (0.0, 0.0, 0.0))
     out["revenue"] = revenue[1]
     out["revenue_per_recipient"] = revenue[1] / sent if sent else None

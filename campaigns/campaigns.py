@@ -131,17 +131,33 @@ def _rollout_for(session: Session, payload: dict[str, Any], campaign: Campaign, 
         return None
     if not isinstance(ai, dict):
         raise InputError("must be an object like {exposure_percent: 20, holdout_percent: 5}", where="ai")
-    exposure = _percent_bp(ai.get("exposure_percent", 0), "ai.exposure_percent")
-    holdout = _percent_bp(ai.get("holdout_percent", 0), "ai.holdout_percent")
-    if exposure + holdout > 10_000:
-        raise InputError("exposure and holdout together exceed 100%", where="ai")
     from campaigns.rollout.changes import create_rollout
     from campaigns.rollout.machine import transition
+    from campaigns.rollout.plans import capped, workspace_plan
 
+    kind = ai.get("plan", "staged")
+    if kind not in ("staged", "manual"):
+        raise InputError(f"must be staged or manual, got {kind!r}", where="ai.plan")
+    default = workspace_plan(session)
+    exposure = _percent_bp(ai.get("exposure_percent", 100), "ai.exposure_percent")
+    holdout = (
+        _percent_bp(ai["holdout_percent"], "ai.holdout_percent")
+        if ai.get("holdout_percent") is not None
+        else int(default["holdout_bp"])
+    )
+    if exposure < 10_000 and exposure + holdout > 10_000:  # 100% means "everyone but the holdout"
+        raise InputError("exposure and holdout together exceed 100%", where="ai")
+    if ai.get("stages"):
+        stages = ai["stages"]
+    elif kind == "manual":
+        stages = default_stages(exposure)
+    else:  # the workspace's staged plan, its ramp stopped at the campaign's exposure
+        stages = capped(default["stages"], exposure)
     settings = {
         "series": campaign.series,
-        "stages": ai.get("stages") or default_stages(exposure),
+        "stages": stages,
         "holdout_bp": holdout,
+        "plan": kind,
         "primary_metric": ai.get("primary_metric", "conversion_rate"),
     }
     try:  # through the rollout engine, so creating and starting it are audited like any change

@@ -13,29 +13,64 @@ are created in the same transaction; `run_evaluation` enqueues them after the co
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from campaigns import alerts
-from campaigns.decisions import Snapshot, Verdict, decide, gate_observation
+from campaigns.decisions import Evidence, Snapshot, Verdict, decide, gate_observation
 from campaigns.errors import InputError, NotFound, StateError
 from campaigns.policy import parse_config
 from campaigns.rollout.stages import parse_plan
-from models import ArmMetric, Decision, Rollout
+from models import ArmMetric, Decision, Rollout, Segment
 
 SEND_METRICS = ("sent", "failed")
 EVENT_METRICS = ("delivered", "open", "open_machine", "click", "click_bot", "conversion", "unsubscribe",
                  "complaint", "bounce")  # fmt: skip
-OUTCOME_ACTIONS = {"advance": "advance", "rollback": "rollback", "pause": "pause"}
+OUTCOME_ACTIONS = {
+    "advance": "advance",
+    "rollback": "rollback",
+    "pause": "pause",
+    "exclude_segment": "exclude_segment",
+}
+
+
+Sums = dict[int, dict[str, dict[str, tuple[float, float, float]]]]
+
+
+def _nested() -> Sums:
+    return defaultdict(lambda: defaultdict(dict))
+
+
+def _frozen(sums: Sums) -> dict[int, dict[str, dict[str, tuple[float, float, float]]]]:
+    return {k: {a: dict(m) for a, m in v.items()} for k, v in sums.items()}
+
+
+def _cutoff(now: datetime, hours: float) -> datetime:
+    """Cohorts (send hours) at or before this have matured for a window of `hours`: the cohort's last
+    recipient was sent before its hour ended."""
+    return now - timedelta(hours=hours + 1)
 
 
 def load_snapshot(session: Session, rollout: Rollout, now: datetime) -> Snapshot:
-    """The rollout's aggregates (whole arms, all campaigns of the rollout) and freshness times."""
+    """The rollout's aggregates (all campaigns of the rollout, whole arms and report segments), the
+    sums of recipients matured for each maturation window, and freshness times. One query: the
+    matured sums are conditional sums over send-time cohorts."""
+    config = parse_config(rollout.primary_metric, rollout.guardrails)
+    windows = sorted({w for w in config.policy.maturation_hours.values() if w > 0})
+    matured_cols: list[Any] = []
+    for w in windows:
+        ripe_cohort = ArmMetric.cohort <= _cutoff(now, w)
+        matured_cols += [
+            sa.func.sum(sa.case((ripe_cohort, ArmMetric.count), else_=0.0)),
+            sa.func.sum(sa.case((ripe_cohort, ArmMetric.total), else_=0.0)),
+            sa.func.sum(sa.case((ripe_cohort, ArmMetric.total_sq), else_=0.0)),
+        ]
     rows = session.execute(
         sa.select(
+            ArmMetric.segment,
             ArmMetric.stage_index,
             ArmMetric.arm,
             ArmMetric.metric,
@@ -44,23 +79,54 @@ def load_snapshot(session: Session, rollout: Rollout, now: datetime) -> Snapshot
             sa.func.sum(ArmMetric.total_sq),
             sa.func.min(ArmMetric.created_at),
             sa.func.max(ArmMetric.updated_at),
+            sa.func.max(ArmMetric.cohort),
+            *matured_cols,
         )
-        .where(ArmMetric.rollout_id == rollout.id, ArmMetric.segment == "")
-        .group_by(ArmMetric.stage_index, ArmMetric.arm, ArmMetric.metric)
+        .where(ArmMetric.rollout_id == rollout.id)
+        .group_by(ArmMetric.segment, ArmMetric.stage_index, ArmMetric.arm, ArmMetric.metric)
     ).all()
-    data: dict[int, dict[str, dict[str, tuple[float, float, float]]]] = defaultdict(lambda: defaultdict(dict))
+    data: dict[str, Sums] = defaultdict(_nested)
+    matured: dict[str, dict[float, Sums]] = defaultdict(lambda: {w: _nested() for w in windows})
     first_send: datetime | None = None
     last_send: datetime | None = None
     last_event: datetime | None = None
-    for stage, arm, metric, count, total, total_sq, created_raw, updated_raw in rows:
-        data[int(stage)][str(arm)][str(metric)] = (float(count or 0), float(total or 0), float(total_sq or 0))
+    stage_cohort: datetime | None = None
+    for (
+        segment,
+        stage,
+        arm,
+        metric,
+        count,
+        total,
+        total_sq,
+        created_raw,
+        updated_raw,
+        cohort_raw,
+        *ripe,
+    ) in rows:
+        key = (int(stage), str(arm), str(metric))
+        data[segment][key[0]][key[1]][key[2]] = (float(count or 0), float(total or 0), float(total_sq or 0))
+        for i, w in enumerate(windows):
+            c, t, q = ripe[3 * i : 3 * i + 3]
+            matured[segment][w][key[0]][key[1]][key[2]] = (float(c or 0), float(t or 0), float(q or 0))
+        if segment:
+            continue
         created, updated = _aware(created_raw), _aware(updated_raw)
         if metric in SEND_METRICS:
             first_send = _earliest(first_send, created)
             last_send = _latest(last_send, updated)
+            if int(stage) == int(rollout.stage_index):
+                stage_cohort = _latest(stage_cohort, _aware(cohort_raw))
         elif metric in EVENT_METRICS:
             last_event = _latest(last_event, updated)
     stages = parse_plan(list(rollout.stages or []))
+    names = report_segment_names(session, rollout)
+    excluded_ids = set((rollout.targeting or {}).get("exclude_segments") or [])
+    segments = {
+        label: Evidence(_frozen(data[label]), {w: _frozen(v) for w, v in matured[label].items()})
+        for label in data
+        if label
+    }
     return Snapshot(
         rollout_id=int(rollout.id),
         state=rollout.state,
@@ -68,14 +134,30 @@ def load_snapshot(session: Session, rollout: Rollout, now: datetime) -> Snapshot
         stage_index=int(rollout.stage_index),
         stages=stages,
         holdout_bp=int(rollout.holdout_bp or 0),
-        config=parse_config(rollout.primary_metric, rollout.guardrails),
-        data={k: dict(v) for k, v in data.items()},
+        config=config,
+        data=_frozen(data[""]),
         now=now,
         stage_started_at=getattr(rollout, "stage_started_at", None),
         last_send_at=last_send,
         last_event_at=last_event,
         first_send_at=first_send,
+        matured={w: _frozen(v) for w, v in matured[""].items()},
+        segments=segments,
+        excluded_segments=tuple(sorted(n for i, n in names.items() if i in excluded_ids and n in segments)),
+        stage_last_send_at=None if stage_cohort is None else stage_cohort + timedelta(hours=1),
+        manual=getattr(rollout, "plan", "staged") == "manual",
     )
+
+
+def report_segment_names(session: Session, rollout: Rollout) -> dict[int, str]:
+    """Report segment id -> the label its aggregates are kept under (the segment's name)."""
+    ids = [int(i) for i in rollout.report_segments or []]
+    if not ids:
+        return {}
+    return {
+        int(i): str(n)
+        for i, n in session.execute(sa.select(Segment.id, Segment.name).where(Segment.id.in_(ids)))
+    }
 
 
 def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -122,6 +204,8 @@ def _apply(
 
     action = OUTCOME_ACTIONS[decision.outcome]
     reason = "; ".join(decision.reasons) or decision.outcome
+    if action == "exclude_segment":
+        return _exclude(session, rollout, decision, actor, reason, now)
     observation = None
     if snapshot is not None and not snapshot.stages[snapshot.stage_index].is_shadow:
         observation = gate_observation(snapshot)
@@ -152,6 +236,28 @@ def _apply(
         return {"status": "refused", "detail": str(exc)}
     decision.applied = True
     return {"status": "applied", "audit_id": audit.id}
+
+
+def _exclude(
+    session: Session, rollout: Rollout, decision: Decision, actor: str, reason: str, now: datetime
+) -> dict[str, Any]:
+    """An "exclude segment" verdict: the report segment's id goes into the targeting's exclusions
+    through the state machine (audited; reversible with include_segment)."""
+    from campaigns.rollout.machine import set_segment
+
+    label = str((decision.evidence or {}).get("segment"))
+    ids = [i for i, name in report_segment_names(session, rollout).items() if name == label]
+    if not ids:
+        return {"status": "refused", "detail": f"no report segment named {label!r}"}
+    try:
+        audit = set_segment(
+            session, rollout, ids[0], "exclude_segment", actor, reason,
+            {"decision_id": decision.id, "outcome": decision.outcome}, now=now,
+        )  # fmt: skip
+    except StateError as exc:
+        return {"status": "refused", "detail": str(exc)}
+    decision.applied = True
+    return {"status": "applied", "audit_id": audit.id, "segment_id": ids[0]}
 
 
 def evaluate(
@@ -259,8 +365,8 @@ def list_decisions(
     """Newest first."""
     if session.get(Rollout, rollout_id) is None:
         raise NotFound(f"rollout {rollout_id} does not exist")
-    if outcome is not None and outcome not in ("hold", *OUTCOME_ACTIONS):
-        raise InputError("must be one of hold, advance, rollback, pause", where="outcome")
+    if outcome is not None and outcome not in ("hold", "include_segment", *OUTCOME_ACTIONS):
+        raise InputError(f"must be one of hold, {', '.join(OUTCOME_ACTIONS)}", where="outcome")
     query = (
         sa.select(Decision)
         .where(Decision.rollout_id == rollout_id)

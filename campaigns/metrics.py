@@ -1,7 +1,9 @@
 """Per-arm aggregates kept incrementally, so an evaluation reads a few rows instead of every event.
 
-One `ArmMetric` row per (campaign, stage, arm, segment, metric) holds ``count``, ``total`` and
-``total_sq``. Metrics (``METRICS``):
+One `ArmMetric` row per (campaign, stage, arm, segment, metric, cohort) holds ``count``, ``total``
+and ``total_sq``. The cohort is the hour its recipients were sent in (`cohort_of`); an event counts in
+its recipient's cohort, so the sums over recipients matured for a metric (sent at least its
+maturation window ago) are one range over cohorts. Metrics (``METRICS``):
 
 Sends marked `forced` (treatment by allow-list or beta group) count under the arm ``forced``.
 
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -90,6 +92,7 @@ class ArmKey(NamedTuple):
     arm: str
     segment: str
     metric: str
+    cohort: datetime
 
 
 class _Where(NamedTuple):
@@ -97,6 +100,15 @@ class _Where(NamedTuple):
     rollout_id: int | None
     stage_index: int
     arm: str
+    cohort: datetime
+
+
+def cohort_of(sent_at: datetime | None) -> datetime:
+    """The send-time cohort: the UTC hour the recipient was sent in (now when not recorded)."""
+    moment = sent_at or utcnow()
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 Deltas = dict[ArmKey, list[float]]  # key -> [count, total, total_sq]
@@ -114,7 +126,9 @@ class _Accumulator:
         self.rollouts[(where.campaign_id, where.stage_index, where.arm)] = where.rollout_id
         labels = [WHOLE_ARM, *self.segments.get(send_id, ())] if send_id is not None else [WHOLE_ARM]
         for segment in labels:
-            row = self.deltas[ArmKey(where.campaign_id, where.stage_index, where.arm, segment, metric)]
+            row = self.deltas[
+                ArmKey(where.campaign_id, where.stage_index, where.arm, segment, metric, where.cohort)
+            ]
             row[0] += count
             row[1] += total
             row[2] += sq
@@ -135,19 +149,20 @@ class _Accumulator:
             }
             for key, d in sorted(self.deltas.items())
         ]
-        insert = dialect_insert(session)
+        # one statement compiled once, run for every row (executemany): a batch of events may touch
+        # many send-time cohorts, and compiling a multi-row VALUES per chunk would dominate
+        stmt = dialect_insert(session)(ArmMetric)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["campaign_id", "stage_index", "arm", "segment", "metric", "cohort"],
+            set_={
+                "count": ArmMetric.count + stmt.excluded.count,
+                "total": ArmMetric.total + stmt.excluded.total,
+                "total_sq": ArmMetric.total_sq + stmt.excluded.total_sq,
+                "updated_at": stmt.excluded.updated_at,
+            },
+        )
         for start in range(0, len(rows), CHUNK):
-            stmt = insert(ArmMetric).values(rows[start : start + CHUNK])
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["campaign_id", "stage_index", "arm", "segment", "metric"],
-                set_={
-                    "count": ArmMetric.count + stmt.excluded.count,
-                    "total": ArmMetric.total + stmt.excluded.total,
-                    "total_sq": ArmMetric.total_sq + stmt.excluded.total_sq,
-                    "updated_at": stmt.excluded.updated_at,
-                },
-            )
-            session.execute(stmt)
+            session.execute(stmt, rows[start : start + CHUNK])
         self.deltas.clear()
 
 
@@ -157,7 +172,7 @@ def _where(send: Send | Any) -> _Where | None:
         return None
     stage = send.stage_index if send.stage_index is not None else NO_STAGE
     arm = FORCED if getattr(send, "forced", False) else str(send.arm)
-    return _Where(int(send.campaign_id), send.rollout_id, int(stage), arm)
+    return _Where(int(send.campaign_id), send.rollout_id, int(stage), arm, cohort_of(send.sent_at))
 
 
 def record_sends(
@@ -185,7 +200,9 @@ def record_sends(
     acc.flush(session)
 
 
-_SEND_COLUMNS = (Send.id, Send.campaign_id, Send.rollout_id, Send.stage_index, Send.arm, Send.forced)
+_SEND_COLUMNS = (
+    Send.id, Send.campaign_id, Send.rollout_id, Send.stage_index, Send.arm, Send.forced, Send.sent_at
+)  # fmt: skip
 
 
 def _send_info(session: Session, send_ids: Sequence[int]) -> dict[int, _Where]:

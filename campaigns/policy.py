@@ -7,17 +7,27 @@ Stored on `models.Rollout.guardrails` as JSON; every key is optional::
      "bounce_rate": {},                       # tested, no cap
      "send_error_rate": {"enabled": false},   # switched off
      "render_p95_ms": {"cap": 800},           # cap only (AI content is expected to be slower)
-     "policy": {"alpha": 0.05, "guardrail_alpha": 0.01, "advance_when": "not_worse",
-                "min_samples_per_arm": 200, "stale_after_hours": 24, "tuning_n": 20000}}
+     "policy": {"alpha": 0.05, "primary_share": 0.6, "benefit_alpha": 0.025, "smallest_effect": 0.1,
+                "advance_when": "not_worse", "min_samples_per_arm": 200, "stale_after_hours": 24,
+                "tuning_n": 20000, "srm_alpha": 0.001,
+                "maturation_hours": {"conversion": 48}}}   # merged over MATURATION_HOURS
 
 Guardrails not named keep their defaults: the four rates are tested, nothing is capped. A bare
 number is a cap (``{"complaint_rate": 0.001}``), ``null`` or ``false`` switches a guardrail off.
+
+**Alpha is shared explicitly.** ``alpha`` is the whole rollback error budget of a rollout that does
+no harm: ``primary_share`` of it goes to the primary metric's one-sided harm test, the rest is split
+evenly between the enabled rate guardrails (``guardrail_alpha`` overrides each guardrail's share).
+``benefit_alpha`` is the one-sided error of "significantly better".
+
+**Maturation.** A recipient counts for a metric only once ``maturation_hours[event]`` have passed
+since the send: a wave mailed a minute ago neither satisfies a gate nor dilutes a rate.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -53,6 +63,19 @@ RATE_GUARDRAILS = ("unsubscribe_rate", "complaint_rate", "bounce_rate", "send_er
 LATENCY_GUARDRAIL = "render_p95_ms"
 GUARDRAILS = (*RATE_GUARDRAILS, LATENCY_GUARDRAIL)
 ADVANCE_WHEN = ("not_worse", "better")
+# Hours after the send before a recipient counts for a metric (its outcome had its chance to happen).
+MATURATION_HOURS: dict[str, float] = {
+    "open": 24.0,
+    "click": 24.0,
+    "conversion": 72.0,
+    "revenue": 72.0,
+    "unsubscribe": 72.0,
+    "complaint": 72.0,
+    "bounce": 24.0,
+    "failed": 0.0,
+}
+# Harm signals that may act on immature data, in the direction of harm only.
+FAST_HARM = ("unsubscribe", "complaint", "bounce", "failed")
 
 
 @dataclass(frozen=True)
@@ -64,19 +87,38 @@ class Guardrail:
 
 @dataclass(frozen=True)
 class Policy:
-    """How strict decisions are. `alpha` is the primary metric's two-sided error rate under continuous
-    monitoring; `guardrail_alpha` each guardrail's one-sided one. `tuning_n` is the number of
-    recipients (both arms) at which the confidence sequences are narrowest."""
+    """How strict decisions are (see the module docstring). `tuning_n` is the number of recipients
+    (both arms) at which the guardrails' difference intervals are narrowest."""
 
     alpha: float = 0.05
-    guardrail_alpha: float = 0.01
+    guardrail_alpha: float | None = None  # None: (1 - primary_share) * alpha / enabled rate guardrails
+    primary_share: float = 0.6
+    benefit_alpha: float = 0.025
+    smallest_effect: float = 0.10
     advance_when: str = "not_worse"  # or "better": the primary metric must be significantly better
     min_samples_per_arm: int = 200
     stale_after_hours: float = 24.0
     tuning_n: float = 20_000.0
+    srm_alpha: float = 0.001
+    maturation_hours: Mapping[str, float] = field(default_factory=lambda: dict(MATURATION_HOURS))
+
+    @property
+    def harm_alpha(self) -> float:
+        return self.alpha * self.primary_share
+
+    def rail_alpha(self, rate_guardrails: int) -> float:
+        if self.guardrail_alpha is not None:
+            return self.guardrail_alpha
+        return self.alpha * (1.0 - self.primary_share) / max(rate_guardrails, 1)
+
+    def window(self, event: str) -> float:
+        """Maturation hours of an event metric (0: known at send time)."""
+        return float(self.maturation_hours.get(event, 0.0))
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["maturation_hours"] = dict(self.maturation_hours)
+        return out
 
 
 @dataclass(frozen=True)
@@ -140,11 +182,34 @@ def parse_policy(raw: Any, where: str = "guardrails.policy") -> Policy:
     advance_when = raw.get("advance_when", default.advance_when)
     if advance_when not in ADVANCE_WHEN:
         raise InputError(f"must be one of {', '.join(ADVANCE_WHEN)}", where=f"{where}.advance_when")
+    rail = raw.get("guardrail_alpha")
+    maturation = raw.get("maturation_hours") or {}
+    if not isinstance(maturation, Mapping):
+        raise InputError('must be an object such as {"conversion": 72}', where=f"{where}.maturation_hours")
+    unknown_events = set(maturation) - set(MATURATION_HOURS)
+    if unknown_events:
+        raise InputError(
+            f"unknown event(s): {', '.join(sorted(unknown_events))}; known: {', '.join(MATURATION_HOURS)}",
+            where=f"{where}.maturation_hours",
+        )
+    hours = {
+        **MATURATION_HOURS,
+        **{k: _number(v, f"{where}.maturation_hours.{k}", 0, 24 * 90) for k, v in maturation.items()},
+    }
     return Policy(
         alpha=_number(raw.get("alpha", default.alpha), f"{where}.alpha", 1e-6, 0.5),
-        guardrail_alpha=_number(
-            raw.get("guardrail_alpha", default.guardrail_alpha), f"{where}.guardrail_alpha", 1e-6, 0.5
+        guardrail_alpha=None if rail is None else _number(rail, f"{where}.guardrail_alpha", 1e-6, 0.5),
+        primary_share=_number(
+            raw.get("primary_share", default.primary_share), f"{where}.primary_share", 0.05, 1.0
         ),
+        benefit_alpha=_number(
+            raw.get("benefit_alpha", default.benefit_alpha), f"{where}.benefit_alpha", 1e-6, 0.5
+        ),
+        smallest_effect=_number(
+            raw.get("smallest_effect", default.smallest_effect), f"{where}.smallest_effect", 0.005, 5.0
+        ),
+        srm_alpha=_number(raw.get("srm_alpha", default.srm_alpha), f"{where}.srm_alpha", 1e-9, 0.1),
+        maturation_hours=hours,
         advance_when=advance_when,
         min_samples_per_arm=int(
             _number(

@@ -10,7 +10,7 @@ from models.deliverability import Bounce, DkimKey
 from models.events import ArmMetric, Event
 from models.recommender import ModelVersion, Recommendation
 from models.retention import FoldedResult
-from models.rollouts import Approval, Decision, Rollout, RolloutAudit, ShadowRender
+from models.rollouts import Approval, Decision, Rollout, RolloutAudit, ShadowRender, WorkspaceSetting
 from models.segments import Segment
 from models.sends import Send
 from models.templates import Template
@@ -50,6 +50,7 @@ __all__ = [
     "Wave",
     "Webhook",
     "WebhookDelivery",
+    "WorkspaceSetting",
     "simulated_now",
     "utcnow",
 ]

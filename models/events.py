@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, BigId, utcnow
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the cohort of rows counted before cohorts existed
 
 EVENT_KINDS = ("delivered", "bounce", "open", "click", "conversion", "unsubscribe", "complaint")
 
@@ -37,14 +39,17 @@ class Event(Base):
 
 
 class ArmMetric(Base):
-    """Incremental sums per (campaign, stage, arm, segment, metric): n, sum and sum of squares.
+    """Incremental sums per (campaign, stage, arm, segment, metric, cohort): n, sum and sum of squares.
 
-    `segment` is "" for the whole arm. Evaluations read these rows instead of scanning events.
+    `segment` is "" for the whole arm. `cohort` is the hour (UTC, truncated) its recipients were sent
+    in: events count in their recipient's cohort, so the sums of recipients matured for a metric
+    (sent at least its window ago) are one indexed range over cohorts. Evaluations read these rows
+    instead of scanning events.
     """
 
     __tablename__ = "arm_metrics"
     __table_args__ = (
-        sa.UniqueConstraint("campaign_id", "stage_index", "arm", "segment", "metric"),
+        sa.UniqueConstraint("campaign_id", "stage_index", "arm", "segment", "metric", "cohort"),
         sa.Index("ix_arm_metrics_rollout", "rollout_id", "stage_index"),
     )
 
@@ -58,5 +63,6 @@ class ArmMetric(Base):
     count: Mapped[float] = mapped_column(sa.Float, default=0.0)
     total: Mapped[float] = mapped_column(sa.Float, default=0.0)
     total_sq: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    cohort: Mapped[datetime] = mapped_column(default=EPOCH)  # send hour of its recipients
     created_at: Mapped[datetime] = mapped_column(default=utcnow)  # first contribution
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -26,6 +26,8 @@ class Rollout(Base):
     stage_started_at: Mapped[datetime | None] = mapped_column(default=None)  # when stage_index was entered
     # [{"name": "5%", "exposure_bp": 500, "kind": "percent", "gates": {...}}, ...]; see campaigns.rollout
     stages: Mapped[list[Any]] = mapped_column(default=list)
+    # "staged" (gates on every stage, a comparison group) or "manual" (one-stage or gate-less, chosen)
+    plan: Mapped[str] = mapped_column(sa.String(10), default="staged", server_default="staged")
     holdout_bp: Mapped[int] = mapped_column(default=0)  # permanent holdout, basis points
     targeting: Mapped[dict[str, Any]] = mapped_column(default=dict)
     primary_metric: Mapped[str] = mapped_column(sa.String(40), default="conversion_rate")
@@ -109,3 +111,14 @@ class ShadowRender(Base):
     latency_ms: Mapped[float] = mapped_column(sa.Float, default=0.0)
     error: Mapped[str] = mapped_column(sa.Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WorkspaceSetting(Base):
+    """Workspace-wide settings edited under Settings, one JSON value per key (e.g. the default plan)."""
+
+    __tablename__ = "workspace_settings"
+
+    key: Mapped[str] = mapped_column(sa.String(60), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_by: Mapped[str] = mapped_column(sa.String(320), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -97,3 +97,33 @@ def add_catalog(session: Session, contact_ids: list[int], n_items: int = 12) -> 
     )
     session.commit()
     return item_ids
+
+
+def add_matured_sends(
+    session: Session,
+    rollout_id: int,
+    n: int = 1,
+    sent_at: Any = None,
+    arms: tuple[str, ...] = ("treatment", "control"),
+) -> None:
+    """`n` sent rows per arm in the rollout's current stage, mailed `sent_at` (default: four days ago,
+    matured for every metric), so the state machine sees matured evidence for a gate-less stage."""
+    from datetime import UTC, datetime, timedelta
+
+    from models import Rollout, Send
+
+    rollout = session.get(Rollout, rollout_id)
+    assert rollout is not None
+    session.refresh(rollout)
+    campaign_id = session.scalar(sa.select(Campaign.id).order_by(Campaign.id.desc()).limit(1))
+    if campaign_id is None:
+        campaign_id = add_campaign(session, add_template(session, name=f"Matured {rollout_id}").id).id
+    start = int(session.scalar(sa.select(sa.func.count()).select_from(Contact)) or 0)
+    contacts = add_contacts(session, n * len(arms), start=start + 10_000)
+    sent_at = sent_at or datetime.now(UTC) - timedelta(hours=96)
+    session.add_all(
+        Send(campaign_id=campaign_id, contact_id=c, rollout_id=rollout_id, stage_index=rollout.stage_index,
+             state="sent", arm=arms[i % len(arms)], sent_at=sent_at)
+        for i, c in enumerate(contacts)
+    )  # fmt: skip
+    session.commit()

@@ -71,7 +71,11 @@ def test_sigkill_mid_batch_then_restart_sends_everyone_once(
     try:
         total = 1200
         add_contacts(session, total)
-        campaign = add_campaign(session, add_template(session).id, ai={"exposure_percent": 50})
+        campaign = add_campaign(
+            session,
+            add_template(session).id,
+            ai={"exposure_percent": 50, "holdout_percent": 0, "plan": "manual"},
+        )
         # Two batches of 600, planned here, sent by the worker processes.
         object.__setattr__(rt.settings, "batch_size", 600)
         wave = start_wave(rt, campaign.id, None)

@@ -92,7 +92,7 @@ def test_import_target_send_track_and_read_results_per_arm(
             "segment_id": segment["id"],
             "from_email": "shop@example.com",
             "from_name": "The Shop",
-            "ai": {"exposure_percent": 20},
+            "ai": {"exposure_percent": 20, "holdout_percent": 0, "plan": "manual"},  # one stage at 20%
         },
     )
     assert campaign.status_code == 201, campaign.get_json()

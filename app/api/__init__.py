@@ -17,6 +17,7 @@ from app.api import (  # noqa: F401  (register their routes)
     local_time,
     models_api,
     privacy,
+    rollout_segments,
     rollouts,
     seeds,
     segments,

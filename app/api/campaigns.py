@@ -26,10 +26,19 @@ class Schedule(ApiModel):
 
 
 class AiSettings(ApiModel):
-    exposure_percent: float = Field(0, ge=0, le=100)
-    holdout_percent: float = Field(0, ge=0, le=100)
+    """AI content in a staged rollout: the workspace's default plan, its ramp stopped at exposure_percent."""
+
+    exposure_percent: float = Field(100, ge=0, le=100, description="the cap where the ramp stops")
+    holdout_percent: float | None = Field(
+        None, ge=0, le=100, description="default: the workspace plan's holdout"
+    )
+    plan: Literal["staged", "manual"] = Field(
+        "staged", description="manual: one stage at exposure_percent (or the given stages), marked as such"
+    )
+    stages: list[dict[str, Any]] | None = Field(None, max_length=50, description="an explicit plan")
     primary_metric: str | None = Field(None, max_length=100)
     model_version_id: Id | None = None
+    start: bool = Field(True, description="start the rollout with the campaign")
 
 
 class RecommendationRules(ApiModel):

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from flask import Response, jsonify
 from pydantic import Field
 
+from app.api.rollout_segments import enqueue_decisions_after, last_decision_id
 from app.api.schema import ApiModel, Id, QueryModel, Reason
 from app.api.spec import api, route
 from app.auth import actor, current_user
@@ -30,7 +31,9 @@ TAG = "rollouts"
 
 class ActionIn(ApiModel):
     reason: Reason
-    override_gates: bool = False
+    override_gates: bool = Field(
+        False, description="advance although the stage has no matured evidence: approver role only, audited"
+    )
     evidence: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -51,6 +54,17 @@ class RolloutPatch(ApiModel):
     approval_from_bp: int | None = Field(None, ge=0, le=10_000)
     decision_mode: Literal["auto", "approval"] | None = None
     freeze_windows: list[dict[str, Any]] | None = None
+    plan: Literal["staged", "manual"] | None = Field(
+        None,
+        description="staged (default: the workspace plan, gates on every stage, a comparison group) or "
+        "manual (a one-stage or gate-less plan, chosen explicitly)",
+    )
+    report_segments: list[Id] | None = Field(
+        None,
+        max_length=10,
+        description="segment ids (at most 10) whose metrics are kept apart and tested on their own; "
+        "a segment harmed while the rest is not is excluded",
+    )
 
 
 class RolloutIn(RolloutPatch):
@@ -136,8 +150,10 @@ def rollouts_update(rollout_id: int, body: RolloutEdit) -> Response:
     reason = _reason(body.reason)
     settings = body.model_dump(exclude_unset=True, exclude={"reason"})
     rollout = service.get_rollout(db(), rollout_id)
+    before = last_decision_id(rollout_id)
     changes.update_rollout(db(), rollout, actor(), reason, settings, role=_role())
     db().commit()
+    enqueue_decisions_after(rollout_id, before)
     return jsonify(rollout_status(db(), rollout))
 
 

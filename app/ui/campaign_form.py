@@ -72,10 +72,13 @@ def campaign_payload(form: MultiDict[str, str]) -> dict[str, Any]:
         payload["rollout_id"] = rollout_id
     elif form.get("ai") == "on":
         ai: dict[str, Any] = {
-            "exposure_percent": form.get("exposure_percent", "0").strip() or "0",
-            "holdout_percent": form.get("holdout_percent", "0").strip() or "0",
+            # the cap where the workspace's staged plan stops ramping; the holdout defaults to the plan's
+            "exposure_percent": form.get("exposure_percent", "100").strip() or "100",
             "primary_metric": form.get("primary_metric", "conversion_rate"),
+            "plan": "manual" if form.get("manual_plan") == "on" else "staged",
         }
+        if form.get("holdout_percent", "").strip():
+            ai["holdout_percent"] = form.get("holdout_percent", "").strip()
         model = _int_or_none(form, "model_version_id")
         if model is not None:
             ai["model_version_id"] = model

@@ -230,7 +230,7 @@ def basic_settings(form: MultiDict[str, str]) -> Parsed:
     """Name, series, primary metric, holdout and the four-eyes settings (both forms have them)."""
     parsed = Parsed()
     errors, settings = parsed.errors, parsed.settings
-    for key in ("name", "series", "primary_metric", "decision_mode"):
+    for key in ("name", "series", "primary_metric", "decision_mode", "plan"):
         if key in form:
             settings[key] = form[key].strip()
     if "holdout_percent" in form:

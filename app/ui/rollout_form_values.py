@@ -19,8 +19,9 @@ def _num(value: float | int | None) -> str:
     return "" if value is None else f"{value:g}"
 
 
-def form_values(rollout: Any | None) -> dict[str, Any]:
-    stages = list(rollout.stages) if rollout is not None else default_plan()
+def form_values(rollout: Any | None, default_stages: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """`default_stages`: a new rollout's plan (the workspace's default plan)."""
+    stages = list(rollout.stages) if rollout is not None else list(default_stages or default_plan())
     targeting = dict(rollout.targeting or {}) if rollout is not None else {}
     guardrails = dict(rollout.guardrails or {}) if rollout is not None else {}
     policy = dict(guardrails.get("policy") or {})

@@ -32,8 +32,8 @@ from campaigns.errors import InputError, StateError
 from campaigns.impact import confirmations, rollout_impact
 from campaigns.policy import ADVANCE_WHEN, PRIMARY_METRICS
 from campaigns.recommender import registry
-from campaigns.rollout import changes, service
-from campaigns.rollout.stages import STAGE_KINDS, default_plan
+from campaigns.rollout import changes, plans, service
+from campaigns.rollout.stages import STAGE_KINDS
 from models import Role, Rollout, Segment
 
 JSON_SETTINGS = ("stages", "targeting", "guardrails", "freeze_windows")
@@ -46,7 +46,7 @@ def _role() -> Role:
 
 def _json_values(rollout: Rollout | None) -> dict[str, str]:
     values = {
-        "stages": json.dumps(rollout.stages if rollout else default_plan(), indent=2),
+        "stages": json.dumps(rollout.stages if rollout else plans.workspace_plan(db())["stages"], indent=2),
         "targeting": json.dumps(rollout.targeting if rollout else {}, indent=2),
         "guardrails": json.dumps(rollout.guardrails if rollout else {}, indent=2),
         "freeze_windows": json.dumps(rollout.freeze_windows if rollout else [], indent=2),
@@ -67,7 +67,9 @@ def _page(rollout: Rollout | None, errors: dict[str, str] | None = None, error: 
     return render_template(
         "ui/rollout_settings.html",
         rollout=rollout,
-        v=posted_values(request.form) if posted else form_values(rollout),
+        v=posted_values(request.form)
+        if posted
+        else form_values(rollout, plans.workspace_plan(db())["stages"]),
         errors=errors or {},
         error=error,
         json_values=_json_values(rollout),

@@ -8,6 +8,7 @@ a pending approval, exactly as over the API.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,15 +16,17 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from app.auth import actor, current_user, require_role
-from app.extensions import db
+from app.extensions import db, get_runtime
 from app.ui import ui
 from app.ui.actions import describe, perform
 from app.ui.charts import exposure_chart, primary_charts
+from campaigns import alerts
+from campaigns.decisions.by_hand import set_segment_by_hand
 from campaigns.errors import InputError, StateError
 from campaigns.evaluation import run_evaluation
 from campaigns.impact import confirmations, rollout_impact
 from campaigns.recommender import registry
-from campaigns.rollout import approvals, changes, service
+from campaigns.rollout import approvals, changes, plans, service
 from campaigns.rollout.audit import history
 from campaigns.rollout.machine import ACTIONS, ApprovalRequired, transition
 from campaigns.rollout.shadow import shadow_report
@@ -140,6 +143,64 @@ def rollouts_act(rollout_id: int, action: str) -> Response:
         session.rollback()
         flash(describe(exc), "error")
     return redirect(back)
+
+
+@ui.route("/rollouts/<int:rollout_id>/segments/<int:segment_id>/<move>", methods=["POST"])
+@require_role(Role.marketer)
+def rollouts_segment(rollout_id: int, segment_id: int, move: str) -> Response:
+    """Exclude a report segment from the rollout, or include it again: in every state."""
+    if move not in ("exclude", "include"):
+        abort(404)
+    session = db()
+    try:
+        rollout = service.get_rollout(session, rollout_id)
+        _, decision = set_segment_by_hand(
+            session, rollout, segment_id, f"{move}_segment", actor(), _reason(), role=_role()
+        )
+        decision_id = int(decision.id)
+        session.commit()
+        alerts.enqueue_for_decision(get_runtime(), decision_id)
+        flash(f"Segment {segment_id} {move}d: audited and sent to the webhooks.", "success")
+    except (InputError, StateError) as exc:
+        session.rollback()
+        flash(describe(exc), "error")
+    return redirect(_back(rollout_id))
+
+
+@ui.route("/settings/rollout-plan", methods=["GET", "POST"])
+@require_role(Role.viewer)
+def rollout_plan_settings() -> str | Response | tuple[str, int]:
+    """The workspace's default plan: every new rollout starts from it (admins edit it)."""
+    current = plans.workspace_plan(db())
+    error = ""
+    stages_text = json.dumps(current["stages"], indent=2)
+    holdout_text = f"{current['holdout_bp'] / 100:g}"
+    if request.method == "POST":
+        if not _role().allows(Role.admin):
+            abort(403)
+        stages_text = request.form.get("stages", "")
+        holdout_text = request.form.get("holdout_percent", "").strip()
+        try:
+            try:
+                stages = json.loads(stages_text)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"not valid JSON: {exc.msg} (line {exc.lineno})", where="stages") from exc
+            try:
+                holdout = round(float(holdout_text) * 100)
+            except ValueError as exc:
+                raise InputError(f"{holdout_text!r} is not a percentage", where="holdout_percent") from exc
+            plans.set_workspace_plan(db(), {"stages": stages, "holdout_bp": holdout}, actor())
+            db().commit()
+            flash("Default plan saved: new rollouts start from it.", "success")
+            return redirect(url_for("ui.rollout_plan_settings"))
+        except (InputError, StateError) as exc:
+            db().rollback()
+            error = describe(exc)
+    page = render_template(
+        "ui/rollout_plan_settings.html", stages=stages_text, holdout=holdout_text, error=error,
+        builtin=json.dumps(plans.builtin_plan()["stages"], indent=2),
+    )  # fmt: skip
+    return (page, 400) if error else page
 
 
 @ui.route("/rollouts/<int:rollout_id>/evaluate", methods=["POST"])

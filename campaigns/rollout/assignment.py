@@ -33,7 +33,8 @@ hash independently.
 
 States: ``draft`` and ``rolled_back`` expose nobody (steps 3, 4, 7, 8 are off; ``rolled_back`` also
 fails closed); ``shadow``, ``ramping`` and ``paused`` use the current stage (a pause holds exposure,
-it does not remove it: that is what kill and rollback are for); ``completed`` is 100% with every
+it does not remove it: that is what kill and rollback are for); ``completed`` keeps the last stage's
+exposure (the campaign's cap; a plan ending below 100% stops there) and the holdout, with every
 protected segment released by any stage.
 """
 
@@ -109,11 +110,14 @@ def spec_from_row(rollout: Any) -> RolloutSpec:
         "killed": bool(rollout.killed),
         "model_version_id": rollout.model_version_id,
     }
-    if state == "completed":
+    if state == "completed":  # the exposure the last stage reached (the campaign's cap), holdout kept
+        last = stages[-1]
         return RolloutSpec(
             **base,
             stage_name="completed",
-            exposure_bp=BASIS_POINTS - holdout,
+            exposure_bp=min(
+                last.exposure_bp if last.kind == "percent" else BASIS_POINTS, BASIS_POINTS - holdout
+            ),
             released_segments=released_segments(stages, len(stages) - 1),
             allow_list_on=True,
             beta_on=True,

@@ -33,7 +33,8 @@ from campaigns.rollout import audit
 from campaigns.rollout.evidence import rollout_snapshot
 from campaigns.rollout.gates import parse_freeze_windows
 from campaigns.rollout.machine import RoleError
-from campaigns.rollout.stages import BASIS_POINTS, default_plan, metric_name, parse_plan, plan_to_json
+from campaigns.rollout.plans import PLAN_KINDS, check_plan, workspace_plan
+from campaigns.rollout.stages import BASIS_POINTS, metric_name, parse_plan, plan_to_json
 from campaigns.rollout.targeting import parse_targeting
 from models import ModelVersion, Role, Rollout, RolloutAudit
 
@@ -49,6 +50,7 @@ EDITABLE = (
     "decision_mode",
     "freeze_windows",
     "report_segments",
+    "plan",
 )
 MAX_REPORT_SEGMENTS = 10
 TERMINAL = ("completed", "rolled_back")
@@ -119,6 +121,10 @@ def clean_settings(raw: Mapping[str, Any], where: str = "") -> dict[str, Any]:
             out[key] = value
         elif key == "freeze_windows":
             out[key] = [w.to_json() for w in parse_freeze_windows(value, here)]
+        elif key == "plan":
+            if value not in PLAN_KINDS:
+                raise InputError(f"must be one of {', '.join(PLAN_KINDS)}, got {value!r}", where=here)
+            out[key] = value
         elif key == "report_segments":
             ids = value if isinstance(value, list) else None
             if (
@@ -135,7 +141,11 @@ def create_rollout(session: Session, name: str, actor: str, **settings: Any) -> 
     """A draft with a fresh salt; `settings` are EDITABLE keys plus `model_version_id`."""
     model_version_id = settings.pop("model_version_id", None)
     clean = clean_settings({"name": name, **settings})
-    clean.setdefault("stages", default_plan())
+    default = workspace_plan(session)
+    clean.setdefault("stages", default["stages"])
+    clean.setdefault("holdout_bp", default["holdout_bp"])
+    clean.setdefault("plan", "staged")
+    check_plan(clean["stages"], clean["holdout_bp"], clean["plan"])
     clean.setdefault("targeting", parse_targeting({}).to_json())
     if model_version_id is not None:
         _ready_model(session, model_version_id)
@@ -192,12 +202,23 @@ def update_rollout(
     clean = clean_settings(changes)
     if not clean:
         raise InputError("nothing to change", where="body")
+    excluded_only = _exclusions_only(rollout, clean)
+    if excluded_only is not None:
+        return _apply_exclusions(session, rollout, actor, reason, excluded_only, role)
     if rollout.state in TERMINAL:
-        raise StateError(f"a {rollout.state} rollout cannot be edited")
+        raise StateError(
+            f"a {rollout.state} rollout cannot be edited (excluding or including segments still works)"
+        )
     if "holdout_bp" in clean and clean["holdout_bp"] != rollout.holdout_bp and rollout.state != "draft":
         raise StateError("the holdout is fixed once the rollout has started")
     if "stages" in clean:
         _check_plan(rollout, clean["stages"])
+    if {"stages", "holdout_bp", "plan"} & set(clean):
+        check_plan(
+            clean.get("stages", rollout.stages),
+            clean.get("holdout_bp", rollout.holdout_bp),
+            clean.get("plan", rollout.plan or "staged"),
+        )
     if {"approval_from_bp", "decision_mode"} & set(clean):
         _need(role, Role.approver, "changing the approval settings")
     if "freeze_windows" in clean:
@@ -221,6 +242,36 @@ def update_rollout(
         to_stage=rollout.stage_index,
         evidence={"changes": diff},
     )
+
+
+def _exclusions_only(rollout: Rollout, clean: Mapping[str, Any]) -> tuple[set[int], set[int]] | None:
+    """(added, removed) exclude_segments when that is the whole change, else None."""
+    if set(clean) != {"targeting"}:
+        return None
+    old, new = dict(rollout.targeting or {}), dict(clean["targeting"])
+    before = {int(i) for i in old.pop("exclude_segments", None) or []}
+    after = {int(i) for i in new.pop("exclude_segments", None) or []}
+    if parse_targeting(old).to_json() != parse_targeting(new).to_json() or before == after:
+        return None
+    return after - before, before - after
+
+
+def _apply_exclusions(
+    session: Session,
+    rollout: Rollout,
+    actor: str,
+    reason: str,
+    change: tuple[set[int], set[int]],
+    role: Role | None,
+) -> RolloutAudit:
+    from campaigns.decisions.by_hand import set_segment_by_hand
+
+    row: RolloutAudit | None = None
+    for action, ids in (("exclude_segment", change[0]), ("include_segment", change[1])):
+        for segment_id in sorted(ids):
+            row, _ = set_segment_by_hand(session, rollout, segment_id, action, actor, reason, role=role)
+    assert row is not None
+    return row
 
 
 def rerandomize(

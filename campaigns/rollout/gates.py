@@ -1,7 +1,8 @@
 """Gates and freeze windows (pure): may the rollout leave its stage now?
 
-A stage's gates (see `stages.Gates`) say how much evidence it needs before an advance: recipients per
-randomized arm (treatment and control), events (human opens, human clicks, conversions...) and time
+A stage's gates (see `stages.Gates`) say how much evidence it needs before an advance: matured
+recipients of the treatment arm (the comparison group accumulates over the stages and needs only the
+policy's minimum per stage), events (human opens, human clicks, conversions...) and time
 spent in the stage. Freeze windows are periods (for example a peak sales week) in which no advance is
 allowed at all; pausing, killing and rolling back always are. A freeze window is either one period
 (``{"start", "end", "why"}``) or a recurring one, in a time zone::
@@ -24,7 +25,7 @@ from zoneinfo import ZoneInfo
 from campaigns.errors import InputError
 from campaigns.rollout.stages import Gates
 
-MEASURED_ARMS = ("treatment", "control")
+MEASURED_ARMS = ("treatment",)
 
 
 @dataclass(frozen=True)

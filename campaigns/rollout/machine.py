@@ -19,7 +19,9 @@ lifts it. A stage's time (the min_duration gate) counts from entering it, pauses
 Rules checked here, in this order: the action exists and is valid from the current state; the
 caller's `role` (None: a trusted system caller such as the evaluator) is at least `ACTION_ROLES`;
 a killed rollout cannot advance or start; freeze windows block start and advance; an advance needs
-its stage's gates met (or `override_gates=True`, which the audit row records); an advance or start to
+its stage's gates met on matured recipients (or `override_gates=True` by someone with the approver
+role, with a reason: the audit row records it; `role=None` is a trusted in-process caller, and the
+CLI asks for ``--as`` an approver); an advance or start to
 a target exposure above `rollout.approval_from_bp` (or any when `decision_mode == "approval"`) needs
 an `approval` decided by someone other than its requester (`ApprovalRequired` otherwise; see
 `campaigns.rollout.approvals`).
@@ -43,12 +45,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from campaigns.errors import StateError
+from campaigns.errors import NotFound, StateError
 from campaigns.rollout import audit
 from campaigns.rollout.evidence import observe, rollout_snapshot
 from campaigns.rollout.gates import GateObservation, active_freeze, parse_freeze_windows, unmet_gates
 from campaigns.rollout.stages import BASIS_POINTS, Stage, parse_plan
-from models import Approval, Role, Rollout, RolloutAudit
+from models import Approval, Role, Rollout, RolloutAudit, Segment
 
 ACTIONS = ("start", "advance", "pause", "resume", "rollback", "kill", "unkill")
 ACTION_ROLES: dict[str, Role] = {
@@ -192,16 +194,26 @@ def transition(
         exposure = exposure_after(rollout, stages, to_stage)
         snapshot["exposure_bp"] = {"from": _current_exposure(rollout, stages), "to": exposure}
         if action == "advance":
-            observed = observation if observation is not None else observe(session, rollout)
+            observed = observation if observation is not None else observe(session, rollout, now)
             unmet = unmet_gates(stages[rollout.stage_index].gates, observed, now)
+            if not any(observed.recipients_per_arm.values()):
+                unmet.append("no recipient of this stage has matured yet")
             snapshot["gates"] = {
                 "observed": observed.to_json(),
                 "unmet": unmet,
                 "overridden": bool(unmet and override_gates),
+                "matured_only": True,
             }
             if unmet and not override_gates:
                 raise StateError(
-                    f"gates of stage {stages[rollout.stage_index].name!r} not met: " + "; ".join(unmet)
+                    f"gates of stage {stages[rollout.stage_index].name!r} not met on matured recipients: "
+                    + "; ".join(unmet)
+                    + " (an approver may advance anyway, with a reason)"
+                )
+            if unmet and role is not None and not role.allows(Role.approver):
+                raise RoleError(
+                    "advancing a stage without matured evidence needs an approver (the approver role, "
+                    "and a reason): " + "; ".join(unmet)
                 )
         if needs_approval(rollout, action, exposure):
             snapshot["approval"] = _check_approval(rollout, action, to_stage, approval, actor)
@@ -235,3 +247,63 @@ def _current_exposure(rollout: Rollout, stages: tuple[Stage, ...]) -> int:
     if rollout.state == "completed":
         return BASIS_POINTS
     return exposure_after(rollout, stages, rollout.stage_index)
+
+
+SEGMENT_ACTIONS = ("exclude_segment", "include_segment")
+
+
+def set_segment(
+    session: Session,
+    rollout: Rollout,
+    segment_id: int,
+    action: str,
+    actor: str,
+    reason: str,
+    evidence: dict[str, Any] | None = None,
+    *,
+    role: Role | None = None,
+    now: datetime | None = None,
+) -> RolloutAudit:
+    """Exclude a segment from the rollout (its members get control content from the next chunk on)
+    or include it again. Allowed in every state, completed and rolled back included: setting a
+    segment apart only ever narrows exposure, and undoing it is the same audited move. The state and
+    stage do not change; the targeting's ``exclude_segments`` does."""
+    if action not in SEGMENT_ACTIONS:
+        raise StateError(f"unknown action {action!r}; one of {', '.join(SEGMENT_ACTIONS)}")
+    actor, reason = audit.require_words(actor, reason)
+    now = now or datetime.now(UTC)
+    if role is not None and not role.allows(Role.marketer):
+        raise RoleError(f"{action} needs the marketer role; you are {role.value}")
+    if session.get(Segment, segment_id) is None:
+        raise NotFound(f"segment {segment_id} does not exist")
+    session.refresh(rollout, with_for_update=True)
+    targeting = dict(rollout.targeting or {})
+    excluded = [int(i) for i in targeting.get("exclude_segments") or []]
+    if action == "exclude_segment":
+        if segment_id in excluded:
+            raise StateError(f"segment {segment_id} is excluded already")
+        excluded.append(segment_id)
+    else:
+        if segment_id not in excluded:
+            raise StateError(f"segment {segment_id} is not excluded")
+        excluded.remove(segment_id)
+    before = rollout_snapshot(rollout)
+    targeting["exclude_segments"] = sorted(excluded)
+    rollout.targeting = targeting
+    return audit.record(
+        session,
+        rollout,
+        action,
+        actor,
+        reason,
+        from_state=rollout.state,
+        to_state=rollout.state,
+        from_stage=rollout.stage_index,
+        to_stage=rollout.stage_index,
+        evidence={
+            **(evidence or {}),
+            "segment_id": segment_id,
+            "snapshot": {"before": before, "exclude_segments": sorted(excluded)},
+        },
+        now=now,
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,16 +14,19 @@ from campaigns.rollout.evidence import observe
 from campaigns.rollout.gates import active_freeze, parse_freeze_windows, unmet_gates
 from campaigns.rollout.machine import ACTION_ROLES, ACTIONS, exposure_after, needs_approval, target_of
 from campaigns.rollout.stages import BASIS_POINTS, parse_plan, plan_to_json
-from models import Rollout
+from models import Rollout, Segment, Send
 
 
 def current_exposure_bp(rollout: Rollout) -> int:
     """Share of eligible contacts receiving AI content now (0 when killed)."""
     if rollout.killed or rollout.state in ("draft", "rolled_back"):
         return 0
-    if rollout.state == "completed":
-        return BASIS_POINTS - rollout.holdout_bp
     stages = parse_plan(list(rollout.stages or []))
+    if rollout.state == "completed":  # the last stage's exposure (a campaign's cap), holdout kept
+        last = stages[-1]
+        return min(
+            last.exposure_bp if last.kind == "percent" else BASIS_POINTS, BASIS_POINTS - rollout.holdout_bp
+        )
     return min(exposure_after(rollout, stages, rollout.stage_index), BASIS_POINTS - rollout.holdout_bp)
 
 
@@ -41,6 +44,8 @@ def rollout_summary(rollout: Rollout) -> dict[str, Any]:
         "stage": stage,
         "exposure_bp": current_exposure_bp(rollout),
         "holdout_bp": rollout.holdout_bp,
+        "plan": rollout.plan or "staged",
+        "manual_plan": rollout.plan == "manual",
         "model_version_id": rollout.model_version_id,
         "updated_at": rollout.updated_at.isoformat() if rollout.updated_at else None,
     }
@@ -82,7 +87,7 @@ def rollout_status(session: Session, rollout: Rollout, now: datetime | None = No
     freeze = active_freeze(parse_freeze_windows(rollout.freeze_windows), now)
     gates: dict[str, Any] | None = None
     if rollout.state in ("shadow", "ramping", "paused") and 0 <= rollout.stage_index < len(stages):
-        observed = observe(session, rollout)
+        observed = observe(session, rollout, now)
         gates = {
             "observed": observed.to_json(),
             "unmet": unmet_gates(stages[rollout.stage_index].gates, observed, now),
@@ -104,9 +109,54 @@ def rollout_status(session: Session, rollout: Rollout, now: datetime | None = No
         "created_by": rollout.created_by,
         "created_at": rollout.created_at.isoformat() if rollout.created_at else None,
         "gates": gates,
+        "maturation": maturation(session, rollout, now),
+        "report_segments": report_segments(session, rollout),
         "next_actions": next_actions(rollout, now),
         "pending_approvals": [approval_to_json(a) for a in pending_approvals(session, rollout.id)],
     }
+
+
+def maturation(session: Session, rollout: Rollout, now: datetime) -> dict[str, Any]:
+    """When the current stage's evidence matures: its newest recipient plus the primary metric's
+    window (a recipient counts toward gates and tests only from then on)."""
+    from campaigns.errors import InputError
+    from campaigns.policy import METRIC_DEFS, parse_config
+
+    try:
+        config = parse_config(rollout.primary_metric, rollout.guardrails)
+        event = METRIC_DEFS[config.primary_metric].numerator
+        windows = dict(config.policy.maturation_hours)
+    except InputError:
+        event, windows = "conversion", {}
+    newest = session.scalar(
+        sa.select(sa.func.max(Send.sent_at)).where(
+            Send.rollout_id == rollout.id, Send.stage_index == rollout.stage_index, Send.state == "sent"
+        )
+    )
+    if isinstance(newest, datetime) and newest.tzinfo is None:
+        newest = newest.replace(tzinfo=UTC)
+    window = float(windows.get(event, 0.0))
+    matures = newest + timedelta(hours=window) if newest is not None else None
+    return {
+        "metric_event": event,
+        "window_hours": window,
+        "windows_hours": windows,
+        "stage_last_sent_at": newest.isoformat() if newest else None,
+        "stage_matures_at": matures.isoformat() if matures else None,
+        "matured": matures is not None and matures <= now,
+    }
+
+
+def report_segments(session: Session, rollout: Rollout) -> list[dict[str, Any]]:
+    """The rollout's report segments, each with whether it is excluded from the rollout now."""
+    ids = [int(i) for i in rollout.report_segments or []]
+    excluded = {int(i) for i in (rollout.targeting or {}).get("exclude_segments") or []}
+    names = (
+        dict(session.execute(sa.select(Segment.id, Segment.name).where(Segment.id.in_(ids))).all())
+        if ids
+        else {}
+    )
+    return [{"id": i, "name": names.get(i), "excluded": i in excluded} for i in ids]
 
 
 def list_rollouts(session: Session, state: str | None = None) -> list[Rollout]:

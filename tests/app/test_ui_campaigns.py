@@ -77,14 +77,16 @@ def test_create_with_ai_send_wave_and_see_results(
     add_catalog(session, ids)
     template = add_template(session)
     done = marketer.post(
-        "/campaigns/new", data=form(template.id, ai="on", exposure_percent="50", holdout_percent="10")
+        "/campaigns/new",
+        data=form(template.id, ai="on", exposure_percent="50", holdout_percent="10", manual_plan="on"),
     )
     assert done.status_code == 302, done.get_data(as_text=True)
     detail_url = done.headers["Location"]
     with app.app_context():
         campaign = db().query(Campaign).one()
         rollout = db().get(Rollout, campaign.rollout_id)
-        assert rollout is not None and rollout.holdout_bp == 1000
+        assert rollout is not None and rollout.holdout_bp == 1000 and rollout.plan == "manual"
+        assert [s["exposure_bp"] for s in rollout.stages] == [5000]  # one stage, chosen explicitly
     sent = marketer.post(f"{detail_url}/waves", data={"limit": "40"}, follow_redirects=True)
     assert "Wave 1 started: 40 contacts" in sent.get_data(as_text=True)
     assert marketer.get(f"{detail_url}/progress").get_json()["finished"] is False

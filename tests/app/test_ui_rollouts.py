@@ -3,6 +3,7 @@ applies it, the kill switch, decisions with evidence on the panel and the dashbo
 
 from __future__ import annotations
 
+import html
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from app.extensions import db
 from campaigns.rollout import changes
 from campaigns.rollout.service import is_killed
 from models import Approval, Decision, Role, Rollout, RolloutAudit
+from tests.factories import add_matured_sends
 
 PASSWORD = "correct horse battery staple"
 PLAN = [
@@ -30,7 +32,13 @@ def rollout_id(app: Flask) -> int:
         for role in Role:
             create_user(f"{role.value}@example.com", PASSWORD, role)
         rollout = changes.create_rollout(
-            db(), "AI picks", "marketer@example.com", stages=PLAN, approval_from_bp=2500, holdout_bp=500
+            db(),
+            "AI picks",
+            "marketer@example.com",
+            stages=PLAN,
+            approval_from_bp=2500,
+            holdout_bp=500,
+            plan="manual",
         )
         db().commit()
         return int(rollout.id)
@@ -54,6 +62,10 @@ def act(client: FlaskClient, rollout_id: int, action: str, reason: str = "becaus
 def test_start_advance_needs_an_approver_who_did_not_ask(app: Flask, rollout_id: int) -> None:
     marketer = login(app, "marketer")
     assert "The rollout is now ramping, stage 0" in act(marketer, rollout_id, "start")
+    refused = act(marketer, rollout_id, "advance", "too early")
+    assert "no recipient of this stage has matured yet" in refused
+    with app.app_context():
+        add_matured_sends(db(), rollout_id)
     page = act(marketer, rollout_id, "advance", "looks good")
     assert "an approver other than you must approve it" in page
     with app.app_context():
@@ -267,3 +279,65 @@ def test_a_new_rollout_from_the_form(app: Flask, rollout_id: int) -> None:
         assert rollout.approval_from_bp is None
     empty = marketer.post("/rollouts/new", data=MultiDict([("name", "No stages")]))
     assert empty.status_code == 400 and "a plan needs at least one stage" in empty.get_data(as_text=True)
+
+
+def test_manual_plan_maturation_and_segment_buttons_on_the_control_panel(app: Flask, rollout_id: int) -> None:
+    from models import Segment
+
+    with app.app_context():
+        france = Segment(name="France", rules={"field": "country", "op": "eq", "value": "France"})
+        db().add(france)
+        db().flush()
+        rollout = db().get(Rollout, rollout_id)
+        assert rollout is not None
+        rollout.report_segments = [france.id]
+        db().commit()
+        segment_id = int(france.id)
+    marketer = login(app, "marketer")
+    act(marketer, rollout_id, "start")
+    with app.app_context():
+        add_matured_sends(db(), rollout_id)
+    page = marketer.get(f"/rollouts/{rollout_id}").get_data(as_text=True)
+    assert 'id="manual-plan"' in page and "manual plan" in page
+    assert 'id="stage-matures"' in page and "matured" in page and "72 h after their send" in page
+    assert f'id="segment-{segment_id}-exclude"' in page
+    done = marketer.post(
+        f"/rollouts/{rollout_id}/segments/{segment_id}/exclude",
+        data={"reason": "harmed"},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert f"Segment {segment_id} excluded" in done and f'id="segment-{segment_id}-include"' in done
+    act(marketer, rollout_id, "rollback", "stop")
+    again = marketer.post(
+        f"/rollouts/{rollout_id}/segments/{segment_id}/include",
+        data={"reason": "fixed"},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert f"Segment {segment_id} included" in again  # works in a terminal state too
+    with app.app_context():
+        actions = [a.action for a in db().query(RolloutAudit).filter_by(rollout_id=rollout_id)]
+        assert actions[-3:] == ["exclude_segment", "rollback", "include_segment"]
+    viewer = login(app, "viewer")
+    assert viewer.post(
+        f"/rollouts/{rollout_id}/segments/{segment_id}/exclude", data={"reason": "x"}
+    ).status_code in (302, 403)
+
+
+def test_default_plan_settings_page(app: Flask, rollout_id: int) -> None:
+    admin, marketer = login(app, "admin"), login(app, "marketer")
+    page = html.unescape(marketer.get("/settings/rollout-plan").get_data(as_text=True))
+    assert "Default rollout plan" in page and '"exposure_bp": 100,' in page and "readonly" in page
+    assert (
+        marketer.post("/settings/rollout-plan", data={"stages": "[]", "holdout_percent": "5"}).status_code
+        == 403
+    )
+    bad = admin.post("/settings/rollout-plan", data={"stages": '[{"kind": "percent", "exposure_bp": 100}]',
+                                                     "holdout_percent": "5"})  # fmt: skip
+    assert bad.status_code == 400 and "not a staged plan" in bad.get_data(as_text=True)
+    plan = '[{"kind": "percent", "exposure_bp": 300, "gates": {"min_recipients_per_arm": 900}}, {"kind": "percent", "exposure_bp": 3000, "gates": {"min_recipients_per_arm": 900}}]'
+    saved = admin.post(
+        "/settings/rollout-plan", data={"stages": plan, "holdout_percent": "8"}, follow_redirects=True
+    )
+    assert "Default plan saved" in saved.get_data(as_text=True)
+    new_form = html.unescape(marketer.get("/rollouts/new").get_data(as_text=True))
+    assert '"exposure_bp": 300' in new_form

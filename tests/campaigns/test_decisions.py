@@ -75,7 +75,7 @@ def test_advance_when_gates_pass_and_primary_not_worse() -> None:
     assert verdict.outcome == "advance"
     assert verdict.reasons == (
         "conversion_rate is not significantly worse",
-        "gates met: advancing to stage 2",
+        "gates met on matured recipients: advancing to stage 2",
     )
     assert verdict.evidence["primary"]["lift"] == pytest.approx(0.0)
     assert verdict.evidence["srm"]["mismatch"] is False
@@ -84,7 +84,10 @@ def test_advance_when_gates_pass_and_primary_not_worse() -> None:
 def test_last_stage_completes() -> None:
     data = {2: {"treatment": arm(20_000, 1000), "control": arm(18_000, 900), "holdout": arm(2000, 100)}}
     verdict = decide(snapshot(data, stage_index=2))
-    assert verdict.outcome == "advance" and verdict.reasons[-1] == "gates met: completing the rollout"
+    assert (
+        verdict.outcome == "advance"
+        and verdict.reasons[-1] == "gates met on matured recipients: completing the rollout"
+    )
 
 
 def test_not_live_holds() -> None:
@@ -107,22 +110,24 @@ def test_stale_data_pauses() -> None:
 
 
 def test_sample_ratio_mismatch_blocks_everything() -> None:
-    data = healthy(n_t=1800)  # 10% of treatment sends lost: 1800 where 2000 were expected
+    data = healthy(n_t=1600)  # 20% of treatment sends lost: 1600 where 2000 were expected
     verdict = decide(snapshot(data))
     assert verdict.outcome == "pause" and verdict.health == ("srm",)
     assert verdict.evidence["srm"]["p_value"] < 0.001
+    # 10% lost in one stage of 40,000 is not yet enough evidence for the sequential test
+    assert decide(snapshot(healthy(n_t=1800))).outcome == "advance"
 
 
 def test_no_data_never_promotes() -> None:
     empty = {1: {"treatment": arm(0), "control": arm(0), "holdout": arm(0)}}
     verdict = decide(snapshot(empty, stages=parse_plan([{**PLAN[1], "gates": {}}, PLAN[2]]), stage_index=0))
     assert verdict.outcome == "hold"
-    assert verdict.reasons[0].startswith("not enough data")
+    assert verdict.reasons[0].startswith("not enough matured data")
 
 
 def test_minimum_samples_per_arm() -> None:
     small = {1: {"treatment": arm(100, 5), "control": arm(1800, 90), "holdout": arm(100, 5)}}
-    assert decide(snapshot(small)).reasons[0].startswith("not enough data: 100 treatment")
+    assert decide(snapshot(small)).reasons[0].startswith("not enough matured data: 100 treatment")
 
 
 def test_guardrail_significantly_worse_rolls_back() -> None:
@@ -167,7 +172,9 @@ def test_gates_hold() -> None:
         )
     )
     assert verdict.outcome == "hold"
-    assert verdict.reasons == ("gates not met: treatment has 2000 recipients, the stage needs 5000",)
+    assert verdict.reasons == (
+        "gates not met on matured recipients: treatment has 2000 recipients, the stage needs 5000",
+    )
 
 
 def test_policy_advance_only_when_better() -> None:
@@ -196,3 +203,84 @@ def test_guardrail_config_validation() -> None:
     cfg = parse_config("revenue_per_recipient", {"complaint_rate": 0.001, "bounce_rate": None})
     rails = {g.name: g for g in cfg.guardrails}
     assert rails["complaint_rate"].cap == 0.001 and not rails["bounce_rate"].enabled
+
+
+def matured_view(data: dict[int, Any], share: float) -> dict[int, Any]:
+    """The same arms with only `share` of each count matured."""
+    return {
+        s: {a: {m: tuple(v * share for v in t) for m, t in metrics.items()} for a, metrics in arms.items()}
+        for s, arms in data.items()
+    }
+
+
+def test_immature_recipients_neither_meet_a_gate_nor_dilute_a_rate() -> None:
+    data = healthy()
+    # everything was mailed a minute ago: nothing has matured for any window
+    fresh = decide(
+        snapshot(data, matured={24.0: {}, 72.0: {}}, stage_last_send_at=NOW - timedelta(minutes=1))
+    )
+    assert fresh.outcome == "hold" and fresh.reasons[0].startswith("not enough matured data: 0 treatment")
+    assert fresh.evidence["maturation"] == {
+        "window_hours": 72.0,
+        "stage_matures_at": (NOW - timedelta(minutes=1) + timedelta(hours=72)).isoformat(),
+        "matured": False,
+    }
+    # half matured: the gate (1000 treatment recipients) is met by 1000 matured of 2000 sent, and the
+    # rate is computed on the matured half only (100 conversions among 2000 matured would be 5%, here
+    # the matured 1000 carry 50)
+    half = matured_view(data, 0.5)
+    verdict = decide(snapshot(data, matured={24.0: half, 72.0: half}))
+    assert verdict.outcome == "advance"
+    assert verdict.evidence["gates"]["observed"]["recipients_per_arm"]["treatment"] == 1000
+    assert verdict.evidence["primary"]["n_treatment"] == 1000
+
+
+def test_fast_harm_signals_act_on_immature_data_in_the_harm_direction_only() -> None:
+    data = healthy(unsub_t=20)  # 1% unsubscribes against 0.2%, all of it within the last hour
+    verdict = decide(snapshot(data, matured={24.0: {}, 72.0: {}}))
+    assert verdict.outcome == "rollback" and verdict.health == ("guardrail:unsubscribe_rate",)
+    # a primary metric that looks better on immature data says nothing: not matured, no verdict
+    better = healthy(conv_t=400)
+    assert decide(snapshot(better, matured={24.0: {}, 72.0: {}})).outcome == "hold"
+
+
+def segment_snapshot(conv_a: float, conv_b: float, n: float = 20_000, **kw: Any) -> Snapshot:
+    """Two equal report segments A and B at stage 1 (5% treatment), conversions of treatment given."""
+    from campaigns.decisions import Evidence
+
+    def stage(conv_t: float) -> dict[int, Any]:
+        return {
+            1: {
+                "treatment": arm(n, conv_t),
+                "control": arm(18 * n, 18 * n * 0.05),
+                "holdout": arm(n, n * 0.05),
+            }
+        }
+
+    seg_a, seg_b = stage(conv_a), stage(conv_b)
+    whole = {1: {a: {m: tuple(x + y for x, y in zip(seg_a[1][a][m], seg_b[1][a][m], strict=True))
+                     for m in seg_a[1][a]} for a in seg_a[1]}}  # fmt: skip
+    return snapshot(whole, segments={"A": Evidence(seg_a), "B": Evidence(seg_b)}, **kw)
+
+
+def test_a_segment_harmed_alone_is_excluded_and_the_rollout_goes_on() -> None:
+    verdict = decide(segment_snapshot(conv_a=0.03 * 20_000, conv_b=0.055 * 20_000))  # A -40%, B +10%
+    assert verdict.outcome == "exclude_segment" and verdict.evidence["segment"] == "A"
+    assert verdict.health == ("segment:A",)
+    assert verdict.evidence["segments"]["A"]["worse"] and not verdict.evidence["segments"]["B"]["worse"]
+    # once excluded, A's past leaves the whole-arm tests: the rest (B) advances
+    after = decide(segment_snapshot(conv_a=0.03 * 20_000, conv_b=0.055 * 20_000, excluded_segments=("A",)))
+    assert after.outcome == "advance" and after.evidence["excluded_segments"] == ["A"]
+
+
+def test_harm_everywhere_is_a_rollback_not_an_exclusion() -> None:
+    verdict = decide(segment_snapshot(conv_a=0.035 * 20_000, conv_b=0.035 * 20_000))  # -30% in both
+    assert verdict.outcome == "rollback"
+
+
+def test_a_segment_that_only_looks_harmed_holds_the_stage() -> None:
+    # A -28% (flagged at half the alpha), B +2%: the rest is not harmed but not yet shown to differ
+    # from A, and the whole is not significantly worse: never advance on it, never exclude yet
+    verdict = decide(segment_snapshot(conv_a=0.036 * 4_000, conv_b=0.051 * 4_000, n=4_000))
+    assert verdict.outcome == "hold" and "holding the stage" in verdict.reasons[0]
+    assert verdict.evidence["segments"]["A"]["worse"] and not verdict.evidence["primary"]["worse"]

@@ -24,17 +24,18 @@ POLICY = {"policy": {"min_samples_per_arm": 100, "tuning_n": 1000}}
 
 
 def build(session: Session, n_treatment: int = 300, n_control: int = 300, converted: tuple[int, int] = (30, 30),
-          unsubscribed: tuple[int, int] = (0, 0), **rollout_fields: Any) -> Rollout:  # fmt: skip
-    """A ramping rollout at stage 0 (50/50, no holdout) whose sends and events went through metrics."""
+          unsubscribed: tuple[int, int] = (0, 0), sent_hours_ago: float = 96, **rollout_fields: Any) -> Rollout:  # fmt: skip
+    """A ramping rollout at stage 0 (50/50, no holdout) whose sends and events went through metrics;
+    sent four days before NOW by default, so matured for every metric."""
     rollout = Rollout(
-        name="AI picks", salt="salt", state="ramping", stage_index=0, stages=PLAN, guardrails=POLICY,
+        name="AI picks", salt="salt", state="ramping", stage_index=0, stages=PLAN, guardrails=POLICY, plan="manual",
         stage_started_at=NOW - timedelta(days=1), **rollout_fields,
     )  # fmt: skip
     session.add(rollout)
     session.flush()
     campaign = add_campaign(session, add_template(session).id)
     contacts = add_contacts(session, n_treatment + n_control)
-    sent_at = NOW - timedelta(hours=3)
+    sent_at = NOW - timedelta(hours=sent_hours_ago)
     sends = [
         Send(campaign_id=campaign.id, contact_id=c, rollout_id=rollout.id, stage_index=0, state="sent",
              arm="treatment" if i < n_treatment else "control", sent_at=sent_at, render_ms=5.0)
@@ -71,7 +72,7 @@ def test_advance_is_applied_and_audited(session: Session) -> None:
     assert decision.outcome == "advance" and decision.applied
     assert decision.evidence["primary"]["metric"] == "conversion_rate"
     assert decision.evidence["primary"]["mean_treatment"] == pytest.approx(0.1)
-    assert decision.evidence["recipients"] == {"treatment": 300, "comparison": 300}
+    assert decision.evidence["recipients"] == {"treatment": 300, "comparison": 300, "matured": True}
     session.refresh(rollout)
     assert (rollout.state, rollout.stage_index) == ("ramping", 1)
     audit = session.scalars(sa.select(RolloutAudit).where(RolloutAudit.rollout_id == rollout.id)).one()
@@ -92,7 +93,7 @@ def test_harmful_guardrail_rolls_back(session: Session) -> None:
 
 
 def test_sample_ratio_mismatch_pauses(session: Session) -> None:
-    rollout = build(session, n_treatment=300, n_control=200)
+    rollout = build(session, n_treatment=300, n_control=150)  # sequential e-value 2,000 > 1 / 0.001
     decision = evaluate(session, rollout.id, now=NOW)
     session.commit()
     assert decision.outcome == "pause" and decision.applied
@@ -131,7 +132,7 @@ def test_decisions_are_stored_and_webhooks_queued_once_per_change(session: Sessi
     assert session.scalar(sa.select(sa.func.count()).select_from(Decision)) == 2
     deliveries = session.scalars(sa.select(WebhookDelivery)).all()
     assert [d.event for d in deliveries] == ["decision.hold"]  # json hook only; the repeat is not sent
-    assert deliveries[0].payload["decision"]["reasons"][0].startswith("not enough data")
+    assert deliveries[0].payload["decision"]["reasons"][0].startswith("not enough matured data")
     assert deliveries[0].rollout_id == rollout.id and deliveries[0].status == "pending"
 
 
@@ -182,3 +183,70 @@ def test_periodic_job_evaluates_live_rollouts_only(app: Any, session: Session) -
     for job in CRON_JOBS:  # every declared periodic job resolves to a function
         module, _, name = job["func"].rpartition(".")
         assert callable(getattr(importlib.import_module(module), name))
+
+
+def test_a_harmed_report_segment_is_excluded_through_the_state_machine(session: Session) -> None:
+    """France converts at a third of its control rate, the rest as control: the evaluator excludes
+    France (audited, a webhook queued) and the rollout stays live for the others."""
+    from models import Segment
+
+    france = Segment(name="France", rules={"field": "country", "op": "eq", "value": "France"})
+    session.add_all([france, Webhook(url="http://127.0.0.1:9/hook", secret="s3cret", format="json")])
+    session.flush()
+    rollout = Rollout(
+        name="AI picks", salt="salt", state="ramping", stage_index=0, stages=PLAN, guardrails=POLICY,
+        plan="manual", report_segments=[france.id], stage_started_at=NOW - timedelta(days=5),
+    )  # fmt: skip
+    session.add(rollout)
+    session.flush()
+    campaign = add_campaign(session, add_template(session).id)
+    contacts = add_contacts(session, 8000)
+    sends = [
+        Send(campaign_id=campaign.id, contact_id=c, rollout_id=rollout.id, stage_index=0, state="sent",
+             arm="treatment" if i % 2 else "control", sent_at=NOW - timedelta(days=4))
+        for i, c in enumerate(contacts)
+    ]  # fmt: skip
+    session.add_all(sends)
+    session.flush()
+    in_france = {s.id: ["France"] for i, s in enumerate(sends) if i < 4000}
+    metrics.record_sends(session, sends, in_france)
+    converted = []
+    for i, s in enumerate(sends):
+        french, treated = i < 4000, s.arm == "treatment"
+        rate = (0.03 if treated else 0.09) if french else 0.09
+        if (i // 2) % 100 < rate * 100:
+            converted.append(_event(s, "conversion"))
+    session.add_all(converted)
+    session.flush()
+    metrics.record_events(session, converted, in_france)
+    session.commit()
+
+    decision = evaluate(session, rollout.id, now=NOW)
+    session.commit()
+    assert decision.outcome == "exclude_segment" and decision.applied, decision.reasons
+    assert decision.evidence["segment"] == "France"
+    session.refresh(rollout)
+    assert rollout.state == "ramping" and rollout.targeting["exclude_segments"] == [france.id]
+    audit = session.scalars(sa.select(RolloutAudit).where(RolloutAudit.rollout_id == rollout.id)).one()
+    assert (audit.action, audit.actor) == ("exclude_segment", "evaluator")
+    events = [d.event for d in session.scalars(sa.select(WebhookDelivery))]
+    assert "decision.exclude_segment" in events and "health.segment" in events
+    # the next evaluation leaves France out of the whole-arm tests: the rest advances
+    again = evaluate(session, rollout.id, now=NOW + timedelta(minutes=5))
+    assert again.outcome == "advance", again.reasons
+
+
+def test_recipients_count_only_once_matured(session: Session) -> None:
+    """Sent three hours before NOW: nothing has matured for conversions (72 h), so no gate is met and
+    no rate is computed; the same aggregates evaluated three days later advance the stage."""
+    rollout = build(session, sent_hours_ago=3)
+    early = evaluate(session, rollout.id, now=NOW)
+    session.commit()
+    assert early.outcome == "hold" and early.reasons[0].startswith("not enough matured data: 0 treatment")
+    matures = datetime.fromisoformat(early.evidence["maturation"]["stage_matures_at"])
+    assert NOW + timedelta(hours=69) <= matures <= NOW + timedelta(hours=70)  # newest cohort + 72 h
+    assert early.evidence["maturation"]["matured"] is False
+    late = evaluate(session, rollout.id, now=NOW + timedelta(hours=73))
+    session.commit()
+    assert late.outcome == "advance", late.reasons
+    assert late.evidence["recipients"]["treatment"] == 300

@@ -106,6 +106,7 @@ def test_marketer_journey(
     page.get_by_label("Send AI content to part of the audience behind a rollout").check()
     page.get_by_label("Exposure %").fill("50")
     page.get_by_label("Holdout %").fill("10")
+    page.get_by_label("Manual plan: one stage straight at this exposure").check()  # 40 contacts: no ramp
     screenshot(page, "campaign-new")
     page.get_by_role("button", name="Create campaign").click()
     expect(page.get_by_role("status")).to_contain_text("Created campaign Spring picks")
@@ -153,6 +154,7 @@ def test_marketer_journey(
     page.get_by_role("link", name="Settings").click()
     page.get_by_label("Fewest recipients per arm").fill("10")
     page.get_by_label("Advance when").select_option("better")
+    page.get_by_label("conversion (hours)").fill("0")  # the demo cannot wait 72 h for conversions to mature
     page.get_by_label("Reason for the change").fill("small demo audience")
     page.get_by_role("button", name="Save settings").click()
     expect(page.get_by_role("status")).to_contain_text("Settings saved")

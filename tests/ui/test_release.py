@@ -17,7 +17,7 @@ from app.extensions import db
 from campaigns.rollout import changes, service
 from campaigns.rollout.machine import transition
 from models import Campaign, Rollout, Send
-from tests.factories import add_campaign, add_catalog, add_contacts, add_template
+from tests.factories import add_campaign, add_catalog, add_contacts, add_matured_sends, add_template
 from tests.ui.conftest import Outbox, screenshot
 
 PLAN = [
@@ -29,6 +29,7 @@ PLAN = [
 
 def started_rollout(app: Flask, **settings: Any) -> int:
     with app.app_context():
+        settings.setdefault("plan", "manual")  # gate-less stages: chosen explicitly
         rollout = changes.create_rollout(db(), "AI picks", "marketer@example.com", stages=PLAN, **settings)
         transition(db(), rollout, "start", "marketer@example.com", "first ring")
         db().commit()
@@ -37,6 +38,8 @@ def started_rollout(app: Flask, **settings: Any) -> int:
 
 def test_approver_approves_a_stage(app: Flask, login: Callable[[str], Any]) -> None:
     rollout_id = started_rollout(app, approval_from_bp=2500)
+    with app.app_context():
+        add_matured_sends(db(), rollout_id)  # the 10% stage's evidence has matured
     marketer = login("marketer")
     marketer.goto(f"/rollouts/{rollout_id}")
     marketer.locator("#action-reason").fill("10% looks healthy")
@@ -68,7 +71,9 @@ def test_kill_switch_from_the_ui(
         ids = add_contacts(db(), 30)
         add_catalog(db(), ids)
         template = add_template(db())
-        campaign = add_campaign(db(), template.id, ai={"exposure_percent": 100, "holdout_percent": 0})
+        campaign = add_campaign(
+            db(), template.id, ai={"exposure_percent": 100, "holdout_percent": 0, "plan": "manual"}
+        )
         campaign_id, rollout_id = campaign.id, campaign.rollout_id
     marketer = login("marketer")
     marketer.goto(f"/campaigns/{campaign_id}")
@@ -176,3 +181,33 @@ def test_viewer_cannot_change_anything(app: Flask, login: Callable[[str], Any], 
         rollout = db().get(Rollout, rollout_id)
         assert rollout is not None and not rollout.killed
         assert db().get(Campaign, campaign.id).status == "draft"  # type: ignore[union-attr]
+
+
+def test_a_segment_is_excluded_and_included_again_from_the_control_panel(
+    app: Flask, login: Callable[[str], Any]
+) -> None:
+    from models import Segment
+
+    with app.app_context():
+        france = Segment(name="France", rules={"field": "country", "op": "eq", "value": "France"})
+        db().add(france)
+        db().commit()
+        segment_id = int(france.id)
+    rollout_id = started_rollout(app, report_segments=[segment_id])
+    marketer = login("marketer")
+    marketer.goto(f"/rollouts/{rollout_id}")
+    expect(marketer.locator("#manual-plan")).to_contain_text("manual plan")
+    expect(marketer.locator("#stage-matures")).to_contain_text("nothing sent in this stage yet")
+    row = marketer.locator("#report-segments tbody tr")
+    expect(row).to_contain_text("France")
+    expect(row).to_contain_text("included")
+    row.get_by_label("Reason").fill("conversions fell in France")
+    marketer.locator(f"#segment-{segment_id}-exclude").click()
+    expect(marketer.get_by_role("status").first).to_contain_text(f"Segment {segment_id} excluded")
+    expect(row).to_contain_text("excluded")
+    screenshot(marketer, "rollout-segment-excluded")
+    row.get_by_label("Reason").fill("the feed is fixed")
+    marketer.locator(f"#segment-{segment_id}-include").click()
+    expect(marketer.get_by_role("status").first).to_contain_text(f"Segment {segment_id} included")
+    marketer.get_by_role("link", name="Audit log").first.click()
+    expect(marketer.locator("#audit-log")).to_contain_text("conversions fell in France")

@@ -23,6 +23,7 @@ PLAN = [
 def make_rollout(session: Session) -> Any:
     def make(**settings: Any) -> Rollout:
         settings.setdefault("stages", PLAN)
+        settings.setdefault("plan", "manual")  # a gate-less plan: chosen explicitly
         rollout = create_rollout(session, settings.pop("name", "spring"), "owner@example.com", **settings)
         session.commit()
         return rollout

@@ -45,3 +45,74 @@ def test_approval_from_the_shell_needs_another_approver(
     result = runner.invoke(args=["rollout", "approve", approval_id, "--as", "bob@example.com"])
     assert result.exit_code == 0, result.output
     assert "ramping" in result.output
+
+
+def test_advancing_without_matured_evidence_needs_an_approver_from_the_shell(
+    app: Any, session: Session, make_rollout: Any
+) -> None:
+    with app.test_request_context():
+        from app.extensions import db
+
+        create_user("mia@example.com", "pw-long-enough-123", Role.marketer)
+        create_user("ada@example.com", "pw-long-enough-123", Role.approver)
+        db().commit()
+    rollout = make_rollout(
+        stages=[{"kind": "percent", "exposure_bp": 100}, {"kind": "percent", "exposure_bp": 500}]
+    )
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["rollout", "start", str(rollout.id), "-r", "go"]).exit_code == 0
+    result = runner.invoke(args=["rollout", "advance", str(rollout.id), "-r", "more"])
+    assert result.exit_code != 0 and "no recipient of this stage has matured" in result.output
+    result = runner.invoke(args=["rollout", "advance", str(rollout.id), "-r", "more", "--override-gates"])
+    assert result.exit_code != 0 and "--as" in result.output
+    as_mia = [
+        "rollout",
+        "advance",
+        str(rollout.id),
+        "-r",
+        "more",
+        "--override-gates",
+        "--as",
+        "mia@example.com",
+    ]
+    result = runner.invoke(args=as_mia)
+    assert result.exit_code != 0 and "approver" in result.output
+    as_ada = [
+        "rollout",
+        "advance",
+        str(rollout.id),
+        "-r",
+        "launch",
+        "--override-gates",
+        "--as",
+        "ada@example.com",
+    ]
+    result = runner.invoke(args=as_ada)
+    assert result.exit_code == 0 and "stage 1" in result.output, result.output
+
+
+def test_a_segment_is_excluded_and_included_again_from_the_shell_after_completion(
+    app: Any, session: Session, make_rollout: Any
+) -> None:
+    from campaigns.rollout.machine import transition
+    from models import RolloutAudit, Segment
+
+    segment = Segment(name="France", rules={"field": "country", "op": "eq", "value": "France"})
+    session.add(segment)
+    session.commit()
+    rollout = make_rollout(stages=[{"kind": "percent", "exposure_bp": 100}], report_segments=[segment.id])
+    transition(session, rollout, "start", "mia", "go")
+    transition(session, rollout, "advance", "mia", "done", override_gates=True)
+    session.commit()
+    assert rollout.state == "completed"
+    runner = app.test_cli_runner()
+    ids = [str(rollout.id), str(segment.id)]
+    result = runner.invoke(args=["rollout", "exclude-segment", *ids, "-r", "harmed in France"])
+    assert result.exit_code == 0 and f"[{segment.id}]" in result.output, result.output
+    result = runner.invoke(args=["rollout", "exclude-segment", *ids, "-r", "again"])
+    assert result.exit_code != 0 and "already" in result.output
+    result = runner.invoke(args=["rollout", "include-segment", *ids, "-r", "fixed"])
+    assert result.exit_code == 0 and "[]" in result.output
+    session.expire_all()
+    actions = [a for (a,) in session.query(RolloutAudit.action).filter(RolloutAudit.rollout_id == rollout.id)]
+    assert actions[-2:] == ["exclude_segment", "include_segment"]

@@ -13,6 +13,7 @@ from campaigns.errors import InputError, StateError
 from campaigns.rollout.machine import RoleError, transition
 from campaigns.rollout.service import is_killed, load_spec
 from models import Role, RolloutAudit
+from tests.factories import add_matured_sends
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -38,6 +39,8 @@ def test_full_path_is_audited(session: Session, make_rollout: Any) -> None:
         ("advance", "completed", 4),
     ]
     for i, (action, state, stage) in enumerate(steps):
+        if action == "advance":
+            add_matured_sends(session, rollout.id, sent_at=NOW - timedelta(days=4))
         transition(
             session,
             rollout,
@@ -137,6 +140,7 @@ def test_freeze_window_blocks_advances_only(session: Session, make_rollout: Any)
     transition(session, rollout, "resume", "ana", "go on", now=inside)
     transition(session, rollout, "kill", "ana", "stop", now=inside)
     transition(session, rollout, "unkill", "ana", "ok", now=inside)
+    add_matured_sends(session, rollout.id, sent_at=after - timedelta(days=4))
     transition(session, rollout, "advance", "ana", "more", now=after)
     assert rollout.stage_index == 1
 

@@ -39,7 +39,9 @@ def states(session: Session, campaign_id: int) -> Counter[str]:
 def test_wave_sends_each_contact_once_with_arms(rt: Runtime, session: Session, smtp_sink: SmtpSink) -> None:
     add_catalog(session, add_contacts(session, 300))
     template = add_template(session)
-    campaign = add_campaign(session, template.id, ai={"exposure_percent": 30, "holdout_percent": 10})
+    campaign = add_campaign(
+        session, template.id, ai={"exposure_percent": 30, "holdout_percent": 10, "plan": "manual"}
+    )
     wave = start_wave(rt, campaign.id, limit=None)
     assert wave["planned"] == 300
     drain(rt)
@@ -168,7 +170,11 @@ def test_kill_switch_reaches_a_running_batch(
     import campaigns.sending.send as send_module
 
     add_catalog(session, add_contacts(session, 60))
-    campaign = add_campaign(session, add_template(session).id, ai={"exposure_percent": 100})
+    campaign = add_campaign(
+        session,
+        add_template(session).id,
+        ai={"exposure_percent": 100, "holdout_percent": 0, "plan": "manual"},
+    )
     wave = start_wave(rt, campaign.id, None)
     monkeypatch.setattr(send_module, "CHUNK", 20)
     calls = {"n": 0}
@@ -196,7 +202,10 @@ def test_campaign_rules_filter_the_recommendations(
     add_catalog(session, add_contacts(session, 20))
     rules = {"categories": ["kitchen"], "max_price": 14}
     campaign = add_campaign(
-        session, add_template(session).id, ai={"exposure_percent": 100}, recommendation_rules=rules
+        session,
+        add_template(session).id,
+        ai={"exposure_percent": 100, "holdout_percent": 0, "plan": "manual"},
+        recommendation_rules=rules,
     )
     wave = start_wave(rt, campaign.id, None)
     send_batch(rt, campaign.id, wave["wave_id"], 0)
@@ -222,7 +231,7 @@ def test_report_segments_are_frozen_on_sends_and_aggregated_apart(
     pro = Segment(name="Pro plan", rules={"all": [{"field": "attributes.plan", "op": "eq", "value": "pro"}]})
     session.add(pro)
     session.commit()
-    campaign = add_campaign(session, add_template(session).id, ai={"exposure_percent": 50})
+    campaign = add_campaign(session, add_template(session).id, ai={"exposure_percent": 50, "plan": "manual"})
     session.execute(
         sa.update(Rollout).where(Rollout.id == campaign.rollout_id).values(report_segments=[pro.id])
     )
@@ -250,7 +259,9 @@ def test_broken_ai_block_fails_closed_to_control(rt: Runtime, session: Session, 
     add_catalog(session, add_contacts(session, 10))
     # Passes validation (the sample contact has id 0) but fails for every real contact.
     template = add_template(session, ai_html="{% if contact.id %}{{ 1 / 0 }}{% endif %}")
-    campaign = add_campaign(session, template.id, ai={"exposure_percent": 100})
+    campaign = add_campaign(
+        session, template.id, ai={"exposure_percent": 100, "holdout_percent": 0, "plan": "manual"}
+    )
     wave = start_wave(rt, campaign.id, None)
     send_batch(rt, campaign.id, wave["wave_id"], 0)
     session.expire_all()
@@ -265,7 +276,7 @@ def test_an_ai_campaign_creates_and_starts_its_rollout_through_the_audited_machi
     from models import RolloutAudit
 
     campaign = add_campaign(
-        session, add_template(session).id, ai={"exposure_percent": 20, "holdout_percent": 5}
+        session, add_template(session).id, ai={"exposure_percent": 20, "holdout_percent": 5, "plan": "manual"}
     )
     rollout = session.get(Rollout, campaign.rollout_id)
     assert rollout is not None and (rollout.state, rollout.stage_index, rollout.holdout_bp) == (

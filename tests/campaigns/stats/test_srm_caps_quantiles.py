@@ -11,17 +11,41 @@ from campaigns.stats import cap_test, histogram_quantile, log_evalue_rate_ratio,
 
 
 def test_srm_by_hand() -> None:
-    # 5000 vs 4500 expected 4750 each: chi2 = 2 * 250^2 / 4750 = 26.3158; df 1: p = erfc(sqrt(chi2 / 2))
-    result = srm_test([5000, 4500], [0.5, 0.5])
-    assert result.chi2 == pytest.approx(26.315789, rel=1e-6)
-    assert result.p_value == pytest.approx(math.erfc(math.sqrt(26.315789 / 2)), rel=1e-5)
-    assert result.mismatch
+    # two arms, shares 1/2 each, prior Dirichlet(1, 1) (concentration 2): the Bayes factor is
+    # x1! x2! / (n + 1)! * 2^n. (3, 1): 6 / 120 * 16 = 0.8; (10, 0): 10! / 11! * 1024 = 1024 / 11.
+    assert srm_test([3, 1], [1, 1], concentration=2.0).log_e == pytest.approx(math.log(0.8), rel=1e-9)
+    ten = srm_test([10, 0], [1, 1], concentration=2.0, alpha=0.05)
+    assert ten.log_e == pytest.approx(math.log(1024 / 11), rel=1e-9)
+    assert ten.mismatch and ten.p_value == pytest.approx(11 / 1024)
+    # stages multiply: the same counts seen in two stages give twice the log evidence
+    twice = srm_test([[10, 0], [10, 0]], [[1, 1], [1, 1]], concentration=2.0)
+    assert twice.log_e == pytest.approx(2 * math.log(1024 / 11), rel=1e-9)
 
 
-def test_srm_ten_percent_of_treatment_lost() -> None:
-    # treatment 10%, 1000 expected of 10000 but 900 arrive: (100^2/910 + 100^2/8190)... p < 0.001
-    assert srm_test([900, 9100], [1000, 9000]).mismatch
-    assert not srm_test([995, 9005], [1000, 9000]).mismatch
+def test_srm_ten_percent_of_treatment_lost_accumulates_over_stages() -> None:
+    # 1% stage: 180 of the expected 200 treatment recipients arrive per wave of 20,000; later stages
+    # bring the evidence that one wave at 1% cannot
+    one_stage = srm_test([[180, 18820, 1000]], [[100, 9400, 500]])
+    assert not one_stage.mismatch
+    stages = [[100, 9400, 500], [500, 9000, 500], [1000, 8500, 500], [2500, 7000, 500]]
+    observed = [[0.9 * s[0] * 4, s[1] * 4, s[2] * 4] for s in stages]  # 20,000 per stage, 10% lost
+    assert srm_test(observed, stages).mismatch
+    assert not srm_test([[s[0] * 4, s[1] * 4, s[2] * 4] for s in stages], stages).mismatch
+
+
+def test_srm_is_valid_when_looking_after_every_wave() -> None:
+    # 4,000 A/A rollouts, 40 looks each (waves of 2,000 at shares 10/85/5%): the share ever flagged at
+    # alpha = 0.05 stays below 0.05 (Ville), where a chi-square test repeated at p < 0.05 is far above
+    rng = np.random.default_rng(7)
+    shares = np.array([0.10, 0.85, 0.05])
+    counts = rng.multinomial(2000, shares, size=(4000, 40)).cumsum(axis=1)
+    from campaigns.stats.srm import log_bayes_factor
+
+    flagged = (log_bayes_factor(counts, shares) >= math.log(1 / 0.05)).any(axis=1).mean()
+    assert flagged < 0.05
+    expected = counts.sum(axis=-1, keepdims=True) * shares
+    chi2 = ((counts - expected) ** 2 / expected).sum(axis=-1)
+    assert (chi2 > 5.991).any(axis=1).mean() > 0.15  # df 2, p < 0.05 at some look
 
 
 def test_srm_edge_cases() -> None:

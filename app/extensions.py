@@ -25,6 +25,10 @@ def embedded_redis(instance_path: Path) -> Redis:
 
 def init_app(app: Flask) -> rt.Runtime:
     engine = make_engine(app.config["DATABASE_URL"])
+    if not app.config.get("SECRET_KEY"):  # not SQLite and not configured: the key every host shares
+        from campaigns.shared_secret import shared_secret_key
+
+        app.config["SECRET_KEY"] = shared_secret_key(engine)
     url = app.config.get("REDIS_URL")
     redis = Redis.from_url(url) if url else embedded_redis(Path(app.instance_path))
     settings = rt.Settings(
@@ -36,6 +40,7 @@ def init_app(app: Flask) -> rt.Runtime:
         batch_size=int(app.config["BATCH_SIZE"]),
         kill_check_every=int(app.config["KILL_CHECK_EVERY"]),
         demo_data_path=app.config.get("DEMO_DATA"),
+        blob_store=str(app.config.get("BLOB_STORE") or "database"),
     )
     runtime = rt.Runtime(session_factory=make_session_factory(engine), redis=redis, settings=settings)
     app.extensions["mailramp"] = runtime

@@ -49,11 +49,12 @@ def prepare(demo_data: str | None) -> None:
 
     from app import create_app, migrate
     from app.auth import create_user
+    from app.config import database_url
     from app.extensions import db
     from models import Role, User
 
+    migrate.upgrade(database_url(_instance_path()))  # first: a fresh database gets its shared key table
     app = create_app()
-    migrate.upgrade(app.config["DATABASE_URL"])
     with app.test_request_context():
         if db().scalar(sa.select(sa.func.count()).select_from(User)):
             return

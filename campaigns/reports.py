@@ -247,6 +247,8 @@ def campaign_progress(session: Session, campaign_id: int) -> dict[str, Any]:
                 "planned": w.planned,
                 "batches": w.batches,
                 "limit": w.limit,
+                "scored_at": w.scored_at.isoformat() if w.scored_at else None,
+                "scoring_error": w.scoring_error,  # an AI wave waits while this is set
             }
             for w in waves
         ],

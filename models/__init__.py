@@ -9,6 +9,7 @@ from models.recommender import ModelVersion, Recommendation
 from models.rollouts import Approval, Decision, Rollout, RolloutAudit, ShadowRender
 from models.segments import Segment
 from models.sends import Send
+from models.storage import Blob, BlobChunk, InstanceSecret
 from models.templates import Template
 from models.users import ApiToken, Role, User
 from models.webhooks import Webhook, WebhookDelivery
@@ -18,12 +19,15 @@ __all__ = [
     "Approval",
     "ArmMetric",
     "Base",
+    "Blob",
+    "BlobChunk",
     "Campaign",
     "CampaignLink",
     "Contact",
     "Decision",
     "Event",
     "ImportRun",
+    "InstanceSecret",
     "Interaction",
     "Item",
     "ModelVersion",

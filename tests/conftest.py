@@ -137,6 +137,12 @@ def app(
 
 
 @pytest.fixture()
+def blob_store(app: Flask) -> Any:
+    """The app's shared store (the database unless MAILRAMP_BLOB_STORE says otherwise)."""
+    return app.extensions["mailramp"].blobs()
+
+
+@pytest.fixture()
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
 

@@ -189,13 +189,17 @@ def test_big_import_runs_as_an_rq_job(app: Flask, redis: Redis, tmp_path: Path) 
     assert size == len(data) and path.exists()
     job_id = imports.enqueue_import(rt, run_id, path, "contacts")
     assert job_id == f"import-{run_id}"
+    # the upload left this host: the job reads it from the store every host shares
+    assert not path.exists()
+    stored = rt.blobs().stat(imports.upload_key(run_id))
+    assert stored is not None and stored.size == len(data)
     with rt.session() as session:
         assert session.get(ImportRun, run_id).status == "queued"
     SimpleWorker([Queue(rt.settings.queue_name, connection=redis)], connection=redis).work(burst=True)
     with rt.session() as session:
         run = session.get(ImportRun, run_id)
         assert (run.status, run.rows_imported, run.rows_failed, run.rows_total) == ("done", 50, 1, 51)
-    assert not path.exists()
+    assert rt.blobs().stat(imports.upload_key(run_id)) is None
 
 
 def test_contact_crud(factory: sessionmaker[Session]) -> None:

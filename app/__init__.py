@@ -22,6 +22,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
     csrf.init_app(app)
 
     from app.api import api
+    from app.ops import ops
     from app.tracking import tracking
     from app.ui import ui
 
@@ -30,6 +31,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
     app.register_blueprint(api)
     app.register_blueprint(tracking)
     app.register_blueprint(ui)
+    app.register_blueprint(ops)
 
     from app import cli
 

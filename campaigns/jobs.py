@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from rq import Queue, Retry, Worker
 from rq.job import Job
 
-from campaigns import runtime
+from campaigns import runtime, signals
 from campaigns.ingest import ingest
 from campaigns.runtime import Runtime
 from campaigns.sending.liveness import HOST, pid_alive
@@ -138,6 +138,7 @@ def send_batch_job(campaign_id: int, wave_id: int, batch: int) -> dict[str, Any]
     if waiting is not None:  # retried by rq; resume_open_waves re-queues the scoring first
         raise WaveNotScored(f"wave {wave_id} waits for its recommendations: {waiting}")
     outcome = send_batch(rt, campaign_id, wave_id, batch)
+    signals.record_batch(outcome)
     if outcome.wave_finished:
         evaluate_after_wave(rt, campaign_id, wave_id)
     return asdict(outcome)

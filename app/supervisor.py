@@ -79,6 +79,13 @@ def run(host: str, port: int, workers: int, demo_data: str | None) -> None:
     instance = _instance_path()
     services = start_services(instance)
     os.environ.setdefault("MAILRAMP_BASE_URL", f"http://{host}:{port}")
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # /metrics adds up web and worker processes
+        import shutil
+
+        metrics_dir = instance / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     prepare(demo_data)
     python = sys.executable
     root = Path(__file__).resolve().parent.parent

@@ -39,9 +39,13 @@ class ClusterCollector(Collector):
         yield from self._database()
 
     def _queues(self) -> Iterator[Any]:
-        depth = GaugeMetricFamily(f"{PREFIX}_queue_jobs", "rq jobs per queue and state", labels=["queue", "state"])
+        depth = GaugeMetricFamily(
+            f"{PREFIX}_queue_jobs", "rq jobs per queue and state", labels=["queue", "state"]
+        )
         queues = {q.name: q for q in Queue.all(connection=self.rt.redis)}
-        queues.setdefault(self.rt.settings.queue_name, Queue(self.rt.settings.queue_name, connection=self.rt.redis))
+        queues.setdefault(
+            self.rt.settings.queue_name, Queue(self.rt.settings.queue_name, connection=self.rt.redis)
+        )
         for name, q in sorted(queues.items()):
             depth.add_metric([name, "queued"], q.count)
             for state, registry in (
@@ -73,14 +77,20 @@ class ClusterCollector(Collector):
             "Age of the oldest tracking event not yet stored (0 when the stream is empty)",
             value=lag,
         )
-        yield GaugeMetricFamily(f"{PREFIX}_ingest_backlog_events", "Tracking events waiting in the stream", value=backlog)
         yield GaugeMetricFamily(
-            f"{PREFIX}_ingest_pending_events", "Events read by an ingest worker but not yet acknowledged", value=pending
+            f"{PREFIX}_ingest_backlog_events", "Tracking events waiting in the stream", value=backlog
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_ingest_pending_events",
+            "Events read by an ingest worker but not yet acknowledged",
+            value=pending,
         )
 
     def _database(self) -> Iterator[Any]:
         events = CounterMetricFamily(
-            f"{PREFIX}_arm_events", "Events and sends per rollout arm (the per-arm aggregates)", labels=["rollout", "arm", "metric"]
+            f"{PREFIX}_arm_events",
+            "Events and sends per rollout arm (the per-arm aggregates)",
+            labels=["rollout", "arm", "metric"],
         )
         decisions = CounterMetricFamily(
             f"{PREFIX}_decisions", "Rollout decisions by outcome", labels=["outcome", "applied"]

@@ -10,6 +10,7 @@ from app.api import (  # noqa: F401  (register their routes)
     contacts,
     decisions,
     errors,
+    event_export,
     events,
     imports,
     models_api,

@@ -63,7 +63,9 @@ def test_metrics_follow_a_wave_from_queue_to_decisions(app: Flask, client: Flask
     assert waiting[("mailramp_ingest_lag_seconds", ())] >= 0
     ingest(rt)
     done = scrape(client)
-    assert done[("mailramp_ingest_backlog_events", ())] == 0 and done[("mailramp_ingest_lag_seconds", ())] == 0
+    assert (
+        done[("mailramp_ingest_backlog_events", ())] == 0 and done[("mailramp_ingest_lag_seconds", ())] == 0
+    )
 
     session.add(Decision(rollout_id=campaign.rollout_id, outcome="hold", applied=True))
     session.commit()

@@ -203,7 +203,7 @@ def run_import(
     importer: Importer,
     *,
     encoding: str = "utf-8",
-    chunk_rows: int = CHUNK_ROWS,
+    chunk_rows: int | None = None,
     rows_expected: int | None = None,
     max_errors: int = MAX_ERRORS,
 ) -> ImportRun:
@@ -215,6 +215,11 @@ def run_import(
     """
     report = ImportReport(max_errors=max_errors, rows_expected=max(rows_expected or 0, 0))
     with session_factory() as session:
+        if chunk_rows is None:  # an importer that writes with COPY on PostgreSQL takes larger chunks
+            on_postgresql = session.get_bind().dialect.name == "postgresql"
+            chunk_rows = (
+                getattr(importer, "postgresql_chunk_rows", CHUNK_ROWS) if on_postgresql else CHUNK_ROWS
+            )
         run = _load_run(session, run_id)
         run.status = "running"
         report.save(run)
@@ -226,7 +231,7 @@ def run_import(
         report.error(1, exc.where or "header", exc.message)
         return _finish(session_factory, run_id, report, "failed")
     try:
-        for chunk in _chunks(rows, chunk_rows):
+        for chunk in _chunks(rows, chunk_rows or CHUNK_ROWS):
             good: list[Row] = []
             for row in chunk:
                 report.rows_total += 1

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from redis import Redis
 from rq import Queue, SimpleWorker
 from sqlalchemy.orm import Session, sessionmaker
@@ -264,3 +266,18 @@ def test_suppression_list_and_import(factory: sessionmaker[Session]) -> None:
             suppression.remove_suppression(session, "spam@example.com")
         session.commit()
         assert session.scalar(sa.select(sa.func.count()).select_from(Suppression)) == 1
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="aZ09.-_+@'!xn-é", min_size=1, max_size=40).map(lambda s: s + ".com"))
+def test_the_email_fast_path_agrees_with_the_full_check(raw: str) -> None:
+    """The fast path for plain addresses returns what the full check returns, and refuses nothing."""
+    try:
+        expected: str | None = contacts.normalize_email_fully(raw)
+    except InputError:
+        expected = None
+    try:
+        got: str | None = contacts.normalize_email(raw)
+    except InputError:
+        got = None
+    assert got == expected

@@ -58,9 +58,9 @@ def normalize_email(raw: str) -> str:
         raise InputError(f"an email address must be text, not {type(raw).__name__}", where="email")
     email = raw.strip()
     lowered = email.lower()
-    if len(email) <= MAX_EMAIL and lowered.isascii() and _FAST_EMAIL.fullmatch(lowered):
-        if lowered.index("@") <= MAX_LOCAL:
-            return lowered
+    fast = len(email) <= MAX_EMAIL and lowered.isascii() and _FAST_EMAIL.fullmatch(lowered)
+    if fast and lowered.index("@") <= MAX_LOCAL:
+        return lowered
     return normalize_email_fully(raw)
 
 

@@ -85,7 +85,7 @@ def plan_wave(
             ["campaign_id", "contact_id", "wave_id", "batch", "state", "queued_at", "rollout_id"], rows
         )
     )
-    inserted = cast(CursorResult[Any], result).rowcount
+    inserted: int | None = cast(CursorResult[Any], result).rowcount
     if inserted is None or inserted < 0:  # a driver that does not report it: one indexed count
         inserted = session.scalar(sa.select(sa.func.count()).where(Send.wave_id == wave.id))
     # positions 0..n-1 numbered in one statement: every batch is full but the last

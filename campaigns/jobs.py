@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -189,7 +189,8 @@ def resume_open_waves(rt: Runtime) -> int:
         if status in ("queued", "deferred", "scheduled"):
             continue
         if status == "started" and job is not None and _worker_alive(rt, job.worker_name):
-            continue
+            if not _abandoned(rt, job, b):
+                continue
         resumed.append(b)
     enqueue_batches(rt, resumed)
     return len(resumed) + rescored
@@ -200,6 +201,23 @@ def _job_live(rt: Runtime, job: Job | None) -> bool:
     if status in ("queued", "deferred", "scheduled"):
         return True
     return status == "started" and job is not None and _worker_alive(rt, job.worker_name)
+
+
+def _abandoned(rt: Runtime, job: Job, b: PlannedBatch) -> bool:
+    """A batch job whose worker looks alive but whose host died: rq keeps a worker's record for the
+    job's timeout, while the batch lock it renews after every chunk lapses after LOCK_SECONDS. A job
+    started longer ago than that without its lock is taken over (the lock and the ledger still
+    make a second sender harmless)."""
+    from campaigns.sending.batch_lock import LOCK_SECONDS, lock_name
+
+    started = job.started_at
+    if started is None:
+        return False
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=UTC)
+    if (datetime.now(UTC) - started).total_seconds() < LOCK_SECONDS + 30:
+        return False
+    return not rt.redis.exists(lock_name(b.wave_id, b.batch))
 
 
 def _worker_alive(rt: Runtime, name: str | None) -> bool:

@@ -188,9 +188,9 @@ def resume_open_waves(rt: Runtime) -> int:
         status = job.get_status(refresh=True) if job else None
         if status in ("queued", "deferred", "scheduled"):
             continue
-        if status == "started" and job is not None and _worker_alive(rt, job.worker_name):
-            if not _abandoned(rt, job, b):
-                continue
+        alive = status == "started" and job is not None and _worker_alive(rt, job.worker_name)
+        if alive and job is not None and not _abandoned(rt, job, b):
+            continue
         resumed.append(b)
     enqueue_batches(rt, resumed)
     return len(resumed) + rescored

@@ -51,6 +51,7 @@ ALIASES = {
     "customer_id": "external_id",
     "customerid": "external_id",
 }
+_MISSING = object()
 KNOWN = (
     "email",
     "name",
@@ -73,6 +74,9 @@ class ContactImporter:
     def __init__(self) -> None:
         self.seen_emails = SeenKeys()
         self.seen_external = SeenKeys()
+        # Columns repeat few distinct values (time zones, consent, plan names): each is parsed once.
+        self._parsed: dict[tuple[str, str], tuple[Any, str | None]] = {}
+        self._typed: dict[str, Any] = {}
 
     def check_header(self, columns: Sequence[str]) -> None:
         if "email" not in columns:
@@ -147,10 +151,11 @@ class ContactImporter:
         ):
             raw = values.get(field, "").strip()
             if raw:
-                try:
-                    fields[field] = parse(raw)
-                except InputError as exc:
-                    fail(field, exc.message)
+                value, problem = self._parse_cached(field, raw, parse)
+                if problem is None:
+                    fields[field] = value
+                else:
+                    fail(field, problem)
         external = values.get("external_id", "").strip()
         if external:
             if external.endswith(".0") and external[:-2].isdigit():
@@ -158,9 +163,18 @@ class ContactImporter:
             if len(external) > TEXT_LIMITS["external_id"]:
                 fail("external_id", f"external_id is longer than {TEXT_LIMITS['external_id']} characters")
             fields["external_id"] = external
-        fields["attributes"] = {
-            key: typed_value(raw) for key, raw in values.items() if key not in KNOWN and raw.strip()
-        }
+        typed = self._typed
+        if len(typed) > 100_000:
+            typed.clear()
+        attributes = {}
+        for key, raw in values.items():
+            if key in KNOWN or not raw.strip():
+                continue
+            value = typed.get(raw, _MISSING)
+            if value is _MISSING:
+                value = typed[raw] = typed_value(raw)
+            attributes[key] = value
+        fields["attributes"] = attributes
         if not ok:
             return None
         first = self.seen_emails.first_row(fields["email"], row.number)
@@ -175,6 +189,18 @@ class ContactImporter:
                 report.error(row.number, "external_id", f"duplicate of row {first}: external_id {external!r}")
                 return None
         return fields
+
+    def _parse_cached(self, field: str, raw: str, parse: Any) -> tuple[Any, str | None]:
+        key = (field, raw)
+        found = self._parsed.get(key)
+        if found is None:
+            try:
+                found = (parse(raw), None)
+            except InputError as exc:
+                found = (None, exc.message)
+            if len(self._parsed) < 10_000:
+                self._parsed[key] = found
+        return found
 
     def _external_ids_taken(
         self, session: Session, parsed: dict[str, tuple[int, dict[str, Any]]], report: ImportReport

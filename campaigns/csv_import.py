@@ -11,6 +11,7 @@ around it are imported.
 from __future__ import annotations
 
 import csv
+import gc
 import gzip
 import hashlib
 import io
@@ -230,6 +231,8 @@ def run_import(
     except InputError as exc:
         report.error(1, exc.where or "header", exc.message)
         return _finish(session_factory, run_id, report, "failed")
+    collecting = gc.isenabled()
+    gc.disable()  # rows make no reference cycles; the collector's passes over them cost ~15%
     try:
         for chunk in _chunks(rows, chunk_rows or CHUNK_ROWS):
             good: list[Row] = []
@@ -249,6 +252,9 @@ def run_import(
         report.error(0, "", f"the import stopped: {type(exc).__name__}: {exc}")
         _finish(session_factory, run_id, report, "failed")
         raise
+    finally:
+        if collecting:
+            gc.enable()
     if report.rows_imported >= ANALYZE_AFTER_ROWS:
         with session_factory() as session:
             analyze(session, importer.tables)

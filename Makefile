@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-send bench-assign bench-decisions bench-recommend bench-privacy install clean
+.PHONY: run test test-scale lint bench bench-send bench-assign bench-decisions bench-recommend bench-privacy bench-datapath install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -24,6 +24,13 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Several hosts (network namespaces; needs root), their own PostgreSQL and Redis: see scripts/scale_test.py.
+# Not part of `make test`. SCALE_CONTACTS=20000 for a shorter run; bounded by SCALE_TIMEOUT minutes.
+SCALE_CONTACTS ?= 100000
+SCALE_TIMEOUT ?= 90
+test-scale: $(STAMP)
+	timeout $$(( $(SCALE_TIMEOUT) * 60 + 120 )) $(BIN)/python scripts/scale_test.py --contacts $(SCALE_CONTACTS) --timeout-minutes $(SCALE_TIMEOUT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -47,6 +54,9 @@ bench-recommend: $(STAMP)
 
 bench-privacy: $(STAMP)
 	$(BIN)/python bench/privacy.py
+# PostgreSQL only: BENCH_DATABASE_URL names a scratch database (its tables are dropped)
+bench-datapath: $(STAMP)
+	$(BIN)/python bench/datapath.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

@@ -3,6 +3,7 @@
 python worker.py                 # a pool of workers (MAILRAMP_WORKERS, default 2) + cron
 python worker.py --burst         # drain the queue and exit (tests, one-off runs)
 python worker.py --cron-only     # only the periodic-job scheduler
+python worker.py --metrics-port 9100   # also serve this host's counters to Prometheus
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ class MailrampWorker(SimpleWorker):
         from campaigns import runtime
 
         runtime.current().session_factory.kw["bind"].dispose(close=False)
+        from campaigns.signals import record_job_failure
+
+        self.push_exc_handler(record_job_failure)  # counted for /metrics
 
 
 def build() -> Any:
@@ -72,10 +76,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst", action="store_true", help="drain the queue, then exit")
     parser.add_argument("--cron-only", action="store_true", help="run only the cron scheduler")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("MAILRAMP_WORKERS", "2")))
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ.get("MAILRAMP_METRICS_PORT", "0")),
+        help="serve this host's Prometheus counters on this port (0: off)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = build()
     rt = app.extensions["mailramp"]
+    if args.metrics_port:
+        from campaigns.signals import serve
+
+        serve(args.metrics_port)
     if args.cron_only:
         run_cron(rt)
         return 0

@@ -50,6 +50,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
     audit.set_resolver(request_actor)
 
     from app.api import api
+    from app.ops import ops
     from app.signup import signup_pages
     from app.tracking import tracking
     from app.ui import ui
@@ -63,6 +64,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
     csrf.exempt(signup_pages)  # public: a signed form token instead of a session (works in an iframe)
     app.register_blueprint(signup_pages)
     app.register_blueprint(web_version)
+    app.register_blueprint(ops)
 
     from app import cli
 

@@ -30,10 +30,12 @@ def db_group() -> None:
 @db_group.command("upgrade")
 @click.option("--revision", default="head")
 def db_upgrade(revision: str) -> None:
-    """Apply Alembic migrations."""
-    from flask import current_app
+    """Apply Alembic migrations (without building the app: a fresh database has no shared key yet)."""
+    from pathlib import Path
 
-    migrate.upgrade(current_app.config["DATABASE_URL"], revision)
+    from app.config import database_url
+
+    migrate.upgrade(database_url(Path(__file__).resolve().parent.parent / "instance"), revision)
     click.echo(f"database at {revision}")
 
 

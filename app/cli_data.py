@@ -15,6 +15,42 @@ from app.extensions import get_runtime
 def init_app(app: Flask) -> None:
     app.cli.add_command(import_group)
     app.cli.add_command(demo_command)
+    app.cli.add_command(export_group)
+
+
+@click.group("export", cls=AppGroup)
+def export_group() -> None:
+    """Export data for warehouses and analytics tools."""
+
+
+@export_group.command("events")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--format", "fmt", type=click.Choice(["ndjson", "parquet"]), default="ndjson", show_default=True
+)
+@click.option("--since", default="", help="ISO 8601: events that occurred at or after this time")
+@click.option("--until", default="", help="ISO 8601: events that occurred before this time")
+@click.option("--after", default="0", help="the cursor: events whose id is greater (printed by the last run)")
+@click.option("--kind", default="", help="comma-separated event kinds")
+@click.option("--limit", default="", help="at most this many events")
+def export_events_command(
+    path: Path, fmt: str, since: str, until: str, after: str, kind: str, limit: str
+) -> None:
+    """Raw events to PATH (NDJSON or Parquet), streamed; prints the cursor to resume from."""
+    from campaigns import event_export
+    from campaigns.errors import InputError
+
+    try:
+        rng = event_export.parse_range(
+            {"since": since, "until": until, "after": after, "kind": kind, "limit": limit}
+        )
+    except InputError as exc:
+        raise click.UsageError(str(exc)) from exc
+    progress = event_export.Progress()
+    with path.open("wb") as out:
+        for chunk in event_export.stream(get_runtime().session_factory, rng, fmt, progress):
+            out.write(chunk)
+    click.echo(f"{progress.rows} events written to {path}; next cursor: --after {progress.last_id}")
 
 
 @click.group("import", cls=AppGroup)

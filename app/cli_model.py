@@ -136,7 +136,7 @@ def train_command(
         with runtime.session() as session:
             version = training.train(
                 session,
-                runtime.settings.model_dir,
+                runtime.blobs(),
                 kind,
                 params,
                 _actor(),

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 from flask import Flask
 
 ENV_KEYS = ("DATABASE_URL", "REDIS_URL", "SMTP_URL", "SECRET_KEY")
+# Not SQLite means several hosts may run: SECRET_KEY must then be the same everywhere, or (when unset)
+# it is kept in the database once (campaigns.shared_secret) and every host reads that one.
 
 
 def defaults(instance_path: Path) -> dict[str, Any]:
@@ -32,6 +34,7 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "DEMO_DATA": None,  # path to online_retail.csv.gz for the demo workspace
         "CURRENCY": "GBP",  # prices and revenue are shown in it (MAILRAMP_CURRENCY=EUR)
         "SIMULATE_RECIPIENTS": False,  # MAILRAMP_SIMULATE_RECIPIENTS=1: only with the local outbox
+        "BLOB_STORE": "database",  # model artifacts and queued uploads: "database" or "file:///shared"
         "SESSION_LIFETIME_MINUTES": 120,
         "LOGIN_ATTEMPTS_PER_MINUTE": 10,
         "WTF_CSRF_TIME_LIMIT": None,
@@ -58,7 +61,8 @@ def load(app: Flask, test_config: Mapping[str, Any] | None = None) -> None:
     app.config.from_prefixed_env("MAILRAMP")  # MAILRAMP_BATCH_SIZE=500 -> BATCH_SIZE=500
     if test_config:
         app.config.update(test_config)
-    if not app.config.get("SECRET_KEY"):
+    if not app.config.get("SECRET_KEY") and is_sqlite(app.config["DATABASE_URL"]):
+        # one machine: a key under instance/. Otherwise every host must share one: see extensions.
         app.config["SECRET_KEY"] = _instance_secret(instance_path)
     app.config["LOCAL_OUTBOX"] = app.config.get("SMTP_URL") is None
     if app.config.get("SMTP_URL") is None:
@@ -87,6 +91,15 @@ def check_base_url(app: Flask) -> None:
             "local development",
             app.config["BASE_URL"],
         )
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def database_url(instance_path: Path) -> str:
+    """DATABASE_URL as the app would see it, without building the app (for `db upgrade`)."""
+    return os.environ.get("DATABASE_URL") or defaults(instance_path)["DATABASE_URL"]
 
 
 def _instance_secret(instance_path: Path) -> str:

@@ -50,6 +50,10 @@ def simulated_recipients(app: Flask) -> bool:
 
 def init_app(app: Flask) -> rt.Runtime:
     engine = make_engine(app.config["DATABASE_URL"])
+    if not app.config.get("SECRET_KEY"):  # not SQLite and not configured: the key every host shares
+        from campaigns.shared_secret import shared_secret_key
+
+        app.config["SECRET_KEY"] = shared_secret_key(engine)
     url = app.config.get("REDIS_URL")
     redis = Redis.from_url(url) if url else embedded_redis(Path(app.instance_path))
     settings = rt.Settings(
@@ -75,6 +79,7 @@ def init_app(app: Flask) -> rt.Runtime:
         throttle=throttle_config(app.config.get("THROTTLE")),
         smtp_connections=int(app.config.get("SMTP_CONNECTIONS", 4)),
         simulated_recipients=simulated_recipients(app),
+        blob_store=str(app.config.get("BLOB_STORE") or "database"),
     )
     runtime = rt.Runtime(session_factory=make_session_factory(engine), redis=redis, settings=settings)
     app.extensions["mailramp"] = runtime

@@ -49,11 +49,12 @@ def prepare(demo_data: str | None) -> None:
 
     from app import create_app, migrate
     from app.auth import create_user
+    from app.config import database_url
     from app.extensions import db
     from models import Role, User
 
+    migrate.upgrade(database_url(_instance_path()))  # first: a fresh database gets its shared key table
     app = create_app()
-    migrate.upgrade(app.config["DATABASE_URL"])
     with app.test_request_context():
         if db().scalar(sa.select(sa.func.count()).select_from(User)):
             return
@@ -84,6 +85,13 @@ def run(host: str, port: int, workers: int, demo_data: str | None) -> None:
     instance = _instance_path()
     services = start_services(instance)
     os.environ.setdefault("MAILRAMP_BASE_URL", f"http://{host}:{port}")
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # /metrics adds up web and worker processes
+        import shutil
+
+        metrics_dir = instance / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     prepare(demo_data)
     python = sys.executable
     root = Path(__file__).resolve().parent.parent

@@ -5,8 +5,10 @@ rollout is not sent again, so a five-minute cron does not flood a channel), and 
 (``srm``, ``stale``, ``cap``, ``guardrail``, ``config``) when an evaluation finds one. A webhook
 receives the events whose names start with one of its `events` prefixes (all when empty).
 
-Payloads: ``json`` (generic: event, rollout, decision with reasons and the key evidence) or
-``slack`` (an incoming-webhook message: ``text`` plus ``blocks``). Each request carries::
+Payloads: ``json`` (generic: event, rollout, decision with reasons and the key evidence),
+``slack`` (an incoming-webhook message: ``text`` plus ``blocks``) or ``pagerduty`` (a PagerDuty
+Events API v2 event: set the webhook's URL to the Events API's enqueue endpoint and its secret to the
+service's integration key, which becomes the ``routing_key``). Each request carries::
 
     X-Mailramp-Event: decision.rollback
     X-Mailramp-Delivery: 42
@@ -39,7 +41,7 @@ from models import Decision, Rollout, Webhook, WebhookDelivery
 
 BACKOFF_SECONDS: tuple[int, ...] = (10, 60, 300, 1800, 3600)  # waits before retries 1..5
 TIMEOUT_SECONDS = 10.0
-FORMATS = ("json", "slack")
+FORMATS = ("json", "slack", "pagerduty")
 USER_AGENT = "mailramp-webhooks/1"
 _EMOJI = {
     "advance": ":arrow_up:",
@@ -126,6 +128,57 @@ def slack_payload(payload: dict[str, Any]) -> dict[str, Any]:
     return {"text": f"{title}\n{reasons}", "blocks": blocks}
 
 
+# PagerDuty: one incident per rollout (its dedup key); a rollback, a pause or a health problem
+# triggers it, an advance resolves it; holds and tests are informational triggers (leave them out
+# with the webhook's event filter, e.g. ["decision.rollback", "decision.pause", "health."]).
+_PD_SEVERITY = {"rollback": "critical", "pause": "error", "hold": "info", "advance": "info"}
+
+
+def pagerduty_payload(payload: dict[str, Any], routing_key: str) -> dict[str, Any]:
+    """A PagerDuty Events API v2 event (``trigger`` or ``resolve``) for a decision or health event."""
+    decision, rollout, event = payload["decision"], payload["rollout"], str(payload["event"])
+    outcome = str(decision["outcome"])
+    severity = "warning" if event.startswith("health.") else _PD_SEVERITY.get(outcome, "info")
+    action = "resolve" if event == "decision.advance" else "trigger"
+    dedup = f"mailramp-rollout-{rollout['id']}" if rollout.get("id") is not None else f"mailramp-{event}"
+    summary = (
+        f"mailramp {event}: rollout {rollout['name']} (#{rollout['id']}, stage {decision['stage_index']}) "
+        f"{outcome}" + ("" if decision["applied"] else " (not applied)")
+    )
+    body: dict[str, Any] = {
+        "routing_key": routing_key,
+        "event_action": action,
+        "dedup_key": dedup,
+        "payload": {
+            "summary": summary[:1024],
+            "source": "mailramp",
+            "severity": severity,
+            "component": "rollout",
+            "group": str(rollout.get("name") or ""),
+            "class": event,
+            "timestamp": decision.get("at") or datetime.now(UTC).isoformat(),
+            "custom_details": {
+                "reasons": decision["reasons"],
+                "health": payload.get("health") or [],
+                "primary": payload.get("primary"),
+                "srm": payload.get("srm"),
+            },
+        },
+    }
+    if payload.get("url"):
+        body["links"] = [{"href": payload["url"], "text": "Open the rollout"}]
+    return body
+
+
+def formatted(webhook: Webhook, payload: dict[str, Any]) -> dict[str, Any]:
+    """The generic payload in the webhook's format."""
+    if webhook.format == "slack":
+        return slack_payload(payload)
+    if webhook.format == "pagerduty":
+        return pagerduty_payload(payload, webhook.secret)
+    return payload
+
+
 def _wants(webhook: Webhook, event: str) -> bool:
     prefixes = [str(p) for p in (webhook.events or [])]
     return not prefixes or any(event == p or event.startswith(p.rstrip(".") + ".") for p in prefixes)
@@ -138,7 +191,7 @@ def queue_event(session: Session, event: str, payload: dict[str, Any], rollout_i
     for webhook in session.scalars(sa.select(Webhook).where(Webhook.active.is_(True)).order_by(Webhook.id)):
         if not _wants(webhook, event):
             continue
-        body = slack_payload(payload) if webhook.format == "slack" else payload
+        body = formatted(webhook, payload)
         delivery = WebhookDelivery(
             webhook_id=webhook.id, event=event, payload=body, rollout_id=rollout_id, decision_id=decision_id
         )
@@ -178,7 +231,7 @@ def queue_test(session: Session, webhook: Webhook, actor: str) -> WebhookDeliver
         "health": [],
         "url": None,
     }  # fmt: skip
-    body = slack_payload(payload) if webhook.format == "slack" else payload
+    body = formatted(webhook, payload)
     delivery = WebhookDelivery(webhook_id=webhook.id, event="webhook.test", payload=body)
     session.add(delivery)
     session.flush()

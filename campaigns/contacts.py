@@ -37,6 +37,11 @@ CONSENT_VALUES: Mapping[str, bool] = {
 }  # fmt: skip
 TEXT_LIMITS: Mapping[str, int] = {"name": 300, "country": 100, "external_id": 100}
 EDITABLE = ("email", "name", "country", "timezone", "consent", "status", "external_id", "attributes")
+# The common case, already lower-case ASCII: a match implies every check below passes.
+_FAST_EMAIL = re.compile(
+    r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
+)
 _INT = re.compile(r"^-?(0|[1-9][0-9]{0,17})$")
 _FLOAT = re.compile(r"^-?(0|[1-9][0-9]*)\.[0-9]+$")
 
@@ -51,6 +56,16 @@ def normalize_email(raw: str) -> str:
     """
     if not isinstance(raw, str):
         raise InputError(f"an email address must be text, not {type(raw).__name__}", where="email")
+    email = raw.strip()
+    lowered = email.lower()
+    fast = len(email) <= MAX_EMAIL and lowered.isascii() and _FAST_EMAIL.fullmatch(lowered)
+    if fast and lowered.index("@") <= MAX_LOCAL:
+        return lowered
+    return normalize_email_fully(raw)
+
+
+def normalize_email_fully(raw: str) -> str:
+    """`normalize_email` without its fast path for plain lower-case ASCII addresses."""
     email = raw.strip()
     if email.lower().startswith("mailto:"):
         email = email[len("mailto:") :]

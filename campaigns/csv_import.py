@@ -11,6 +11,7 @@ around it are imported.
 from __future__ import annotations
 
 import csv
+import gc
 import gzip
 import hashlib
 import io
@@ -217,7 +218,7 @@ def run_import(
     importer: Importer,
     *,
     encoding: str = "utf-8",
-    chunk_rows: int = CHUNK_ROWS,
+    chunk_rows: int | None = None,
     rows_expected: int | None = None,
     max_errors: int = MAX_ERRORS,
 ) -> ImportRun:
@@ -229,6 +230,11 @@ def run_import(
     """
     report = ImportReport(max_errors=max_errors, rows_expected=max(rows_expected or 0, 0))
     with session_factory() as session:
+        if chunk_rows is None:  # an importer that writes with COPY on PostgreSQL takes larger chunks
+            on_postgresql = session.get_bind().dialect.name == "postgresql"
+            chunk_rows = (
+                getattr(importer, "postgresql_chunk_rows", CHUNK_ROWS) if on_postgresql else CHUNK_ROWS
+            )
         run = _load_run(session, run_id)
         bind_run = getattr(importer, "bind_run", None)
         if bind_run is not None:  # importers that cite the file and row (the consent history)
@@ -242,8 +248,10 @@ def run_import(
     except InputError as exc:
         report.error(1, exc.where or "header", exc.message)
         return _finish(session_factory, run_id, report, "failed")
+    collecting = gc.isenabled()
+    gc.disable()  # rows make no reference cycles; the collector's passes over them cost ~15%
     try:
-        for chunk in _chunks(rows, chunk_rows):
+        for chunk in _chunks(rows, chunk_rows or CHUNK_ROWS):
             good: list[Row] = []
             for row in chunk:
                 report.rows_total += 1
@@ -261,6 +269,9 @@ def run_import(
         report.error(0, "", f"the import stopped: {type(exc).__name__}: {exc}")
         _finish(session_factory, run_id, report, "failed")
         raise
+    finally:
+        if collecting:
+            gc.enable()
     if report.rows_imported >= ANALYZE_AFTER_ROWS:
         with session_factory() as session:
             analyze(session, importer.tables)

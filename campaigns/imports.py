@@ -1,7 +1,8 @@
 """Import runs for every kind of CSV: accept an upload, run it inline or as an rq job, report.
 
-The uploaded file is kept under `instance/imports/` until its run ends, so a worker can stream it;
-with several worker machines, `instance/` must be a shared volume (the file is not held in Redis).
+An upload is spooled to a local file under `instance/imports/` while its request lasts. A small one
+is imported there and then; a large one is moved to the blob store every host reads (the database by
+default, see `campaigns.blobstore`) before its job is queued, so any worker on any machine runs it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import IO
 from rq import Queue
 from sqlalchemy.orm import Session, sessionmaker
 
-from campaigns import runtime
+from campaigns import blobstore, runtime
 from campaigns.csv_import import Importer, fail_run, open_binary, run_import, start_run
 from campaigns.errors import InputError, NotFound
 from models import ImportRun
@@ -98,22 +99,33 @@ def measure(path: str | Path, max_bytes: int, max_lines: int) -> tuple[int, int]
     return size, lines + (0 if last == b"\n" else 1)
 
 
-def import_job(run_id: int, path: str, kind: str, encoding: str = "utf-8") -> dict[str, int | str]:
-    """rq job: import an uploaded file, then delete it."""
+def upload_key(run_id: int) -> str:
+    return f"imports/{run_id}.csv"
+
+
+def import_job(run_id: int, key: str, kind: str, encoding: str = "utf-8") -> dict[str, int | str]:
+    """rq job: fetch the upload from the shared store (digest checked), import it, then delete it."""
     rt = runtime.current()
+    store = rt.blobs()
+    local = blobstore.spool(store, key)
     try:
-        run = import_file(rt.session_factory, run_id, path, kind, encoding)
+        run = import_file(rt.session_factory, run_id, local, kind, encoding)
     finally:
-        Path(path).unlink(missing_ok=True)
+        local.unlink(missing_ok=True)
+    store.delete(key)
     return {"status": run.status, "imported": run.rows_imported, "failed": run.rows_failed}
 
 
 def enqueue_import(rt: runtime.Runtime, run_id: int, path: Path, kind: str, encoding: str = "utf-8") -> str:
+    """Move the spooled upload into the shared store and queue its import for any worker."""
+    key = upload_key(run_id)
+    blobstore.put_file(rt.blobs(), key, path)
+    path.unlink(missing_ok=True)
     queue = Queue(rt.settings.queue_name, connection=rt.redis)
     job = queue.enqueue(
         import_job,
         run_id,
-        str(path),
+        key,
         kind,
         encoding,
         job_id=f"import-{run_id}",

@@ -9,14 +9,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from rq import Queue, Retry, Worker
 from rq.job import Job
 
-from campaigns import runtime
+from campaigns import runtime, signals
 from campaigns.ingest import ingest
 from campaigns.runtime import Runtime
 from campaigns.sending.liveness import HOST, pid_alive
@@ -26,6 +26,11 @@ from models import Campaign, Rollout, Send, Wave, utcnow
 
 log = logging.getLogger(__name__)
 SEND_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
+SCORE_RETRY = Retry(max=5, interval=[30, 120, 600, 1800, 3600])
+
+
+class WaveNotScored(RuntimeError):
+    """An AI wave's batch ran before its contacts were scored: it waits rather than send best-sellers."""
 
 
 def queue(rt: Runtime) -> Queue:
@@ -70,7 +75,7 @@ def enqueue_batches(rt: Runtime, batches: list[PlannedBatch], score_first: bool 
             wave_id,
             job_id=f"score-{wave_id}",
             job_timeout=1800,
-            retry=Retry(max=2, interval=30),
+            retry=SCORE_RETRY,
         )
     ids = []
     for b in batches:
@@ -104,7 +109,11 @@ def enqueue_batches(rt: Runtime, batches: list[PlannedBatch], score_first: bool 
 
 
 def score_wave_job(wave_id: int) -> int:
-    """Batch-score the wave's contacts before sending, so the send path only looks them up."""
+    """Batch-score the wave's contacts before sending, so the send path only looks them up.
+
+    A failure is never silent: it is recorded on the wave and raised, so rq retries it and the
+    wave's batches (which depend on this job) wait; none sends best-sellers as if they were AI.
+    """
     from campaigns.recommender.service import ensure_scored
 
     rt = runtime.current()
@@ -116,14 +125,41 @@ def score_wave_job(wave_id: int) -> int:
         rollout = session.get(Rollout, campaign.rollout_id)
         ids = list(session.scalars(sa.select(Send.contact_id).where(Send.wave_id == wave_id)))
         try:
-            return ensure_scored(session, rollout.model_version_id if rollout else None, ids)
-        except Exception:  # fail closed: unscored contacts get the popularity fallback at send time
-            log.exception("scoring wave %s failed; the send path falls back", wave_id)
-            return 0
+            written = ensure_scored(session, rollout.model_version_id if rollout else None, ids)
+        except Exception as exc:
+            session.rollback()
+            log.exception("scoring wave %s failed; its batches wait", wave_id)
+            session.execute(
+                sa.update(Wave)
+                .where(Wave.id == wave_id)
+                .values(scoring_error=f"{type(exc).__name__}: {exc}"[:2000])
+            )
+            session.commit()
+            raise
+        session.execute(
+            sa.update(Wave).where(Wave.id == wave_id).values(scored_at=utcnow(), scoring_error="")
+        )
+        return written
+
+
+def _needs_scoring(session: Any, wave_id: int) -> str | None:
+    """Why an AI wave cannot send yet (its contacts are not scored), or None when it can."""
+    row = session.execute(
+        sa.select(Wave.scored_at, Wave.scoring_error, Campaign.rollout_id)
+        .join(Campaign, Campaign.id == Wave.campaign_id)
+        .where(Wave.id == wave_id)
+    ).first()
+    if row is None or row.rollout_id is None or row.scored_at is not None:
+        return None
+    return row.scoring_error or "scoring has not finished"
 
 
 def send_batch_job(campaign_id: int, wave_id: int, batch: int) -> dict[str, Any]:
     rt = runtime.current()
+    with rt.session() as session:
+        waiting = _needs_scoring(session, wave_id)
+    if waiting is not None:  # retried by rq; resume_open_waves re-queues the scoring first
+        raise WaveNotScored(f"wave {wave_id} waits for its recommendations: {waiting}")
     outcome = send_batch(rt, campaign_id, wave_id, batch)
     if outcome.retry_in:  # the throttle holds rows back for a while: come back then, off rq's retry count
         later = queue(rt).enqueue_in(
@@ -137,6 +173,7 @@ def send_batch_job(campaign_id: int, wave_id: int, batch: int) -> dict[str, Any]
         )
         # resume_open_waves looks here before re-enqueueing a batch whose first job has finished
         rt.redis.set(_later_key(wave_id, batch), later.id, ex=int(outcome.retry_in) + 3600)
+    signals.record_batch(outcome)
     if outcome.wave_finished:
         evaluate_after_wave(rt, campaign_id, wave_id)
     return asdict(outcome)
@@ -174,23 +211,55 @@ def resume_open_waves(rt: Runtime) -> int:
     q = queue(rt)
     with rt.session() as session:
         wave_ids = list(session.scalars(sa.select(Wave.id).where(Wave.status == "sending")))
+        unscored = {w for w in wave_ids if _needs_scoring(session, w) is not None}
         todo = [b for wave_id in wave_ids for b in open_batches(session, wave_id)]
+    rescored = 0
+    for wave_id in unscored:  # its batches wait on the scoring job: queue both unless it is live
+        if _job_live(rt, q.fetch_job(f"score-{wave_id}")):
+            continue
+        batches = [b for b in todo if b.wave_id == wave_id]
+        enqueue_batches(rt, batches, score_first=True)
+        rescored += len(batches)
+    todo = [b for b in todo if b.wave_id not in unscored]
     resumed = []
     for b in todo:
         later = rt.redis.get(_later_key(b.wave_id, b.batch))  # re-enqueued by the throttle
-        if _job_live(rt, q, b.job_id) or (later is not None and _job_live(rt, q, later.decode())):
+        if later is not None and _job_live(rt, q.fetch_job(later.decode())):
+            continue
+        job = q.fetch_job(b.job_id)
+        status = job.get_status(refresh=True) if job else None
+        if status in ("queued", "deferred", "scheduled"):
+            continue
+        alive = status == "started" and job is not None and _worker_alive(rt, job.worker_name)
+        if alive and job is not None and not _abandoned(rt, job, b):
             continue
         resumed.append(b)
     enqueue_batches(rt, resumed)
-    return len(resumed)
+    return len(resumed) + rescored
 
 
-def _job_live(rt: Runtime, q: Queue, job_id: str) -> bool:
-    job = q.fetch_job(job_id)
+def _job_live(rt: Runtime, job: Job | None) -> bool:
     status = job.get_status(refresh=True) if job else None
     if status in ("queued", "deferred", "scheduled"):
         return True
     return status == "started" and job is not None and _worker_alive(rt, job.worker_name)
+
+
+def _abandoned(rt: Runtime, job: Job, b: PlannedBatch) -> bool:
+    """A batch job whose worker looks alive but whose host died: rq keeps a worker's record for the
+    job's timeout, while the batch lock it renews after every chunk lapses after LOCK_SECONDS. A job
+    started longer ago than that without its lock is taken over (the lock and the ledger still
+    make a second sender harmless)."""
+    from campaigns.sending.batch_lock import LOCK_SECONDS, lock_name
+
+    started = job.started_at
+    if started is None:
+        return False
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=UTC)
+    if (datetime.now(UTC) - started).total_seconds() < LOCK_SECONDS + 30:
+        return False
+    return not rt.redis.exists(lock_name(b.wave_id, b.batch))
 
 
 def _worker_alive(rt: Runtime, name: str | None) -> bool:

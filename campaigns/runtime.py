@@ -10,12 +10,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis import Redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.db import session_scope
+
+if TYPE_CHECKING:
+    from campaigns.blobstore import BlobStore
 
 
 @dataclass(frozen=True)
@@ -48,10 +51,8 @@ class Settings:
     smtp_connections: int = 4  # SMTP connections per worker process
     # simulated recipients react to what the local outbox receives (never with a real SMTP server)
     simulated_recipients: bool = False
-
-    @property
-    def model_dir(self) -> Path:
-        return self.instance_path / "models"
+    # where model artifacts and uploads waiting for a worker are kept: "database" or "file:///shared"
+    blob_store: str = "database"
 
 
 @dataclass
@@ -64,6 +65,12 @@ class Runtime:
     def session(self) -> Iterator[Session]:
         with session_scope(self.session_factory) as session:
             yield session
+
+    def blobs(self) -> BlobStore:
+        """The store every host reads (model artifacts, uploads waiting for a worker)."""
+        from campaigns.blobstore import open_store
+
+        return open_store(self.settings.blob_store, self.session_factory)
 
 
 _current: Runtime | None = None

@@ -13,6 +13,7 @@ from models.retention import FoldedResult
 from models.rollouts import Approval, Decision, Rollout, RolloutAudit, ShadowRender, WorkspaceSetting
 from models.segments import Segment
 from models.sends import Send
+from models.storage import Blob, BlobChunk, InstanceSecret
 from models.templates import Template
 from models.users import ApiToken, Role, User
 from models.webhooks import Webhook, WebhookDelivery
@@ -23,6 +24,8 @@ __all__ = [
     "ArmMetric",
     "AuditEntry",
     "Base",
+    "Blob",
+    "BlobChunk",
     "Bounce",
     "Campaign",
     "CampaignLink",
@@ -33,6 +36,7 @@ __all__ = [
     "Event",
     "FoldedResult",
     "ImportRun",
+    "InstanceSecret",
     "Interaction",
     "Item",
     "ModelVersion",

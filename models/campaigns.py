@@ -67,3 +67,6 @@ class Wave(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    # AI waves: set when the wave's contacts are scored; its batches wait for it (never a silent fallback)
+    scored_at: Mapped[datetime | None] = mapped_column(default=None)
+    scoring_error: Mapped[str] = mapped_column(sa.Text, default="")

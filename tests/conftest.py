@@ -157,6 +157,12 @@ def allow_private_webhooks(app: Flask) -> Flask:
 
 
 @pytest.fixture()
+def blob_store(app: Flask) -> Any:
+    """The app's shared store (the database unless MAILRAMP_BLOB_STORE says otherwise)."""
+    return app.extensions["mailramp"].blobs()
+
+
+@pytest.fixture()
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
 

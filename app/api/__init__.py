@@ -12,6 +12,7 @@ from app.api import (  # noqa: F401  (register their routes)
     contacts,
     decisions,
     errors,
+    event_export,
     events,
     imports,
     local_time,

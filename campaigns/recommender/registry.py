@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from campaigns import runtime
+from campaigns.blobstore import BlobStore
 from campaigns.errors import InputError, NotFound, StateError
 from campaigns.recommender import artifact as artifacts
 from campaigns.recommender.artifact import ModelArtifact
@@ -81,12 +82,14 @@ def promote(session: Session, version_id: int, role: str = "champion") -> ModelV
     return version
 
 
-def artifact_path(model_dir: Path, version_id: int) -> Path:
-    return (model_dir / f"model-{version_id}.pkl").resolve()
+def artifact_key(version_id: int) -> str:
+    """Where a version's artifact is kept in the blob store."""
+    return f"models/model-{version_id}.pkl"
 
 
-def load_model(version: ModelVersion) -> ModelArtifact:
-    """The version's artifact, verified against its sha256; a few are kept in memory per process."""
+def load_model(version: ModelVersion, store: BlobStore | None = None) -> ModelArtifact:
+    """The version's artifact from the shared store, verified against its sha256 on every load;
+    a few are kept in memory per process (keyed by version and digest)."""
     if version.status != "ready" or not version.artifact_path:
         raise StateError(f"model version {version.id} has no ready artifact")
     key = (version.id, version.sha256)
@@ -95,12 +98,20 @@ def load_model(version: ModelVersion) -> ModelArtifact:
         if cached is not None:
             _cache.move_to_end(key)
             return cached
-    loaded = artifacts.load(Path(version.artifact_path), version.sha256)
+    loaded = artifacts.load(store or runtime.current().blobs(), version.artifact_path, version.sha256)
     with _cache_lock:
         _cache[key] = loaded
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return loaded
+
+
+def remember(version: ModelVersion, model: ModelArtifact) -> None:
+    """Keep a model this process has just trained and stored, under its version and digest."""
+    with _cache_lock:
+        _cache[(version.id, version.sha256)] = model
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
 
 
 def forget_cached() -> None:

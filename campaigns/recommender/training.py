@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
 
 from campaigns import runtime
+from campaigns.blobstore import BlobStore
 from campaigns.errors import InputError
 from campaigns.recommender import artifact, drift, feedback, history, registry
 from campaigns.recommender.evaluation import holdout_metrics
@@ -31,7 +31,7 @@ HOLDOUT_DAYS = 60  # offline metrics of a database-trained version: the last 60 
 
 def train(
     session: Session,
-    model_dir: Path,
+    store: BlobStore,
     kind: str = "blend",
     params: dict[str, Any] | None = None,
     trained_by: str = "",
@@ -81,9 +81,11 @@ def train(
             kind=kind,
             meta={"train_end": end.isoformat(), "n_users": int(matrix.shape[0])},
         )
-        path = registry.artifact_path(model_dir, version.id)
-        version.sha256 = artifact.save(model, path)
-        version.artifact_path = str(path)
+        session.commit()  # the harvested feedback; the store writes on its own connection
+        key = registry.artifact_key(version.id)
+        version.sha256 = artifact.save(model, store, key)
+        version.artifact_path = key
+        registry.remember(version, model)
         version.n_rows = len(interactions)
         version.metrics = metrics
         version.status = "ready"
@@ -117,7 +119,7 @@ def train_job(
     end = utcnow()
     start = end - timedelta(days=window_days) if window_days else None
     with rt.session() as session:
-        version = train(session, rt.settings.model_dir, kind, params, trained_by, start, end)
+        version = train(session, rt.blobs(), kind, params, trained_by, start, end)
         return version.id
 
 

@@ -18,10 +18,14 @@ log = logging.getLogger(__name__)
 LOCK_SECONDS = 120
 
 
+def lock_name(wave_id: int, batch: int) -> str:
+    return f"mailramp:lock:batch:{wave_id}:{batch}"
+
+
 def take_batch_lock(redis: Redis, wave_id: int, batch: int) -> Lock | None:
     """One sender per batch. A lock left by a killed process on this host is taken over at once;
     one left elsewhere expires after LOCK_SECONDS (renewed after every chunk while alive)."""
-    name = f"mailramp:lock:batch:{wave_id}:{batch}"
+    name = lock_name(wave_id, batch)
     lock = redis.lock(name, timeout=LOCK_SECONDS, blocking=False)
     if lock.acquire(token=holder_token()):
         return lock

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from campaigns.audience import audience_select
@@ -69,16 +71,16 @@ def plan_wave(
     session.add(wave)
     session.flush()
 
-    audience = audience_select(session, campaign.segment_id, now).subquery()
-    already = sa.select(Send.contact_id).where(Send.campaign_id == campaign_id)
-    order = ((audience.c.id * _SPREAD) % 4_294_967_296, audience.c.id)
-    picked = (
-        sa.select(audience.c.id.label("contact_id"))
-        .where(audience.c.id.not_in(already))
-        .order_by(*order)
-        .limit(limit)
-        .subquery()
-    )
+    # The audience without its ORDER BY (a sort nobody needs inside the subquery), minus contacts
+    # already in the ledger as an anti-join (NOT EXISTS; NOT IN cannot be one), hash-ordered only
+    # when a limit picks a slice; the rows are numbered into batches in the same statement.
+    audience = audience_select(session, campaign.segment_id, now).order_by(None).subquery()
+    already = sa.exists().where(Send.campaign_id == campaign_id, Send.contact_id == audience.c.id)
+    picked_query = sa.select(audience.c.id.label("contact_id")).where(~already)
+    if limit is not None:
+        order = ((audience.c.id * _SPREAD) % 4_294_967_296, audience.c.id)
+        picked_query = picked_query.order_by(*order).limit(limit)
+    picked = picked_query.subquery()
     position = sa.func.row_number().over(order_by=picked.c.contact_id) - 1
     rows = sa.select(
         sa.literal(campaign_id),
@@ -89,21 +91,32 @@ def plan_wave(
         sa.literal(now, type_=Send.__table__.c.queued_at.type),
         sa.literal(campaign.rollout_id, type_=sa.BigInteger),
     )
-    session.execute(
+    result = session.execute(
         sa.insert(Send).from_select(
             ["campaign_id", "contact_id", "wave_id", "batch", "state", "queued_at", "rollout_id"], rows
         )
     )
-    schedule: dict[int, datetime] = {}
-    if local_hour is not None:
+    if local_hour is not None:  # batches re-cut by each contact's local send time
         schedule = local_time.spread(session, wave.id, batch_size, local_hour, default_timezone, now)
-    counts = session.execute(
-        sa.select(Send.batch, sa.func.count())
-        .where(Send.wave_id == wave.id)
-        .group_by(Send.batch)
-        .order_by(Send.batch)
-    ).all()
-    batches = [PlannedBatch(campaign_id, wave.id, batch, size, schedule.get(batch)) for batch, size in counts]
+        counts = session.execute(
+            sa.select(Send.batch, sa.func.count())
+            .where(Send.wave_id == wave.id)
+            .group_by(Send.batch)
+            .order_by(Send.batch)
+        ).all()
+        batches = [
+            PlannedBatch(campaign_id, wave.id, batch, size, schedule.get(batch)) for batch, size in counts
+        ]
+    else:
+        inserted: int | None = cast(CursorResult[Any], result).rowcount
+        if inserted is None or inserted < 0:  # a driver that does not report it: one indexed count
+            inserted = session.scalar(sa.select(sa.func.count()).where(Send.wave_id == wave.id))
+        # positions 0..n-1 numbered in one statement: every batch is full but the last
+        total = max(int(inserted or 0), 0)
+        batches = [
+            PlannedBatch(campaign_id, wave.id, batch, min(batch_size, total - batch * batch_size))
+            for batch in range((total + batch_size - 1) // batch_size)
+        ]
     wave.planned = sum(b.size for b in batches)
     wave.batches = len(batches)
     wave.status = "sending" if batches else "done"

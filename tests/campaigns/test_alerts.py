@@ -120,6 +120,38 @@ def test_slack_format(app: Flask, session: Session, receiver: Receiver) -> None:
     assert main["blocks"][1]["text"]["text"] == "• unsubscribe_rate is significantly worse"
 
 
+def test_pagerduty_events_v2_format(app: Flask, session: Session, receiver: Receiver) -> None:
+    """A rollback triggers one critical incident per rollout (routing key: the webhook's secret); a
+    health problem joins that incident as a warning; an advance resolves it."""
+    decision, hook = _decision(session, "pagerduty", receiver.url, outcome="rollback")
+    alerts.enqueue_for_decision(app.extensions["mailramp"], decision.id)
+    _work(app)
+    bodies = {json.loads(body)["payload"]["class"]: json.loads(body) for _, body in receiver.requests}
+    trigger = bodies["decision.rollback"]
+    assert trigger["routing_key"] == SECRET and trigger["event_action"] == "trigger"
+    assert trigger["dedup_key"] == f"mailramp-rollout-{decision.rollout_id}"
+    assert trigger["payload"]["severity"] == "critical" and trigger["payload"]["source"] == "mailramp"
+    assert "rollout AI picks" in trigger["payload"]["summary"]
+    assert trigger["payload"]["custom_details"]["reasons"] == ["unsubscribe_rate is significantly worse"]
+    assert trigger["links"] == [
+        {"href": f"http://mailramp.test/rollouts/{decision.rollout_id}", "text": "Open the rollout"}
+    ]
+    assert bodies["health.guardrail"]["payload"]["severity"] == "warning"
+    assert bodies["health.guardrail"]["dedup_key"] == trigger["dedup_key"]
+
+    rollout = session.get(Rollout, decision.rollout_id)
+    advance = Decision(rollout_id=decision.rollout_id, outcome="advance", stage_index=3, applied=True)
+    session.add(advance)
+    session.flush()
+    alerts.queue_decision(session, rollout, advance, base_url="http://mailramp.test")  # type: ignore[arg-type]
+    session.commit()
+    alerts.enqueue_for_decision(app.extensions["mailramp"], advance.id)
+    _work(app)
+    resolved = json.loads(receiver.requests[-1][1])
+    assert (resolved["event_action"], resolved["dedup_key"]) == ("resolve", trigger["dedup_key"])
+    assert session.get(Webhook, hook.id).format == "pagerduty"  # type: ignore[union-attr]
+
+
 def test_retried_with_backoff_until_delivered(app: Flask, session: Session, receiver: Receiver) -> None:
     receiver.statuses = [500, 503, 200]
     hook = Webhook(url=receiver.url, secret=SECRET)

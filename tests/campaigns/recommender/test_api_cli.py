@@ -88,7 +88,7 @@ def test_model_cli_trains_lists_promotes_and_scores(app: Flask, shop: Shop) -> N
 
 def test_the_model_api(app: Flask, session: Session, shop: Shop, make_api_client: Any, redis: Any) -> None:
     version = training.train(
-        session, app.extensions["mailramp"].settings.model_dir, kind="blend", end=NOW, evaluate=False
+        session, app.extensions["mailramp"].blobs(), kind="blend", end=NOW, evaluate=False
     )
     viewer, approver = make_api_client("viewer"), make_api_client("approver")
 
@@ -139,4 +139,4 @@ def test_the_training_job_uses_the_installed_runtime(app: Flask, shop: Shop) -> 
 
         version = registry.get(session, version_id)
         assert (version.status, version.trained_by) == ("ready", "scheduler")
-        assert Path(version.artifact_path).parent == app.extensions["mailramp"].settings.model_dir.resolve()
+        assert app.extensions["mailramp"].blobs().stat(version.artifact_path).sha256 == version.sha256

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -9,18 +10,20 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from campaigns import blobstore
+from campaigns.blobstore import BlobStore, DatabaseBlobStore, FilesystemBlobStore
 from campaigns.errors import InputError, StateError
-from campaigns.recommender import artifact, drift, feedback, registry, service, training
+from campaigns.recommender import drift, feedback, registry, service, training
 from campaigns.recommender.artifact import ArtifactError
-from models import Campaign, Event, Interaction, ModelVersion, Rollout, Template
+from models import BlobChunk, Campaign, Event, Interaction, ModelVersion, Rollout, Template
 from tests.campaigns.recommender.conftest import NOW, Shop
 
 
-def test_a_version_records_its_lineage(session: Session, shop: Shop, tmp_path: Path) -> None:
+def test_a_version_records_its_lineage(session: Session, shop: Shop, blob_store: BlobStore) -> None:
     start = NOW - timedelta(days=400)
     version = training.train(
         session,
-        tmp_path,
+        blob_store,
         kind="item_knn",
         params={"n_neighbors": 5},
         trained_by="ana@example.com",
@@ -33,33 +36,54 @@ def test_a_version_records_its_lineage(session: Session, shop: Shop, tmp_path: P
     assert (version.train_start, version.train_end) == (start, NOW)
     assert version.n_rows == 14
     assert version.trained_by == "ana@example.com"
-    assert version.sha256 == artifact.sha256_of(Path(version.artifact_path))
-    assert Path(version.artifact_path).parent == tmp_path.resolve()
+    assert version.artifact_path == f"models/model-{version.id}.pkl"  # in the store every host reads
+    assert version.sha256 == hashlib.sha256(blobstore.read(blob_store, version.artifact_path)).hexdigest()
     assert "fit_seconds" in version.metrics
     assert version.metrics["evaluated"] is False  # nothing on both sides of the 60-day holdout
     assert version.drift["population"]["contacts"] == 7
 
 
-def test_a_tampered_artifact_is_refused(session: Session, shop: Shop, tmp_path: Path) -> None:
-    version = training.train(session, tmp_path, kind="popularity", end=NOW, evaluate=False)
+def test_a_tampered_artifact_is_refused(session: Session, shop: Shop, blob_store: BlobStore) -> None:
+    version = training.train(session, blob_store, kind="popularity", end=NOW, evaluate=False)
     registry.forget_cached()
-    with Path(version.artifact_path).open("ab") as fh:
-        fh.write(b"\0")
+    with session.begin_nested():
+        session.execute(
+            sa.update(BlobChunk).where(BlobChunk.key == version.artifact_path).values(data=b"tampered")
+        )
+    session.commit()
     with pytest.raises(ArtifactError, match="sha256"):
         registry.load_model(version)
 
 
-def test_retraining_adds_a_challenger_and_never_moves_a_pinned_rollout(
-    session: Session, shop: Shop, tmp_path: Path
+def test_a_model_trained_on_one_host_loads_on_another(
+    session: Session, shop: Shop, blob_store: BlobStore, tmp_path: Path
 ) -> None:
-    first = training.train(session, tmp_path, kind="popularity", end=NOW, evaluate=False)
+    """Another host has its own instance folder and process cache: it reads the shared store."""
+    version = training.train(session, blob_store, kind="popularity", end=NOW, evaluate=False)
+    registry.forget_cached()
+    other_host = DatabaseBlobStore(blob_store.session_factory)  # type: ignore[attr-defined]
+    assert registry.load_model(version, other_host).kind == "popularity"
+    folder = FilesystemBlobStore(tmp_path / "shared")
+    version2 = training.train(session, folder, kind="popularity", end=NOW, evaluate=False)
+    registry.forget_cached()
+    assert registry.load_model(version2, FilesystemBlobStore(tmp_path / "shared")).kind == "popularity"
+    (tmp_path / "shared" / version2.artifact_path).write_bytes(b"not the model")
+    registry.forget_cached()
+    with pytest.raises(ArtifactError, match="sha256"):
+        registry.load_model(version2, FilesystemBlobStore(tmp_path / "shared"))
+
+
+def test_retraining_adds_a_challenger_and_never_moves_a_pinned_rollout(
+    session: Session, shop: Shop, blob_store: BlobStore
+) -> None:
+    first = training.train(session, blob_store, kind="popularity", end=NOW, evaluate=False)
     rollout = Rollout(name="r", salt="s", model_version_id=first.id)
     session.add(rollout)
     session.commit()
 
-    second = training.train(session, tmp_path, kind="blend", end=NOW, evaluate=False)
+    second = training.train(session, blob_store, kind="blend", end=NOW, evaluate=False)
     assert (first.role, second.role) == ("champion", "challenger")
-    assert Path(first.artifact_path) != Path(second.artifact_path)
+    assert first.artifact_path != second.artifact_path
 
     registry.promote(session, second.id, "champion")
     session.commit()
@@ -72,9 +96,9 @@ def test_retraining_adds_a_challenger_and_never_moves_a_pinned_rollout(
 
 
 def test_promotion_needs_a_ready_version_and_a_known_role(
-    session: Session, shop: Shop, tmp_path: Path
+    session: Session, shop: Shop, blob_store: BlobStore
 ) -> None:
-    version = training.train(session, tmp_path, kind="popularity", end=NOW, evaluate=False)
+    version = training.train(session, blob_store, kind="popularity", end=NOW, evaluate=False)
     with pytest.raises(InputError):
         registry.promote(session, version.id, "king")
     broken = ModelVersion(name="x", kind="blend", status="failed")
@@ -86,14 +110,16 @@ def test_promotion_needs_a_ready_version_and_a_known_role(
         service.lookup(session, broken.id, [shop.contacts["uk1"].id])
 
 
-def test_a_failed_training_is_recorded(session: Session, tmp_path: Path) -> None:
+def test_a_failed_training_is_recorded(session: Session, blob_store: BlobStore) -> None:
     with pytest.raises(InputError, match="no interactions"):
-        training.train(session, tmp_path, kind="blend", end=NOW)
+        training.train(session, blob_store, kind="blend", end=NOW)
     failed = session.scalar(sa.select(ModelVersion))
     assert failed is not None and failed.status == "failed" and "no interactions" in failed.error
 
 
-def test_holdout_metrics_come_from_the_last_sixty_days(session: Session, shop: Shop, tmp_path: Path) -> None:
+def test_holdout_metrics_come_from_the_last_sixty_days(
+    session: Session, shop: Shop, blob_store: BlobStore
+) -> None:
     # uk1 buys C again and fr1 buys E again, inside the last 60 days before NOW
     for name, item in (("uk1", "C"), ("fr1", "E")):
         session.add(
@@ -111,7 +137,7 @@ def test_holdout_metrics_come_from_the_last_sixty_days(session: Session, shop: S
             .values(occurred_at=NOW - timedelta(days=100))
         )
     session.commit()
-    version = training.train(session, tmp_path, kind="repeat", end=NOW)
+    version = training.train(session, blob_store, kind="repeat", end=NOW)
     metrics = version.metrics
     assert metrics["evaluated"] is True
     assert metrics["users"] == 2
@@ -153,9 +179,9 @@ def test_campaign_clicks_and_conversions_become_interactions_once(session: Sessi
 
 
 def test_drift_compares_the_population_and_catalog_with_the_training_window(
-    session: Session, shop: Shop, tmp_path: Path
+    session: Session, shop: Shop, blob_store: BlobStore
 ) -> None:
-    version = training.train(session, tmp_path, kind="popularity", end=NOW, evaluate=False)
+    version = training.train(session, blob_store, kind="popularity", end=NOW, evaluate=False)
     # training window: 3 UK and 2 French buyers. Score only the French contacts, and add 4 new items.
     french = [shop.contacts[n].id for n in ("fr1", "fr2", "cold_fr")]
     from tests.campaigns.recommender.conftest import add_items

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from campaigns.blobstore import BlobStore
 from campaigns.recommender import service, training
 from campaigns.recommender.rules import CampaignRules
 from models import Contact, Item, Recommendation
@@ -54,9 +53,9 @@ def test_short_country_lists_are_topped_up_with_overall_best_sellers(session: Se
 
 
 def test_lookup_issues_a_few_queries_per_batch_not_one_per_contact(
-    session: Session, shop: Shop, tmp_path: Path
+    session: Session, shop: Shop, blob_store: BlobStore
 ) -> None:
-    training.train(session, tmp_path, kind="popularity", end=NOW, evaluate=False)
+    training.train(session, blob_store, kind="popularity", end=NOW, evaluate=False)
     ids = [c.id for c in shop.contacts.values()]
     service.ensure_scored(session, None, ids, now=NOW)
     statements: list[str] = []
@@ -75,10 +74,10 @@ def test_lookup_issues_a_few_queries_per_batch_not_one_per_contact(
 
 
 def test_a_trained_blend_serves_stored_recommendations_with_reasons(
-    session: Session, shop: Shop, tmp_path: Path
+    session: Session, shop: Shop, blob_store: BlobStore
 ) -> None:
     version = training.train(
-        session, tmp_path, kind="blend", end=NOW, evaluate=False, trained_by="t@example.com"
+        session, blob_store, kind="blend", end=NOW, evaluate=False, trained_by="t@example.com"
     )
     assert (version.role, version.status) == ("champion", "ready")
     uk3 = shop.contacts["uk3"].id
@@ -97,8 +96,10 @@ def test_a_trained_blend_serves_stored_recommendations_with_reasons(
     assert session.scalar(sa.select(sa.func.count()).select_from(Recommendation)) == 1
 
 
-def test_disabled_items_are_dropped_and_rules_filter(session: Session, shop: Shop, tmp_path: Path) -> None:
-    training.train(session, tmp_path, kind="blend", end=NOW, evaluate=False)
+def test_disabled_items_are_dropped_and_rules_filter(
+    session: Session, shop: Shop, blob_store: BlobStore
+) -> None:
+    training.train(session, blob_store, kind="blend", end=NOW, evaluate=False)
     uk1 = shop.contacts["uk1"].id
     service.ensure_scored(session, None, [uk1], now=NOW)
     shop.items["A"].enabled = False
@@ -114,8 +115,8 @@ def test_disabled_items_are_dropped_and_rules_filter(session: Session, shop: Sho
     assert len(service.lookup(session, None, [uk1], limit=6, rules=one_each)[uk1]) == 2
 
 
-def test_score_contact_stores_nothing(session: Session, shop: Shop, tmp_path: Path) -> None:
-    version = training.train(session, tmp_path, kind="blend", end=NOW, evaluate=False)
+def test_score_contact_stores_nothing(session: Session, shop: Shop, blob_store: BlobStore) -> None:
+    version = training.train(session, blob_store, kind="blend", end=NOW, evaluate=False)
     recs = service.score_contact(session, version.id, shop.contacts["uk3"].id, limit=3, now=NOW)
     assert len(recs) == 3
     assert session.scalar(sa.select(sa.func.count()).select_from(Recommendation)) == 0

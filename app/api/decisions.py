@@ -23,7 +23,7 @@ _DECISION = {
     "properties": {
         "id": {"type": "integer"},
         "rollout_id": {"type": "integer"},
-        "outcome": {"enum": ["hold", "advance", "rollback", "pause"]},
+        "outcome": {"enum": ["hold", "advance", "rollback", "pause", "exclude_segment", "include_segment"]},
         "applied": {"type": "boolean"},
         "reasons": {"type": "array", "items": {"type": "string"}},
         "evidence": {"type": "object"},
@@ -52,7 +52,9 @@ class WebhookIn(WebhookPatch):
 
 
 class DecisionQuery(QueryModel):
-    outcome: Literal["hold", "advance", "rollback", "pause"] | None = None
+    outcome: Literal["hold", "advance", "rollback", "pause", "exclude_segment", "include_segment"] | None = (
+        None
+    )
     limit: int = Field(50, ge=1, le=1000)
 
 

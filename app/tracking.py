@@ -1,22 +1,38 @@
-"""Tracking endpoints: verify the signed token, push the raw event to Redis, answer at once.
+"""Tracking endpoints: verify the signed token, make the raw event durable, answer at once.
 
-A tampered or unknown token gets 404 and records nothing. A click's destination is looked up from the
-campaign's stored links (cached in Redis), never taken from the request.
+A tampered or unknown token gets 404 and records nothing. An event is answered 2xx only once it is
+durable (in Redis, or in the web process's spool while Redis is down; see campaigns.tracking); when it
+cannot be, the answer is 503 and the client may retry. A click's destination is looked up from the
+campaign's stored links (cached in Redis, read from the database when Redis is down), never taken
+from the request.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from functools import lru_cache
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, make_response, redirect, render_template, request
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+)
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from app.extensions import db, get_runtime
+from campaigns.spool import EventSpool
 from campaigns.tokens import TokenSigner, TrackingRef
-from campaigns.tracking import PIXEL, RawEvent, push
+from campaigns.tracking import PIXEL, EventIntake, RawEvent
 from models import CampaignLink
 
 tracking = Blueprint("tracking", __name__, url_prefix="/t")
@@ -39,9 +55,28 @@ def _verify(token: str, kind: str) -> TrackingRef:
     return ref
 
 
+class NotDurable(Exception):
+    """The event could be made durable nowhere: answer 503, record nothing."""
+
+
+def _intake() -> EventIntake:
+    intake: EventIntake | None = current_app.extensions.get("mailramp_intake")
+    if intake is None:
+        rt = get_runtime()
+        intake = EventIntake(rt.redis, EventSpool(rt.settings.instance_path / "spool"))
+        current_app.extensions["mailramp_intake"] = intake
+    return intake
+
+
+@tracking.errorhandler(NotDurable)
+def _not_durable(_exc: NotDurable) -> Response:
+    response = make_response({"error": "the event could not be recorded now; retry later"}, 503)
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 def _push(ref: TrackingRef, value: float = 0.0, key: str = "") -> None:
-    push(
-        get_runtime().redis,
+    accepted = _intake().accept(
         RawEvent(
             kind=ref.kind,
             send_id=ref.send_id,
@@ -55,6 +90,8 @@ def _push(ref: TrackingRef, value: float = 0.0, key: str = "") -> None:
             key=key,
         ),
     )
+    if not accepted:
+        raise NotDurable()
 
 
 @tracking.route("/o/<token>")
@@ -67,14 +104,25 @@ def open_pixel(token: str) -> Response:
 
 
 def _destination(link_id: int) -> str | None:
-    redis = get_runtime().redis
+    """From the Redis cache, else the database; with both unreachable the click cannot be served."""
+    redis, intake = get_runtime().redis, _intake()
     key = f"mailramp:link:{link_id}"
-    cached = redis.get(key)
+    redis_up, cached = intake.redis_presumed_up(), None
+    if redis_up:
+        try:
+            cached = redis.get(key)
+        except RedisError:
+            intake.redis_failed()
+            redis_up = False
     if cached is not None:
         return cached.decode()
-    url = db().scalar(sa.select(CampaignLink.url).where(CampaignLink.id == link_id))
-    if url is not None:
-        redis.set(key, url, ex=LINK_CACHE_TTL)
+    try:
+        url = db().scalar(sa.select(CampaignLink.url).where(CampaignLink.id == link_id))
+    except SQLAlchemyError as exc:
+        raise NotDurable() from exc
+    if url is not None and redis_up:
+        with contextlib.suppress(RedisError):
+            redis.set(key, url, ex=LINK_CACHE_TTL)
     return url
 
 

@@ -1,7 +1,11 @@
 """Tracking on the request path: verify, push the raw event to a Redis stream, answer at once.
 
-No database write happens here. The ingest worker (campaigns.ingest) reads the stream with a consumer
-group, so an accepted event stays pending until a worker has stored it: a crash loses nothing.
+No database write happens here. An event is acknowledged (2xx) only once it is durable: the `XADD`
+answered by a Redis that syncs its append-only file on every write (campaigns.durability), or, while
+Redis is unreachable, the event fsynced to the web process's spool (campaigns.spool), drained into
+the stream when Redis answers again. When neither holds, the endpoint answers 503. The ingest worker
+(campaigns.ingest) reads the stream with a consumer group, so an accepted event stays pending until a
+worker has stored it: a crash loses nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis import Redis
+from redis.exceptions import RedisError
 
+from campaigns.spool import EventSpool
 from campaigns.tokens import TokenSigner, TrackingRef
 
 STREAM = "mailramp:events"
@@ -46,13 +52,62 @@ class RawEvent:
         return cls(**data)
 
 
-def push(redis: Redis, event: RawEvent) -> str:
+def _complete(event: RawEvent) -> RawEvent:
     if not event.key:
         event = RawEvent(**{**event.__dict__, "key": uuid.uuid4().hex})
     if not event.at:
         event = RawEvent(**{**event.__dict__, "at": time.time()})
-    entry_id = redis.xadd(STREAM, event.to_fields())
+    return event
+
+
+def push(redis: Redis, event: RawEvent) -> str:
+    entry_id = redis.xadd(STREAM, _complete(event).to_fields())
     return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+
+class EventIntake:
+    """The request path's one call: make an event durable, in Redis or else in the spool.
+
+    After a Redis failure the next `RETRY_REDIS_AFTER` seconds go straight to the spool, so an
+    outage does not make every request wait on connection retries; spooled events are drained into
+    the stream on a later request once Redis answers.
+    """
+
+    RETRY_REDIS_AFTER = 1.0
+
+    def __init__(self, redis: Redis, spool: EventSpool) -> None:
+        self.redis = redis
+        self.spool = spool
+        self._redis_down_until = 0.0
+
+    def redis_presumed_up(self) -> bool:
+        return time.monotonic() >= self._redis_down_until
+
+    def redis_failed(self) -> None:
+        self._redis_down_until = time.monotonic() + self.RETRY_REDIS_AFTER
+
+    def accept(self, event: RawEvent) -> bool:
+        """True when the event is durable; False when it could be made durable nowhere (answer 503)."""
+        fields = _complete(event).to_fields()
+        if self.redis_presumed_up():
+            try:
+                self.redis.xadd(STREAM, fields)
+            except RedisError:
+                self.redis_failed()
+            else:
+                self._drain()
+                return True
+        try:
+            self.spool.append(fields)
+        except OSError:
+            return False
+        return True
+
+    def _drain(self) -> None:
+        try:
+            self.spool.drain_if_due(self.redis, STREAM)
+        except RedisError:
+            self.redis_failed()
 
 
 def verify(signer: TokenSigner, token: str, kind: str) -> TrackingRef | None:

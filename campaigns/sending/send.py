@@ -160,6 +160,7 @@ def _short_gil_switches(seconds: float = 0.0002) -> Iterator[None]:
 def _deliver(smtp: SmtpTransport, writer: JournalWriter, prepared: list[_Prepared]) -> list[DeliveryResult]:
     results = []
     for item in prepared:
+        writer.ready_for_next()  # bounds what a Redis failure can make us send twice
         result = smtp.send(item.message)
         writer.append(result)
         results.append(result)

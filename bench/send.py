@@ -120,7 +120,8 @@ def main() -> None:
 
     from rq import SimpleWorker
 
-    from campaigns.jobs import queue, start_wave
+    from campaigns import queues
+    from campaigns.jobs import start_wave
     from tests.factories import add_campaign, add_template
 
     app = scratch_app(workdir(), SMTP_URL=f"smtp://127.0.0.1:{port}")
@@ -137,10 +138,10 @@ def main() -> None:
     t0 = time.perf_counter()
     start_wave(rt, campaign.id, None)
     plan_s = time.perf_counter() - t0
-    q = queue(rt)
-    # Scoring runs first (its own job); it is timed separately from sending.
+    q = queues.queue(rt, queues.SENDING)
+    # Scoring runs first (its own job, on its own queue); it is timed separately from sending.
     t0 = time.perf_counter()
-    SimpleWorker([q], connection=rt.redis).work(burst=True, max_jobs=1)
+    SimpleWorker([queues.queue(rt, queues.SCORING)], connection=rt.redis).work(burst=True, max_jobs=1)
     score_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     SimpleWorker([q], connection=rt.redis).work(burst=True)

@@ -11,10 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from rq import Queue
 from sqlalchemy.orm import Session, sessionmaker
 
-from campaigns import runtime
+from campaigns import queues, runtime
 from campaigns.csv_import import Importer, count_lines, open_binary, run_import, start_run
 from campaigns.errors import InputError, NotFound
 from models import ImportRun
@@ -85,7 +84,7 @@ def import_job(run_id: int, path: str, kind: str, encoding: str = "utf-8") -> di
 
 
 def enqueue_import(rt: runtime.Runtime, run_id: int, path: Path, kind: str, encoding: str = "utf-8") -> str:
-    queue = Queue(rt.settings.queue_name, connection=rt.redis)
+    queue = queues.queue(rt, queues.IMPORTS)
     job = queue.enqueue(
         import_job,
         run_id,

@@ -12,10 +12,10 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from rq import Queue, Retry, Worker
+from rq import Retry, Worker
 from rq.job import Job
 
-from campaigns import runtime
+from campaigns import queues, runtime
 from campaigns.ingest import ingest
 from campaigns.runtime import Runtime
 from campaigns.sending.liveness import HOST, pid_alive
@@ -25,10 +25,6 @@ from models import Campaign, Rollout, Send, Wave, utcnow
 
 log = logging.getLogger(__name__)
 SEND_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
-
-
-def queue(rt: Runtime) -> Queue:
-    return Queue(rt.settings.queue_name, connection=rt.redis)
 
 
 def start_wave(
@@ -52,11 +48,11 @@ def start_wave(
 def enqueue_batches(rt: Runtime, batches: list[PlannedBatch], score_first: bool = False) -> list[str]:
     if not batches:
         return []
-    q = queue(rt)
+    q = queues.queue(rt, queues.SENDING)
     depends: Job | None = None
     if score_first:
         wave_id = batches[0].wave_id
-        depends = q.enqueue(
+        depends = queues.queue(rt, queues.SCORING).enqueue(
             score_wave_job,
             wave_id,
             job_id=f"score-{wave_id}",
@@ -115,7 +111,9 @@ def evaluate_after_wave(rt: Runtime, campaign_id: int, wave_id: int) -> None:
         campaign = session.get(Campaign, campaign_id)
         rollout_id = campaign.rollout_id if campaign else None
     if rollout_id is not None:
-        queue(rt).enqueue(run_evaluation, rollout_id, job_id=f"evaluate-{rollout_id}-wave-{wave_id}")
+        queues.queue(rt, queues.DEFAULT).enqueue(
+            run_evaluation, rollout_id, job_id=f"evaluate-{rollout_id}-wave-{wave_id}"
+        )
 
 
 def ingest_job() -> dict[str, int]:
@@ -132,21 +130,23 @@ def resume_open_waves(rt: Runtime) -> int:
     A job counts as live when it is queued, or started by a worker that is still alive: its rq
     worker record exists and, on this host, its process does.
     """
-    q = queue(rt)
+    q = queues.queue(rt, queues.SENDING)
     with rt.session() as session:
         wave_ids = list(session.scalars(sa.select(Wave.id).where(Wave.status == "sending")))
         todo = [b for wave_id in wave_ids for b in open_batches(session, wave_id)]
-    resumed = []
-    for b in todo:
-        job = q.fetch_job(b.job_id)
-        status = job.get_status(refresh=True) if job else None
-        if status in ("queued", "deferred", "scheduled"):
-            continue
-        if status == "started" and job is not None and _worker_alive(rt, job.worker_name):
-            continue
-        resumed.append(b)
+    resumed = [b for b in todo if not job_is_live(rt, q.fetch_job(b.job_id))]
     enqueue_batches(rt, resumed)
     return len(resumed)
+
+
+def job_is_live(rt: Runtime, job: Job | None) -> bool:
+    """Queued or waiting to run, or started by a worker that is still alive."""
+    if job is None:
+        return False
+    status = job.get_status(refresh=True)
+    if status in ("queued", "deferred", "scheduled"):
+        return True
+    return status == "started" and _worker_alive(rt, job.worker_name)
 
 
 def _worker_alive(rt: Runtime, name: str | None) -> bool:

@@ -29,7 +29,7 @@ from rq import SimpleWorker
 from sqlalchemy.orm import configure_mappers
 
 log = logging.getLogger("mailramp.worker")
-STOP_SECONDS = 6.0
+STOP_SECONDS = 4.0
 MAX_BACKOFF_SECONDS = 60.0
 HEALTHY_AFTER_SECONDS = 30.0  # a process that lived this long restarts its backoff from 1 s
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -15,6 +16,7 @@ csrf = CSRFProtect()
 
 
 def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str | None = None) -> Flask:
+    instance_path = instance_path or os.environ.get("MAILRAMP_INSTANCE_PATH") or None
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
     config.load(app, test_config)
     app.permanent_session_lifetime = timedelta(minutes=int(app.config["SESSION_LIFETIME_MINUTES"]))

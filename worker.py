@@ -32,6 +32,7 @@ log = logging.getLogger("mailramp.worker")
 STOP_SECONDS = 4.0
 MAX_BACKOFF_SECONDS = 60.0
 HEALTHY_AFTER_SECONDS = 30.0  # a process that lived this long restarts its backoff from 1 s
+KILLED_RESTART_SECONDS = 0.5  # a process killed from outside (OOM killer, operator) comes back at once
 
 
 class MailrampWorker(SimpleWorker):
@@ -82,10 +83,15 @@ def slots(prefix: str, workers: int) -> list[list[str]]:
 
 def _serve(queue_names: list[str], burst: bool) -> None:
     from campaigns import runtime
+    from campaigns.jobs import resume_open_waves
 
     rt = runtime.current()
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     worker = MailrampWorker(queue_names, connection=rt.redis)
+    try:  # a batch whose worker was just killed (likely this slot's previous process) goes on at once
+        resume_open_waves(rt)
+    except Exception:
+        log.exception("could not look for interrupted batches; the periodic job will")
     worker.work(burst=burst, with_scheduler=True)
 
 
@@ -124,9 +130,13 @@ class Pool:
                     continue
                 if slot.restart_at == 0.0:
                     lived = now - slot.started
-                    slot.backoff = (
-                        1.0 if lived > HEALTHY_AFTER_SECONDS else min(slot.backoff * 2, MAX_BACKOFF_SECONDS)
-                    )
+                    killed = (slot.process.exitcode or 0) < 0  # by a signal from outside: not a crash loop
+                    if killed:
+                        slot.backoff = KILLED_RESTART_SECONDS
+                    elif lived > HEALTHY_AFTER_SECONDS:
+                        slot.backoff = 1.0
+                    else:
+                        slot.backoff = min(slot.backoff * 2, MAX_BACKOFF_SECONDS)
                     slot.restart_at = now + slot.backoff
                     log.warning(
                         "worker %s exited (code %s); starting it again in %.0f s",

@@ -7,13 +7,17 @@ the same work twice names the same job, and a duplicate run is harmless (the led
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from redis.exceptions import RedisError
 from rq import Retry, Worker
 from rq.job import Job
+from sqlalchemy.exc import DBAPIError
 
 from campaigns import queues, runtime
 from campaigns.ingest import ingest
@@ -24,6 +28,7 @@ from campaigns.sending.send import send_batch
 from models import Campaign, Rollout, Send, Wave, utcnow
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 SEND_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
 
 
@@ -97,10 +102,33 @@ def score_wave_job(wave_id: int) -> int:
 
 def send_batch_job(campaign_id: int, wave_id: int, batch: int) -> dict[str, Any]:
     rt = runtime.current()
-    outcome = send_batch(rt, campaign_id, wave_id, batch)
+    outcome = ride_out_outages(
+        lambda: send_batch(rt, campaign_id, wave_id, batch), f"batch {wave_id}/{batch}"
+    )
     if outcome.wave_finished:
         evaluate_after_wave(rt, campaign_id, wave_id)
     return asdict(outcome)
+
+
+INFRA_BACKOFF = (0.5, 1, 2, 4, 8, 15, 30, 30, 30)  # about two minutes in all, then rq's own retries
+
+
+def ride_out_outages(work: Callable[[], T], what: str, backoff: Sequence[float] = INFRA_BACKOFF) -> T:
+    """Run `work`; when the database or Redis fails under it (a restart, a cut connection), wait and
+    run it again. The ledger and the journal make a re-run exact: it resumes where the last one got."""
+    for pause in (*backoff, None):
+        try:
+            return work()
+        except (DBAPIError, RedisError) as exc:
+            if pause is None:
+                raise
+            log.warning("%s: %s unreachable (%s); again in %.1f s", what, _service(exc), exc, pause)
+            time.sleep(pause)
+    raise AssertionError("unreachable")
+
+
+def _service(exc: Exception) -> str:
+    return "Redis" if isinstance(exc, RedisError) else "the database"
 
 
 def evaluate_after_wave(rt: Runtime, campaign_id: int, wave_id: int) -> None:

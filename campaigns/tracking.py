@@ -11,6 +11,8 @@ worker has stored it: a crash loses nothing.
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from redis.exceptions import RedisError
 from campaigns.spool import EventSpool
 from campaigns.tokens import TokenSigner, TrackingRef
 
+log = logging.getLogger(__name__)
 STREAM = "mailramp:events"
 GROUP = "ingest"
 # A transparent 1x1 GIF.
@@ -79,6 +82,8 @@ class EventIntake:
         self.redis = redis
         self.spool = spool
         self._redis_down_until = 0.0
+        self._lock = threading.Lock()
+        self._drainer: threading.Thread | None = None
 
     def redis_presumed_up(self) -> bool:
         return time.monotonic() >= self._redis_down_until
@@ -101,7 +106,34 @@ class EventIntake:
             self.spool.append(fields)
         except OSError:
             return False
+        self._start_drainer()
         return True
+
+    def _start_drainer(self) -> None:
+        """Without traffic there is no request to drain the spool: a thread does it once Redis
+        answers, then ends."""
+        with self._lock:
+            if self._drainer is not None and self._drainer.is_alive():
+                return
+            self._drainer = threading.Thread(
+                target=self._drain_until_empty, name="spool-drainer", daemon=True
+            )
+            self._drainer.start()
+
+    def _drain_until_empty(self) -> None:
+        while True:
+            time.sleep(self.RETRY_REDIS_AFTER)
+            try:
+                self.spool.drain(self.redis, STREAM)
+            except RedisError:
+                continue
+            except OSError:
+                log.exception("could not read the event spool")
+                continue
+            with self._lock:
+                if self.spool.pending() == 0:
+                    self._drainer = None
+                    return
 
     def _drain(self) -> None:
         try:

@@ -1,7 +1,9 @@
 """One sender per batch: a Redis lock whose token names the holder (host, pid).
 
 A lock left by a killed process on this host is taken over at once; one left on another host expires
-after LOCK_SECONDS, which the holder renews after every chunk while it is alive.
+after LOCK_SECONDS, which the holder renews after every chunk while it is alive. A lock this very
+process holds under an older token (its release failed while Redis was down, and the job is running
+the batch again) is its own to take back: a process sends one batch at a time.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from redis import Redis
 from redis.exceptions import LockError, WatchError
 from redis.lock import Lock
 
-from campaigns.sending.liveness import holder_is_dead, holder_token
+from campaigns.sending.liveness import held_by_this_process, holder_is_dead, holder_token
 
 log = logging.getLogger(__name__)
 LOCK_SECONDS = 120
@@ -26,7 +28,7 @@ def take_batch_lock(redis: Redis, wave_id: int, batch: int) -> Lock | None:
     if lock.acquire(token=holder_token()):
         return lock
     holder = redis.get(name)
-    if holder is not None and holder_is_dead(holder.decode()):
+    if holder is not None and (holder_is_dead(holder.decode()) or held_by_this_process(holder.decode())):
         with redis.pipeline() as pipe:
             try:
                 pipe.watch(name)

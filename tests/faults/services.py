@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -83,15 +84,16 @@ class RedisServer:
 class PrivatePostgres:
     """A PostgreSQL cluster made with initdb in a temporary folder (run as `postgres` when root)."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.data = folder / "data"
+    def __init__(self) -> None:
+        # Its own folder under the system's temporary directory: pytest's folders are private to
+        # their owner, and the server runs as `postgres` when the suite runs as root.
+        self.folder = Path(tempfile.mkdtemp(prefix="mailramp-faults-pg-"))
+        self.data = self.folder / "data"
         self.port = free_port()
         self.as_user: list[str] = []
         if os.geteuid() == 0:
             self.as_user = ["runuser", "-u", "postgres", "--"]
-            folder.mkdir(parents=True, exist_ok=True)
-            shutil.chown(folder, "postgres")
+            shutil.chown(self.folder, "postgres")
 
     @property
     def url(self) -> str:
@@ -121,6 +123,7 @@ class PrivatePostgres:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def cut_every_connection(database_url: str) -> int:

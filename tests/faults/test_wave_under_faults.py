@@ -46,11 +46,11 @@ WAVE_DEADLINE = 420.0
 INGEST_DEADLINE = 180.0
 
 
-def database(tmp_path: Path) -> tuple[str, PrivatePostgres | None]:
+def database() -> tuple[str, PrivatePostgres | None]:
     url = os.environ.get("TEST_DATABASE_URL", "")
     if url.startswith("postgresql"):
         return url, None
-    cluster = PrivatePostgres(tmp_path / "pg")
+    cluster = PrivatePostgres()
     cluster.init()
     cluster.start()
     return cluster.url, cluster
@@ -99,7 +99,7 @@ class Chaos(threading.Thread):
 @pytest.mark.timeout(900)
 def test_wave_under_faults(tmp_path: Path) -> None:
     started = time.monotonic()
-    database_url, cluster = database(tmp_path)
+    database_url, cluster = database()
     redis = RedisServer(tmp_path / "redis")
     redis.start()
     sink = CountingSink(delay=0.003, sample=8)

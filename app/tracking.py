@@ -10,13 +10,16 @@ from the request.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from functools import lru_cache
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import quote_plus, urlsplit, urlunsplit
 
 import sqlalchemy as sa
 from flask import (
     Blueprint,
+    Flask,
     Response,
     abort,
     current_app,
@@ -25,6 +28,9 @@ from flask import (
     render_template,
     request,
 )
+from flask.blueprints import BlueprintSetupState
+from flask.sessions import NullSession, SessionInterface, SessionMixin
+from flask.wrappers import Request
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response as WerkzeugResponse
@@ -37,6 +43,37 @@ from models import CampaignLink
 
 tracking = Blueprint("tracking", __name__, url_prefix="/t")
 LINK_CACHE_TTL = 3600
+
+
+class _NoSessionOnTracking(SessionInterface):
+    """Tracking requests carry no login and write no session: opening the signed session cookie
+    (a serializer per request) would be a good part of the pixel's cost. Other paths are served by
+    the app's own session interface, whatever it is."""
+
+    def __init__(self, inner: SessionInterface) -> None:
+        self.inner = inner
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        if request.path.startswith(tracking.url_prefix or "/t"):
+            return self.make_null_session(app)
+        return self.inner.open_session(app, request)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if isinstance(session, NullSession):
+            return
+        self.inner.save_session(app, session, response)
+
+    def __getattribute__(self, name: str) -> Any:
+        """Everything but opening and saving is the app's own interface's (its cookie settings...)."""
+        if name in ("open_session", "save_session", "inner", "make_null_session"):
+            return object.__getattribute__(self, name)
+        return getattr(object.__getattribute__(self, "inner"), name)
+
+
+@tracking.record_once
+def _skip_sessions(state: BlueprintSetupState) -> None:
+    app: Flask = state.app  # type: ignore[assignment]
+    app.session_interface = _NoSessionOnTracking(app.session_interface)
 
 
 @lru_cache(maxsize=4)
@@ -87,7 +124,7 @@ def _push(ref: TrackingRef, value: float = 0.0, key: str = "") -> None:
             ip=request.remote_addr or "",
             method=request.method,
             at=time.time(),
-            key=key,
+            key=key or os.urandom(16).hex(),  # complete here: the event is not copied again
         ),
     )
     if not accepted:
@@ -103,8 +140,30 @@ def open_pixel(token: str) -> Response:
     return response
 
 
-def _destination(link_id: int) -> str | None:
-    """From the Redis cache, else the database; with both unreachable the click cannot be served."""
+KNOWN_LINKS_MAX = 50_000
+
+
+def _destination(link_id: int) -> tuple[str, str] | None:
+    """The destination split around where the `mr` parameter goes: (before, after). Kept in this
+    process's memory (a link id's destination never changes), else read from the Redis cache, else
+    the database; with none of them reachable the click cannot be served."""
+    known: dict[int, tuple[str, str]] = current_app.extensions.setdefault("mailramp_links", {})
+    split = known.get(link_id)
+    if split is None:
+        url = _look_up_destination(link_id)
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        query = f"{parts.query}&mr=" if parts.query else "mr="
+        before = urlunsplit(parts._replace(query=query, fragment=""))
+        split = (before, f"#{parts.fragment}" if parts.fragment else "")
+        if len(known) >= KNOWN_LINKS_MAX:
+            known.clear()
+        known[link_id] = split
+    return split
+
+
+def _look_up_destination(link_id: int) -> str | None:
     redis, intake = get_runtime().redis, _intake()
     key = f"mailramp:link:{link_id}"
     redis_up, cached = intake.redis_presumed_up(), None
@@ -130,16 +189,13 @@ def _destination(link_id: int) -> str | None:
 def click(token: str) -> WerkzeugResponse:
     ref = _verify(token, "click")
     assert ref.link_id is not None
-    url = _destination(ref.link_id)
-    if url is None:
+    split = _destination(ref.link_id)
+    if split is None:
         abort(404)
     _push(ref)
     # Hand the shop a conversion token for this send, so a later purchase can be attributed.
     conversion = _signer().sign(TrackingRef("conversion", ref.send_id))
-    parts = urlsplit(url)
-    query = f"{parts.query}&" if parts.query else ""
-    target = urlunsplit(parts._replace(query=query + urlencode({"mr": conversion})))
-    return redirect(target, code=302)
+    return redirect(f"{split[0]}{quote_plus(conversion)}{split[1]}", code=302)
 
 
 @tracking.route("/u/<token>", methods=["GET"])

@@ -42,7 +42,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check app models campaigns tests bench worker.py
 	$(BIN)/mypy app models campaigns worker.py
 
-bench: bench-send bench-assign bench-decisions bench-recommend
+bench: bench-send bench-assign bench-decisions bench-recommend bench-tracking
 
 bench-send: $(STAMP)
 	$(BIN)/python bench/send.py

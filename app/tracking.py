@@ -120,8 +120,8 @@ def _push(ref: TrackingRef, value: float = 0.0, key: str = "") -> None:
             link_id=ref.link_id,
             item_id=ref.item_id,
             value=value,
-            user_agent=request.headers.get("User-Agent", "")[:500],
-            ip=request.remote_addr or "",
+            user_agent=request.environ.get("HTTP_USER_AGENT", "")[:500],  # no header-list scan
+            ip=request.environ.get("REMOTE_ADDR") or "",
             method=request.method,
             at=time.time(),
             key=key or os.urandom(16).hex(),  # complete here: the event is not copied again

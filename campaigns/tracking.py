@@ -26,6 +26,7 @@ from campaigns.tokens import TokenSigner, TrackingRef
 
 log = logging.getLogger(__name__)
 STREAM = "mailramp:events"
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # one encoder, not one per event
 GROUP = "ingest"
 # A transparent 1x1 GIF.
 PIXEL = bytes.fromhex(
@@ -47,7 +48,7 @@ class RawEvent:
     key: str = ""  # dedupe key: replays of the same stream entry or the same order store once
 
     def to_fields(self) -> dict[str, str]:
-        return {"e": json.dumps(self.__dict__, separators=(",", ":"))}
+        return {"e": _COMPACT.encode(self.__dict__)}
 
     @classmethod
     def from_fields(cls, fields: dict[bytes, bytes]) -> RawEvent:

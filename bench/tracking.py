@@ -6,7 +6,7 @@ Load: wrk (Debian's package) when installed, else a Python load generator. Each 
 alone, in turn. Checks that every request answered 2xx/302 added exactly one entry to the stream (no
 accepted event lost). Prints a table and ends with one JSON line.
 
-    python bench/tracking.py [--seconds 10] [--connections 16] [--workers 2] [--threads 4]
+    python bench/tracking.py [--seconds 20] [--rounds 5] [--connections 16] [--workers 2] [--threads 4]
 """
 
 from __future__ import annotations
@@ -192,12 +192,27 @@ def load_python(port: int, paths: list[str], seconds: int, connections: int) -> 
     }
 
 
+def combine(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Rate over all slices; p99 the median of the slices' p99s."""
+    requests = sum(r["requests"] for r in runs)
+    seconds = sum(r["requests"] / r["rate"] for r in runs if r["rate"])
+    p99s = sorted(r["p99_ms"] for r in runs)
+    return {
+        "requests": requests,
+        "rate": requests / seconds if seconds else 0.0,
+        "p99_ms": p99s[len(p99s) // 2],
+        "not_2xx_3xx": sum(r["not_2xx_3xx"] for r in runs),
+        "socket_errors": sum(r["socket_errors"] for r in runs),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=20, help="per endpoint, over all rounds")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved slices per endpoint")
     args = parser.parse_args()
     folder = workdir()
     redis_server, redis_url = start_redis(folder)
@@ -217,32 +232,37 @@ def main() -> None:
     from bench.tracking_bare import sign
 
     bare_paths = {kind: [f"/{kind}/{sign(f'{kind}:{i}')}" for i in range(1000)] for kind in ("o", "c")}
-    results: dict[str, dict[str, float]] = {}
-    lost: dict[str, int] = {}
+    endpoints = (
+        ("bare_pixel", bare_port, bare_paths["o"], BARE_STREAM),
+        ("pixel", app_port, pixels, STREAM),
+        ("bare_click", bare_port, bare_paths["c"], BARE_STREAM),
+        ("click", app_port, clicks, STREAM),
+    )
+    rounds: dict[str, list[dict[str, float]]] = {name: [] for name, *_ in endpoints}
+    lost = dict.fromkeys(rounds, 0)
+    slice_seconds = max(args.seconds // args.rounds, 1)
     try:
-        for name, port, paths, stream in (
-            ("bare_pixel", bare_port, bare_paths["o"], BARE_STREAM),
-            ("pixel", app_port, pixels, STREAM),
-            ("bare_click", bare_port, bare_paths["c"], BARE_STREAM),
-            ("click", app_port, clicks, STREAM),
-        ):
-            load = load_python if tool == "python" else None
+        for _, port, paths, _stream in endpoints:
             load_python(port, paths, 1, 4)  # warm-up: imports, connections, the link cache
-            before = redis.xlen(stream)
-            if load is None:
-                figures = load_wrk(port, paths, args.seconds, args.connections, folder)
-            else:
-                figures = load(port, paths, args.seconds, args.connections)
-            added = redis.xlen(stream) - before
-            answered = figures["requests"] - figures["not_2xx_3xx"]
-            lost[name] = int(answered - added) if answered > added else 0
-            results[name] = figures
+        # Short slices, interleaved: a swing in the machine's load falls on both sides alike.
+        for _ in range(args.rounds):
+            for name, port, paths, stream in endpoints:
+                before = redis.xlen(stream)
+                if tool == "wrk":
+                    figures = load_wrk(port, paths, slice_seconds, args.connections, folder)
+                else:
+                    figures = load_python(port, paths, slice_seconds, args.connections)
+                added = redis.xlen(stream) - before
+                answered = figures["requests"] - figures["not_2xx_3xx"]
+                lost[name] += int(answered - added) if answered > added else 0
+                rounds[name].append(figures)
     finally:
         for server in servers:
             server.terminate()
             server.wait(10)
         redis_server.terminate()
         redis_server.wait(10)
+    results = {name: combine(runs) for name, runs in rounds.items()}
     pixel_ratio = results["pixel"]["rate"] / results["bare_pixel"]["rate"]
     click_ratio = results["click"]["rate"] / results["bare_click"]["rate"]
     print(
@@ -262,6 +282,7 @@ def main() -> None:
             "load": tool,
             "connections": args.connections,
             "seconds": args.seconds,
+            "rounds": args.rounds,
             "pixel_rps": round(results["pixel"]["rate"]),
             "bare_pixel_rps": round(results["bare_pixel"]["rate"]),
             "pixel_ratio": round(pixel_ratio, 3),

@@ -1,9 +1,8 @@
 """One sender per batch: a Redis lock whose token names the holder (host, pid).
 
 A lock left by a killed process on this host is taken over at once; one left on another host expires
-after LOCK_SECONDS, which the holder renews after every chunk while it is alive. A lock this very
-process holds under an older token (its release failed while Redis was down, and the job is running
-the batch again) is its own to take back: a process sends one batch at a time.
+after LOCK_SECONDS, which the holder renews after every chunk while it is alive. A lock this process
+could not release because Redis was down (the job then runs the batch again) is its own to take back.
 """
 
 from __future__ import annotations
@@ -11,13 +10,14 @@ from __future__ import annotations
 import logging
 
 from redis import Redis
-from redis.exceptions import LockError, WatchError
+from redis.exceptions import LockError, RedisError, WatchError
 from redis.lock import Lock
 
-from campaigns.sending.liveness import held_by_this_process, holder_is_dead, holder_token
+from campaigns.sending.liveness import holder_is_dead, holder_token
 
 log = logging.getLogger(__name__)
 LOCK_SECONDS = 120
+_UNRELEASED: set[str] = set()  # tokens of locks this process failed to release (Redis unreachable)
 
 
 def take_batch_lock(redis: Redis, wave_id: int, batch: int) -> Lock | None:
@@ -28,7 +28,7 @@ def take_batch_lock(redis: Redis, wave_id: int, batch: int) -> Lock | None:
     if lock.acquire(token=holder_token()):
         return lock
     holder = redis.get(name)
-    if holder is not None and (holder_is_dead(holder.decode()) or held_by_this_process(holder.decode())):
+    if holder is not None and (holder_is_dead(holder.decode()) or holder.decode() in _UNRELEASED):
         with redis.pipeline() as pipe:
             try:
                 pipe.watch(name)
@@ -44,10 +44,15 @@ def take_batch_lock(redis: Redis, wave_id: int, batch: int) -> Lock | None:
 
 
 def release(lock: Lock) -> None:
+    token = lock.local.token
     try:
         lock.release()
     except LockError:
         log.warning("batch lock %s expired before release", lock.name)
+    except RedisError:
+        if token is not None:
+            _UNRELEASED.add(token.decode() if isinstance(token, bytes) else str(token))
+        raise
 
 
 def renew(lock: Lock) -> None:

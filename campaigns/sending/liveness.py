@@ -24,11 +24,6 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def held_by_this_process(token: str) -> bool:
-    parts = token.split("|")
-    return len(parts) == 3 and parts[0] == HOST and parts[1] == str(os.getpid())
-
-
 def holder_is_dead(token: str) -> bool:
     """True only when the holder ran on this host and its process is gone."""
     parts = token.split("|")

@@ -42,6 +42,7 @@ from campaigns.tracking import PIXEL, EventIntake, RawEvent
 from models import CampaignLink
 
 tracking = Blueprint("tracking", __name__, url_prefix="/t")
+TRACKING_PATHS = "/t/"
 LINK_CACHE_TTL = 3600
 
 
@@ -54,7 +55,7 @@ class _NoSessionOnTracking(SessionInterface):
         self.inner = inner
 
     def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
-        if request.path.startswith(tracking.url_prefix or "/t"):
+        if request.path.startswith(TRACKING_PATHS):  # "/t/", never "/templates" or "/tokens"
             return self.make_null_session(app)
         return self.inner.open_session(app, request)
 

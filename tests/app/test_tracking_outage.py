@@ -98,3 +98,23 @@ def test_spool_drain_is_idempotent_through_dedupe_keys(
     assert real_redis.xlen(STREAM) == 2
     report = ingest(rt)
     assert (report.stored, report.duplicates) == (1, 1)
+
+
+def test_tracking_requests_open_no_session_and_other_pages_keep_theirs(
+    app: Any, client: FlaskClient, session: Session, smtp_sink: SmtpSink
+) -> None:
+    from flask.sessions import NullSession
+
+    _, html = sent_one(app, session, smtp_sink)
+    pixel = path_of(re.search(r'src="([^"]+/t/o/[^"]+)"', html).group(1))  # type: ignore[union-attr]
+    interface = app.session_interface
+    with app.test_request_context(pixel):
+        from flask import request
+
+        assert isinstance(interface.open_session(app, request), NullSession)
+    for path in ("/templates", "/tokens", "/login"):
+        with app.test_request_context(path):
+            from flask import request
+
+            assert not isinstance(interface.open_session(app, request), NullSession), path
+    assert "Set-Cookie" not in client.get(pixel).headers

@@ -266,7 +266,8 @@ def main() -> None:
     pixel_ratio = results["pixel"]["rate"] / results["bare_pixel"]["rate"]
     click_ratio = results["click"]["rate"] / results["bare_click"]["rate"]
     print(
-        f"load: {tool}, {args.connections} connections, {args.seconds} s each; gunicorn -w {args.workers} --threads {args.threads}"
+        f"load: {tool}, {args.connections} connections, {args.seconds} s per endpoint in {args.rounds} interleaved "
+        f"slices; gunicorn -w {args.workers} --threads {args.threads}; Redis appendfsync always"
     )
     print(f"{'endpoint':<12} {'req/s':>9} {'p99 ms':>8} {'non-2xx':>8} {'lost':>5}")
     for name, figures in results.items():

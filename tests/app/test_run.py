@@ -132,7 +132,11 @@ def test_run_prints_the_url_when_it_answers_restarts_a_crashed_child_and_stops_c
             Redis(unix_socket_path=socket_file, socket_connect_timeout=1, retry_on_error=[]).ping()
         assert not answers(url)
     finally:
-        if supervisor.poll() is None:
-            for p in psutil.Process(supervisor.pid).children(recursive=True):
-                p.kill()
-            supervisor.kill()
+        if supervisor.poll() is None:  # a failed assertion: stop it as Ctrl-C would (its Redis too)
+            supervisor.send_signal(signal.SIGINT)
+            try:
+                supervisor.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                for p in psutil.Process(supervisor.pid).children(recursive=True):
+                    p.kill()
+                supervisor.kill()

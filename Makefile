@@ -1,16 +1,24 @@
 # The README's commands. `make run` and `make test` are all a new user needs.
+SHELL := /bin/bash
 PY ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-scale lint bench bench-send bench-assign bench-decisions bench-recommend bench-privacy bench-datapath install clean
+PORT ?= 5000
 
+.PHONY: run test test-faults test-scale lint bench bench-send bench-assign bench-decisions bench-recommend bench-privacy bench-datapath bench-tracking install clean
+
+# Progress: one line per package pip collects (the full output in .venv/install.log).
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,bench]'
+	@echo "installing mailramp and its dependencies into $(VENV) (a few minutes the first time) ..."
+	@$(BIN)/pip install -q --upgrade pip
+	@set -o pipefail; $(BIN)/pip install -e '.[dev,bench]' 2>&1 | tee $(VENV)/install.log \
+	  | { grep --line-buffered -E '^(Collecting|Installing collected)' || true; } | cut -c1-90 \
+	  || { echo "install failed; see $(VENV)/install.log"; exit 1; }
 	@touch $(STAMP)
+	@echo "install done"
 
 # Front-end libraries (Chart.js) from the npm registry, integrity-checked; see scripts/vendor_assets.py
 VENDORED := app/static/vendor/chart.umd.min.js
@@ -20,7 +28,7 @@ $(VENDORED): scripts/vendor_assets.py | $(STAMP)
 install: $(STAMP) $(VENDORED)
 
 run: install
-	$(BIN)/mailramp run
+	$(BIN)/mailramp run --port $(PORT) $(RUN_ARGS)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -32,12 +40,16 @@ SCALE_TIMEOUT ?= 90
 test-scale: $(STAMP)
 	timeout $$(( $(SCALE_TIMEOUT) * 60 + 120 )) $(BIN)/python scripts/scale_test.py --contacts $(SCALE_CONTACTS) --timeout-minutes $(SCALE_TIMEOUT)
 
+# Faults during a 20,000-contact wave: worker SIGKILLs, a Redis restart, every database connection cut.
+test-faults: install
+	MAILRAMP_FAULTS=1 $(BIN)/python -m pytest tests/faults -q -p no:cacheprovider -s $(PYTEST_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check app models campaigns tests bench worker.py
 	$(BIN)/mypy app models campaigns worker.py
 
-bench: bench-send bench-assign bench-decisions bench-recommend bench-privacy
+bench: bench-send bench-assign bench-decisions bench-recommend bench-privacy bench-tracking
 
 bench-send: $(STAMP)
 	$(BIN)/python bench/send.py
@@ -57,6 +69,9 @@ bench-privacy: $(STAMP)
 # PostgreSQL only: BENCH_DATABASE_URL names a scratch database (its tables are dropped)
 bench-datapath: $(STAMP)
 	$(BIN)/python bench/datapath.py
+
+bench-tracking: $(STAMP)
+	$(BIN)/python bench/tracking.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

@@ -1,25 +1,39 @@
-"""rq worker entry: build the app, preload, start the worker pool and the cron scheduler.
+"""rq worker entry: build the app, preload, start the worker pool or the periodic-job scheduler.
 
-python worker.py                 # a pool of workers (MAILRAMP_WORKERS, default 2) + cron
-python worker.py --burst         # drain the queue and exit (tests, one-off runs)
+python worker.py                 # a pool of workers (MAILRAMP_WORKERS, default 2)
+python worker.py --burst         # drain every queue and exit (tests, one-off runs)
 python worker.py --cron-only     # only the periodic-job scheduler
 python worker.py --metrics-port 9100   # also serve this host's counters to Prometheus
+
+The pool keeps at least one process that never takes imports or trainings (campaigns.queues), so a
+long training never delays a wave or ingest. A worker process that dies (a crash, a Redis or database
+outage it could not ride out) is started again with backoff; SIGINT/SIGTERM stops the pool within
+STOP_SECONDS (work cut short is resumed from the ledger and the journal).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import multiprocessing
 import os
+import signal
 import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 from rq import SimpleWorker
-from rq.cron import CronScheduler
-from rq.worker_pool import WorkerPool
 from sqlalchemy.orm import configure_mappers
 
 log = logging.getLogger("mailramp.worker")
+STOP_SECONDS = 4.0
+MAX_BACKOFF_SECONDS = 60.0
+HEALTHY_AFTER_SECONDS = 30.0  # a process that lived this long restarts its backoff from 1 s
+KILLED_RESTART_SECONDS = 0.5  # a process killed from outside (OOM killer, operator) comes back at once
 
 
 class MailrampWorker(SimpleWorker):
@@ -48,33 +62,134 @@ def build() -> Any:
 
 
 def recover(rt: Any) -> int:
-    """Re-enqueue batches whose worker died, before taking new work."""
+    """Re-enqueue batches whose worker died and fail interrupted imports and trainings, before taking
+    new work. An outage here is not fatal: the periodic jobs do the same every minute."""
+    from campaigns.jobs import resume_open_waves
+    from campaigns.recovery import recover_interrupted
+
+    try:
+        failed = recover_interrupted(rt)
+        if any(failed.values()):
+            log.info("interrupted work marked failed: %s", failed)
+        return resume_open_waves(rt)
+    except Exception:
+        log.exception("recovery at start failed; the periodic recovery jobs will retry")
+        return 0
+
+
+def slots(prefix: str, workers: int) -> list[list[str]]:
+    """Queue lists of the pool's processes: the last one also takes imports and trainings (after the
+    short work), the others never do. A single process takes everything."""
+    from campaigns import queues
+
+    if workers <= 1:
+        return [queues.names(prefix)]
+    return [queues.names(prefix, queues.FAST)] * (workers - 1) + [queues.names(prefix)]
+
+
+def _serve(queue_names: list[str], burst: bool) -> None:
+    from campaigns import runtime
     from campaigns.jobs import resume_open_waves
 
-    return resume_open_waves(rt)
+    rt = runtime.current()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    worker = MailrampWorker(queue_names, connection=rt.redis)
+    try:  # a batch whose worker was just killed (likely this slot's previous process) goes on at once
+        resume_open_waves(rt)
+    except Exception:
+        log.exception("could not look for interrupted batches; the periodic job will")
+    worker.work(burst=burst, with_scheduler=True)
+
+
+@dataclass
+class _Slot:
+    queue_names: list[str]
+    process: BaseProcess | None = None
+    started: float = 0.0
+    backoff: float = 1.0
+    restart_at: float = 0.0
+    restarts: int = field(default=0)
+
+
+class Pool:
+    """Worker processes, each restarted with backoff when it dies, until stopped."""
+
+    def __init__(self, queue_lists: list[list[str]]) -> None:
+        self.slots = [_Slot(names) for names in queue_lists]
+        self.stopping = threading.Event()
+        self.context = multiprocessing.get_context("fork")
+
+    def _start(self, slot: _Slot) -> None:
+        slot.process = self.context.Process(target=_serve, args=(slot.queue_names, False), daemon=False)
+        slot.process.start()
+        slot.started = time.monotonic()
+
+    def run(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self.stopping.set())
+        for slot in self.slots:
+            self._start(slot)
+        while not self.stopping.wait(0.5):
+            now = time.monotonic()
+            for slot in self.slots:
+                if slot.process is None or slot.process.is_alive():
+                    continue
+                if slot.restart_at == 0.0:
+                    lived = now - slot.started
+                    killed = (slot.process.exitcode or 0) < 0  # by a signal from outside: not a crash loop
+                    if killed:
+                        slot.backoff = KILLED_RESTART_SECONDS
+                    elif lived > HEALTHY_AFTER_SECONDS:
+                        slot.backoff = 1.0
+                    else:
+                        slot.backoff = min(slot.backoff * 2, MAX_BACKOFF_SECONDS)
+                    slot.restart_at = now + slot.backoff
+                    log.warning(
+                        "worker %s exited (code %s); starting it again in %.0f s",
+                        slot.process.pid,
+                        slot.process.exitcode,
+                        slot.backoff,
+                    )
+                elif now >= slot.restart_at:
+                    slot.restart_at, slot.restarts = 0.0, slot.restarts + 1
+                    self._start(slot)
+        self.stop()
+
+    def stop(self) -> None:
+        alive = [s.process for s in self.slots if s.process is not None and s.process.is_alive()]
+        for process in alive:
+            _signal(process, signal.SIGTERM)  # rq's warm shutdown: finish the job if it is quick
+        deadline = time.monotonic() + STOP_SECONDS
+        for process in alive:
+            process.join(max(deadline - time.monotonic(), 0.05))
+        for process in alive:
+            if process.is_alive():  # cut short: the ledger and the journal resume it exactly
+                _signal(process, signal.SIGKILL)
+                process.join(5)
+
+
+def _signal(process: BaseProcess, sig: int) -> None:
+    if process.pid is None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(process.pid, sig)
 
 
 def run_cron(rt: Any) -> None:
-    from campaigns.periodic import periodic_jobs
+    from campaigns.periodic import run_scheduler
 
-    cron = CronScheduler(connection=rt.redis, name=f"mailramp-cron-{os.getpid()}")
-    for job in periodic_jobs():
-        cron.register(
-            job.func,
-            queue_name=rt.settings.queue_name,
-            interval=job.interval,
-            cron=job.cron,
-            job_timeout=job.timeout,
-        )
-    cron.start()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    run_scheduler(rt, stop)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--burst", action="store_true", help="drain the queue, then exit")
-    parser.add_argument("--cron-only", action="store_true", help="run only the cron scheduler")
+    parser.add_argument("--burst", action="store_true", help="drain the queues, then exit")
+    parser.add_argument("--cron-only", action="store_true", help="run only the periodic-job scheduler")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("MAILRAMP_WORKERS", "2")))
     parser.add_argument(
         "--metrics-port",
@@ -90,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
         from campaigns.signals import serve
 
         serve(args.metrics_port)
+    from campaigns.durability import warn_if_not_durable
+
+    warn_if_not_durable(rt.redis)
     if args.cron_only:
         run_cron(rt)
         return 0
@@ -97,14 +215,13 @@ def main(argv: list[str] | None = None) -> int:
         resumed = recover(rt)
         if resumed:
             log.info("re-enqueued %d batches left by a dead worker", resumed)
-    if args.burst or args.workers <= 1:
-        worker = MailrampWorker([rt.settings.queue_name], connection=rt.redis)
-        worker.work(burst=args.burst, with_scheduler=True)
+    if args.burst:
+        from campaigns import queues
+
+        worker = MailrampWorker(queues.names(rt.settings.queue_name), connection=rt.redis)
+        worker.work(burst=True, with_scheduler=True)
         return 0
-    pool = WorkerPool(
-        [rt.settings.queue_name], connection=rt.redis, num_workers=args.workers, worker_class=MailrampWorker
-    )
-    pool.start()
+    Pool(slots(rt.settings.queue_name, args.workers)).run()
     return 0
 
 

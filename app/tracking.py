@@ -1,28 +1,81 @@
-"""Tracking endpoints: verify the signed token, push the raw event to Redis, answer at once.
+"""Tracking endpoints: verify the signed token, make the raw event durable, answer at once.
 
-A tampered or unknown token gets 404 and records nothing. A click's destination is looked up from the
-campaign's stored links (cached in Redis), never taken from the request.
+A tampered or unknown token gets 404 and records nothing. An event is answered 2xx only once it is
+durable (in Redis, or in the web process's spool while Redis is down; see campaigns.tracking); when it
+cannot be, the answer is 503 and the client may retry. A click's destination is looked up from the
+campaign's stored links (cached in Redis, read from the database when Redis is down), never taken
+from the request.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import time
 from functools import lru_cache
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import quote_plus, urlsplit, urlunsplit
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, current_app, make_response, redirect, render_template, request
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+)
+from flask.blueprints import BlueprintSetupState
+from flask.sessions import NullSession, SessionInterface, SessionMixin
+from flask.wrappers import Request
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from app.extensions import db, get_runtime
+from campaigns.spool import EventSpool
 from campaigns.tokens import TokenSigner, TrackingRef
-from campaigns.tracking import MAX_CONVERSION_VALUE, PIXEL, RawEvent, order_key, push
+from campaigns.tracking import MAX_CONVERSION_VALUE, PIXEL, EventIntake, RawEvent, order_key
 from models import CampaignLink
 
 tracking = Blueprint("tracking", __name__, url_prefix="/t")
+TRACKING_PATHS = "/t/"
 LINK_CACHE_TTL = 3600
+
+
+class _NoSessionOnTracking(SessionInterface):
+    """Tracking requests carry no login and write no session: opening the signed session cookie
+    (a serializer per request) would be a good part of the pixel's cost. Other paths are served by
+    the app's own session interface, whatever it is."""
+
+    def __init__(self, inner: SessionInterface) -> None:
+        self.inner = inner
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        if request.path.startswith(TRACKING_PATHS):  # "/t/", never "/templates" or "/tokens"
+            return self.make_null_session(app)
+        return self.inner.open_session(app, request)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if isinstance(session, NullSession):
+            return
+        self.inner.save_session(app, session, response)
+
+    def __getattribute__(self, name: str) -> Any:
+        """Everything but opening and saving is the app's own interface's (its cookie settings...)."""
+        if name in ("open_session", "save_session", "inner", "make_null_session"):
+            return object.__getattribute__(self, name)
+        return getattr(object.__getattribute__(self, "inner"), name)
+
+
+@tracking.record_once
+def _skip_sessions(state: BlueprintSetupState) -> None:
+    app: Flask = state.app  # type: ignore[assignment]
+    app.session_interface = _NoSessionOnTracking(app.session_interface)
 
 
 @lru_cache(maxsize=4)
@@ -41,22 +94,43 @@ def _verify(token: str, kind: str) -> TrackingRef:
     return ref
 
 
+class NotDurable(Exception):
+    """The event could be made durable nowhere: answer 503, record nothing."""
+
+
+def _intake() -> EventIntake:
+    intake: EventIntake | None = current_app.extensions.get("mailramp_intake")
+    if intake is None:
+        rt = get_runtime()
+        intake = EventIntake(rt.redis, EventSpool(rt.settings.instance_path / "spool"))
+        current_app.extensions["mailramp_intake"] = intake
+    return intake
+
+
+@tracking.errorhandler(NotDurable)
+def _not_durable(_exc: NotDurable) -> Response:
+    response = make_response({"error": "the event could not be recorded now; retry later"}, 503)
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 def _push(ref: TrackingRef, value: float = 0.0, key: str = "") -> None:
-    push(
-        get_runtime().redis,
+    accepted = _intake().accept(
         RawEvent(
             kind=ref.kind,
             send_id=ref.send_id,
             link_id=ref.link_id,
             item_id=ref.item_id,
             value=value,
-            user_agent=request.headers.get("User-Agent", "")[:500],
-            ip=request.remote_addr or "",
+            user_agent=request.environ.get("HTTP_USER_AGENT", "")[:500],  # no header-list scan
+            ip=request.environ.get("REMOTE_ADDR") or "",
             method=request.method,
             at=time.time(),
-            key=key,
+            key=key or os.urandom(16).hex(),  # complete here: the event is not copied again
         ),
     )
+    if not accepted:
+        raise NotDurable()
 
 
 @tracking.route("/o/<token>")
@@ -68,15 +142,48 @@ def open_pixel(token: str) -> Response:
     return response
 
 
-def _destination(link_id: int) -> str | None:
-    redis = get_runtime().redis
+KNOWN_LINKS_MAX = 50_000
+
+
+def _destination(link_id: int) -> tuple[str, str] | None:
+    """The destination split around where the `mr` parameter goes: (before, after). Kept in this
+    process's memory (a link id's destination never changes), else read from the Redis cache, else
+    the database; with none of them reachable the click cannot be served."""
+    known: dict[int, tuple[str, str]] = current_app.extensions.setdefault("mailramp_links", {})
+    split = known.get(link_id)
+    if split is None:
+        url = _look_up_destination(link_id)
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        query = f"{parts.query}&mr=" if parts.query else "mr="
+        before = urlunsplit(parts._replace(query=query, fragment=""))
+        split = (before, f"#{parts.fragment}" if parts.fragment else "")
+        if len(known) >= KNOWN_LINKS_MAX:
+            known.clear()
+        known[link_id] = split
+    return split
+
+
+def _look_up_destination(link_id: int) -> str | None:
+    redis, intake = get_runtime().redis, _intake()
     key = f"mailramp:link:{link_id}"
-    cached = redis.get(key)
+    redis_up, cached = intake.redis_presumed_up(), None
+    if redis_up:
+        try:
+            cached = redis.get(key)
+        except RedisError:
+            intake.redis_failed()
+            redis_up = False
     if cached is not None:
         return cached.decode()
-    url = db().scalar(sa.select(CampaignLink.url).where(CampaignLink.id == link_id))
-    if url is not None:
-        redis.set(key, url, ex=LINK_CACHE_TTL)
+    try:
+        url = db().scalar(sa.select(CampaignLink.url).where(CampaignLink.id == link_id))
+    except SQLAlchemyError as exc:
+        raise NotDurable() from exc
+    if url is not None and redis_up:
+        with contextlib.suppress(RedisError):
+            redis.set(key, url, ex=LINK_CACHE_TTL)
     return url
 
 
@@ -84,16 +191,13 @@ def _destination(link_id: int) -> str | None:
 def click(token: str) -> WerkzeugResponse:
     ref = _verify(token, "click")
     assert ref.link_id is not None
-    url = _destination(ref.link_id)
-    if url is None:
+    split = _destination(ref.link_id)
+    if split is None:
         abort(404)
     _push(ref)
     # Hand the shop a conversion token for this send, so a later purchase can be attributed.
     conversion = _signer().sign(TrackingRef("conversion", ref.send_id))
-    parts = urlsplit(url)
-    query = f"{parts.query}&" if parts.query else ""
-    target = urlunsplit(parts._replace(query=query + urlencode({"mr": conversion})))
-    return redirect(target, code=302)
+    return redirect(f"{split[0]}{quote_plus(conversion)}{split[1]}", code=302)
 
 
 @tracking.route("/u/<token>", methods=["GET"])

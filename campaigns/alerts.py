@@ -341,9 +341,11 @@ def enqueue(runtime: Any, delivery_ids: Sequence[int], backoff: Sequence[int] = 
     """Enqueue one delivery job per id (after the rows are committed), retried with `backoff`."""
     if not delivery_ids:
         return
-    from rq import Queue, Retry
+    from rq import Retry
 
-    queue = Queue(runtime.settings.queue_name, connection=runtime.redis)
+    from campaigns import queues
+
+    queue = queues.queue(runtime, queues.WEBHOOKS)
     retry = Retry(max=len(backoff), interval=list(backoff)) if backoff else None
     for delivery_id in delivery_ids:
         queue.enqueue(

@@ -12,10 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from rq import Queue
 from sqlalchemy.orm import Session, sessionmaker
 
-from campaigns import blobstore, runtime
+from campaigns import blobstore, queues, runtime
 from campaigns.csv_import import Importer, fail_run, open_binary, run_import, start_run
 from campaigns.errors import InputError, NotFound
 from models import ImportRun
@@ -121,7 +120,7 @@ def enqueue_import(rt: runtime.Runtime, run_id: int, path: Path, kind: str, enco
     key = upload_key(run_id)
     blobstore.put_file(rt.blobs(), key, path)
     path.unlink(missing_ok=True)
-    queue = Queue(rt.settings.queue_name, connection=rt.redis)
+    queue = queues.queue(rt, queues.IMPORTS)
     job = queue.enqueue(
         import_job,
         run_id,

@@ -2,8 +2,8 @@
 clicks, dedupe, store, update per-arm aggregates, then acknowledge.
 
 Events are acknowledged only after the database commit, and entries left pending by a dead worker are
-claimed again after `claim_idle_ms`, so an accepted event is never dropped; the unique dedupe key makes
-storing the same entry twice a no-op.
+claimed again (at once when the dead consumer ran on this host, after `claim_idle_ms` otherwise), so
+an accepted event is never dropped; the unique dedupe key makes storing the same entry twice a no-op.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from campaigns.classify import classify_click, classify_open
 from campaigns.privacy import consent
 from campaigns.runtime import Runtime
 from campaigns.sending import bounces
+from campaigns.sending.liveness import HOST, pid_alive
 from campaigns.tracking import GROUP, STREAM, RawEvent
 from models import Contact, Event, Send, utcnow
 
@@ -52,13 +53,23 @@ def ingest(
 ) -> IngestReport:
     """Drain the stream: everything pending at the call is stored before this returns."""
     redis = rt.redis
-    name = consumer or f"ingest-{os.getpid()}"
+    name = consumer or f"ingest|{HOST}|{os.getpid()}"
     ensure_group(redis)
+    _claim_from_dead_consumers(redis, name)
     report = IngestReport()
     claim_from: str | bytes | None = "0-0"
+    own_pending = True
     while True:
         entries: list[tuple[bytes, dict[bytes, bytes]]] = []
-        if claim_from is not None:
+        if own_pending:  # what this consumer holds: claimed from dead ones, or left by a failed run
+            response = redis.xreadgroup(GROUP, name, {STREAM: "0"}, count=count)
+            held = response[0][1] if response else []
+            gone = [entry_id for entry_id, fields in held if not fields]  # deleted after a store
+            if gone:
+                redis.xack(STREAM, GROUP, *gone)
+            entries = [e for e in held if e[1]]
+            own_pending = bool(held)
+        if not entries and claim_from is not None:
             claimed = redis.xautoclaim(
                 STREAM, GROUP, name, min_idle_time=claim_idle_ms, start_id=claim_from, count=count
             )
@@ -79,6 +90,30 @@ def ingest(
         redis.xack(STREAM, GROUP, *ids)
         redis.xdel(STREAM, *ids)
         report.read += len(entries)
+
+
+def _consumer_is_dead(name: str) -> bool:
+    parts = name.split("|")
+    if len(parts) != 3 or parts[1] != HOST:
+        return False  # elsewhere: its entries are claimed once idle for `claim_idle_ms`
+    try:
+        return not pid_alive(int(parts[2]))
+    except ValueError:
+        return False
+
+
+def _claim_from_dead_consumers(redis: Redis, name: str) -> None:
+    """Entries a killed ingest process of this host had read but not stored: take them over now."""
+    for consumer in redis.xinfo_consumers(STREAM, GROUP):
+        other = consumer["name"].decode() if isinstance(consumer["name"], bytes) else consumer["name"]
+        if other == name or not _consumer_is_dead(other):
+            continue
+        while True:
+            pending = redis.xpending_range(STREAM, GROUP, "-", "+", 1000, consumername=other)
+            if not pending:
+                break
+            redis.xclaim(STREAM, GROUP, name, 0, [p["message_id"] for p in pending], justid=True)
+        redis.xgroup_delconsumer(STREAM, GROUP, other)
 
 
 def _store(

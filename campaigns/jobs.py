@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from rq import Queue, Retry, Worker
+from redis.exceptions import RedisError
+from rq import Retry, Worker
+from rq.exceptions import NoSuchJobError
 from rq.job import Job
+from sqlalchemy.exc import DBAPIError
 
-from campaigns import runtime, signals
+from campaigns import queues, runtime, signals
 from campaigns.ingest import ingest
 from campaigns.runtime import Runtime
 from campaigns.sending.liveness import HOST, pid_alive
@@ -25,16 +29,13 @@ from campaigns.sending.send import send_batch
 from models import Campaign, Rollout, Send, Wave, utcnow
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 SEND_RETRY = Retry(max=5, interval=[5, 30, 120, 600, 1800])
 SCORE_RETRY = Retry(max=5, interval=[30, 120, 600, 1800, 3600])
 
 
 class WaveNotScored(RuntimeError):
     """An AI wave's batch ran before its contacts were scored: it waits rather than send best-sellers."""
-
-
-def queue(rt: Runtime) -> Queue:
-    return Queue(rt.settings.queue_name, connection=rt.redis)
 
 
 def start_wave(
@@ -66,11 +67,11 @@ def start_wave(
 def enqueue_batches(rt: Runtime, batches: list[PlannedBatch], score_first: bool = False) -> list[str]:
     if not batches:
         return []
-    q = queue(rt)
+    q = queues.queue(rt, queues.SENDING)
     depends: Job | None = None
     if score_first:
         wave_id = batches[0].wave_id
-        depends = q.enqueue(
+        depends = queues.queue(rt, queues.SCORING).enqueue(
             score_wave_job,
             wave_id,
             job_id=f"score-{wave_id}",
@@ -160,9 +161,11 @@ def send_batch_job(campaign_id: int, wave_id: int, batch: int) -> dict[str, Any]
         waiting = _needs_scoring(session, wave_id)
     if waiting is not None:  # retried by rq; resume_open_waves re-queues the scoring first
         raise WaveNotScored(f"wave {wave_id} waits for its recommendations: {waiting}")
-    outcome = send_batch(rt, campaign_id, wave_id, batch)
+    outcome = ride_out_outages(
+        lambda: send_batch(rt, campaign_id, wave_id, batch), f"batch {wave_id}/{batch}"
+    )
     if outcome.retry_in:  # the throttle holds rows back for a while: come back then, off rq's retry count
-        later = queue(rt).enqueue_in(
+        later = queues.queue(rt, queues.SENDING).enqueue_in(
             timedelta(seconds=outcome.retry_in),
             send_batch_job,
             campaign_id,
@@ -183,6 +186,27 @@ def _later_key(wave_id: int, batch: int) -> str:
     return f"mailramp:batch-later:{wave_id}:{batch}"
 
 
+INFRA_BACKOFF = (0.5, 1, 2, 4, 8, 15, 30, 30, 30)  # about two minutes in all, then rq's own retries
+
+
+def ride_out_outages(work: Callable[[], T], what: str, backoff: Sequence[float] = INFRA_BACKOFF) -> T:
+    """Run `work`; when the database or Redis fails under it (a restart, a cut connection), wait and
+    run it again. The ledger and the journal make a re-run exact: it resumes where the last one got."""
+    for pause in (*backoff, None):
+        try:
+            return work()
+        except (DBAPIError, RedisError) as exc:
+            if pause is None:
+                raise
+            log.warning("%s: %s unreachable (%s); again in %.1f s", what, _service(exc), exc, pause)
+            time.sleep(pause)
+    raise AssertionError("unreachable")
+
+
+def _service(exc: Exception) -> str:
+    return "Redis" if isinstance(exc, RedisError) else "the database"
+
+
 def evaluate_after_wave(rt: Runtime, campaign_id: int, wave_id: int) -> None:
     """The evaluator looks after every wave (its statistics stay valid under such peeking)."""
     from campaigns.evaluation import run_evaluation
@@ -191,7 +215,9 @@ def evaluate_after_wave(rt: Runtime, campaign_id: int, wave_id: int) -> None:
         campaign = session.get(Campaign, campaign_id)
         rollout_id = campaign.rollout_id if campaign else None
     if rollout_id is not None:
-        queue(rt).enqueue(run_evaluation, rollout_id, job_id=f"evaluate-{rollout_id}-wave-{wave_id}")
+        queues.queue(rt, queues.DEFAULT).enqueue(
+            run_evaluation, rollout_id, job_id=f"evaluate-{rollout_id}-wave-{wave_id}"
+        )
 
 
 def ingest_job() -> dict[str, int]:
@@ -208,14 +234,13 @@ def resume_open_waves(rt: Runtime) -> int:
     A job counts as live when it is queued, or started by a worker that is still alive: its rq
     worker record exists and, on this host, its process does.
     """
-    q = queue(rt)
     with rt.session() as session:
         wave_ids = list(session.scalars(sa.select(Wave.id).where(Wave.status == "sending")))
         unscored = {w for w in wave_ids if _needs_scoring(session, w) is not None}
         todo = [b for wave_id in wave_ids for b in open_batches(session, wave_id)]
     rescored = 0
     for wave_id in unscored:  # its batches wait on the scoring job: queue both unless it is live
-        if _job_live(rt, q.fetch_job(f"score-{wave_id}")):
+        if job_is_live(rt, _fetch(rt, f"score-{wave_id}")):
             continue
         batches = [b for b in todo if b.wave_id == wave_id]
         enqueue_batches(rt, batches, score_first=True)
@@ -224,25 +249,22 @@ def resume_open_waves(rt: Runtime) -> int:
     resumed = []
     for b in todo:
         later = rt.redis.get(_later_key(b.wave_id, b.batch))  # re-enqueued by the throttle
-        if later is not None and _job_live(rt, q.fetch_job(later.decode())):
+        if later is not None and job_is_live(rt, _fetch(rt, later.decode())):
             continue
-        job = q.fetch_job(b.job_id)
-        status = job.get_status(refresh=True) if job else None
-        if status in ("queued", "deferred", "scheduled"):
-            continue
-        alive = status == "started" and job is not None and _worker_alive(rt, job.worker_name)
-        if alive and job is not None and not _abandoned(rt, job, b):
+        job = _fetch(rt, b.job_id)
+        if job_is_live(rt, job) and not (job is not None and _abandoned(rt, job, b)):
             continue
         resumed.append(b)
     enqueue_batches(rt, resumed)
     return len(resumed) + rescored
 
 
-def _job_live(rt: Runtime, job: Job | None) -> bool:
-    status = job.get_status(refresh=True) if job else None
-    if status in ("queued", "deferred", "scheduled"):
-        return True
-    return status == "started" and job is not None and _worker_alive(rt, job.worker_name)
+def _fetch(rt: Runtime, job_id: str) -> Job | None:
+    """A job by id, whatever its queue (Queue.fetch_job answers None for another queue's job)."""
+    try:
+        return Job.fetch(job_id, connection=rt.redis)
+    except NoSuchJobError:
+        return None
 
 
 def _abandoned(rt: Runtime, job: Job, b: PlannedBatch) -> bool:
@@ -260,6 +282,16 @@ def _abandoned(rt: Runtime, job: Job, b: PlannedBatch) -> bool:
     if (datetime.now(UTC) - started).total_seconds() < LOCK_SECONDS + 30:
         return False
     return not rt.redis.exists(lock_name(b.wave_id, b.batch))
+
+
+def job_is_live(rt: Runtime, job: Job | None) -> bool:
+    """Queued or waiting to run, or started by a worker that is still alive."""
+    if job is None:
+        return False
+    status = job.get_status(refresh=True)
+    if status in ("queued", "deferred", "scheduled"):
+        return True
+    return status == "started" and _worker_alive(rt, job.worker_name)
 
 
 def _worker_alive(rt: Runtime, name: str | None) -> bool:
@@ -299,4 +331,6 @@ def demo_story_job() -> dict[str, Any]:
 
 
 def enqueue_demo_story(rt: Runtime) -> str:
-    return str(queue(rt).enqueue(demo_story_job, job_id="demo-story", job_timeout=1800).id)
+    # on the slow queue, behind the first training it uses
+    job = queues.queue(rt, queues.TRAINING).enqueue(demo_story_job, job_id="demo-story", job_timeout=1800)
+    return str(job.id)

@@ -23,6 +23,7 @@ from rq.registry import (
     StartedJobRegistry,
 )
 
+from campaigns.queues import all_queues
 from campaigns.runtime import Runtime
 from campaigns.signals import PREFIX
 from campaigns.tracking import GROUP, STREAM
@@ -43,9 +44,8 @@ class ClusterCollector(Collector):
             f"{PREFIX}_queue_jobs", "rq jobs per queue and state", labels=["queue", "state"]
         )
         queues = {q.name: q for q in Queue.all(connection=self.rt.redis)}
-        queues.setdefault(
-            self.rt.settings.queue_name, Queue(self.rt.settings.queue_name, connection=self.rt.redis)
-        )
+        for known in all_queues(self.rt):  # every kind of work, also before its first job
+            queues.setdefault(known.name, known)
         for name, q in sorted(queues.items()):
             depth.add_metric([name, "queued"], q.count)
             for state, registry in (

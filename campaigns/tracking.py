@@ -1,25 +1,35 @@
 """Tracking on the request path: verify, push the raw event to a Redis stream, answer at once.
 
-No database write happens here. The ingest worker (campaigns.ingest) reads the stream with a consumer
-group, so an accepted event stays pending until a worker has stored it: a crash loses nothing.
+No database write happens here. An event is acknowledged (2xx) only once it is durable: the `XADD`
+answered by a Redis that syncs its append-only file on every write (campaigns.durability), or, while
+Redis is unreachable, the event fsynced to the web process's spool (campaigns.spool), drained into
+the stream when Redis answers again. When neither holds, the endpoint answers 503. The ingest worker
+(campaigns.ingest) reads the stream with a consumer group, so an accepted event stays pending until a
+worker has stored it: a crash loses nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import threading
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from redis import Redis
+from redis.exceptions import RedisError
 
+from campaigns.spool import EventSpool
 from campaigns.tokens import TokenSigner, TrackingRef
 
+log = logging.getLogger(__name__)
 STREAM = "mailramp:events"
 # Conversion values (revenue) are finite and within +-this; negative ones (refunds) only through the API.
 MAX_CONVERSION_VALUE = 1_000_000.0
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # one encoder, not one per event
 GROUP = "ingest"
 # A transparent 1x1 GIF.
 PIXEL = bytes.fromhex(
@@ -43,7 +53,7 @@ class RawEvent:
     source: str = ""  # bounces and complaints: smtp | dsn | arf | ses | sendgrid | postmark | mailgun
 
     def to_fields(self) -> dict[str, str]:
-        return {"e": json.dumps(self.__dict__, separators=(",", ":"))}
+        return {"e": _COMPACT.encode(self.__dict__)}
 
     @classmethod
     def from_fields(cls, fields: dict[bytes, bytes]) -> RawEvent:
@@ -51,13 +61,91 @@ class RawEvent:
         return cls(**data)
 
 
-def push(redis: Redis, event: RawEvent) -> str:
+def _complete(event: RawEvent) -> RawEvent:
     if not event.key:
         event = RawEvent(**{**event.__dict__, "key": uuid.uuid4().hex})
     if not event.at:
         event = RawEvent(**{**event.__dict__, "at": time.time()})
-    entry_id = redis.xadd(STREAM, event.to_fields())
+    return event
+
+
+def push(redis: Redis, event: RawEvent) -> str:
+    entry_id = redis.xadd(STREAM, _complete(event).to_fields())
     return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+
+class EventIntake:
+    """The request path's one call: make an event durable, in Redis or else in the spool.
+
+    After a Redis failure the next `RETRY_REDIS_AFTER` seconds go straight to the spool, so an
+    outage does not make every request wait on connection retries; spooled events are drained into
+    the stream on a later request once Redis answers.
+    """
+
+    RETRY_REDIS_AFTER = 1.0
+
+    def __init__(self, redis: Redis, spool: EventSpool) -> None:
+        self.redis = redis
+        self.spool = spool
+        self._redis_down_until = 0.0
+        self._lock = threading.Lock()
+        self._drainer: threading.Thread | None = None
+
+    def redis_presumed_up(self) -> bool:
+        return time.monotonic() >= self._redis_down_until
+
+    def redis_failed(self) -> None:
+        self._redis_down_until = time.monotonic() + self.RETRY_REDIS_AFTER
+
+    def accept(self, event: RawEvent) -> bool:
+        """True when the event is durable; False when it could be made durable nowhere (answer 503)."""
+        fields = _complete(event).to_fields()
+        if self.redis_presumed_up():
+            try:
+                self.redis.xadd(STREAM, fields)
+            except RedisError:
+                self.redis_failed()
+            else:
+                self._drain()
+                return True
+        try:
+            self.spool.append(fields)
+        except OSError:
+            return False
+        self._start_drainer()
+        return True
+
+    def _start_drainer(self) -> None:
+        """Without traffic there is no request to drain the spool: a thread does it once Redis
+        answers, then ends."""
+        with self._lock:
+            if self._drainer is not None and self._drainer.is_alive():
+                return
+            self._drainer = threading.Thread(
+                target=self._drain_until_empty, name="spool-drainer", daemon=True
+            )
+            self._drainer.start()
+
+    def _drain_until_empty(self) -> None:
+        while True:
+            time.sleep(self.RETRY_REDIS_AFTER)
+            try:
+                self.spool.drain(self.redis, STREAM)
+            except RedisError:
+                continue
+            except OSError:
+                log.exception("could not read the event spool")
+                continue
+            with self._lock:
+                if self.spool.pending() == 0:
+                    self._drainer = None
+                    return
+
+    def _drain(self) -> None:
+        try:
+            self.spool.drain_if_due(self.redis, STREAM)
+        except RedisError:
+            self.redis_failed()
 
 
 def verify(signer: TokenSigner, token: str, kind: str) -> TrackingRef | None:

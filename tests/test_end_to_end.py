@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from rq import SimpleWorker
 
 from campaigns.ingest import ingest
-from campaigns.jobs import queue
+from campaigns.queues import all_queues
 from campaigns.runtime import Runtime
 from models import Decision, Send
 from tests.conftest import SmtpSink
@@ -101,7 +101,7 @@ def test_import_target_send_track_and_read_results_per_arm(
     # 4. Send the wave through a real rq worker to the real SMTP server.
     wave = api.post(f"/api/v1/campaigns/{campaign_id}/waves", json={}).get_json()
     assert wave["planned"] == 900
-    SimpleWorker([queue(rt)], connection=rt.redis).work(burst=True)
+    SimpleWorker(all_queues(rt), connection=rt.redis).work(burst=True)
     progress = api.get(f"/api/v1/campaigns/{campaign_id}").get_json()["progress"]
     assert progress["states"] == {"sent": 900} and progress["fraction"] == 1.0
     assert len(smtp_sink.messages) == 900

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from rq import SimpleWorker
 
-from campaigns.jobs import queue
+from campaigns.queues import all_queues
 from campaigns.runtime import Runtime
 from models import Decision, Send, Wave
 from tests.conftest import SmtpSink
@@ -61,7 +61,7 @@ def test_readme_ai_campaign_ramps_from_the_first_stage_on_matured_evidence_only(
     def wave(limit: int) -> int:
         planned = api.post(f"/api/v1/campaigns/{created.get_json()['id']}/waves", json={"limit": limit})
         assert planned.status_code in (200, 201, 202), planned.get_json()
-        SimpleWorker([queue(rt)], connection=rt.redis).work(burst=True)
+        SimpleWorker(all_queues(rt), connection=rt.redis).work(burst=True)
         return int(planned.get_json()["wave_id"])
 
     first = wave(600)

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
+from app import health
 from app.auth import current_user
 from campaigns.errors import NotFound
 from models import Role
 
 ui = Blueprint("ui", __name__, template_folder="../templates")
+health.init_blueprint(ui)  # the outage banner, and a 503 page while Redis or the database is down
 
 # Actions anyone may POST to: logging in and out changes nothing in the workspace.
 _OPEN_POSTS = {"ui.login", "ui.logout"}
@@ -42,7 +45,11 @@ def _security_headers(response: Response) -> Response:
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
-    if current_user() is not None:
+    try:
+        signed_in = current_user() is not None
+    except DBAPIError:  # the database is down: the outage page; keep it out of caches too
+        signed_in = True
+    if signed_in:
         response.headers.setdefault("Cache-Control", "no-store")
     return response
 

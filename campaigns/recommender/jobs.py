@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rq import Queue
-
-from campaigns import runtime
+from campaigns import queues, runtime
 from campaigns.recommender import drift, registry
 from campaigns.recommender.training import train_job
 from campaigns.runtime import Runtime
@@ -28,7 +26,7 @@ def enqueue_training(
     window_days: int | None = None,
 ) -> str:
     """Queue a training run; returns the rq job id."""
-    queue = Queue(rt.settings.queue_name, connection=rt.redis)
+    queue = queues.queue(rt, queues.TRAINING)
     job = queue.enqueue(
         train_job,
         kind,
@@ -42,5 +40,5 @@ def enqueue_training(
 
 
 def enqueue_drift(rt: Runtime, version_id: int) -> str:
-    queue = Queue(rt.settings.queue_name, connection=rt.redis)
+    queue = queues.queue(rt, queues.SCORING)
     return str(queue.enqueue(drift_job, version_id, job_id=f"model-drift-{version_id}", result_ttl=3600).id)

@@ -92,7 +92,10 @@ class Lanes:
 def _deliver(
     smtp: SmtpTransport, writer: JournalWriter, messages: Sequence[OutgoingMessage], commit: threading.Lock
 ) -> list[DeliveryResult]:
-    results = [smtp.send_journaled(message, writer.append, commit) for message in messages]
+    results = []
+    for message in messages:
+        writer.ready_for_next()  # bounds what a Redis failure can make this lane send twice
+        results.append(smtp.send_journaled(message, writer.append, commit))
     writer.flush()
     return results
 

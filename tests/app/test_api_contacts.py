@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from flask import Flask
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import SimpleWorker
 
+from campaigns.queues import all_queues
 from models import Campaign, Send, Template
 
 
@@ -56,8 +57,7 @@ def test_queued_import_runs_in_a_worker(api: Any, app: Flask, redis: Redis) -> N
     response = _import(api, "/api/v1/contacts/import", CONTACTS_CSV, mode="async")
     assert response.status_code == 202
     assert response.json["status"] == "queued"
-    queue = Queue(app.extensions["mailramp"].settings.queue_name, connection=redis)
-    SimpleWorker([queue], connection=redis).work(burst=True)
+    SimpleWorker(all_queues(app.extensions["mailramp"]), connection=redis).work(burst=True)
     done = api.get(f"/api/v1/imports/{response.json['id']}").json
     assert (done["status"], done["rows_imported"], done["rows_failed"], done["rows_total"]) == (
         "done",

@@ -17,7 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from rq import SimpleWorker
 
 from campaigns.ingest import ingest
-from campaigns.jobs import queue, start_wave
+from campaigns.jobs import start_wave
+from campaigns.queues import all_queues
 from campaigns.tracking import RawEvent, push
 from models import Decision, Send
 from tests.factories import add_campaign, add_catalog, add_contacts, add_template
@@ -46,7 +47,7 @@ def test_metrics_follow_a_wave_from_queue_to_decisions(app: Flask, client: Flask
     assert queued[("mailramp_queue_jobs", (("queue", name), ("state", "queued")))] >= 1  # the scoring job
     assert queued[("mailramp_queue_jobs", (("queue", name), ("state", "deferred")))] >= 1  # batches wait
 
-    SimpleWorker([queue(rt)], connection=rt.redis).work(burst=True)
+    SimpleWorker(all_queues(rt), connection=rt.redis).work(burst=True)
     sent = scrape(client)
     key = ("mailramp_emails_sent_total", ())
     assert sent[key] - before.get(key, 0.0) == 30

@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from rq import Queue, SimpleWorker
+from rq import SimpleWorker
 from sqlalchemy.orm import Session
 
 from app.auth import create_user
 from app.extensions import db
+from campaigns.queues import all_queues
 from models import Campaign, Role, Rollout, Send
 from tests.conftest import SmtpSink
 from tests.factories import add_catalog, add_contacts, add_template
@@ -31,9 +32,9 @@ def marketer(app: Flask, client: FlaskClient) -> FlaskClient:
 
 def drain(app: Flask) -> None:
     runtime = app.extensions["mailramp"]
-    queue = Queue(runtime.settings.queue_name, connection=runtime.redis)
-    SimpleWorker([queue], connection=runtime.redis).work(burst=True, with_scheduler=False)
-    assert not queue.failed_job_registry.get_job_ids()
+    every = all_queues(runtime)
+    SimpleWorker(every, connection=runtime.redis).work(burst=True, with_scheduler=False)
+    assert not [j for q in every for j in q.failed_job_registry.get_job_ids()]
 
 
 def form(template_id: int, **extra: Any) -> dict[str, Any]:

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from rq import Queue, SimpleWorker
+from rq import SimpleWorker
 from sqlalchemy.orm import Session
 
 from campaigns import alerts
+from campaigns.queues import all_queues
 from models import Decision, Rollout, Webhook, WebhookDelivery
 
 SECRET = "whsec-test-1234"
@@ -81,7 +82,7 @@ def _decision(session: Session, fmt: str, url: str, outcome: str = "rollback") -
 
 def _work(app: Flask) -> None:
     rt = app.extensions["mailramp"]
-    SimpleWorker([Queue(rt.settings.queue_name, connection=rt.redis)], connection=rt.redis).work(burst=True)
+    SimpleWorker(all_queues(rt), connection=rt.redis).work(burst=True)
 
 
 def test_signed_json_delivery(app: Flask, session: Session, receiver: Receiver) -> None:

@@ -12,12 +12,13 @@ from flask import Flask
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import SimpleWorker
 from sqlalchemy.orm import Session, sessionmaker
 
 from campaigns import contacts, imports, suppression
 from campaigns.csv_import import SeenKeys, count_lines, start_run
 from campaigns.errors import InputError, NotFound, StateError
+from campaigns.queues import all_queues
 from models import Contact, ImportRun, Suppression
 from tests.campaigns.data_fixtures import errors_by_row, factory, run_csv
 
@@ -197,7 +198,7 @@ def test_big_import_runs_as_an_rq_job(app: Flask, redis: Redis, tmp_path: Path) 
     assert stored is not None and stored.size == len(data)
     with rt.session() as session:
         assert session.get(ImportRun, run_id).status == "queued"
-    SimpleWorker([Queue(rt.settings.queue_name, connection=redis)], connection=redis).work(burst=True)
+    SimpleWorker(all_queues(rt), connection=redis).work(burst=True)
     with rt.session() as session:
         run = session.get(ImportRun, run_id)
         assert (run.status, run.rows_imported, run.rows_failed, run.rows_total) == ("done", 50, 1, 51)

@@ -159,22 +159,28 @@ def live_server(app: Flask, ui_port: int) -> Iterator[str]:
 @pytest.fixture()
 def run_jobs(app: Flask) -> Callable[[], int]:
     """Drain the queue with a real rq worker (SimpleWorker, burst mode, in this thread)."""
-    from rq import Queue, SimpleWorker
+    from rq import SimpleWorker
+
+    from campaigns.queues import all_queues
 
     runtime = app.extensions["mailramp"]
 
     def drain() -> int:
-        queue = Queue(runtime.settings.queue_name, connection=runtime.redis)
+        every = all_queues(runtime)
+
+        def settled() -> int:
+            return sum(q.finished_job_registry.count + q.failed_job_registry.count for q in every)
+
         done = 0
-        while len(queue) or queue.deferred_job_registry.count or queue.scheduled_job_registry.count:
-            before = queue.finished_job_registry.count + queue.failed_job_registry.count
-            worker = SimpleWorker([queue], connection=runtime.redis)
+        while any(len(q) or q.deferred_job_registry.count or q.scheduled_job_registry.count for q in every):
+            before = settled()
+            worker = SimpleWorker(every, connection=runtime.redis)
             worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
-            after = queue.finished_job_registry.count + queue.failed_job_registry.count
+            after = settled()
             if after == before:
                 break
             done += after - before
-        failed = queue.failed_job_registry.get_job_ids()
+        failed = [j for q in every for j in q.failed_job_registry.get_job_ids()]
         assert not failed, f"jobs failed: {failed}"
         return done
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from rq import Queue
 from sqlalchemy.orm import Session
 
+from campaigns import queues
 from campaigns.recommender import training
 from campaigns.recommender.evaluation import online_retail_report
 from tests.campaigns.recommender.conftest import NOW, Shop
@@ -117,9 +117,7 @@ def test_the_model_api(app: Flask, session: Session, shop: Shop, make_api_client
     assert viewer.post("/api/v1/models", json={"kind": "blend"}).status_code == 403
     queued = approver.post("/api/v1/models", json={"kind": "ease", "params": {"l2": 10}, "window_days": 30})
     assert queued.status_code == 202
-    job = Queue(app.extensions["mailramp"].settings.queue_name, connection=redis).fetch_job(
-        queued.get_json()["job_id"]
-    )
+    job = queues.queue(app.extensions["mailramp"], queues.TRAINING).fetch_job(queued.get_json()["job_id"])
     assert job is not None and job.args[0] == "ease" and job.args[2] == "approver@example.com"
     assert approver.post("/api/v1/models", json={"kind": "magic"}).get_json()["where"] == "kind"
 

@@ -31,3 +31,22 @@ def test_a_dead_holder_on_this_host_is_taken_over(redis: Redis) -> None:
 def test_a_holder_on_another_host_is_waited_for(redis: Redis) -> None:
     redis.set("mailramp:lock:batch:3:0", "some-other-host|1|abcd1234", ex=120)
     assert take_batch_lock(redis, 3, 0) is None
+
+
+def test_a_lock_this_process_could_not_release_is_taken_back_when_redis_returns(redis: Redis) -> None:
+    """Redis went away mid-batch: the release failed, the job runs the batch again in this process."""
+    from redis.exceptions import RedisError
+
+    from tests.conftest import free_port
+
+    lock = take_batch_lock(redis, 3, 0)
+    assert lock is not None
+    lock.redis = Redis(port=free_port(), socket_connect_timeout=0.5)  # as if Redis were down
+    try:
+        release(lock)
+        raise AssertionError("the release should have failed")
+    except RedisError:
+        pass
+    assert take_batch_lock(redis, 3, 0) is not None  # taken back, though this process is alive
+    assert take_batch_lock(redis, 3, 1) is not None
+    assert take_batch_lock(redis, 3, 1) is None  # an ordinary live holder still keeps its batch

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy.orm import Session
 
+from campaigns import queues
 from campaigns.arms import assign_batch
-from campaigns.jobs import queue
 from campaigns.runtime import Runtime
 from campaigns.sending.local_time import next_local_hour
 from campaigns.sending.planner import plan_wave
@@ -79,7 +79,7 @@ def test_batches_wait_for_their_hour_and_arms_do_not_change(
     assert answer.status_code == 202
     wave_id = answer.json["wave_id"]
     # Batches whose hour has not come are scheduled in rq, not queued; run early, a batch sends nothing.
-    scheduled = ScheduledJobRegistry(queue=queue(rt)).get_job_ids()
+    scheduled = ScheduledJobRegistry(queue=queues.queue(rt, queues.SENDING)).get_job_ids()
     assert scheduled and all(j.startswith(f"send-{campaign.id}-{wave_id}-") for j in scheduled)
     session.expire_all()
     later = session.scalars(sa.select(Send.batch).where(Send.not_before > now + timedelta(minutes=1))).all()

@@ -10,7 +10,8 @@ from rq import Worker
 from rq.job import JobStatus
 from sqlalchemy.orm import Session
 
-from campaigns.jobs import queue, resume_open_waves, start_wave
+from campaigns import queues
+from campaigns.jobs import resume_open_waves, start_wave
 from campaigns.runtime import Runtime
 from campaigns.sending.batch_lock import LOCK_SECONDS, lock_name
 from tests.factories import add_campaign, add_contacts, add_template
@@ -21,7 +22,7 @@ def test_a_batch_whose_host_died_is_taken_over_once_its_lock_lapsed(app: Any, se
     add_contacts(session, 5)
     campaign = add_campaign(session, add_template(session).id)
     wave = start_wave(rt, campaign.id, None)
-    q = queue(rt)
+    q = queues.queue(rt, queues.SENDING)
     job = q.fetch_job(f"send-{campaign.id}-{wave['wave_id']}-0")
     assert job is not None
     worker = Worker([q], connection=rt.redis, name="worker-on-a-dead-host")

@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from rq import SimpleWorker
 from sqlalchemy.orm import Session
 
-from campaigns.jobs import queue, start_wave
+from campaigns.jobs import start_wave
+from campaigns.queues import all_queues
 from campaigns.runtime import Runtime
 from campaigns.sending.delivery import DeliveryResult
 from campaigns.sending.journal import SendJournal
@@ -28,7 +29,7 @@ def rt(app: Any) -> Runtime:
 
 
 def drain(rt: Runtime) -> None:
-    SimpleWorker([queue(rt)], connection=rt.redis).work(burst=True)
+    SimpleWorker(all_queues(rt), connection=rt.redis).work(burst=True)
 
 
 def states(session: Session, campaign_id: int) -> Counter[str]:

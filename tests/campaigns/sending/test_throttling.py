@@ -15,7 +15,8 @@ from redis import Redis
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy.orm import Session
 
-from campaigns.jobs import queue, resume_open_waves, send_batch_job, start_wave
+from campaigns import queues
+from campaigns.jobs import resume_open_waves, send_batch_job, start_wave
 from campaigns.reports import campaign_progress
 from campaigns.runtime import Runtime
 from campaigns.sending.send import send_batch
@@ -125,7 +126,7 @@ def test_a_batch_held_longer_than_the_inline_wait_is_rescheduled_and_progress_sa
     line = client.get(f"/campaigns/{campaign.id}/progress").json["text"]
     assert "7 throttled, 1 deferred" in line
     # The batch comes back by itself when the throttle allows, not on rq's retry count.
-    scheduled = ScheduledJobRegistry(queue=queue(rt)).get_job_ids()
+    scheduled = ScheduledJobRegistry(queue=queues.queue(rt, queues.SENDING)).get_job_ids()
     assert len(scheduled) == 1 and scheduled[0].startswith(f"send-{campaign.id}-{wave['wave_id']}-0-at-")
     assert resume_open_waves(rt) == 0  # the scheduled follow-up is the batch's live job: no second one
 

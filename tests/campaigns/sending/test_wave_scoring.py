@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from rq import SimpleWorker
 from sqlalchemy.orm import Session
 
-from campaigns.jobs import WaveNotScored, queue, resume_open_waves, send_batch_job, start_wave
+from campaigns import queues
+from campaigns.jobs import WaveNotScored, resume_open_waves, send_batch_job, start_wave
 from campaigns.recommender import registry, training
 from campaigns.reports import campaign_progress
 from campaigns.runtime import Runtime
@@ -27,7 +28,7 @@ def rt(app: Any) -> Runtime:
 
 
 def drain(rt: Runtime) -> None:
-    SimpleWorker([queue(rt)], connection=rt.redis).work(burst=True)
+    SimpleWorker(queues.all_queues(rt), connection=rt.redis).work(burst=True)
 
 
 def test_a_wave_waits_for_its_scoring_and_never_sends_a_silent_fallback(
@@ -56,7 +57,7 @@ def test_a_wave_waits_for_its_scoring_and_never_sends_a_silent_fallback(
     assert resume_open_waves(rt) == 0  # the scoring retry is scheduled: nothing to re-queue yet
 
     # The retries run out; the model is readable again; the periodic resume scores, then sends.
-    queue(rt).fetch_job(f"score-{wave['wave_id']}").delete()  # type: ignore[union-attr]
+    queues.queue(rt, queues.SCORING).fetch_job(f"score-{wave['wave_id']}").delete()  # type: ignore[union-attr]
     for seq, data in good:
         session.execute(
             sa.update(BlobChunk).where(BlobChunk.key == key, BlobChunk.seq == seq).values(data=data)

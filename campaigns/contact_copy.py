@@ -11,6 +11,7 @@ sent per row but the COPY data itself.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,10 +25,17 @@ COLUMNS = ("line", "email", "name", "country", "timezone", "consent", "status", 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
+@dataclass(frozen=True)
+class CopiedChunk:
+    imported: int  # rows written (the others are reported)
+    existing: dict[str, bool]  # email -> consent before the chunk, for contacts that were there
+    new: list[str]  # emails of the contacts the chunk created
+
+
 def write_chunk(
     session: Session, parsed: dict[str, tuple[int, dict[str, Any]]], report: ImportReport, now: datetime
-) -> int:
-    """Upsert the chunk's parsed rows; returns how many were imported (the others are reported)."""
+) -> CopiedChunk:
+    """Upsert the chunk's parsed rows."""
     connection = session.connection()
     connection.exec_driver_sql(
         f"CREATE TEMP TABLE IF NOT EXISTS {STAGING} (line bigint, email text, name text, country text, "
@@ -57,6 +65,17 @@ def write_chunk(
         f"UPDATE {STAGING} s SET contact_id = c.id FROM contacts c "
         f"WHERE c.email = ANY(ARRAY(SELECT email FROM {STAGING})) AND c.email = s.email"
     )
+    # what the consent history needs: the consent of contacts already there, and which are new
+    existing: dict[str, bool] = {
+        str(email): bool(consent)
+        for email, consent in connection.exec_driver_sql(
+            f"SELECT s.email, c.consent FROM {STAGING} s JOIN contacts c ON c.id = s.contact_id "
+            f"WHERE c.id = ANY(ARRAY(SELECT contact_id FROM {STAGING} WHERE contact_id IS NOT NULL))"
+        ).all()
+    }
+    new = [
+        str(e) for (e,) in connection.exec_driver_sql(f"SELECT email FROM {STAGING} WHERE contact_id IS NULL")
+    ]
     params = {"now": now}
     connection.execute(
         sa.text(
@@ -96,7 +115,7 @@ def write_chunk(
         ),
         params,
     )
-    return len(parsed) - len(taken)
+    return CopiedChunk(len(parsed) - len(taken), existing, new)
 
 
 def _line(number: int, fields: dict[str, Any]) -> str:

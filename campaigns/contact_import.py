@@ -111,7 +111,12 @@ class ContactImporter:
         if not parsed:
             return
         if session.get_bind().dialect.name == "postgresql":
-            report.rows_imported += contact_copy.write_chunk(session, parsed, report, utcnow())
+            copied = contact_copy.write_chunk(session, parsed, report, utcnow())
+            report.rows_imported += copied.imported
+            if copied.new:
+                suppress_again(session, copied.new)
+            written = set(copied.existing) | set(copied.new)
+            self._record_consent(session, {e: v for e, v in parsed.items() if e in written}, copied.existing)
             return
         taken = self._external_ids_taken(session, parsed, report)
         if taken:
@@ -139,17 +144,18 @@ class ContactImporter:
         for keys in {tuple(sorted(u)) for u in updates}:
             batch = [u for u in updates if tuple(sorted(u)) == keys]
             session.execute(sa.update(Contact), batch)
-        self._record_consent(session, parsed, existing)
+        self._record_consent(session, parsed, {e: bool(c.consent) for e, c in existing.items()})
         report.rows_imported += len(parsed)
 
     def _record_consent(
-        self, session: Session, parsed: dict[str, tuple[int, dict[str, Any]]], existing: dict[str, Any]
+        self, session: Session, parsed: dict[str, tuple[int, dict[str, Any]]], existing: dict[str, bool]
     ) -> None:
-        """A consent step for each new contact, and for each existing one whose consent the file changes."""
+        """A consent step for each new contact, and for each existing one whose consent the file changes
+        (`existing`: email -> consent before the import, for contacts that were there)."""
         changed = {
             email
             for email, (_n, fields) in parsed.items()
-            if email not in existing or ("consent" in fields and fields["consent"] != existing[email].consent)
+            if email not in existing or ("consent" in fields and fields["consent"] != existing[email])
         }
         if not changed:
             return

@@ -69,6 +69,11 @@ class RolloutPatch(ApiModel):
 
 class RolloutIn(RolloutPatch):
     name: str = Field(min_length=1, max_length=200)
+    plan: Literal["staged", "manual"] = Field(
+        "staged",
+        description="staged (the workspace plan, gates on every stage, a comparison group) or manual "
+        "(a one-stage or gate-less plan, chosen explicitly)",
+    )
     model_version_id: Id | None = None
 
 

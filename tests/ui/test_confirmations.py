@@ -25,7 +25,9 @@ PLAN = [
 
 def rollout_with_campaign(app: Flask, contacts: int, start: bool = True) -> int:
     with app.app_context():
-        rollout = changes.create_rollout(db(), "Picks", "marketer@example.com", stages=PLAN, holdout_bp=0)
+        rollout = changes.create_rollout(
+            db(), "Picks", "marketer@example.com", stages=PLAN, holdout_bp=0, plan="manual"
+        )
         if start:
             transition(db(), rollout, "start", "marketer@example.com", "first ring")
         db().commit()

@@ -125,7 +125,9 @@ def test_a_wave_finishing_does_not_undo_a_click_on_a_link(
     with app.app_context():
         add_contacts(db(), 6)
         template = add_template(db())
-        campaign = add_campaign(db(), template.id, ai={"exposure_percent": 100, "holdout_percent": 0})
+        campaign = add_campaign(
+            db(), template.id, ai={"exposure_percent": 100, "holdout_percent": 0, "plan": "manual"}
+        )
         campaign_id, rollout_id = campaign.id, campaign.rollout_id
     page = login("marketer")
     page.goto(f"/campaigns/{campaign_id}")

@@ -23,7 +23,7 @@ PLAN = [
 
 def test_stage_plan_targeting_and_freeze_windows_as_forms(app: Flask, login: Callable[[str], Any]) -> None:
     with app.app_context():
-        rollout = changes.create_rollout(db(), "Picks", "marketer@example.com", stages=PLAN)
+        rollout = changes.create_rollout(db(), "Picks", "marketer@example.com", stages=PLAN, plan="manual")
         db().add(Segment(name="VIP customers", rules={"field": "country", "op": "eq", "value": "France"}))
         db().commit()
         rollout_id = rollout.id

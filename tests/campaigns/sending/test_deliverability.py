@@ -215,7 +215,15 @@ def test_view_in_browser_shows_the_email_with_tracked_links_and_counts_no_open(
     from tests.factories import add_catalog
 
     add_catalog(session, add_contacts(session, 2))
-    send_wave(rt, session, add_campaign(session, add_template(session).id, ai={"exposure_percent": 100}).id)
+    send_wave(
+        rt,
+        session,
+        add_campaign(
+            session,
+            add_template(session).id,
+            ai={"exposure_percent": 100, "holdout_percent": 0, "plan": "manual"},
+        ).id,
+    )
     msg = parsed(sink.received[0].data)
     html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
     text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]

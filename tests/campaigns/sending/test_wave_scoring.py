@@ -36,7 +36,11 @@ def test_a_wave_waits_for_its_scoring_and_never_sends_a_silent_fallback(
 ) -> None:
     add_catalog(session, add_contacts(session, 40))
     version = training.train(session, rt.blobs(), kind="popularity", evaluate=False)
-    campaign = add_campaign(session, add_template(session).id, ai={"exposure_percent": 100})
+    campaign = add_campaign(
+        session,
+        add_template(session).id,
+        ai={"exposure_percent": 100, "holdout_percent": 0, "plan": "manual"},
+    )
     registry.forget_cached()
     key = version.artifact_path
     good = list(session.execute(sa.select(BlobChunk.seq, BlobChunk.data).where(BlobChunk.key == key)))

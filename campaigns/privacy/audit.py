@@ -31,6 +31,7 @@ from models import (
     AuditEntry,
     Campaign,
     Contact,
+    DkimKey,
     ModelVersion,
     Rollout,
     RolloutAudit,
@@ -40,6 +41,7 @@ from models import (
     Template,
     User,
     Webhook,
+    WorkspaceSetting,
     utcnow,
 )
 from models.contacts import ImportRun
@@ -111,6 +113,8 @@ POLICIES: dict[type, Policy] = {
     Rollout: Policy("rollout"),
     SignupForm: Policy("signup_form"),
     ImportRun: Policy("import_run", actions=("create",)),
+    WorkspaceSetting: Policy("setting", ignore=("updated_at", "updated_by")),
+    DkimKey: Policy("dkim_key", secret=("private_key_pem",)),
 }
 
 
@@ -193,6 +197,8 @@ def _columns(obj: Any) -> list[str]:
 
 def _object_id(policy: Policy, obj: Any) -> str:
     ident = getattr(obj, "id", None)
+    if ident is None and isinstance(obj, WorkspaceSetting):  # keyed by name
+        ident = obj.key
     if ident is None:
         return ""
     return contact_ref(ident) if policy.pseudonymous else str(ident)

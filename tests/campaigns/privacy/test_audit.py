@@ -37,6 +37,21 @@ def test_api_changes_are_recorded_with_the_token_and_before_after(api: ApiClient
     assert rows[2].before["name"] == "Britain"
 
 
+def test_settings_changes_are_recorded(api: ApiClient, session: Session) -> None:
+    plan = api.get("/api/v1/settings/default-plan").json
+    wider = {"stages": plan["stages"], "holdout_bp": 1000}
+    assert api.put("/api/v1/settings/default-plan", json=wider).status_code == 200, wider
+    rows = entries(session, object_type="setting")
+    assert [r.action for r in rows] == ["create"] and rows[0].object_id == "default_plan"
+    assert rows[0].after["value"]["holdout_bp"] == 1000
+    assert rows[0].actor.startswith("admin@example.com (token mr_")
+    wider["holdout_bp"] = 700
+    assert api.put("/api/v1/settings/default-plan", json=wider).status_code == 200
+    update = entries(session, object_type="setting")[-1]
+    assert update.action == "update"
+    assert (update.before["value"]["holdout_bp"], update.after["value"]["holdout_bp"]) == (1000, 700)
+
+
 def test_users_and_tokens_are_audited_without_secrets(api: ApiClient, session: Session) -> None:
     made = api.post(
         "/api/v1/users",

@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 from rq import SimpleWorker
 
+from campaigns import queues
 from campaigns.ingest import ingest
 from campaigns.jobs import start_wave
 from campaigns.queues import all_queues
@@ -43,15 +44,18 @@ def test_metrics_follow_a_wave_from_queue_to_decisions(app: Flask, client: Flask
     campaign = add_campaign(session, add_template(session).id, ai={"exposure_percent": 50})
     start_wave(rt, campaign.id, None)
     queued = scrape(client)
-    name = rt.settings.queue_name
-    assert queued[("mailramp_queue_jobs", (("queue", name), ("state", "queued")))] >= 1  # the scoring job
-    assert queued[("mailramp_queue_jobs", (("queue", name), ("state", "deferred")))] >= 1  # batches wait
+    scoring = queues.queue_name(rt.settings.queue_name, queues.SCORING)
+    sending = queues.queue_name(rt.settings.queue_name, queues.SENDING)
+    assert queued[("mailramp_queue_jobs", (("queue", scoring), ("state", "queued")))] >= 1  # the scoring job
+    assert queued[("mailramp_queue_jobs", (("queue", sending), ("state", "deferred")))] >= 1  # batches wait
 
     SimpleWorker(all_queues(rt), connection=rt.redis).work(burst=True)
     sent = scrape(client)
     key = ("mailramp_emails_sent_total", ())
     assert sent[key] - before.get(key, 0.0) == 30
-    assert sent[("mailramp_queue_jobs", (("queue", name), ("state", "queued")))] == 0
+    assert all(
+        sent[("mailramp_queue_jobs", (("queue", q.name), ("state", "queued")))] == 0 for q in all_queues(rt)
+    )
     arms = {labels: v for (n, labels), v in sent.items() if n == "mailramp_arm_events_total"}
     assert sum(v for labels, v in arms.items() if ("metric", "sent") in labels) == 30
     assert {dict(labels)["arm"] for labels in arms} >= {"treatment", "control"}

@@ -32,7 +32,10 @@ def test_work_is_routed_to_its_own_queue(app: Any, session: Session) -> None:
     run = ImportRun(kind="contacts", filename="x.csv", status="queued", errors=[])
     session.add(run)
     session.commit()
-    enqueue_import(rt, run.id, rt.settings.instance_path / "x.csv", "contacts")
+    upload = rt.settings.instance_path / "x.csv"  # the spooled upload, moved to the shared store
+    upload.parent.mkdir(parents=True, exist_ok=True)
+    upload.write_text("email\nann@example.com\n")
+    enqueue_import(rt, run.id, upload, "contacts")
     depth = {kind: len(queues.queue(rt, kind)) for kind in queues.ALL}
     assert depth == {
         "ingest": 0,
@@ -90,7 +93,10 @@ def test_interrupted_import_and_training_end_failed_with_the_reason(app: Any, se
     session.commit()
     from campaigns.imports import enqueue_import
 
-    enqueue_import(rt, live_run.id, rt.settings.instance_path / "c.csv", "contacts")
+    upload = rt.settings.instance_path / "c.csv"
+    upload.parent.mkdir(parents=True, exist_ok=True)
+    upload.write_text("email\nann@example.com\n")
+    enqueue_import(rt, live_run.id, upload, "contacts")
 
     assert recover_interrupted(rt) == {"imports_failed": 1, "trainings_failed": 1}
     session.expire_all()

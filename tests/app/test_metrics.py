@@ -41,7 +41,7 @@ def test_metrics_follow_a_wave_from_queue_to_decisions(app: Flask, client: Flask
     rt = app.extensions["mailramp"]
     before = scrape(client)
     add_catalog(session, add_contacts(session, 30))
-    campaign = add_campaign(session, add_template(session).id, ai={"exposure_percent": 50})
+    campaign = add_campaign(session, add_template(session).id, ai={"exposure_percent": 50, "plan": "manual"})
     start_wave(rt, campaign.id, None)
     queued = scrape(client)
     scoring = queues.queue_name(rt.settings.queue_name, queues.SCORING)

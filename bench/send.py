@@ -233,7 +233,7 @@ def main() -> None:
     populate(session, args.contacts)
     setup_s = time.perf_counter() - t0
     template = add_template(session)
-    ai = {"exposure_percent": args.exposure, "holdout_percent": 5}
+    ai = {"exposure_percent": args.exposure, "holdout_percent": 5, "plan": "manual"}  # AI at once, no ramp
     campaigns = [add_campaign(session, template.id, name=f"Run {i}", ai=ai) for i in range(3)]
 
     # 1. Unthrottled, over the worker's SMTP connections.

@@ -31,11 +31,10 @@ def db_group() -> None:
 @click.option("--revision", default="head")
 def db_upgrade(revision: str) -> None:
     """Apply Alembic migrations (without building the app: a fresh database has no shared key yet)."""
-    from pathlib import Path
-
     from app.config import database_url
+    from app.supervisor import instance_path
 
-    migrate.upgrade(database_url(Path(__file__).resolve().parent.parent / "instance"), revision)
+    migrate.upgrade(database_url(instance_path()), revision)
     click.echo(f"database at {revision}")
 
 

@@ -40,3 +40,19 @@ def test_demo_command_builds_once(app: Flask) -> None:
         assert session.scalar(sa.select(sa.func.count()).select_from(Contact)) == 3000
         assert (session.scalar(sa.select(sa.func.count()).select_from(Interaction)) or 0) > 30_000
         assert session.scalar(sa.select(sa.func.count()).select_from(Rollout)) == 0  # --no-story
+
+
+def test_db_upgrade_migrates_the_configured_instance(tmp_path: Path) -> None:
+    """`mailramp db upgrade` migrates the database of MAILRAMP_INSTANCE_PATH, as `mailramp run` uses."""
+    from click.testing import CliRunner
+
+    from app.cli import db_group
+
+    result = CliRunner().invoke(
+        db_group, ["upgrade"], env={"MAILRAMP_INSTANCE_PATH": str(tmp_path), "DATABASE_URL": None}
+    )
+    assert result.exit_code == 0, result.output
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'mailramp.db'}")
+    with engine.connect() as conn:
+        assert "rollouts" in sa.inspect(conn).get_table_names()
+    engine.dispose()

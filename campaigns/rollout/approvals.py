@@ -66,16 +66,12 @@ def request_approval(
     )
     session.add(approval)
     session.flush()
-    audit.record(
+    audit.record_in_place(
         session,
         rollout,
         "request_approval",
         requested_by,
         reason,
-        from_state=rollout.state,
-        to_state=rollout.state,
-        from_stage=rollout.stage_index,
-        to_stage=rollout.stage_index,
         evidence={**(evidence or {}), "approval_id": approval.id, "action": action, "target_stage": target},
         now=now,
     )
@@ -159,16 +155,12 @@ def reject(
     now = now or datetime.now(UTC)
     approval, rollout = _pending(session, approval_id, approver, approver_role)
     approval.status, approval.decided_by, approval.decided_at = "rejected", approver, now
-    audit.record(
+    audit.record_in_place(
         session,
         rollout,
         "reject_approval",
         approver,
         reason,
-        from_state=rollout.state,
-        to_state=rollout.state,
-        from_stage=rollout.stage_index,
-        to_stage=rollout.stage_index,
         evidence={"approval_id": approval.id, "requested_by": approval.requested_by},
         now=now,
     )

@@ -52,6 +52,33 @@ def record(
     return row
 
 
+def record_in_place(
+    session: Session,
+    rollout: Rollout,
+    action: str,
+    actor: str,
+    reason: str,
+    *,
+    evidence: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> RolloutAudit:
+    """Record a change that leaves the rollout's state and stage as they are (an edit, a segment
+    moved, a model switched, an approval asked for or refused)."""
+    return record(
+        session,
+        rollout,
+        action,
+        actor,
+        reason,
+        from_state=rollout.state,
+        to_state=rollout.state,
+        from_stage=rollout.stage_index,
+        to_stage=rollout.stage_index,
+        evidence=evidence,
+        now=now,
+    )
+
+
 def history(session: Session, rollout_id: int, limit: int | None = None) -> list[RolloutAudit]:
     """Newest first."""
     query = (

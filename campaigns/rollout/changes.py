@@ -230,16 +230,12 @@ def update_rollout(
     }
     for key, value in clean.items():
         setattr(rollout, key, value)
-    return audit.record(
+    return audit.record_in_place(
         session,
         rollout,
         "edit",
         actor,
         reason,
-        from_state=rollout.state,
-        to_state=rollout.state,
-        from_stage=rollout.stage_index,
-        to_stage=rollout.stage_index,
         evidence={"changes": diff},
     )
 
@@ -285,16 +281,12 @@ def rerandomize(
     _need(role, Role.marketer if rollout.state == "draft" else Role.approver, "re-randomizing")
     old = rollout.salt
     rollout.salt = new_salt()
-    return audit.record(
+    return audit.record_in_place(
         session,
         rollout,
         "rerandomize",
         actor,
         reason,
-        from_state=rollout.state,
-        to_state=rollout.state,
-        from_stage=rollout.stage_index,
-        to_stage=rollout.stage_index,
         evidence={"salt": {"from": old, "to": rollout.salt}},
     )
 
@@ -314,16 +306,12 @@ def _switch(
     before = rollout_snapshot(rollout)
     old = rollout.model_version_id
     rollout.previous_model_version_id, rollout.model_version_id = old, to
-    return audit.record(
+    return audit.record_in_place(
         session,
         rollout,
         action,
         actor,
         reason,
-        from_state=rollout.state,
-        to_state=rollout.state,
-        from_stage=rollout.stage_index,
-        to_stage=rollout.stage_index,
         evidence={"model_version_id": {"from": old, "to": to}, "snapshot": {"before": before}},
     )
 

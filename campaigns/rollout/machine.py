@@ -290,16 +290,12 @@ def set_segment(
     before = rollout_snapshot(rollout)
     targeting["exclude_segments"] = sorted(excluded)
     rollout.targeting = targeting
-    return audit.record(
+    return audit.record_in_place(
         session,
         rollout,
         action,
         actor,
         reason,
-        from_state=rollout.state,
-        to_state=rollout.state,
-        from_stage=rollout.stage_index,
-        to_stage=rollout.stage_index,
         evidence={
             **(evidence or {}),
             "segment_id": segment_id,

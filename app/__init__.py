@@ -68,6 +68,10 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
     app.register_blueprint(web_version)
     app.register_blueprint(ops)
 
+    from app.tracking_fast import TrackingFastPath
+
+    app.wsgi_app = TrackingFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
+
     from app import cli
 
     cli.init_app(app)

@@ -2,22 +2,16 @@
 
 A tampered or unknown token gets 404 and records nothing. An event is answered 2xx only once it is
 durable (in Redis, or in the web process's spool while Redis is down; see campaigns.tracking); when it
-cannot be, the answer is 503 and the client may retry. A click's destination is looked up from the
-campaign's stored links (cached in Redis, read from the database when Redis is down), never taken
-from the request.
+cannot be, the answer is 503 and the client may retry. The open pixel and the click redirect, most of
+the traffic, are answered ahead of Flask by app.tracking_fast; unsubscribes and conversions are here.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import time
 from functools import lru_cache
 from typing import Any
-from urllib.parse import quote_plus, urlsplit, urlunsplit
 
-import sqlalchemy as sa
 from flask import (
     Blueprint,
     Flask,
@@ -25,7 +19,6 @@ from flask import (
     abort,
     current_app,
     make_response,
-    redirect,
     render_template,
     request,
 )
@@ -33,18 +26,14 @@ from flask.blueprints import BlueprintSetupState
 from flask.sessions import NullSession, SessionInterface, SessionMixin
 from flask.wrappers import Request
 from redis.exceptions import RedisError
-from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.wrappers import Response as WerkzeugResponse
 
-from app.extensions import db, get_runtime
-from campaigns.spool import EventSpool
+from app.extensions import get_runtime
+from app.tracking_fast import NotDurable, push
 from campaigns.tokens import TokenSigner, TrackingRef
-from campaigns.tracking import MAX_CONVERSION_VALUE, PIXEL, EventIntake, RawEvent, order_key
-from models import CampaignLink
+from campaigns.tracking import MAX_CONVERSION_VALUE, order_key
 
 tracking = Blueprint("tracking", __name__, url_prefix="/t")
 TRACKING_PATHS = "/t/"
-LINK_CACHE_TTL = 3600
 
 
 class _NoSessionOnTracking(SessionInterface):
@@ -94,19 +83,6 @@ def _verify(token: str, kind: str) -> TrackingRef:
     return ref
 
 
-class NotDurable(Exception):
-    """The event could be made durable nowhere: answer 503, record nothing."""
-
-
-def _intake() -> EventIntake:
-    intake: EventIntake | None = current_app.extensions.get("mailramp_intake")
-    if intake is None:
-        rt = get_runtime()
-        intake = EventIntake(rt.redis, EventSpool(rt.settings.instance_path / "spool"))
-        current_app.extensions["mailramp_intake"] = intake
-    return intake
-
-
 @tracking.errorhandler(NotDurable)
 def _not_durable(_exc: NotDurable) -> Response:
     response = make_response({"error": "the event could not be recorded now; retry later"}, 503)
@@ -115,89 +91,7 @@ def _not_durable(_exc: NotDurable) -> Response:
 
 
 def _push(ref: TrackingRef, value: float = 0.0, key: str = "") -> None:
-    accepted = _intake().accept(
-        RawEvent(
-            kind=ref.kind,
-            send_id=ref.send_id,
-            link_id=ref.link_id,
-            item_id=ref.item_id,
-            value=value,
-            user_agent=request.environ.get("HTTP_USER_AGENT", "")[:500],  # no header-list scan
-            ip=request.environ.get("REMOTE_ADDR") or "",
-            method=request.method,
-            at=time.time(),
-            key=key or os.urandom(16).hex(),  # complete here: the event is not copied again
-        ),
-    )
-    if not accepted:
-        raise NotDurable()
-
-
-@tracking.route("/o/<token>")
-def open_pixel(token: str) -> Response:
-    _push(_verify(token, "open"))
-    response = make_response(PIXEL)
-    response.headers["Content-Type"] = "image/gif"
-    response.headers["Cache-Control"] = "no-store, max-age=0"
-    return response
-
-
-KNOWN_LINKS_MAX = 50_000
-
-
-def _destination(link_id: int) -> tuple[str, str] | None:
-    """The destination split around where the `mr` parameter goes: (before, after). Kept in this
-    process's memory (a link id's destination never changes), else read from the Redis cache, else
-    the database; with none of them reachable the click cannot be served."""
-    known: dict[int, tuple[str, str]] = current_app.extensions.setdefault("mailramp_links", {})
-    split = known.get(link_id)
-    if split is None:
-        url = _look_up_destination(link_id)
-        if url is None:
-            return None
-        parts = urlsplit(url)
-        query = f"{parts.query}&mr=" if parts.query else "mr="
-        before = urlunsplit(parts._replace(query=query, fragment=""))
-        split = (before, f"#{parts.fragment}" if parts.fragment else "")
-        if len(known) >= KNOWN_LINKS_MAX:
-            known.clear()
-        known[link_id] = split
-    return split
-
-
-def _look_up_destination(link_id: int) -> str | None:
-    redis, intake = get_runtime().redis, _intake()
-    key = f"mailramp:link:{link_id}"
-    redis_up, cached = intake.redis_presumed_up(), None
-    if redis_up:
-        try:
-            cached = redis.get(key)
-        except RedisError:
-            intake.redis_failed()
-            redis_up = False
-    if cached is not None:
-        return cached.decode()
-    try:
-        url = db().scalar(sa.select(CampaignLink.url).where(CampaignLink.id == link_id))
-    except SQLAlchemyError as exc:
-        raise NotDurable() from exc
-    if url is not None and redis_up:
-        with contextlib.suppress(RedisError):
-            redis.set(key, url, ex=LINK_CACHE_TTL)
-    return url
-
-
-@tracking.route("/c/<token>", methods=["GET", "HEAD"])
-def click(token: str) -> WerkzeugResponse:
-    ref = _verify(token, "click")
-    assert ref.link_id is not None
-    split = _destination(ref.link_id)
-    if split is None:
-        abort(404)
-    _push(ref)
-    # Hand the shop a conversion token for this send, so a later purchase can be attributed.
-    conversion = _signer().sign(TrackingRef("conversion", ref.send_id))
-    return redirect(f"{split[0]}{quote_plus(conversion)}{split[1]}", code=302)
+    push(current_app._get_current_object(), request.environ, ref, value=value, key=key)  # type: ignore[attr-defined]
 
 
 @tracking.route("/u/<token>", methods=["GET"])

@@ -57,23 +57,28 @@ def _count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
     return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
 
 
+def send_outcomes() -> list[sa.ColumnElement[Any]]:
+    """The outcome counts of a group of sends, labelled by their names in ArmResult (and in the
+    folded results, which keep them for sends no longer stored)."""
+    return [
+        sa.func.count().label("planned"),
+        _count(Send.state == "sent").label("sent"),
+        _count(Send.state == "failed").label("failed"),
+        _count(Send.state == "skipped").label("skipped"),
+        _count(Send.state.in_(("queued", "sending"))).label("pending"),
+        _count(Send.bounced_at.is_not(None)).label("bounces"),
+        _count(Send.opened_at.is_not(None)).label("opens"),
+        _count(Send.clicked_at.is_not(None)).label("clicks"),
+        _count(Send.converted_at.is_not(None)).label("conversions"),
+        _count(Send.unsubscribed_at.is_not(None)).label("unsubscribes"),
+        _count(Send.complained_at.is_not(None)).label("complaints"),
+        sa.func.coalesce(sa.func.sum(Send.revenue), 0.0).label("revenue"),
+    ]
+
+
 def campaign_results(session: Session, campaign_id: int) -> list[ArmResult]:
     rows = session.execute(
-        sa.select(
-            Send.arm,
-            sa.func.count(),
-            _count(Send.state == "sent"),
-            _count(Send.state == "failed"),
-            _count(Send.state == "skipped"),
-            _count(Send.state.in_(("queued", "sending"))),
-            _count(Send.bounced_at.is_not(None)),
-            _count(Send.opened_at.is_not(None)),
-            _count(Send.clicked_at.is_not(None)),
-            _count(Send.converted_at.is_not(None)),
-            sa.func.coalesce(sa.func.sum(Send.revenue), 0.0),
-            _count(Send.unsubscribed_at.is_not(None)),
-            _count(Send.complained_at.is_not(None)),
-        )
+        sa.select(Send.arm, *send_outcomes())
         .where(Send.campaign_id == campaign_id)
         .group_by(Send.arm)
         .order_by(Send.arm)
@@ -87,41 +92,14 @@ def campaign_results(session: Session, campaign_id: int) -> list[ArmResult]:
         )
     }
     results = []
-    for (
-        arm,
-        planned,
-        sent,
-        failed,
-        skipped,
-        pending,
-        bounces,
-        opens,
-        clicks,
-        conv,
-        revenue,
-        unsub,
-        compl,
-    ) in rows:
-        results.append(
-            ArmResult(
-                arm=arm,
-                planned=planned,
-                sent=sent,
-                failed=failed,
-                skipped=skipped,
-                pending=pending,
-                delivered=max(sent - bounces, 0),
-                bounces=bounces,
-                opens=opens,
-                machine_opens=int(machine.get((arm, "open"), 0)),
-                clicks=clicks,
-                bot_clicks=int(machine.get((arm, "click"), 0)),
-                conversions=conv,
-                revenue=float(revenue),
-                unsubscribes=unsub,
-                complaints=compl,
-            )
-        )
+    for row in rows:
+        counts = dict(row._mapping)
+        arm = counts["arm"]
+        counts["revenue"] = float(counts["revenue"])
+        counts["delivered"] = max(counts["sent"] - counts["bounces"], 0)
+        counts["machine_opens"] = int(machine.get((arm, "open"), 0))
+        counts["bot_clicks"] = int(machine.get((arm, "click"), 0))
+        results.append(ArmResult(**counts))
     return _with_folded(session, campaign_id, results)
 
 

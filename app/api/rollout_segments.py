@@ -35,15 +35,17 @@ class DefaultPlanIn(ApiModel):
     holdout_bp: int | None = Field(None, ge=0, le=10_000)
 
 
-def _role() -> Role:
+def acting_role() -> Role:
+    """The signed-in user's role (a viewer's when nobody is)."""
     user = current_user()
     return user.role_enum if user else Role.viewer
 
 
-def _reason(body: ReasonIn) -> str:
-    if not body.reason.strip():
+def required_reason(reason: str) -> str:
+    """The reason a change by hand needs: refused when blank."""
+    if not reason.strip():
         raise InputError("say why: a reason is required", where="reason")
-    return body.reason
+    return reason
 
 
 def last_decision_id(rollout_id: int) -> int:
@@ -58,9 +60,9 @@ def enqueue_decisions_after(rollout_id: int, before: int) -> None:
 
 
 def _segment_move(rollout_id: int, segment_id: int, action: str, body: ReasonIn) -> Response:
-    reason = _reason(body)
+    reason = required_reason(body.reason)
     rollout = service.get_rollout(db(), rollout_id)
-    _, decision = set_segment_by_hand(db(), rollout, segment_id, action, actor(), reason, role=_role())
+    _, decision = set_segment_by_hand(db(), rollout, segment_id, action, actor(), reason, role=acting_role())
     decision_id = int(decision.id)
     db().commit()
     alerts.enqueue_for_decision(get_runtime(), decision_id)

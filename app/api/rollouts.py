@@ -12,10 +12,10 @@ from typing import Any, Literal
 from flask import Response, jsonify
 from pydantic import Field
 
-from app.api.rollout_segments import enqueue_decisions_after, last_decision_id
+from app.api.rollout_segments import acting_role, enqueue_decisions_after, last_decision_id, required_reason
 from app.api.schema import ApiModel, Id, QueryModel, Reason
 from app.api.spec import api, route
-from app.auth import actor, current_user
+from app.auth import actor
 from app.extensions import db
 from campaigns.errors import InputError, NotFound
 from campaigns.rollout import approvals, changes, service
@@ -104,17 +104,6 @@ def _role_error(exc: RoleError) -> tuple[Response, int]:
     return jsonify(error=str(exc)), 403
 
 
-def _role() -> Role:
-    user = current_user()
-    return user.role_enum if user else Role.viewer
-
-
-def _reason(reason: str) -> str:
-    if not reason.strip():
-        raise InputError("say why: a reason is required", where="reason")
-    return reason
-
-
 @route("/rollouts", "GET", role=Role.viewer, summary="List rollouts", query=StateQuery, tag=TAG)
 def rollouts_list(query: StateQuery) -> Response:
     rows = list_rollouts(db(), query.state or None)
@@ -152,18 +141,18 @@ def rollouts_get(rollout_id: int) -> Response:
     tag=TAG,
 )
 def rollouts_update(rollout_id: int, body: RolloutEdit) -> Response:
-    reason = _reason(body.reason)
+    reason = required_reason(body.reason)
     settings = body.model_dump(exclude_unset=True, exclude={"reason"})
     rollout = service.get_rollout(db(), rollout_id)
     before = last_decision_id(rollout_id)
-    changes.update_rollout(db(), rollout, actor(), reason, settings, role=_role())
+    changes.update_rollout(db(), rollout, actor(), reason, settings, role=acting_role())
     db().commit()
     enqueue_decisions_after(rollout_id, before)
     return jsonify(rollout_status(db(), rollout))
 
 
 def _transition(rollout_id: int, action: str, body: ActionIn) -> tuple[Response, int]:
-    reason = _reason(body.reason)
+    reason = required_reason(body.reason)
     evidence = body.evidence
     session = db()
     rollout = service.get_rollout(session, rollout_id)
@@ -178,7 +167,7 @@ def _transition(rollout_id: int, action: str, body: ActionIn) -> tuple[Response,
             actor(),
             reason,
             evidence,
-            role=_role(),
+            role=acting_role(),
             override_gates=body.override_gates,
         )
     except ApprovalRequired as exc:
@@ -226,7 +215,7 @@ _register("unkill", "Lift the kill switch", Role.approver)
 )
 def rollouts_rerandomize(rollout_id: int, body: ActionIn) -> Response:
     rollout = service.get_rollout(db(), rollout_id)
-    changes.rerandomize(db(), rollout, actor(), _reason(body.reason), role=_role())
+    changes.rerandomize(db(), rollout, actor(), required_reason(body.reason), role=acting_role())
     db().commit()
     return jsonify(rollout_status(db(), rollout))
 
@@ -241,7 +230,9 @@ def rollouts_rerandomize(rollout_id: int, body: ActionIn) -> Response:
 )
 def rollouts_switch_model(rollout_id: int, body: SwitchModelIn) -> Response:
     rollout = service.get_rollout(db(), rollout_id)
-    changes.switch_model(db(), rollout, body.model_version_id, actor(), _reason(body.reason), role=_role())
+    changes.switch_model(
+        db(), rollout, body.model_version_id, actor(), required_reason(body.reason), role=acting_role()
+    )
     db().commit()
     return jsonify(rollout_status(db(), rollout))
 
@@ -256,7 +247,7 @@ def rollouts_switch_model(rollout_id: int, body: SwitchModelIn) -> Response:
 )
 def rollouts_switch_back(rollout_id: int, body: ActionIn) -> Response:
     rollout = service.get_rollout(db(), rollout_id)
-    changes.switch_back(db(), rollout, actor(), _reason(body.reason), role=_role())
+    changes.switch_back(db(), rollout, actor(), required_reason(body.reason), role=acting_role())
     db().commit()
     return jsonify(rollout_status(db(), rollout))
 
@@ -329,7 +320,7 @@ def rollouts_approvals(rollout_id: int) -> Response:
 )
 def rollouts_request_approval(rollout_id: int, body: ApprovalRequestIn) -> tuple[Response, int]:
     rollout = service.get_rollout(db(), rollout_id)
-    approval = approvals.request_approval(db(), rollout, body.action, actor(), _reason(body.reason))
+    approval = approvals.request_approval(db(), rollout, body.action, actor(), required_reason(body.reason))
     db().commit()
     return jsonify(approvals.approval_to_json(approval)), 201
 
@@ -352,7 +343,7 @@ def _approval(approval_id: int) -> Approval:
 def approvals_approve(approval_id: int, body: ApproveIn) -> Response:
     approval = _approval(approval_id)
     row = approvals.approve(
-        db(), approval.id, actor(), _role(), body.reason, override_gates=body.override_gates
+        db(), approval.id, actor(), acting_role(), body.reason, override_gates=body.override_gates
     )
     db().commit()
     return jsonify(approval=approvals.approval_to_json(approval), audit=audit_to_json(row))
@@ -367,6 +358,8 @@ def approvals_approve(approval_id: int, body: ApproveIn) -> Response:
     tag=TAG,
 )
 def approvals_reject(approval_id: int, body: ActionIn) -> Response:
-    approval = approvals.reject(db(), _approval(approval_id).id, actor(), _role(), _reason(body.reason))
+    approval = approvals.reject(
+        db(), _approval(approval_id).id, actor(), acting_role(), required_reason(body.reason)
+    )
     db().commit()
     return jsonify(approval=approvals.approval_to_json(approval))

@@ -13,63 +13,28 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from campaigns.reports import send_outcomes
 from models import Event, FoldedResult, Send
 from models.db import dialect_insert
 from models.retention import FOLDED_COUNTS
-
-
-def _count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
-    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
 
 
 def fold_sends(session: Session, send_ids: sa.Select[Any]) -> int:
     """Add the outcomes of the sends selected by `send_ids` (a SELECT of Send.id) to the folded
     results, including machine opens and bot clicks from their events; returns sends folded."""
     rows = session.execute(
-        sa.select(
-            Send.campaign_id,
-            Send.arm,
-            sa.func.count(),
-            _count(Send.state == "sent"),
-            _count(Send.state == "failed"),
-            _count(Send.state == "skipped"),
-            _count(Send.state.in_(("queued", "sending"))),
-            _count(Send.bounced_at.is_not(None)),
-            _count(Send.opened_at.is_not(None)),
-            _count(Send.clicked_at.is_not(None)),
-            _count(Send.converted_at.is_not(None)),
-            _count(Send.unsubscribed_at.is_not(None)),
-            _count(Send.complained_at.is_not(None)),
-            sa.func.coalesce(sa.func.sum(Send.revenue), 0.0),
-        )
+        sa.select(Send.campaign_id, Send.arm, *send_outcomes())
         .where(Send.id.in_(send_ids))
         .group_by(Send.campaign_id, Send.arm)
     ).all()
     totals: dict[tuple[int, str], dict[str, Any]] = defaultdict(lambda: dict.fromkeys(FOLDED_COUNTS, 0))
     folded = 0
-    for (
-        campaign_id,
-        arm,
-        planned,
-        sent,
-        failed,
-        skipped,
-        pending,
-        bounces,
-        opens,
-        clicks,
-        conv,
-        unsub,
-        compl,
-        revenue,
-    ) in rows:
-        counts = totals[(campaign_id, arm)]
-        counts.update(
-            planned=planned, sent=sent, failed=failed, skipped=skipped, pending=pending, bounces=bounces,
-            opens=opens, clicks=clicks, conversions=conv, unsubscribes=unsub, complaints=compl,
-        )  # fmt: skip
-        counts["revenue"] = float(revenue)
-        folded += planned
+    for row in rows:
+        outcome = dict(row._mapping)
+        counts = totals[(outcome.pop("campaign_id"), outcome.pop("arm"))]
+        counts.update(outcome)
+        counts["revenue"] = float(outcome["revenue"])
+        folded += outcome["planned"]
     machine = sa.select(Event.campaign_id, Event.arm, Event.kind, sa.func.count(sa.distinct(Event.send_id)))
     for event_campaign, event_arm, kind, n in session.execute(
         machine.where(

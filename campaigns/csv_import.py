@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import gc
 import gzip
-import hashlib
 import io
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -37,10 +36,23 @@ _NOT_WORD = re.compile(r"[^0-9a-z]+")
 csv.field_size_limit(MAX_FIELD)
 
 
-@dataclass(frozen=True)
 class Row:
-    number: int  # line of the file where the row starts; the header is line 1
-    values: dict[str, str]
+    """A row of the file: the line where it starts (the header is line 1) and its cells in header
+    order; `values` maps the columns to them (made on first use: the contact import reads cells)."""
+
+    __slots__ = ("_values", "cells", "columns", "number")
+
+    def __init__(self, number: int, cells: list[str], columns: list[str]) -> None:
+        self.number = number
+        self.cells = cells
+        self.columns = columns
+        self._values: dict[str, str] | None = None
+
+    @property
+    def values(self) -> dict[str, str]:
+        if self._values is None:
+            self._values = dict(zip(self.columns, self.cells, strict=True))
+        return self._values
 
 
 @dataclass
@@ -180,13 +192,14 @@ class CsvRows:
             self._line = self._reader.line_num + 1
             if not values or (len(values) == 1 and not values[0].strip()):
                 continue  # blank line
-            bad = _bad_bytes(values)
+            joined = "\x1f".join(values)  # one look at the whole row for the rare bad cell
+            bad = None if joined.isascii() else _bad_bytes(values)
             if bad is not None:
                 name = self.columns[bad] if bad < width else f"column {bad + 1}"
                 yield RowProblem(start, name, _encoding_message(values[bad]))
                 continue
-            nul = next((i for i, v in enumerate(values) if "\x00" in v), None)
-            if nul is not None:
+            if "\x00" in joined:
+                nul = next(i for i, v in enumerate(values) if "\x00" in v)
                 name = self.columns[nul] if nul < width else f"column {nul + 1}"
                 yield RowProblem(start, name, "holds a NUL byte, which cannot be stored")
                 continue
@@ -199,7 +212,7 @@ class CsvRows:
                     message = f"the row has {len(values)} values, the header has {width} columns"
                     yield RowProblem(start, "", message)
                 continue
-            yield Row(start, dict(zip(self.columns, values, strict=True)))
+            yield Row(start, values, self.columns)
 
 
 @dataclass(frozen=True)
@@ -252,9 +265,9 @@ def run_import(
     gc.disable()  # rows make no reference cycles; the collector's passes over them cost ~15%
     try:
         for chunk in _chunks(rows, chunk_rows or CHUNK_ROWS):
+            report.rows_total += len(chunk)
             good: list[Row] = []
             for row in chunk:
-                report.rows_total += 1
                 if isinstance(row, RowProblem):
                     report.error(row.number, row.field, row.message)
                 else:
@@ -359,8 +372,9 @@ def _encoding_message(value: str) -> str:
 class SeenKeys:
     """Which keys (emails, SKUs) a file already had, and on which row: 12 bytes per key.
 
-    Keys are 64-bit BLAKE2 hashes; recent ones sit in a dict, older ones in sorted numpy arrays.
-    A false "duplicate" needs a 64-bit collision: about 3e-8 for a 1,000,000-row file.
+    Keys are 64-bit hashes (Python's string hash: SipHash, keyed per process, which is all a file's
+    import needs); recent ones sit in a dict, older ones in sorted numpy arrays. A false "duplicate"
+    needs a 64-bit collision: about 3e-8 for a 1,000,000-row file.
     """
 
     def __init__(self, merge_every: int = 100_000) -> None:
@@ -371,7 +385,7 @@ class SeenKeys:
 
     def first_row(self, key: str, row: int) -> int | None:
         """The row where `key` was first seen, or None (and remember it as seen on `row`)."""
-        digest = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little", signed=True)
+        digest = hash(key)
         earlier = self._recent.get(digest)
         if earlier is not None:
             return earlier
@@ -383,6 +397,25 @@ class SeenKeys:
         if len(self._recent) >= self._merge_every:
             self._merge()
         return None
+
+    def first_rows(self, keys: Sequence[str], rows: Sequence[int]) -> list[int | None]:
+        """`first_row` of each key in turn (the older keys are searched once for the lot)."""
+        digests = [hash(key) for key in keys]
+        older: list[int] = [-1] * len(digests)  # row in the older keys, -1: not there
+        if self._keys.size and digests:
+            wanted = np.array(digests, dtype=np.int64)
+            at = np.minimum(np.searchsorted(self._keys, wanted), self._keys.size - 1)
+            older = np.where(self._keys[at] == wanted, self._rows[at], -1).tolist()
+        recent = self._recent
+        found: list[int | None] = []
+        for digest, row, old in zip(digests, rows, older, strict=True):
+            earlier = old if old >= 0 else recent.get(digest)
+            if earlier is None:
+                recent[digest] = row
+            found.append(earlier)
+        if len(recent) >= self._merge_every:
+            self._merge()
+        return found
 
     def _merge(self) -> None:
         keys = np.concatenate([self._keys, np.fromiter(self._recent.keys(), dtype=np.int64)])

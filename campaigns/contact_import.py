@@ -16,7 +16,7 @@ own, and is never moved back to `active` by an import: an unsubscribe sticks.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -82,22 +82,35 @@ class ContactImporter:
         self._parser = RowParser(columns)
         self._json = JsonAttributes(self._parser)
 
+    def prepare_chunk(self, rows: list[Row]) -> Callable[[Session, ImportReport], None]:
+        """PostgreSQL's path: the chunk parsed and its COPY data made, touching neither the database
+        nor the report (`run_import` prepares the next chunk while this one is written), then the step
+        that reports the chunk's problems and writes it."""
+        parser, attributes = self._layout(rows)
+        good, problems = self._parse_chunk(parser, rows)
+        data = contact_copy.copy_text(good, attributes)
+        cite = contact_copy.Citation(self.filename, self.run_id, current_actor().name)
+
+        def write(session: Session, report: ImportReport) -> None:
+            for number, field, message in problems:
+                report.error(number, field, message)
+            if good:
+                copied = contact_copy.write_chunk(session, data, len(good), report, utcnow(), cite)
+                report.rows_imported += copied
+
+        return write
+
     def import_chunk(self, session: Session, rows: list[Row], report: ImportReport) -> None:
-        if not rows:
+        if session.get_bind().dialect.name == "postgresql":
+            self.prepare_chunk(rows)(session, report)
             return
-        if self._parser is None:
-            self.check_header(rows[0].columns)
-        assert self._parser is not None and self._json is not None
-        good = self._parse_chunk(self._parser, rows, report)
+        parser, _attributes = self._layout(rows)
+        good, problems = self._parse_chunk(parser, rows)
+        for number, field, message in problems:
+            report.error(number, field, message)
         if not good:
             return
-        if session.get_bind().dialect.name == "postgresql":
-            cite = contact_copy.Citation(self.filename, self.run_id, current_actor().name)
-            report.rows_imported += contact_copy.write_chunk(
-                session, good, self._json, report, utcnow(), cite
-            )
-            return
-        parsed = {row.email: (row.number, _fields(row, self._parser)) for row in good}
+        parsed = {row.email: (row.number, _fields(row, parser)) for row in good}
         taken = self._external_ids_taken(session, parsed, report)
         if taken:
             parsed = {e: v for e, v in parsed.items() if v[0] not in taken}
@@ -127,9 +140,15 @@ class ContactImporter:
         self._record_consent(session, parsed, {e: bool(c.consent) for e, c in existing.items()})
         report.rows_imported += len(parsed)
 
-    def _parse_chunk(self, parser: RowParser, rows: list[Row], report: ImportReport) -> list[ContactRow]:
-        """The chunk's good rows; each bad field of the others reported, as the rows come (a row's own
-        problems first, then whether its email or external id repeats an earlier row's)."""
+    def _layout(self, rows: list[Row]) -> tuple[RowParser, JsonAttributes]:
+        if self._parser is None or self._json is None:  # check_header was not called
+            self.check_header(rows[0].columns if rows else ["email"])
+        assert self._parser is not None and self._json is not None
+        return self._parser, self._json
+
+    def _parse_chunk(self, parser: RowParser, rows: list[Row]) -> tuple[list[ContactRow], list[Problem]]:
+        """The chunk's good rows, and each bad field of the others in the order of the rows (a row's
+        own problems, or whether its email or external id repeats an earlier row's)."""
         problems: list[Problem] = []
         parse = parser.parse
         valid = [c for c in (parse(row.number, row.cells, problems) for row in rows) if c is not None]
@@ -154,9 +173,7 @@ class ContactImporter:
                     repeated.add(row.number)
             good = [c for c in good if c.number not in repeated]
         problems.sort(key=lambda p: p[0])  # stable: a row's fields keep their order
-        for number, field, message in problems:
-            report.error(number, field, message)
-        return good
+        return good, problems
 
     def _record_consent(
         self, session: Session, parsed: dict[str, tuple[int, dict[str, Any]]], existing: dict[str, bool]

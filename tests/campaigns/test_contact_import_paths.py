@@ -5,6 +5,7 @@ the two outcomes compared; on SQLite the outcome is checked on its own."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from campaigns import contact_copy
+from campaigns.contact_import import ContactImporter
+from campaigns.privacy.audit import Actor, acting
 from campaigns.privacy.erasure import address_hash
-from models import Base, ConsentRecord, Contact, Suppression, utcnow
+from models import Base, ConsentRecord, Contact, ImportRun, Suppression, simulated_now, utcnow
 from models.db import make_engine, make_session_factory
 from tests.campaigns.data_fixtures import factory, run_csv
 
@@ -214,3 +218,65 @@ def test_postgresql_and_the_portable_path_agree(factory: sessionmaker[Session], 
             if error["error"].startswith("external_id 'X1' belongs to contact "):
                 error["error"] = "external_id 'X1' belongs to contact <owner>"
     assert found == portable
+
+
+def test_the_writer_runs_in_the_callers_context(factory: sessionmaker[Session]) -> None:
+    """On PostgreSQL chunks are written on a thread of their own: who imports and the (simulated)
+    time still reach the rows it writes."""
+    moment = datetime(2031, 5, 4, 12, 0, tzinfo=UTC)
+    data = "email\n" + "".join(f"p{i}@example.com\n" for i in range(7))
+    with acting(Actor("importer@example.com", "ui")), simulated_now(moment):
+        run = run_csv(factory, "contacts", data, chunk_rows=2)
+    assert (run.status, run.rows_imported) == ("done", 7)
+    with factory() as session:
+        steps = session.scalars(sa.select(ConsentRecord)).all()
+        created = set(session.scalars(sa.select(Contact.created_at)))
+    assert {(s.actor, s.at) for s in steps} == {("importer@example.com", moment)}
+    assert created == {moment}
+
+
+@pytest.mark.parametrize("where", ["write", "parse"])
+def test_a_chunk_that_fails_fails_the_run_after_the_chunks_before(
+    factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """The third chunk's write (on the writer thread on PostgreSQL) or its parsing (while the second
+    is being written) raises: the two chunks before are committed, the run ends failed with the
+    reason, and the error reaches the caller (a job queue records it)."""
+    calls = {"write": 0, "parse": 0}
+    if where == "write":
+        original_write = contact_copy.write_chunk
+        original_portable = ContactImporter._record_consent
+
+        def write_chunk(*args: Any, **kwargs: Any) -> int:
+            calls["write"] += 1
+            if calls["write"] == 3:
+                raise RuntimeError("disk full")
+            return original_write(*args, **kwargs)
+
+        def record_consent(self: ContactImporter, *args: Any, **kwargs: Any) -> None:
+            calls["write"] += 1
+            if calls["write"] == 3:
+                raise RuntimeError("disk full")
+            original_portable(self, *args, **kwargs)
+
+        monkeypatch.setattr(contact_copy, "write_chunk", write_chunk)
+        monkeypatch.setattr(ContactImporter, "_record_consent", record_consent)
+    else:
+        original_parse = ContactImporter._parse_chunk
+
+        def parse_chunk(self: ContactImporter, *args: Any) -> Any:
+            calls["parse"] += 1
+            if calls["parse"] == 3:
+                raise RuntimeError("disk full")
+            return original_parse(self, *args)
+
+        monkeypatch.setattr(ContactImporter, "_parse_chunk", parse_chunk)
+    data = "email\n" + "".join(f"f{i}@example.com\n" for i in range(10))
+    with pytest.raises(RuntimeError, match="disk full"):
+        run_csv(factory, "contacts", data, chunk_rows=2)
+    with factory() as session:
+        run = session.scalars(sa.select(ImportRun)).one()
+        emails = set(session.scalars(sa.select(Contact.email)))
+    assert (run.status, run.rows_imported) == ("failed", 4)
+    assert emails == {f"f{i}@example.com" for i in range(4)}
+    assert run.errors[-1] == {"row": 0, "field": "", "error": "the import stopped: RuntimeError: disk full"}

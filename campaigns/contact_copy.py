@@ -4,8 +4,8 @@ then set-based statements do what the portable path does row by row.
 Per chunk, in two statements after the COPY: rows whose external id belongs to a contact with another
 email are reported and dropped and the others find their contact by email; then one statement updates the existing contacts (the rules of
 `contact_import._changes`: empty cells keep the old value, attributes merge, an import never moves a
-contact back to `active`), puts erased addresses that come back on the suppression list (the
-erased form is sha256 in SQL, as `erasure.address_hash`), inserts the new contacts and writes the
+contact back to `active`), puts erased addresses that come back on the suppression list (each
+row's erased form, `erasure.address_hash`, comes with the COPY data), inserts the new contacts and writes the
 consent history's steps (new contacts, and existing ones whose consent the file changes, citing
 the file and row) in the order the portable path writes them. Nothing is sent per row but the COPY
 data itself, which `copy_text` makes while the previous chunk is written (see `run_import`).
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.contact_rows import ContactRow, JsonAttributes
 from campaigns.csv_import import ImportReport
-from campaigns.privacy.erasure import ERASED_PREFIX
+from campaigns.privacy.erasure import address_hash
 from models import utcnow
 
 STAGING = "mailramp_contact_staging"
@@ -37,6 +37,7 @@ COLUMNS = (
     "external_id",
     "attributes",
     "evidence",
+    "erased",
 )
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
@@ -64,7 +65,7 @@ def write_chunk(
             "SET LOCAL work_mem = '64MB'; "
             f"CREATE TEMP TABLE IF NOT EXISTS {STAGING} (line bigint, email text, name text, country text, "
             "timezone text, consent boolean, status text, external_id text, attributes jsonb, evidence jsonb, "
-            "contact_id bigint, old_consent boolean) ON COMMIT DELETE ROWS"
+            "erased text, contact_id bigint, old_consent boolean) ON COMMIT DELETE ROWS"
         )
         with cursor.copy(f"COPY {STAGING} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
             copy.write(data)
@@ -95,7 +96,6 @@ def write_chunk(
         {
             "now": now,
             "at": utcnow(),
-            "prefix": ERASED_PREFIX,
             "source": f"{cite.filename or 'import'} row ",
             "file": cite.filename,
             "run": cite.run_id,
@@ -107,7 +107,7 @@ def write_chunk(
 
 # The rest of the chunk in one statement (each data-modifying WITH runs once; they touch different rows):
 # existing contacts updated with `contact_import._changes`' rules, new contacts whose address was
-# erased before put back on the suppression list (`erasure.suppress_again`, the hash in SQL), the new
+# erased before put back on the suppression list (`erasure.suppress_again`), the new
 # contacts inserted in the file's order, and the consent steps (`consent.record_many`: new contacts,
 # and existing ones whose consent the file changes) with the ids the insert returns.
 _CHANGED = "(s.contact_id IS NULL OR (s.consent IS NOT NULL AND s.consent <> s.old_consent))"
@@ -131,10 +131,7 @@ _UPSERT = sa.text(
         WHERE c.id = ANY(ARRAY(SELECT contact_id FROM {STAGING} WHERE contact_id IS NOT NULL))
           AND c.id = s.contact_id
     ),
-    hashed AS (
-        SELECT email, :prefix || encode(sha256(convert_to(email, 'UTF8')), 'hex') AS erased
-        FROM {STAGING} WHERE contact_id IS NULL
-    ),
+    hashed AS (SELECT email, erased FROM {STAGING} WHERE contact_id IS NULL),
     suppressed AS (
         INSERT INTO suppressions (email, reason, detail, created_at)
         SELECT h.email, 'erased', '', :now FROM hashed h
@@ -191,6 +188,7 @@ def copy_text(rows: list[ContactRow], attributes: JsonAttributes) -> str:
                     _optional(row.external_id),
                     attributes.copy_text(row),
                     _text(json.dumps(evidence, separators=(",", ":"))) if evidence else "{}",
+                    address_hash(row.email),
                 )
             )
         )

@@ -88,14 +88,14 @@ class ContactImporter:
         that reports the chunk's problems and writes it."""
         parser, attributes = self._layout(rows)
         good, problems = self._parse_chunk(parser, rows)
-        data = contact_copy.copy_text(good, attributes)
+        data, count = contact_copy.copy_text(good, attributes), len(good)  # the rows themselves can go
         cite = contact_copy.Citation(self.filename, self.run_id, current_actor().name)
 
         def write(session: Session, report: ImportReport) -> None:
             for number, field, message in problems:
                 report.error(number, field, message)
-            if good:
-                copied = contact_copy.write_chunk(session, data, len(good), report, utcnow(), cite)
+            if count:
+                copied = contact_copy.write_chunk(session, data, count, report, utcnow(), cite)
                 report.rows_imported += copied
 
         return write

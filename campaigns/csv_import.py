@@ -199,6 +199,7 @@ class _Writer:
             self._write(size, problems, rows, step)
             return
         self.wait()
+        rows = [] if step is not None else rows  # a step holds what it writes
         self._pending = self._pool.submit(self._context.run, self._write, size, problems, rows, step)
 
     def wait(self) -> None:

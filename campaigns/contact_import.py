@@ -16,25 +16,18 @@ own, and is never moved back to `active` by an import: an unsubscribe sticks.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from campaigns import contact_copy
-from campaigns.contacts import (
-    TEXT_LIMITS,
-    clean_text,
-    normalize_email,
-    parse_consent,
-    parse_status,
-    parse_timezone,
-    typed_value,
-)
+from campaigns.contact_rows import ContactRow, JsonAttributes, Problem, RowParser
 from campaigns.csv_import import ImportReport, Row, SeenKeys, bulk_insert
 from campaigns.errors import InputError
 from campaigns.privacy import consent
+from campaigns.privacy.audit import current_actor
 from campaigns.privacy.erasure import suppress_again
 from models import Contact, ImportRun, utcnow
 
@@ -61,20 +54,6 @@ ALIASES = {
     "consent_date": "consent_at",
     "double_opt_in": "confirmed",
 }
-EVIDENCE = ("consent_at", "consent_source", "consent_ip", "consent_wording", "confirmed")
-_MISSING = object()
-KNOWN = (
-    "email",
-    "name",
-    "first_name",
-    "last_name",
-    "country",
-    "timezone",
-    "consent",
-    "status",
-    "external_id",
-    *EVIDENCE,
-)
 
 
 class ContactImporter:
@@ -88,9 +67,8 @@ class ContactImporter:
         self.seen_external = SeenKeys()
         self.run_id: int | None = None
         self.filename = ""
-        # Columns repeat few distinct values (time zones, consent, plan names): each is parsed once.
-        self._parsed: dict[tuple[str, str], tuple[Any, str | None]] = {}
-        self._typed: dict[str, Any] = {}
+        self._parser: RowParser | None = None
+        self._json: JsonAttributes | None = None
 
     def bind_run(self, run: ImportRun) -> None:
         """The run whose file and rows the consent history names."""
@@ -101,23 +79,38 @@ class ContactImporter:
             raise InputError(
                 f"missing required column email (the header has: {', '.join(columns)})", where="email"
             )
+        self._parser = RowParser(columns)
+        self._json = JsonAttributes(self._parser)
+
+    def prepare_chunk(self, rows: list[Row]) -> Callable[[Session, ImportReport], None]:
+        """PostgreSQL's path: the chunk parsed and its COPY data made, touching neither the database
+        nor the report (`run_import` prepares the next chunk while this one is written), then the step
+        that reports the chunk's problems and writes it."""
+        parser, attributes = self._layout(rows)
+        good, problems = self._parse_chunk(parser, rows)
+        data, count = contact_copy.copy_text(good, attributes), len(good)  # the rows themselves can go
+        cite = contact_copy.Citation(self.filename, self.run_id, current_actor().name)
+
+        def write(session: Session, report: ImportReport) -> None:
+            for number, field, message in problems:
+                report.error(number, field, message)
+            if count:
+                copied = contact_copy.write_chunk(session, data, count, report, utcnow(), cite)
+                report.rows_imported += copied
+
+        return write
 
     def import_chunk(self, session: Session, rows: list[Row], report: ImportReport) -> None:
-        parsed: dict[str, tuple[int, dict[str, Any]]] = {}
-        for row in rows:
-            fields = self._parse(row, report)
-            if fields is not None:
-                parsed[fields["email"]] = (row.number, fields)
-        if not parsed:
-            return
         if session.get_bind().dialect.name == "postgresql":
-            copied = contact_copy.write_chunk(session, parsed, report, utcnow())
-            report.rows_imported += copied.imported
-            if copied.new:
-                suppress_again(session, copied.new)
-            written = set(copied.existing) | set(copied.new)
-            self._record_consent(session, {e: v for e, v in parsed.items() if e in written}, copied.existing)
+            self.prepare_chunk(rows)(session, report)
             return
+        parser, _attributes = self._layout(rows)
+        good, problems = self._parse_chunk(parser, rows)
+        for number, field, message in problems:
+            report.error(number, field, message)
+        if not good:
+            return
+        parsed = {row.email: (row.number, _fields(row, parser)) for row in good}
         taken = self._external_ids_taken(session, parsed, report)
         if taken:
             parsed = {e: v for e, v in parsed.items() if v[0] not in taken}
@@ -146,6 +139,41 @@ class ContactImporter:
             session.execute(sa.update(Contact), batch)
         self._record_consent(session, parsed, {e: bool(c.consent) for e, c in existing.items()})
         report.rows_imported += len(parsed)
+
+    def _layout(self, rows: list[Row]) -> tuple[RowParser, JsonAttributes]:
+        if self._parser is None or self._json is None:  # check_header was not called
+            self.check_header(rows[0].columns if rows else ["email"])
+        assert self._parser is not None and self._json is not None
+        return self._parser, self._json
+
+    def _parse_chunk(self, parser: RowParser, rows: list[Row]) -> tuple[list[ContactRow], list[Problem]]:
+        """The chunk's good rows, and each bad field of the others in the order of the rows (a row's
+        own problems, or whether its email or external id repeats an earlier row's)."""
+        problems: list[Problem] = []
+        parse = parser.parse
+        valid = [c for c in (parse(row.number, row.cells, problems) for row in rows) if c is not None]
+        good: list[ContactRow] = []
+        firsts = self.seen_emails.first_rows([c.email for c in valid], [c.number for c in valid])
+        for row, first in zip(valid, firsts, strict=True):
+            if first is None:
+                good.append(row)
+            else:
+                message = f"duplicate of row {first}: {row.email} (row {first} was used)"
+                problems.append((row.number, "email", message))
+        external = [c for c in good if c.external_id is not None]
+        if external:
+            firsts = self.seen_external.first_rows(
+                [c.external_id or "" for c in external], [c.number for c in external]
+            )
+            repeated = set()
+            for row, first in zip(external, firsts, strict=True):
+                if first is not None:
+                    message = f"duplicate of row {first}: external_id {row.external_id!r}"
+                    problems.append((row.number, "external_id", message))
+                    repeated.add(row.number)
+            good = [c for c in good if c.number not in repeated]
+        problems.sort(key=lambda p: p[0])  # stable: a row's fields keep their order
+        return good, problems
 
     def _record_consent(
         self, session: Session, parsed: dict[str, tuple[int, dict[str, Any]]], existing: dict[str, bool]
@@ -179,92 +207,6 @@ class ContactImporter:
             )
         consent.record_many(session, rows)
 
-    def _parse(self, row: Row, report: ImportReport) -> dict[str, Any] | None:
-        values = row.values
-        fields: dict[str, Any] = {}
-        ok = True
-
-        def fail(field: str, message: str) -> None:
-            nonlocal ok
-            ok = False
-            report.error(row.number, field, message)
-
-        try:
-            fields["email"] = normalize_email(values["email"])
-        except InputError as exc:
-            fail("email", exc.message)
-        name = values.get("name", "").strip()
-        if not name and ("first_name" in values or "last_name" in values):
-            name = f"{values.get('first_name', '').strip()} {values.get('last_name', '').strip()}".strip()
-        for field, raw in (("name", name), ("country", values.get("country", ""))):
-            try:
-                fields[field] = clean_text(field, raw)
-            except InputError as exc:
-                fail(field, exc.message)
-        for field, parse in (
-            ("timezone", parse_timezone),
-            ("consent", parse_consent),
-            ("status", parse_status),
-        ):
-            raw = values.get(field, "").strip()
-            if raw:
-                value, problem = self._parse_cached(field, raw, parse)
-                if problem is None:
-                    fields[field] = value
-                else:
-                    fail(field, problem)
-        external = values.get("external_id", "").strip()
-        if external:
-            if external.endswith(".0") and external[:-2].isdigit():
-                external = external[:-2]  # spreadsheets turn 17850 into 17850.0
-            if len(external) > TEXT_LIMITS["external_id"]:
-                fail("external_id", f"external_id is longer than {TEXT_LIMITS['external_id']} characters")
-            fields["external_id"] = external
-        fields["evidence"] = {key: values[key].strip() for key in EVIDENCE if values.get(key, "").strip()}
-        if "confirmed" in fields["evidence"]:
-            try:
-                fields["evidence"]["confirmed"] = parse_consent(fields["evidence"]["confirmed"])
-            except InputError:
-                fail("confirmed", f"confirmed must be yes/no, true/false or 1/0, not {values['confirmed']!r}")
-        typed = self._typed
-        if len(typed) > 100_000:
-            typed.clear()
-        attributes = {}
-        for key, raw in values.items():
-            if key in KNOWN or not raw.strip():
-                continue
-            value = typed.get(raw, _MISSING)
-            if value is _MISSING:
-                value = typed[raw] = typed_value(raw)
-            attributes[key] = value
-        fields["attributes"] = attributes
-        if not ok:
-            return None
-        first = self.seen_emails.first_row(fields["email"], row.number)
-        if first is not None:
-            report.error(
-                row.number, "email", f"duplicate of row {first}: {fields['email']} (row {first} was used)"
-            )
-            return None
-        if external:
-            first = self.seen_external.first_row(external, row.number)
-            if first is not None:
-                report.error(row.number, "external_id", f"duplicate of row {first}: external_id {external!r}")
-                return None
-        return fields
-
-    def _parse_cached(self, field: str, raw: str, parse: Any) -> tuple[Any, str | None]:
-        key = (field, raw)
-        found = self._parsed.get(key)
-        if found is None:
-            try:
-                found = (parse(raw), None)
-            except InputError as exc:
-                found = (None, exc.message)
-            if len(self._parsed) < 10_000:
-                self._parsed[key] = found
-        return found
-
     def _external_ids_taken(
         self, session: Session, parsed: dict[str, tuple[int, dict[str, Any]]], report: ImportReport
     ) -> set[int]:
@@ -284,6 +226,18 @@ class ContactImporter:
                 report.error(number, "external_id", f"external_id {external!r} belongs to contact {owner_id}")
                 taken.add(number)
         return taken
+
+
+def _fields(row: ContactRow, parser: RowParser) -> dict[str, Any]:
+    """The portable path's form of a row: the keys the file gives, the attributes typed."""
+    fields: dict[str, Any] = {"email": row.email, "name": row.name, "country": row.country}
+    for key in ("timezone", "consent", "status", "external_id"):
+        value = getattr(row, key)
+        if value is not None:
+            fields[key] = value
+    fields["evidence"] = row.evidence
+    fields["attributes"] = parser.attributes(row)
+    return fields
 
 
 def _new_contact(fields: dict[str, Any], now: Any) -> dict[str, Any]:

@@ -10,37 +10,37 @@ around it are imported.
 
 from __future__ import annotations
 
-import csv
+import contextvars
 import gc
-import gzip
-import hashlib
-import io
-import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Any, Protocol, cast
+from typing import IO, Any, Protocol
 
-import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from campaigns.csv_rows import CsvRows, Row, RowProblem, count_lines, normalize_header, open_binary
 from campaigns.errors import InputError
+from campaigns.seen_keys import SeenKeys
 from models import ImportRun, utcnow
+
+__all__ = [
+    "CsvRows",
+    "ImportReport",
+    "Importer",
+    "Row",
+    "RowProblem",
+    "SeenKeys",
+    "count_lines",
+    "normalize_header",
+    "open_binary",
+    "run_import",
+]
 
 MAX_ERRORS = 1000
 CHUNK_ROWS = 2000
-MAX_FIELD = 1 << 20
 ANALYZE_AFTER_ROWS = 10_000
-_NOT_WORD = re.compile(r"[^0-9a-z]+")
-
-csv.field_size_limit(MAX_FIELD)
-
-
-@dataclass(frozen=True)
-class Row:
-    number: int  # line of the file where the row starts; the header is line 1
-    values: dict[str, str]
 
 
 @dataclass
@@ -93,122 +93,12 @@ class Importer(Protocol):
         """Raise InputError(where="header") when a required column is missing."""
 
     def import_chunk(self, session: Session, rows: list[Row], report: ImportReport) -> None:
-        """Write the good rows, report the bad ones; do not commit."""
+        """Write the good rows, report the bad ones; do not commit.
 
-
-def normalize_header(name: str) -> str:
-    """ "E-mail Address " -> "e_mail_address": what attribute keys and column lookups use."""
-    return _NOT_WORD.sub("_", name.strip().lower()).strip("_")
-
-
-def open_binary(path: str | Path) -> IO[bytes]:
-    """A file, transparently gunzipped when it starts with the gzip magic bytes."""
-    raw = open(path, "rb")  # noqa: SIM115 (returned to the caller, who closes it)
-    if raw.peek(2)[:2] == b"\x1f\x8b":
-        return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb"))
-    return raw
-
-
-def count_lines(path: str | Path) -> int:
-    """Lines in the file (gunzipped): a quick upper bound of the rows, for progress bars."""
-    lines = 0
-    last = b"\n"
-    with open_binary(path) as stream:
-        while block := stream.read(1 << 20):
-            lines += block.count(b"\n")
-            last = block[-1:]
-    return lines + (0 if last == b"\n" else 1)
-
-
-class CsvRows:
-    """Rows of a CSV stream as dicts keyed by normalized, aliased header names."""
-
-    def __init__(
-        self,
-        stream: IO[bytes],
-        *,
-        aliases: Mapping[str, str] | None = None,
-        encoding: str = "utf-8",
-        delimiter: str | None = None,
-    ) -> None:
-        self.encoding = encoding
-        self._text = io.TextIOWrapper(
-            stream, encoding=_bom_aware(encoding), errors="surrogateescape", newline=""
-        )
-        try:
-            first = self._text.readline()
-        except UnicodeError as exc:  # utf-16 without a byte order mark, odd bytes...
-            raise InputError(f"the file is not valid {encoding}: {exc}", where="header") from exc
-        if not first.strip():
-            raise InputError("the file is empty (no header line)", where="header")
-        self.delimiter = delimiter or _sniff(first)
-        header_line = next(csv.reader([first], delimiter=self.delimiter))
-        if _bad_bytes(header_line):
-            raise InputError(
-                "the header line is not valid UTF-8; save the file as UTF-8 or name its encoding",
-                where="header",
-            )
-        if any("\x00" in c for c in header_line):
-            raise InputError("the header line holds a NUL byte: is the encoding right?", where="header")
-        aliases = aliases or {}
-        self.raw_columns = [c.strip() for c in header_line]
-        self.columns: list[str] = []
-        for i, raw in enumerate(self.raw_columns):
-            name = normalize_header(raw) or f"column_{i + 1}"
-            name = aliases.get(name, name)
-            if name in self.columns:
-                raise InputError(f"column {raw!r} appears twice in the header", where="header")
-            self.columns.append(name)
-        self._reader = csv.reader(self._text, delimiter=self.delimiter)
-        self._line = 1
-
-    def __iter__(self) -> Iterator[Row | RowProblem]:
-        width = len(self.columns)
-        while True:
-            start = self._line + 1
-            try:
-                values = next(self._reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                self._line = self._reader.line_num + 1
-                yield RowProblem(start, "", f"unreadable CSV row: {exc}")
-                continue
-            except UnicodeError as exc:  # the decoder cannot go on: the rest of the file is lost
-                yield RowProblem(start, "", f"the file is not valid {self.encoding} from here on: {exc}")
-                return
-            self._line = self._reader.line_num + 1
-            if not values or (len(values) == 1 and not values[0].strip()):
-                continue  # blank line
-            bad = _bad_bytes(values)
-            if bad is not None:
-                name = self.columns[bad] if bad < width else f"column {bad + 1}"
-                yield RowProblem(start, name, _encoding_message(values[bad]))
-                continue
-            nul = next((i for i, v in enumerate(values) if "\x00" in v), None)
-            if nul is not None:
-                name = self.columns[nul] if nul < width else f"column {nul + 1}"
-                yield RowProblem(start, name, "holds a NUL byte, which cannot be stored")
-                continue
-            if len(values) != width:
-                if len(values) < width:
-                    missing = ", ".join(self.columns[len(values) :])
-                    message = f"the row has {len(values)} values, the header has {width} columns (missing: {missing})"
-                    yield RowProblem(start, self.columns[len(values)], message)
-                else:
-                    message = f"the row has {len(values)} values, the header has {width} columns"
-                    yield RowProblem(start, "", message)
-                continue
-            yield Row(start, dict(zip(self.columns, values, strict=True)))
-
-
-@dataclass(frozen=True)
-class RowProblem:
-    """A row the reader itself could not turn into values."""
-
-    number: int
-    field: str
-    message: str
+        An importer may also have `prepare_chunk(rows)`: the chunk's parsing, touching neither the
+        database nor the report, returning the step `(session, report) -> None` that reports and
+        writes it; on PostgreSQL `run_import` then prepares a chunk while the previous one is written.
+        """
 
 
 def run_import(
@@ -230,8 +120,8 @@ def run_import(
     """
     report = ImportReport(max_errors=max_errors, rows_expected=max(rows_expected or 0, 0))
     with session_factory() as session:
+        on_postgresql = session.get_bind().dialect.name == "postgresql"
         if chunk_rows is None:  # an importer that writes with COPY on PostgreSQL takes larger chunks
-            on_postgresql = session.get_bind().dialect.name == "postgresql"
             chunk_rows = (
                 getattr(importer, "postgresql_chunk_rows", CHUNK_ROWS) if on_postgresql else CHUNK_ROWS
             )
@@ -248,28 +138,28 @@ def run_import(
     except InputError as exc:
         report.error(1, exc.where or "header", exc.message)
         return _finish(session_factory, run_id, report, "failed")
+    prepare = getattr(importer, "prepare_chunk", None) if on_postgresql else None
+    writer = _Writer(session_factory, run_id, report, importer, background=prepare is not None)
     collecting = gc.isenabled()
     gc.disable()  # rows make no reference cycles; the collector's passes over them cost ~15%
     try:
         for chunk in _chunks(rows, chunk_rows or CHUNK_ROWS):
+            problems: list[RowProblem] = []
             good: list[Row] = []
             for row in chunk:
-                report.rows_total += 1
                 if isinstance(row, RowProblem):
-                    report.error(row.number, row.field, row.message)
+                    problems.append(row)
                 else:
                     good.append(row)
-            with session_factory() as session:
-                importer.import_chunk(session, good, report)
-                report.end_chunk()
-                run = _load_run(session, run_id)
-                report.save(run)
-                session.commit()
+            writer.write(len(chunk), problems, good, prepare(good) if prepare is not None else None)
+        writer.wait()
     except Exception as exc:
+        writer.close()  # the chunk being written is committed (or not) before the run fails
         report.error(0, "", f"the import stopped: {type(exc).__name__}: {exc}")
         _finish(session_factory, run_id, report, "failed")
         raise
     finally:
+        writer.close()
         if collecting:
             gc.enable()
     if report.rows_imported >= ANALYZE_AFTER_ROWS:
@@ -277,6 +167,65 @@ def run_import(
             analyze(session, importer.tables)
             session.commit()
     return _finish(session_factory, run_id, report, "done")
+
+
+ChunkStep = Callable[[Session, ImportReport], None]
+
+
+class _Writer:
+    """Writes the chunks in order, each in a transaction of its own with the run's progress.
+
+    With `background` (an importer with `prepare_chunk`, on PostgreSQL) the writing runs on a thread
+    of its own, in the caller's context (actor, simulated time), while the next chunk is read and
+    prepared: the database's work and the parsing overlap. One chunk at most waits to be written.
+    """
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        run_id: int,
+        report: ImportReport,
+        importer: Importer,
+        *,
+        background: bool,
+    ) -> None:
+        self._factory, self._run_id, self._report, self._importer = factory, run_id, report, importer
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="import-writer") if background else None
+        self._context = contextvars.copy_context()
+        self._pending: Future[None] | None = None
+
+    def write(self, size: int, problems: list[RowProblem], rows: list[Row], step: ChunkStep | None) -> None:
+        if self._pool is None:
+            self._write(size, problems, rows, step)
+            return
+        self.wait()
+        rows = [] if step is not None else rows  # a step holds what it writes
+        self._pending = self._pool.submit(self._context.run, self._write, size, problems, rows, step)
+
+    def wait(self) -> None:
+        """Until the chunk being written is committed; its error, if it failed, is raised here."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def _write(self, size: int, problems: list[RowProblem], rows: list[Row], step: ChunkStep | None) -> None:
+        report = self._report
+        report.rows_total += size
+        for problem in problems:
+            report.error(problem.number, problem.field, problem.message)
+        with self._factory() as session:
+            if step is None:
+                self._importer.import_chunk(session, rows, report)
+            else:
+                step(session, report)
+            report.end_chunk()
+            run = _load_run(session, self._run_id)
+            report.save(run)
+            session.commit()
 
 
 def start_run(
@@ -321,75 +270,6 @@ def _chunks(rows: Iterable[Row | RowProblem], size: int) -> Iterator[list[Row | 
             chunk = []
     if chunk:
         yield chunk
-
-
-def _bom_aware(encoding: str) -> str:
-    return "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
-
-
-def _sniff(header: str) -> str:
-    counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] > 0 else ","
-
-
-def _bad_bytes(values: Sequence[str]) -> int | None:
-    """Index of the first value holding undecodable bytes (surrogate escapes), if any."""
-    try:
-        "\x1f".join(values).encode("utf-8")
-    except UnicodeEncodeError:
-        for i, value in enumerate(values):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                return i
-    return None
-
-
-def _encoding_message(value: str) -> str:
-    raw = value.encode("utf-8", "surrogateescape")
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        byte = raw[exc.start]
-        return f"not valid UTF-8 (byte 0x{byte:02x} at position {exc.start + 1}); save the file as UTF-8"
-    return "not valid UTF-8"
-
-
-class SeenKeys:
-    """Which keys (emails, SKUs) a file already had, and on which row: 12 bytes per key.
-
-    Keys are 64-bit BLAKE2 hashes; recent ones sit in a dict, older ones in sorted numpy arrays.
-    A false "duplicate" needs a 64-bit collision: about 3e-8 for a 1,000,000-row file.
-    """
-
-    def __init__(self, merge_every: int = 100_000) -> None:
-        self._keys = np.empty(0, dtype=np.int64)
-        self._rows = np.empty(0, dtype=np.int64)
-        self._recent: dict[int, int] = {}
-        self._merge_every = merge_every
-
-    def first_row(self, key: str, row: int) -> int | None:
-        """The row where `key` was first seen, or None (and remember it as seen on `row`)."""
-        digest = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little", signed=True)
-        earlier = self._recent.get(digest)
-        if earlier is not None:
-            return earlier
-        if self._keys.size:
-            i = int(np.searchsorted(self._keys, digest))
-            if i < self._keys.size and int(self._keys[i]) == digest:
-                return int(self._rows[i])
-        self._recent[digest] = row
-        if len(self._recent) >= self._merge_every:
-            self._merge()
-        return None
-
-    def _merge(self) -> None:
-        keys = np.concatenate([self._keys, np.fromiter(self._recent.keys(), dtype=np.int64)])
-        rows = np.concatenate([self._rows, np.fromiter(self._recent.values(), dtype=np.int64)])
-        order = np.argsort(keys, kind="stable")
-        self._keys, self._rows = keys[order], rows[order]
-        self._recent.clear()
 
 
 def bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:

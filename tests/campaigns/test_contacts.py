@@ -176,6 +176,10 @@ def test_seen_keys_across_merges() -> None:
     seen = SeenKeys(merge_every=3)
     assert [seen.first_row(f"k{i}", i) for i in range(10)] == [None] * 10
     assert [seen.first_row(f"k{i}", 100 + i) for i in range(10)] == list(range(10))
+    batch = SeenKeys(merge_every=3)  # the batch form: older keys, recent keys and repeats in the batch
+    assert batch.first_rows([f"k{i}" for i in range(5)], list(range(5))) == [None] * 5
+    assert batch.first_rows(["k0", "k4", "k9", "k9", "k5"], [10, 11, 12, 13, 14]) == [0, 4, None, 12, None]
+    assert batch.first_rows(["k9", "k5", "k1"], [20, 21, 22]) == [12, 14, 1]
 
 
 def test_big_import_runs_as_an_rq_job(app: Flask, redis: Redis, tmp_path: Path) -> None:

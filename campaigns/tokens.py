@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from itsdangerous import BadSignature, Signer
 
 KINDS = {"o": "open", "c": "click", "u": "unsubscribe", "v": "conversion"}
+_CODES = {kind: code for code, kind in KINDS.items()}
 
 
 @dataclass(frozen=True)
@@ -29,20 +30,28 @@ class TokenSigner:
         self._signer = Signer(secret_key, salt="mailramp.tracking", digest_method=hashlib.sha256, sep="~")
         # itsdangerous derives the HMAC key from (secret, salt) on every call; the send path signs
         # several links per email, so derive it once. The output is exactly Signer.sign's.
+        # once more: the keyed HMAC state itself, copied per token instead of re-keyed.
         self._key = self._signer.derive_key()
+        self._mac = hmac.new(self._key, digestmod=hashlib.sha256)
 
     def _sign(self, value: str) -> str:
-        digest = hmac.new(self._key, value.encode(), hashlib.sha256).digest()
-        return f"{value}~{base64.urlsafe_b64encode(digest).rstrip(b'=').decode()}"
+        mac = self._mac.copy()
+        mac.update(value.encode())
+        return f"{value}~{base64.urlsafe_b64encode(mac.digest()).rstrip(b'=').decode()}"
 
     def sign(self, ref: TrackingRef) -> str:
-        code = next(k for k, v in KINDS.items() if v == ref.kind)
-        parts = [code, str(ref.send_id)]
-        if ref.link_id is not None:
-            parts.append(str(ref.link_id))
-            if ref.item_id is not None:
-                parts.append(str(ref.item_id))
-        return self._sign(".".join(parts))
+        return self.sign_parts(ref.kind, ref.send_id, ref.link_id, ref.item_id)
+
+    def sign_parts(
+        self, kind: str, send_id: int, link_id: int | None = None, item_id: int | None = None
+    ) -> str:
+        """`sign(TrackingRef(...))` without building the reference (the send path signs several per
+        email)."""
+        if link_id is None:
+            return self._sign(f"{_CODES[kind]}.{send_id}")
+        if item_id is None:
+            return self._sign(f"{_CODES[kind]}.{send_id}.{link_id}")
+        return self._sign(f"{_CODES[kind]}.{send_id}.{link_id}.{item_id}")
 
     def verify(self, token: str, expected_kind: str | None = None) -> TrackingRef | None:
         """The reference if the signature holds (and the kind matches), else None."""

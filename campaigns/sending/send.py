@@ -9,6 +9,7 @@ Fail closed: any error while choosing or rendering AI content sends the control 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -425,6 +426,7 @@ def _prepare(
     urls: set[str] = set()
     for r in rendered:
         urls |= links_in(r.html)
+    urls = {u for u in urls if not builder.is_tracking_url(u)}  # per-send links: never click-tracked
     builder.link_ids = register_links(session, campaign.id, urls, builder.link_ids)
     buckets = dict(zip(ids.tolist(), assignment.buckets.tolist(), strict=True))
     forced = dict(zip(ids.tolist(), assignment.forced.tolist(), strict=True))
@@ -458,7 +460,7 @@ def _prepare(
             "attempts": p.attempts + 1,
         }
         prepared.append(_Prepared(message, row))
-    session.execute(sa.update(Send), [p.row for p in prepared])
+    _update_by_id(session, [p.row for p in prepared])
     if shadows:
         session.execute(sa.insert(ShadowRender), shadows)
     session.commit()
@@ -489,27 +491,62 @@ def _record(
     only_state: str | None = None,
 ) -> None:
     now = utcnow()
-    updates = []
+    sent: list[int] = []
+    others: list[dict[str, Any]] = []  # failed for good or for now: each with its own reply
     for r in results:
         if r.accepted:
-            updates.append({"id": r.send_id, "state": "sent", "sent_at": now, "error": ""})
+            sent.append(r.send_id)
             outcome.sent += 1
         elif r.permanent or attempts.get(r.send_id, 0) >= MAX_ATTEMPTS:
-            updates.append({"id": r.send_id, "state": "failed", "error": r.error})
+            others.append({"id": r.send_id, "state": "failed", "error": r.error})
             outcome.failed += 1
         else:
-            updates.append({"id": r.send_id, "state": "queued", "error": r.error})
+            others.append({"id": r.send_id, "state": "queued", "error": r.error})
             outcome.retry_later += 1
     if only_state:
-        ids = [u["id"] for u in updates]
+        ids = [*sent, *(u["id"] for u in others)]
         current = set(session.scalars(sa.select(Send.id).where(Send.id.in_(ids), Send.state == only_state)))
-        updates = [u for u in updates if u["id"] in current]
-    if updates:
-        session.execute(sa.update(Send), updates)
-        finished = [u["id"] for u in updates if u["state"] in ("sent", "failed")]
-        if finished:
-            sends = list(session.scalars(sa.select(Send).where(Send.id.in_(finished))))
-            for s in sends:
-                outcome.arms[s.arm] = outcome.arms.get(s.arm, 0) + 1
-            metrics.record_sends(session, sends, segments={s.id: s.segments for s in sends if s.segments})
+        sent = [i for i in sent if i in current]
+        others = [u for u in others if u["id"] in current]
+    if sent:  # the common case: one statement for the whole chunk
+        session.execute(
+            sa.update(_SENDS)
+            .where(_SENDS.c.id.in_(sent))
+            .values(state="sent", sent_at=now, error="")
+            .execution_options(synchronize_session=False)
+        )
+    if others:
+        _update_by_id(session, others)
+    finished = [*sent, *(u["id"] for u in others if u["state"] == "failed")]
+    if finished:
+        rows = session.execute(sa.select(*_METRIC_COLUMNS).where(_SENDS.c.id.in_(finished))).all()
+        for row in rows:
+            outcome.arms[row.arm] = outcome.arms.get(row.arm, 0) + 1
+        metrics.record_sends(session, rows, segments={row.id: row.segments for row in rows if row.segments})
     session.commit()
+
+
+_SENDS: sa.Table = Send.__table__  # type: ignore[assignment]
+_METRIC_COLUMNS = tuple(
+    _SENDS.c[name]
+    for name in (
+        "id", "campaign_id", "rollout_id", "stage_index", "arm", "forced", "sent_at", "render_ms", "state",
+        "segments",
+    )
+)  # fmt: skip
+
+
+@functools.cache
+def _update_statement(columns: tuple[str, ...]) -> sa.Update:
+    return (
+        sa.update(_SENDS)
+        .where(_SENDS.c.id == sa.bindparam("v_id", type_=_SENDS.c.id.type))
+        .values({name: sa.bindparam(f"v_{name}", type_=_SENDS.c[name].type) for name in columns})
+    )
+
+
+def _update_by_id(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Per-row values (every row the same keys, `id` among them) as one executemany of one Core
+    statement: none of the ORM's per-row bookkeeping."""
+    statement = _update_statement(tuple(k for k in rows[0] if k != "id"))
+    session.execute(statement, [{f"v_{k}": v for k, v in row.items()} for row in rows])

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from campaigns import metrics
 from campaigns.arms import assign_batch
 from campaigns.campaigns import campaign_links, register_links
+from campaigns.recommender.service import LookupMemo
 from campaigns.render import CompiledTemplate, contact_context, render
 from campaigns.runtime import Runtime
 from campaigns.sending import bounces, webview
@@ -165,6 +166,7 @@ class _Work:
     throttle: Throttle | None = None
     lease_owner: str = field(default_factory=lambda: f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
     leased_buckets: set[str] = field(default_factory=set)
+    memo: LookupMemo = field(default_factory=LookupMemo)  # the recommender's per-batch constants
 
 
 def _deliver_with_throttle(
@@ -224,7 +226,7 @@ def _send_pass(work: _Work, lanes: Lanes, pending: Sequence[Pending]) -> tuple[l
                 wait = chunk_wait if not wait else min(wait, chunk_wait)
         if not admitted:
             continue
-        prepared = _prepare(work.session, work.campaign, work.tmpl, work.builder, admitted)
+        prepared = _prepare(work.session, work.campaign, work.tmpl, work.builder, admitted, work.memo)
         if in_flight is not None:
             _finish_chunk(work, *in_flight)
         in_flight = (prepared, lanes.submit([p.message for p in prepared], lanes_of))
@@ -361,6 +363,7 @@ def _prepare(
     tmpl: CompiledTemplate,
     builder: MessageBuilder,
     chunk: Sequence[Pending],
+    memo: LookupMemo,
 ) -> list[_Prepared]:
     """Assign, render and build one chunk, then mark it `sending` (committed) before any delivery."""
     ids = np.fromiter((p.contact_id for p in chunk), dtype=np.int64, count=len(chunk))
@@ -373,7 +376,12 @@ def _prepare(
         if arm == "treatment" or shadow
     ]
     recommendations = _recommendations(
-        session, assignment.model_version_id, wants_ai, campaign.recommendation_rules
+        session,
+        assignment.model_version_id,
+        wants_ai,
+        campaign.recommendation_rules,
+        memo,
+        {p.contact_id: p.country or "" for p in chunk},
     )
     rendered: list[_Rendered] = []
     shadows: list[dict[str, Any]] = []
@@ -468,7 +476,12 @@ def _prepare(
 
 
 def _recommendations(
-    session: Session, model_version_id: int | None, contact_ids: list[int], rules: dict[str, Any] | None
+    session: Session,
+    model_version_id: int | None,
+    contact_ids: list[int],
+    rules: dict[str, Any] | None,
+    memo: LookupMemo,
+    countries: dict[int, str],
 ) -> dict[int, list[dict[str, Any]]]:
     if not contact_ids:
         return {}
@@ -476,7 +489,14 @@ def _recommendations(
     from campaigns.recommender.service import lookup
 
     try:
-        found = lookup(session, model_version_id, contact_ids, rules=CampaignRules.from_mapping(rules))
+        found = lookup(
+            session,
+            model_version_id,
+            contact_ids,
+            rules=CampaignRules.from_mapping(rules),
+            memo=memo,
+            countries={c: countries[c] for c in contact_ids},
+        )
     except Exception:  # fail closed: no recommendations -> the AI block fails -> control content
         log.exception("recommendation lookup failed; these contacts get control content")
         return {}

@@ -123,10 +123,11 @@ class SmtpTransport:
     def send_journaled(
         self, message: OutgoingMessage, append: Callable[[DeliveryResult], None], commit: threading.Lock
     ) -> DeliveryResult:
-        """Deliver one message and journal its result. MAIL, RCPT and DATA run freely; the message
-        body, the server's final reply and the journal append run under `commit`, shared by every
+        """Deliver one message and journal its result. MAIL, RCPT, DATA and the body run freely; the
+        final dot, the server's reply to it and the journal append run under `commit`, shared by every
         connection of the batch, so at any instant at most one accepted message is not yet journaled
-        (the crash guarantee of campaigns.sending.journal, whatever the number of connections)."""
+        (the crash guarantee of campaigns.sending.journal, whatever the number of connections).
+        campaigns.sending.smtp_loop drives several connections through the same steps in one thread."""
         result = self._send_stepwise(message, append, commit)
         if result is not None:
             return result
@@ -166,7 +167,7 @@ class SmtpTransport:
             if code != 354:
                 self._refused(code)
                 return done(DeliveryResult(message.send_id, False, 500 <= code < 600, f"{code} {text!r}"))
-            body = _DOT.sub(b"..", message.data)
+            body = DOT.sub(b"..", message.data)
             if not body.endswith(b"\r\n"):
                 body += b"\r\n"
             smtp.send(body)  # the server accepts nothing before the final dot
@@ -201,4 +202,4 @@ class SmtpTransport:
             self._smtp = None
 
 
-_DOT = re.compile(rb"(?m)^\.")
+DOT = re.compile(rb"(?m)^\.")

@@ -1,5 +1,7 @@
-"""Several SMTP connections per worker: each lane is one connection with its own thread and its own
-journal writer, so one process keeps several servers' replies in flight at once.
+"""Several SMTP connections per worker: each lane is one connection with its own journal writer, so
+one process keeps several servers' replies in flight at once. SMTP connections are driven together
+by one thread (campaigns.sending.smtp_loop); other transports (tests', the bench's null one) get a
+thread each.
 
 A chunk's messages are spread over the lanes, each receiving domain group over at most its
 `concurrency` lanes (campaigns.sending.throttling). Every lane journals each reply as it comes, so
@@ -20,6 +22,7 @@ from types import TracebackType
 from campaigns.sending.delivery import DeliveryResult, SmtpTransport
 from campaigns.sending.journal import JournalWriter, SendJournal
 from campaigns.sending.message import OutgoingMessage
+from campaigns.sending.smtp_loop import SmtpLoop
 
 TransportFactory = Callable[[str], SmtpTransport]
 
@@ -45,6 +48,7 @@ class Lanes:
         self.writers: list[JournalWriter] = []
         self.pool = ThreadPoolExecutor(self.count, "smtp")
         self.commit = threading.Lock()  # see SmtpTransport.send_journaled
+        self.loop: SmtpLoop | None = None
 
     def __enter__(self) -> Lanes:
         try:
@@ -56,10 +60,14 @@ class Lanes:
         except BaseException:
             self.__exit__()
             raise
+        if all(isinstance(t, SmtpTransport) for t in self.transports):
+            self.loop = SmtpLoop(self.transports, self.writers)
         return self
 
     def __exit__(self, *exc: object | TracebackType | None) -> None:
         self.pool.shutdown(wait=True)
+        if self.loop is not None:
+            self.loop.close()
         for writer in self.writers:
             writer.close()
         for transport in self.transports:
@@ -81,6 +89,8 @@ class Lanes:
                 k = turn.get(allowed, 0)
                 turn[allowed] = k + 1
                 per_lane[allowed[k % len(allowed)]].append(message)
+        if self.loop is not None:
+            return Delivery([self.pool.submit(self.loop.deliver, per_lane)])
         futures = [
             self.pool.submit(_deliver, self.transports[i], self.writers[i], lane, self.commit)
             for i, lane in enumerate(per_lane)

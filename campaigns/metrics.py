@@ -176,9 +176,11 @@ def _where(send: Send | Any, cohort: datetime | None = None) -> _Where | None:
 
 
 def record_sends(
-    session: Session, sends: Iterable[Send], segments: Mapping[int, Sequence[str]] | None = None
+    session: Session, sends: Iterable[Send | Any], segments: Mapping[int, Sequence[str]] | None = None
 ) -> None:
-    """Count sends that reached `sent` or `failed` in this batch, and their render latency.
+    """Count sends that reached `sent` or `failed` in this batch, and their render latency. `sends` are
+    Send objects or rows with its columns (id, campaign_id, rollout_id, stage_index, arm, forced,
+    sent_at, render_ms, state).
 
     Call it once per send and final state (the send path passes the rows it just moved); rows in any
     other state are ignored. `segments` optionally maps send ids to segment labels counted as well.

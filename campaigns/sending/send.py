@@ -227,11 +227,17 @@ def _send_pass(work: _Work, lanes: Lanes, pending: Sequence[Pending]) -> tuple[l
         if not admitted:
             continue
         prepared = _prepare(work.session, work.campaign, work.tmpl, work.builder, admitted, work.memo)
-        if in_flight is not None:
-            _finish_chunk(work, *in_flight)
-        in_flight = (prepared, lanes.submit([p.message for p in prepared], lanes_of))
+        messages = [p.message for p in prepared]
+        if in_flight is None:
+            in_flight = (prepared, lanes.submit(messages, lanes_of))
+            continue
+        done, results = in_flight[0], in_flight[1].result()
+        # the next chunk goes out while this one is recorded: its journal entries all follow this
+        # chunk's, so `drop_first` in _finish_chunk still drops exactly this chunk's
+        in_flight = (prepared, lanes.submit(messages, lanes_of))
+        _finish_chunk(work, done, results)
     if in_flight is not None:
-        _finish_chunk(work, *in_flight)
+        _finish_chunk(work, in_flight[0], in_flight[1].result())
     return held, wait
 
 
@@ -261,8 +267,7 @@ def _mark_throttled(session: Session, send_ids: list[int]) -> None:
     session.commit()
 
 
-def _finish_chunk(work: _Work, prepared: list[_Prepared], delivery: Delivery) -> None:
-    results = delivery.result()
+def _finish_chunk(work: _Work, prepared: list[_Prepared], results: list[DeliveryResult]) -> None:
     attempts = {p.row["id"]: p.row["attempts"] for p in prepared}
     before = work.outcome.retry_later
     _record(work.session, results, attempts, work.outcome)

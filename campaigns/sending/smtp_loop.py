@@ -90,6 +90,8 @@ class SmtpLoop:
                     self._next(self.ready.popleft())
                 if self.busy:
                     self._wait()
+            for c in conns:  # every append acknowledged before the ledger records these results
+                c.writer.flush()
         finally:
             for c in conns:
                 self._unregister(c)

@@ -101,6 +101,7 @@ def test_loop_gives_what_one_connection_gives(serve: Any, redis: Redis) -> None:
     with Lanes(lambda u: SmtpTransport(SmtpConfig.from_url(u)), url, 4, journal) as lanes:
         assert lanes.loop is not None  # SMTP connections are driven by one thread
         first = lanes.submit(messages()[:6], None).result()
+        assert len(journal.entries()) == 6  # a chunk's entries are all in Redis when it returns
         second = lanes.submit(messages()[6:], None).result()  # connections reused, the 421 one re-opened
     got = sorted(first + second, key=lambda r: r.send_id)
     assert got == expected

@@ -182,11 +182,12 @@ class SmtpLoop:
         self._register(c)
         self._command(c, "mail", f"mail FROM:{_quoted(c.message.sender)}\r\n")
 
-    def _command(self, c: _Connection, step: str, line: str) -> None:
+    def _command(self, c: _Connection, step: str, line: str | bytes) -> None:
         c.step, c.buffer = step, b""
         c.deadline = time.monotonic() + c.transport.config.timeout
         try:
-            c.transport._smtp.sock.sendall(line.encode("ascii"))  # type: ignore[union-attr]
+            data = line.encode("ascii") if isinstance(line, str) else line
+            c.transport._smtp.sock.sendall(data)  # type: ignore[union-attr]
         except OSError as exc:
             self._lost(c, str(exc))
 
@@ -231,20 +232,20 @@ class SmtpLoop:
         body = DOT.sub(b"..", message.data)
         if not body.endswith(b"\r\n"):
             body += b"\r\n"
-        try:  # the server accepts nothing before the final dot
+        if self.committing is None:  # our turn at once: body and final dot in one write
+            self._commit(c, body)
+            return
+        try:  # the server accepts nothing before the final dot, sent when our turn comes
             c.transport._smtp.sock.sendall(body)  # type: ignore[union-attr]
         except OSError as exc:
             self._lost(c, str(exc))
             return
         c.step = "wait"
-        if self.committing is None:
-            self._commit(c)
-        else:
-            self.waiting.append(c)
+        self.waiting.append(c)
 
-    def _commit(self, c: _Connection) -> None:
+    def _commit(self, c: _Connection, body: bytes = b"") -> None:
         self.committing = c
-        self._command(c, "dot", ".\r\n")
+        self._command(c, "dot", body + b".\r\n")
 
     def _release(self, c: _Connection) -> None:
         if self.committing is c:

@@ -9,7 +9,6 @@ Fail closed: any error while choosing or rendering AI content sends the control 
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import os
@@ -24,7 +23,6 @@ import sqlalchemy as sa
 from redis.lock import Lock
 from sqlalchemy.orm import Session
 
-from campaigns import metrics
 from campaigns.arms import assign_batch
 from campaigns.campaigns import campaign_links, register_links
 from campaigns.recommender.service import LookupMemo
@@ -36,6 +34,7 @@ from campaigns.sending.delivery import DeliveryResult, SmtpConfig, SmtpTransport
 from campaigns.sending.dkim import signer_for
 from campaigns.sending.journal import SendJournal
 from campaigns.sending.lanes import Delivery, Lanes, TransportFactory, short_gil_switches
+from campaigns.sending.ledger import Written, record, update_by_id
 from campaigns.sending.liveness import HOST
 from campaigns.sending.message import MessageBuilder, OutgoingMessage, links_in
 from campaigns.sending.planner import finish_wave_if_done
@@ -72,6 +71,7 @@ class Pending:
     timezone: str
     attributes: dict[str, Any]
     attempts: int
+    rollout_id: int | None = None  # the ledger row's, for the aggregates once it is sent
 
 
 @dataclass
@@ -93,6 +93,7 @@ class BatchOutcome:
 class _Prepared:
     message: OutgoingMessage
     row: dict[str, Any]  # ledger values written with state `sending`
+    written: Written
 
 
 def default_transport(url: str) -> SmtpTransport:
@@ -270,7 +271,8 @@ def _mark_throttled(session: Session, send_ids: list[int]) -> None:
 def _finish_chunk(work: _Work, prepared: list[_Prepared], results: list[DeliveryResult]) -> None:
     attempts = {p.row["id"]: p.row["attempts"] for p in prepared}
     before = work.outcome.retry_later
-    _record(work.session, results, attempts, work.outcome)
+    written = {p.row["id"]: p.written for p in prepared}
+    record(work.session, results, attempts, MAX_ATTEMPTS, work.outcome, written=written)
     # Only deferrals (421/450/451/452) are retried within the batch, after their group's pause;
     # connection trouble and other temporary replies wait for rq's retry schedule.
     if work.outcome.retry_later > before and any(
@@ -299,7 +301,7 @@ def _apply_journal(session: Session, journal: SendJournal) -> int:
             sa.select(Send.id, Send.attempts).where(Send.id.in_([e.send_id for e in entries]))
         ).all()
     )
-    _record(session, results, attempts, BatchOutcome(), only_state="sending")
+    record(session, results, attempts, MAX_ATTEMPTS, BatchOutcome(), only_state="sending")
     journal.clear()
     return sum(1 for e in entries if e.accepted)
 
@@ -336,6 +338,7 @@ def _pending(session: Session, wave_id: int, batch: int) -> list[Pending]:
             Contact.timezone,
             Contact.attributes,
             Send.attempts,
+            Send.rollout_id,
         )
         .join(Contact, Contact.id == Send.contact_id)
         .where(
@@ -472,8 +475,12 @@ def _prepare(
             "render_ms": r.render_ms,
             "attempts": p.attempts + 1,
         }
-        prepared.append(_Prepared(message, row))
-    _update_by_id(session, [p.row for p in prepared])
+        written = Written(
+            campaign.id, p.rollout_id, row["stage_index"], row["arm"], row["forced"], row["render_ms"],
+            row["segments"],
+        )  # fmt: skip
+        prepared.append(_Prepared(message, row, written))
+    update_by_id(session, [p.row for p in prepared])
     if shadows:
         session.execute(sa.insert(ShadowRender), shadows)
     session.commit()
@@ -506,72 +513,3 @@ def _recommendations(
         log.exception("recommendation lookup failed; these contacts get control content")
         return {}
     return {cid: [r.__dict__ for r in recs] for cid, recs in found.items()}
-
-
-def _record(
-    session: Session,
-    results: Sequence[DeliveryResult],
-    attempts: dict[int, int],
-    outcome: BatchOutcome,
-    only_state: str | None = None,
-) -> None:
-    now = utcnow()
-    sent: list[int] = []
-    others: list[dict[str, Any]] = []  # failed for good or for now: each with its own reply
-    for r in results:
-        if r.accepted:
-            sent.append(r.send_id)
-            outcome.sent += 1
-        elif r.permanent or attempts.get(r.send_id, 0) >= MAX_ATTEMPTS:
-            others.append({"id": r.send_id, "state": "failed", "error": r.error})
-            outcome.failed += 1
-        else:
-            others.append({"id": r.send_id, "state": "queued", "error": r.error})
-            outcome.retry_later += 1
-    if only_state:
-        ids = [*sent, *(u["id"] for u in others)]
-        current = set(session.scalars(sa.select(Send.id).where(Send.id.in_(ids), Send.state == only_state)))
-        sent = [i for i in sent if i in current]
-        others = [u for u in others if u["id"] in current]
-    if sent:  # the common case: one statement for the whole chunk
-        session.execute(
-            sa.update(_SENDS)
-            .where(_SENDS.c.id.in_(sent))
-            .values(state="sent", sent_at=now, error="")
-            .execution_options(synchronize_session=False)
-        )
-    if others:
-        _update_by_id(session, others)
-    finished = [*sent, *(u["id"] for u in others if u["state"] == "failed")]
-    if finished:
-        rows = session.execute(sa.select(*_METRIC_COLUMNS).where(_SENDS.c.id.in_(finished))).all()
-        for row in rows:
-            outcome.arms[row.arm] = outcome.arms.get(row.arm, 0) + 1
-        metrics.record_sends(session, rows, segments={row.id: row.segments for row in rows if row.segments})
-    session.commit()
-
-
-_SENDS: sa.Table = Send.__table__  # type: ignore[assignment]
-_METRIC_COLUMNS = tuple(
-    _SENDS.c[name]
-    for name in (
-        "id", "campaign_id", "rollout_id", "stage_index", "arm", "forced", "sent_at", "render_ms", "state",
-        "segments",
-    )
-)  # fmt: skip
-
-
-@functools.cache
-def _update_statement(columns: tuple[str, ...]) -> sa.Update:
-    return (
-        sa.update(_SENDS)
-        .where(_SENDS.c.id == sa.bindparam("v_id", type_=_SENDS.c.id.type))
-        .values({name: sa.bindparam(f"v_{name}", type_=_SENDS.c[name].type) for name in columns})
-    )
-
-
-def _update_by_id(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Per-row values (every row the same keys, `id` among them) as one executemany of one Core
-    statement: none of the ORM's per-row bookkeeping."""
-    statement = _update_statement(tuple(k for k in rows[0] if k != "id"))
-    session.execute(statement, [{f"v_{k}": v for k, v in row.items()} for row in rows])

@@ -127,16 +127,32 @@ _METRIC_COLUMNS = tuple(
 
 
 @functools.cache
-def _update_statement(columns: tuple[str, ...]) -> sa.Update:
-    return (
+def _update_statement(dialect: sa.Dialect, columns: tuple[str, ...]) -> tuple[str, list[tuple[str, Any]]]:
+    """UPDATE sends SET <columns> WHERE id = ?, compiled once for this dialect: its SQL and, in the
+    order the driver takes them, each parameter's column and the column type's bind processor."""
+    statement = (
         sa.update(_SENDS)
         .where(_SENDS.c.id == sa.bindparam("v_id", type_=_SENDS.c.id.type))
         .values({name: sa.bindparam(f"v_{name}", type_=_SENDS.c[name].type) for name in columns})
     )
+    compiled = statement.compile(dialect=dialect)
+    names = list(compiled.positiontup or compiled.binds)
+    order = [(name, _SENDS.c[name[2:]].type.dialect_impl(dialect).bind_processor(dialect)) for name in names]
+    return str(compiled), order
 
 
 def update_by_id(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Per-row values (every row the same keys, `id` among them) as one executemany of one Core
-    statement: none of the ORM's per-row bookkeeping."""
-    statement = _update_statement(tuple(k for k in rows[0] if k != "id"))
-    session.execute(statement, [{f"v_{k}": v for k, v in row.items()} for row in rows])
+    """Per-row values (every row the same keys, `id` among them) as one executemany of a statement
+    compiled once, values converted by the columns' types: none of the ORM's or the compiler's
+    per-row work."""
+    connection = session.connection()
+    sql, order = _update_statement(connection.dialect, tuple(k for k in rows[0] if k != "id"))
+    values = [
+        [row[name[2:]] if convert is None else convert(row[name[2:]]) for name, convert in order]
+        for row in rows
+    ]
+    if connection.dialect.positional:
+        connection.exec_driver_sql(sql, [tuple(v) for v in values])
+    else:
+        names = [name for name, _ in order]
+        connection.exec_driver_sql(sql, [dict(zip(names, v, strict=True)) for v in values])

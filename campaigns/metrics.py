@@ -28,12 +28,12 @@ present (per 500 recipients) and one upsert.
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -166,37 +166,43 @@ class _Accumulator:
         self.deltas.clear()
 
 
-def _where(send: Send | Any) -> _Where | None:
+def _where(send: Send | Any, cohort: datetime | None = None) -> _Where | None:
     """The aggregate a send counts in; forced treatment (allow-list, beta) is its own arm, "forced"."""
     if send.campaign_id is None or not send.arm:
         return None
     stage = send.stage_index if send.stage_index is not None else NO_STAGE
     arm = FORCED if getattr(send, "forced", False) else str(send.arm)
-    return _Where(int(send.campaign_id), send.rollout_id, int(stage), arm, cohort_of(send.sent_at))
+    return _Where(int(send.campaign_id), send.rollout_id, int(stage), arm, cohort or cohort_of(send.sent_at))
 
 
 def record_sends(
-    session: Session, sends: Iterable[Send], segments: Mapping[int, Sequence[str]] | None = None
+    session: Session, sends: Iterable[Send | Any], segments: Mapping[int, Sequence[str]] | None = None
 ) -> None:
-    """Count sends that reached `sent` or `failed` in this batch, and their render latency.
+    """Count sends that reached `sent` or `failed` in this batch, and their render latency. `sends` are
+    Send objects or rows with its columns (id, campaign_id, rollout_id, stage_index, arm, forced,
+    sent_at, render_ms, state).
 
     Call it once per send and final state (the send path passes the rows it just moved); rows in any
     other state are ignored. `segments` optionally maps send ids to segment labels counted as well.
     """
     acc = _Accumulator(segments)
-    edges = np.asarray(RENDER_EDGES_MS)
+    cohorts: dict[datetime | None, datetime] = {}  # a chunk's sends share one sent_at
     for send in sends:
         if send.state not in ("sent", "failed"):
             continue
-        where = _where(send)
+        sent_at = send.sent_at
+        cohort = cohorts.get(sent_at)
+        if cohort is None:
+            cohort = cohorts[sent_at] = cohort_of(sent_at)
+        where = _where(send, cohort)
         if where is None:
             continue
         acc.add(send.id, where, send.state, 1, 1, 1)
         if send.render_ms is not None:
             ms = float(send.render_ms)
             acc.add(send.id, where, "render_ms", 1, ms, ms * ms)
-            edge = float(edges[int(np.searchsorted(edges, ms, side="left"))])
-            acc.add(send.id, where, render_bucket_metric(edge), 1, 1, 1)
+            # the first edge >= ms, as np.searchsorted(edges, ms, side="left") finds it
+            acc.add(send.id, where, RENDER_BUCKETS[bisect.bisect_left(RENDER_EDGES_MS, ms)], 1, 1, 1)
     acc.flush(session)
 
 

@@ -8,11 +8,13 @@ autoescaping, so a template can neither reach Python internals nor inject markup
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import Template as JinjaTemplate
 from jinja2 import TemplateSyntaxError, Undefined
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from markupsafe import Markup
 
@@ -165,9 +167,22 @@ def render(
 def _render(template: JinjaTemplate, context: dict[str, Any], limit: int) -> str:
     """Template.render, but refusing output past `limit` characters as it is produced."""
     try:
-        return joined(template.root_render_func(template.new_context(context)), limit)
+        return joined(template.root_render_func(_new_context(template, context)), limit)
     except Exception:
         return template.environment.handle_exception()
+
+
+_flat_globals: weakref.WeakKeyDictionary[JinjaTemplate, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _new_context(template: JinjaTemplate, context: dict[str, Any]) -> Context:
+    """`template.new_context(context)`, without copying the template's globals (a ChainMap, read
+    key by key in Python) on every render: they are flattened once per compiled template."""
+    flat = _flat_globals.get(template)
+    if flat is None:
+        flat = _flat_globals[template] = dict(template.globals)
+    env = template.environment
+    return env.context_class(env, {**flat, **context}, template.name, template.blocks, globals=flat)
 
 
 def contact_context(

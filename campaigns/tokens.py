@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from itsdangerous import Signer
 
 KINDS = {"o": "open", "c": "click", "u": "unsubscribe", "v": "conversion"}
+_CODES = {kind: code for code, kind in KINDS.items()}
 
 
 @dataclass(frozen=True)
@@ -29,14 +30,17 @@ class TokenSigner:
         self._signer = Signer(secret_key, salt="mailramp.tracking", digest_method=hashlib.sha256, sep="~")
         # itsdangerous derives the HMAC key from (secret, salt) on every call; the send path signs
         # several links per email, so derive it once. The output is exactly Signer.sign's.
+        # once more: the keyed HMAC state itself, copied per token instead of re-keyed.
         self._key = self._signer.derive_key()
+        self._hmac = hmac.new(self._key, digestmod=hashlib.sha256)
 
-    def _mac(self, value: str) -> str:
-        digest = hmac.new(self._key, value.encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    def _digest(self, value: str) -> str:
+        mac = self._hmac.copy()
+        mac.update(value.encode())
+        return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
 
     def _sign(self, value: str) -> str:
-        return f"{value}~{self._mac(value)}"
+        return f"{value}~{self._digest(value)}"
 
     def _unsign(self, token: str) -> str | None:
         """The signed value, or None; Signer.unsign's check without its per-call key derivation
@@ -44,16 +48,21 @@ class TokenSigner:
         value, sep, mac = token.rpartition("~")
         if not sep or not mac.isascii():
             return None
-        return value if hmac.compare_digest(mac, self._mac(value)) else None
+        return value if hmac.compare_digest(mac, self._digest(value)) else None
 
     def sign(self, ref: TrackingRef) -> str:
-        code = next(k for k, v in KINDS.items() if v == ref.kind)
-        parts = [code, str(ref.send_id)]
-        if ref.link_id is not None:
-            parts.append(str(ref.link_id))
-            if ref.item_id is not None:
-                parts.append(str(ref.item_id))
-        return self._sign(".".join(parts))
+        return self.sign_parts(ref.kind, ref.send_id, ref.link_id, ref.item_id)
+
+    def sign_parts(
+        self, kind: str, send_id: int, link_id: int | None = None, item_id: int | None = None
+    ) -> str:
+        """`sign(TrackingRef(...))` without building the reference (the send path signs several per
+        email)."""
+        if link_id is None:
+            return self._sign(f"{_CODES[kind]}.{send_id}")
+        if item_id is None:
+            return self._sign(f"{_CODES[kind]}.{send_id}.{link_id}")
+        return self._sign(f"{_CODES[kind]}.{send_id}.{link_id}.{item_id}")
 
     def verify(self, token: str, expected_kind: str | None = None) -> TrackingRef | None:
         """The reference if the signature holds (and the kind matches), else None."""

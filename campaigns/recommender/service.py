@@ -13,8 +13,8 @@ rules (`CampaignRules`) filter what remains. Functions here flush but do not com
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,14 +43,33 @@ class Recommended:
     reason: str
 
 
+@dataclass
+class LookupMemo:
+    """What one caller looking up many times in a row (a send batch, seconds long) keeps between its
+    lookups: the best-sellers, the catalog rows read and the fallback lists built from them, so a
+    later lookup reads only its contacts' stored rows. One per batch, never shared: the next batch
+    sees a changed catalog or interactions table."""
+
+    best: popular.BestSellers | None = None
+    countries: set[str] = field(default_factory=set)
+    catalog: dict[int, Any] = field(default_factory=dict)  # enabled items: rows with Item's columns
+    looked_up: set[int] = field(default_factory=set)  # item ids read, enabled or not
+    fallback_for: dict[str, list[Recommended]] = field(default_factory=dict)
+
+
 def lookup(
     session: Session,
     model_version_id: int | None,
     contact_ids: Sequence[int],
     limit: int = 6,
     rules: CampaignRules | None = None,
+    memo: LookupMemo | None = None,
+    countries: Mapping[int, str] | None = None,
 ) -> dict[int, list[Recommended]]:
-    """Precomputed recommendations for every contact id, topped up with best-sellers where short."""
+    """Precomputed recommendations for every contact id, topped up with best-sellers where short.
+
+    `memo` keeps per-batch constants between calls; `countries` (contact id -> country, for every
+    id) saves reading them when the caller has them already."""
     ids = list(dict.fromkeys(int(c) for c in contact_ids))
     if not ids:
         return {}
@@ -64,7 +83,7 @@ def lookup(
                 )
             )
             stored.update({int(cid): list(items or []) for cid, items in rows})
-    return _assemble(session, ids, stored, limit, rules or NO_RULES)
+    return _assemble(session, ids, stored, limit, rules or NO_RULES, memo, countries)
 
 
 def ensure_scored(
@@ -170,24 +189,35 @@ def _assemble(
     stored: dict[int, list[dict[str, Any]]],
     limit: int,
     rules: CampaignRules,
+    memo: LookupMemo | None = None,
+    countries: Mapping[int, str] | None = None,
 ) -> dict[int, list[Recommended]]:
     """Join the catalog (enabled items only), apply the rules, top up short lists with best-sellers."""
-    country_of = history.countries(session, ids)
-    fallback = popular.best_sellers(session, set(country_of.values()))
+    memo = memo or LookupMemo()
+    country_of = countries if countries is not None else history.countries(session, ids)
+    needed = set(country_of.values())
+    if memo.best is None or not needed <= memo.countries:
+        memo.countries |= needed
+        memo.best = popular.best_sellers(session, memo.countries)
+        memo.fallback_for.clear()
+    fallback = memo.best
     wanted: set[int] = {int(e["item_id"]) for entries in stored.values() for e in entries}
     for ranked in (fallback.overall, *fallback.by_country.values()):
         wanted.update(item_id for item_id, _ in ranked)
-    catalog: dict[int, Item] = {}
-    for chunk in history.chunks(sorted(wanted)):
+    catalog = memo.catalog
+    for chunk in history.chunks(sorted(wanted - memo.looked_up)):
         catalog.update(
             {
-                item.id: item
-                for item in session.scalars(sa.select(Item).where(Item.id.in_(chunk), Item.enabled.is_(True)))
+                row.id: row
+                for row in session.execute(
+                    sa.select(*_ITEM_COLUMNS).where(Item.id.in_(chunk), Item.enabled.is_(True))
+                )
             }
         )
+        memo.looked_up.update(chunk)
 
     result: dict[int, list[Recommended]] = {}
-    fallback_for: dict[str, list[Recommended]] = {}  # built once per country, not once per contact
+    fallback_for = memo.fallback_for  # built once per country, not once per contact
     for contact_id in ids:
         country = country_of.get(contact_id, "")
         candidates = [
@@ -210,6 +240,9 @@ def _assemble(
     return result
 
 
+_ITEM_COLUMNS = (Item.id, Item.sku, Item.name, Item.url, Item.price, Item.image_url, Item.category)
+
+
 def _fallback_order(fallback: popular.BestSellers, country: str) -> list[tuple[int, float, str]]:
     """The country's best-sellers, then the overall ones, each with its reason."""
     ranked, reason = fallback.for_country(country)
@@ -229,7 +262,7 @@ def _unique(recs: Any) -> list[Recommended]:
     return out
 
 
-def _recommended(item: Item, score: float, reason: str) -> Recommended:
+def _recommended(item: Any, score: float, reason: str) -> Recommended:
     return Recommended(
         item_id=item.id,
         sku=item.sku,

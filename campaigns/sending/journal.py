@@ -76,10 +76,15 @@ class JournalWriter:
         self.connection = self.pool.get_connection()
         self.key = key
         self.window = window
+        encoded = key.encode()
+        self._rpush = b"*3\r\n$5\r\nRPUSH\r\n$%d\r\n%b\r\n" % (len(encoded), encoded)
         self.unread = 0
 
     def append(self, result: DeliveryResult) -> None:
-        self.connection.send_command("RPUSH", self.key, _line(result))
+        line = _line(result)  # RPUSH key line, packed as RESP here (redis-py's packer costs more)
+        self.connection.send_packed_command(
+            [b"%b$%d\r\n%b\r\n" % (self._rpush, len(line), line)], check_health=False
+        )
         self.unread += 1
         while self.unread and self.connection.can_read(timeout=0):
             self._read_one()

@@ -1,11 +1,13 @@
-"""Several SMTP connections per worker: each lane is one connection with its own thread and its own
-journal writer, so one process keeps several servers' replies in flight at once.
+"""Several SMTP connections per worker: each lane is one connection with its own journal writer, so
+one process keeps several servers' replies in flight at once. SMTP connections are driven together
+by one thread (campaigns.sending.smtp_loop); other transports (tests', the bench's null one) are
+called one lane after another by that same delivery thread.
 
 A chunk's messages are spread over the lanes, each receiving domain group over at most its
 `concurrency` lanes (campaigns.sending.throttling). Every lane journals each reply as it comes, so
 the crash guarantees of campaigns.sending.journal hold whatever the number of lanes: the lanes take
-turns for the last step of each message (body, final reply, journal append), so at most one accepted
-message per worker is ever unjournaled.
+turns for the last step of each message (final dot, its reply, journal append), so at most one
+accepted message per worker is ever unjournaled.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from types import TracebackType
 from campaigns.sending.delivery import DeliveryResult, SmtpTransport
 from campaigns.sending.journal import JournalWriter, SendJournal
 from campaigns.sending.message import OutgoingMessage
+from campaigns.sending.smtp_loop import SmtpLoop
 
 TransportFactory = Callable[[str], SmtpTransport]
 
@@ -43,8 +46,9 @@ class Lanes:
         self.factory, self.url, self.journal = factory, url, journal
         self.transports: list[SmtpTransport] = []
         self.writers: list[JournalWriter] = []
-        self.pool = ThreadPoolExecutor(self.count, "smtp")
+        self.pool = ThreadPoolExecutor(1, "smtp")  # the delivery thread: one chunk at a time
         self.commit = threading.Lock()  # see SmtpTransport.send_journaled
+        self.loop: SmtpLoop | None = None
 
     def __enter__(self) -> Lanes:
         try:
@@ -56,10 +60,14 @@ class Lanes:
         except BaseException:
             self.__exit__()
             raise
+        if all(isinstance(t, SmtpTransport) for t in self.transports):
+            self.loop = SmtpLoop(self.transports, self.writers)
         return self
 
     def __exit__(self, *exc: object | TracebackType | None) -> None:
         self.pool.shutdown(wait=True)
+        if self.loop is not None:
+            self.loop.close()
         for writer in self.writers:
             writer.close()
         for transport in self.transports:
@@ -81,12 +89,17 @@ class Lanes:
                 k = turn.get(allowed, 0)
                 turn[allowed] = k + 1
                 per_lane[allowed[k % len(allowed)]].append(message)
-        futures = [
-            self.pool.submit(_deliver, self.transports[i], self.writers[i], lane, self.commit)
-            for i, lane in enumerate(per_lane)
-            if lane
-        ]
-        return Delivery(futures)
+        if self.loop is not None:
+            return Delivery([self.pool.submit(self.loop.deliver, per_lane)])
+        return Delivery([self.pool.submit(self._deliver_each, per_lane)])
+
+    def _deliver_each(self, per_lane: Sequence[Sequence[OutgoingMessage]]) -> list[DeliveryResult]:
+        """Transports other than SMTP (tests', the bench's null one): each lane's messages in turn."""
+        results: list[DeliveryResult] = []
+        for i, lane in enumerate(per_lane):
+            if lane:
+                results += _deliver(self.transports[i], self.writers[i], lane, self.commit)
+        return results
 
 
 def _deliver(
@@ -102,9 +115,9 @@ def _deliver(
 
 @contextmanager
 def short_gil_switches(seconds: float = 0.0002) -> Iterator[None]:
-    """The delivery threads wake on every SMTP reply; with Python's default 5 ms switch interval they
+    """The delivery thread wakes on every SMTP reply; with Python's default 5 ms switch interval it
     would wait that long for the interpreter while the batch's thread renders. Shorter slices keep
-    them fed."""
+    the connections fed."""
     previous = sys.getswitchinterval()
     sys.setswitchinterval(seconds)
     try:

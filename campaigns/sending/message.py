@@ -90,6 +90,7 @@ class MessageBuilder:
     ) -> None:
         self.signer = signer
         self.base_url = base_url.rstrip("/")
+        self.tracking_prefix = f"{self.base_url}/t/"
         self.campaign_id = campaign_id
         self.from_email = from_email
         self.from_header = formataddr((from_name, from_email))
@@ -111,16 +112,22 @@ class MessageBuilder:
         return f"{self.base_url}/t/{path}/{self.signer.sign(ref)}"
 
     def unsubscribe_url(self, send_id: int) -> str:
-        return self.url("u", TrackingRef("unsubscribe", send_id))
+        return f"{self.tracking_prefix}u/{self.signer.sign_parts('unsubscribe', send_id)}"
+
+    def is_tracking_url(self, url: str) -> bool:
+        """One of our own /t/ links (unsubscribe, web version...): never wrapped nor registered."""
+        return url.startswith(self.tracking_prefix)
 
     def track_links(self, html: str, send_id: int, item_by_url: dict[str, int]) -> str:
+        prefix, sign, link_ids = f"{self.tracking_prefix}c/", self.signer.sign_parts, self.link_ids
+
         def swap(match: re.Match[str]) -> str:
             url = match.group(3)
-            link_id = self.link_ids.get(url)
-            if link_id is None or url.startswith(self.base_url + "/t/"):
+            link_id = link_ids.get(url)
+            if link_id is None or url.startswith(self.tracking_prefix):
                 return match.group(0)
-            ref = TrackingRef("click", send_id, link_id, item_by_url.get(url))
-            return f"{match.group(1)}{match.group(2)}{self.url('c', ref)}{match.group(2)}"
+            token = sign("click", send_id, link_id, item_by_url.get(url))
+            return f"{match.group(1)}{match.group(2)}{prefix}{token}{match.group(2)}"
 
         return HREF.sub(swap, html)
 
@@ -146,7 +153,7 @@ class MessageBuilder:
                 html,
                 f'<p style="font-size:12px;text-align:center"><a href="{web}">View this email in your browser</a></p>',
             )
-        pixel = f'<img src="{self.url("o", TrackingRef("open", send_id))}" width="1" height="1" alt="">'
+        pixel = f'<img src="{self.tracking_prefix}o/{self.signer.sign_parts("open", send_id)}" width="1" height="1" alt="">'
         if unsubscribe not in html:
             html += f'<p style="font-size:12px"><a href="{unsubscribe}">Unsubscribe</a></p>'
         html = _insert_before_body_end(html, pixel)

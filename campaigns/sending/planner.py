@@ -140,13 +140,22 @@ def _status_when_idle(session: Session, campaign: Campaign, now: datetime) -> st
 def finish_wave_if_done(session: Session, wave_id: int, now: datetime | None = None) -> bool:
     """Called after each batch: the last one to finish closes the wave and updates the campaign."""
     now = now or utcnow()
-    open_rows = session.scalar(
-        sa.select(sa.func.count()).where(Send.wave_id == wave_id, Send.state.in_(("queued", "sending")))
-    )
-    if open_rows:
-        return False
     wave = session.get(Wave, wave_id)
     if wave is None or wave.status == "done":
+        return False
+    # one open row is enough, found through the (campaign, state) index: counting them read every
+    # row of the wave after every batch
+    open_row = session.scalar(
+        sa.select(Send.id)
+        .where(
+            Send.campaign_id == wave.campaign_id,
+            Send.state.in_(("queued", "sending")),
+            Send.wave_id == wave_id,
+        )
+        .limit(1)
+        .with_hint(Send, "INDEXED BY ix_sends_campaign_state", dialect_name="sqlite")  # no stats there
+    )
+    if open_row is not None:
         return False
     wave.status, wave.finished_at = "done", now
     campaign = session.get(Campaign, wave.campaign_id)

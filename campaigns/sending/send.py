@@ -23,9 +23,9 @@ import sqlalchemy as sa
 from redis.lock import Lock
 from sqlalchemy.orm import Session
 
-from campaigns import metrics
 from campaigns.arms import assign_batch
 from campaigns.campaigns import campaign_links, register_links
+from campaigns.recommender.service import LookupMemo
 from campaigns.render import CompiledTemplate, contact_context, render
 from campaigns.runtime import Runtime
 from campaigns.sending import bounces, webview
@@ -34,6 +34,7 @@ from campaigns.sending.delivery import DeliveryResult, SmtpConfig, SmtpTransport
 from campaigns.sending.dkim import signer_for
 from campaigns.sending.journal import SendJournal
 from campaigns.sending.lanes import Delivery, Lanes, TransportFactory, short_gil_switches
+from campaigns.sending.ledger import Written, record, update_by_id
 from campaigns.sending.liveness import HOST
 from campaigns.sending.message import MessageBuilder, OutgoingMessage, links_in
 from campaigns.sending.planner import finish_wave_if_done
@@ -70,6 +71,7 @@ class Pending:
     timezone: str
     attributes: dict[str, Any]
     attempts: int
+    rollout_id: int | None = None  # the ledger row's, for the aggregates once it is sent
 
 
 @dataclass
@@ -91,6 +93,7 @@ class BatchOutcome:
 class _Prepared:
     message: OutgoingMessage
     row: dict[str, Any]  # ledger values written with state `sending`
+    written: Written
 
 
 def default_transport(url: str) -> SmtpTransport:
@@ -164,6 +167,7 @@ class _Work:
     throttle: Throttle | None = None
     lease_owner: str = field(default_factory=lambda: f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
     leased_buckets: set[str] = field(default_factory=set)
+    memo: LookupMemo = field(default_factory=LookupMemo)  # the recommender's per-batch constants
 
 
 def _deliver_with_throttle(
@@ -223,12 +227,18 @@ def _send_pass(work: _Work, lanes: Lanes, pending: Sequence[Pending]) -> tuple[l
                 wait = chunk_wait if not wait else min(wait, chunk_wait)
         if not admitted:
             continue
-        prepared = _prepare(work.session, work.campaign, work.tmpl, work.builder, admitted)
-        if in_flight is not None:
-            _finish_chunk(work, *in_flight)
-        in_flight = (prepared, lanes.submit([p.message for p in prepared], lanes_of))
+        prepared = _prepare(work.session, work.campaign, work.tmpl, work.builder, admitted, work.memo)
+        messages = [p.message for p in prepared]
+        if in_flight is None:
+            in_flight = (prepared, lanes.submit(messages, lanes_of))
+            continue
+        done, results = in_flight[0], in_flight[1].result()
+        # the next chunk goes out while this one is recorded: its journal entries all follow this
+        # chunk's, so `drop_first` in _finish_chunk still drops exactly this chunk's
+        in_flight = (prepared, lanes.submit(messages, lanes_of))
+        _finish_chunk(work, done, results)
     if in_flight is not None:
-        _finish_chunk(work, *in_flight)
+        _finish_chunk(work, in_flight[0], in_flight[1].result())
     return held, wait
 
 
@@ -258,11 +268,11 @@ def _mark_throttled(session: Session, send_ids: list[int]) -> None:
     session.commit()
 
 
-def _finish_chunk(work: _Work, prepared: list[_Prepared], delivery: Delivery) -> None:
-    results = delivery.result()
+def _finish_chunk(work: _Work, prepared: list[_Prepared], results: list[DeliveryResult]) -> None:
     attempts = {p.row["id"]: p.row["attempts"] for p in prepared}
     before = work.outcome.retry_later
-    _record(work.session, results, attempts, work.outcome)
+    written = {p.row["id"]: p.written for p in prepared}
+    record(work.session, results, attempts, MAX_ATTEMPTS, work.outcome, written=written)
     # Only deferrals (421/450/451/452) are retried within the batch, after their group's pause;
     # connection trouble and other temporary replies wait for rq's retry schedule.
     if work.outcome.retry_later > before and any(
@@ -291,7 +301,7 @@ def _apply_journal(session: Session, journal: SendJournal) -> int:
             sa.select(Send.id, Send.attempts).where(Send.id.in_([e.send_id for e in entries]))
         ).all()
     )
-    _record(session, results, attempts, BatchOutcome(), only_state="sending")
+    record(session, results, attempts, MAX_ATTEMPTS, BatchOutcome(), only_state="sending")
     journal.clear()
     return sum(1 for e in entries if e.accepted)
 
@@ -328,6 +338,7 @@ def _pending(session: Session, wave_id: int, batch: int) -> list[Pending]:
             Contact.timezone,
             Contact.attributes,
             Send.attempts,
+            Send.rollout_id,
         )
         .join(Contact, Contact.id == Send.contact_id)
         .where(
@@ -360,6 +371,7 @@ def _prepare(
     tmpl: CompiledTemplate,
     builder: MessageBuilder,
     chunk: Sequence[Pending],
+    memo: LookupMemo,
 ) -> list[_Prepared]:
     """Assign, render and build one chunk, then mark it `sending` (committed) before any delivery."""
     ids = np.fromiter((p.contact_id for p in chunk), dtype=np.int64, count=len(chunk))
@@ -372,7 +384,12 @@ def _prepare(
         if arm == "treatment" or shadow
     ]
     recommendations = _recommendations(
-        session, assignment.model_version_id, wants_ai, campaign.recommendation_rules
+        session,
+        assignment.model_version_id,
+        wants_ai,
+        campaign.recommendation_rules,
+        memo,
+        {p.contact_id: p.country or "" for p in chunk},
     )
     rendered: list[_Rendered] = []
     shadows: list[dict[str, Any]] = []
@@ -425,6 +442,7 @@ def _prepare(
     urls: set[str] = set()
     for r in rendered:
         urls |= links_in(r.html)
+    urls = {u for u in urls if not builder.is_tracking_url(u)}  # per-send links: never click-tracked
     builder.link_ids = register_links(session, campaign.id, urls, builder.link_ids)
     buckets = dict(zip(ids.tolist(), assignment.buckets.tolist(), strict=True))
     forced = dict(zip(ids.tolist(), assignment.forced.tolist(), strict=True))
@@ -457,8 +475,12 @@ def _prepare(
             "render_ms": r.render_ms,
             "attempts": p.attempts + 1,
         }
-        prepared.append(_Prepared(message, row))
-    session.execute(sa.update(Send), [p.row for p in prepared])
+        written = Written(
+            campaign.id, p.rollout_id, row["stage_index"], row["arm"], row["forced"], row["render_ms"],
+            row["segments"],
+        )  # fmt: skip
+        prepared.append(_Prepared(message, row, written))
+    update_by_id(session, [p.row for p in prepared])
     if shadows:
         session.execute(sa.insert(ShadowRender), shadows)
     session.commit()
@@ -466,7 +488,12 @@ def _prepare(
 
 
 def _recommendations(
-    session: Session, model_version_id: int | None, contact_ids: list[int], rules: dict[str, Any] | None
+    session: Session,
+    model_version_id: int | None,
+    contact_ids: list[int],
+    rules: dict[str, Any] | None,
+    memo: LookupMemo,
+    countries: dict[int, str],
 ) -> dict[int, list[dict[str, Any]]]:
     if not contact_ids:
         return {}
@@ -474,42 +501,15 @@ def _recommendations(
     from campaigns.recommender.service import lookup
 
     try:
-        found = lookup(session, model_version_id, contact_ids, rules=CampaignRules.from_mapping(rules))
+        found = lookup(
+            session,
+            model_version_id,
+            contact_ids,
+            rules=CampaignRules.from_mapping(rules),
+            memo=memo,
+            countries={c: countries[c] for c in contact_ids},
+        )
     except Exception:  # fail closed: no recommendations -> the AI block fails -> control content
         log.exception("recommendation lookup failed; these contacts get control content")
         return {}
     return {cid: [r.__dict__ for r in recs] for cid, recs in found.items()}
-
-
-def _record(
-    session: Session,
-    results: Sequence[DeliveryResult],
-    attempts: dict[int, int],
-    outcome: BatchOutcome,
-    only_state: str | None = None,
-) -> None:
-    now = utcnow()
-    updates = []
-    for r in results:
-        if r.accepted:
-            updates.append({"id": r.send_id, "state": "sent", "sent_at": now, "error": ""})
-            outcome.sent += 1
-        elif r.permanent or attempts.get(r.send_id, 0) >= MAX_ATTEMPTS:
-            updates.append({"id": r.send_id, "state": "failed", "error": r.error})
-            outcome.failed += 1
-        else:
-            updates.append({"id": r.send_id, "state": "queued", "error": r.error})
-            outcome.retry_later += 1
-    if only_state:
-        ids = [u["id"] for u in updates]
-        current = set(session.scalars(sa.select(Send.id).where(Send.id.in_(ids), Send.state == only_state)))
-        updates = [u for u in updates if u["id"] in current]
-    if updates:
-        session.execute(sa.update(Send), updates)
-        finished = [u["id"] for u in updates if u["state"] in ("sent", "failed")]
-        if finished:
-            sends = list(session.scalars(sa.select(Send).where(Send.id.in_(finished))))
-            for s in sends:
-                outcome.arms[s.arm] = outcome.arms.get(s.arm, 0) + 1
-            metrics.record_sends(session, sends, segments={s.id: s.segments for s in sends if s.segments})
-    session.commit()

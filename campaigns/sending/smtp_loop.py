@@ -1,0 +1,305 @@
+"""A chunk's messages over several SMTP connections, driven by one thread.
+
+Each connection sends its next command as soon as the reply to the previous one is read, and one
+thread waits (`selectors`) for whichever replies arrive, instead of a thread per connection waking,
+and waiting for the interpreter, on every reply. The per-message steps and their outcomes are exactly
+`SmtpTransport.send_journaled`'s, commands and replies byte for byte as smtplib writes and reads them:
+
+- a connection is opened (and greeted, EHLO) when needed; one that cannot be opened gives the message
+  "cannot connect: ..." (failed for now);
+- MAIL, RCPT and DATA; a refusal gives `<code> <reply>` (5xx: for good), then RSET (421: the
+  connection is closed);
+- the body, then the final dot: only one connection at a time may have sent its dot and not yet
+  journaled the reply (the crash guarantee of campaigns.sending.journal: at most one accepted message
+  per worker is ever unjournaled);
+- a connection lost mid-message is re-opened once and the message retried once, then it gives
+  "connection lost: ..." (failed for now);
+- every result is appended to the connection's journal writer as it comes, and before each message
+  the writer's window of unacknowledged appends is respected (`JournalWriter.ready_for_next`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import selectors
+import smtplib
+import ssl
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from campaigns.sending.delivery import DOT, DeliveryResult, SmtpTransport
+from campaigns.sending.journal import JournalWriter
+from campaigns.sending.message import OutgoingMessage
+
+CHECK_EVERY = 1.0  # seconds between two looks for replies overdue
+_PLAIN_ADDRESS = frozenset('<>()[]\\,;:" \t\r\n')
+
+
+def _quoted(address: str) -> str:
+    """smtplib.quoteaddr, without its parser for the plain addresses the send path uses."""
+    if address and not _PLAIN_ADDRESS.intersection(address):
+        return f"<{address}>"
+    return smtplib.quoteaddr(address)
+
+
+@dataclass(eq=False)
+class _Connection:
+    transport: SmtpTransport
+    writer: JournalWriter
+    queue: deque[OutgoingMessage]
+    results: list[DeliveryResult] = field(default_factory=list)
+    message: OutgoingMessage | None = None
+    step: str = ""  # the reply awaited: mail | rcpt | data | dot; "" when none
+    retried: bool = False  # this message already lost a connection once
+    sock: object | None = None  # the socket registered with the selector
+    buffer: bytes = b""
+    deadline: float = 0.0
+
+
+class SmtpLoop:
+    """Delivers per-connection message lists over `transports` (one journal writer each)."""
+
+    def __init__(self, transports: Sequence[SmtpTransport], writers: Sequence[JournalWriter]) -> None:
+        self.transports, self.writers = transports, writers
+        self.selector = selectors.DefaultSelector()
+        self.committing: _Connection | None = None  # sent its dot, reply not yet journaled
+        self.waiting: deque[_Connection] = deque()  # body sent, waiting for their turn to send the dot
+        self.busy = 0
+        self.ready: deque[_Connection] = deque()  # finished a message: start their next one
+        self.tls = False  # some connection is TLS: decrypted bytes may wait unseen by the selector
+        self.next_check = 0.0
+
+    def close(self) -> None:
+        self.selector.close()
+
+    def deliver(self, per_connection: Sequence[Sequence[OutgoingMessage]]) -> list[DeliveryResult]:
+        conns = [
+            _Connection(self.transports[i], self.writers[i], deque(messages))
+            for i, messages in enumerate(per_connection)
+        ]
+        try:
+            for c in conns:
+                self._register(c)
+                if c.queue:
+                    self.busy += 1
+                    self.ready.append(c)
+            while self.busy:
+                while self.ready:
+                    self._next(self.ready.popleft())
+                if self.busy:
+                    self._wait()
+            for c in conns:  # every append acknowledged before the ledger records these results
+                c.writer.flush()
+        finally:
+            for c in conns:
+                self._unregister(c)
+            self.committing, self.busy = None, 0
+            self.waiting.clear()
+            self.ready.clear()
+        return [r for c in conns for r in c.results]
+
+    # --- the event loop
+
+    def _wait(self) -> None:
+        ready = [c for c in self._registered() if c.step and _tls_pending(c)] if self.tls else []
+        if not ready:
+            ready = [key.data for key, _ in self.selector.select(CHECK_EVERY)]
+        for c in ready:
+            if c.step:
+                self._read(c)
+            else:
+                self._idle_read(c)
+        now = time.monotonic()
+        if now >= self.next_check:  # replies awaited longer than the transport's timeout
+            self.next_check = now + CHECK_EVERY
+            for c in self._registered():
+                if c.step not in ("", "wait") and now > c.deadline:
+                    self._lost(c, "timed out")
+
+    def _registered(self) -> list[_Connection]:
+        return [key.data for key in self.selector.get_map().values()]
+
+    def _idle_read(self, c: _Connection) -> None:
+        """Something from a connection with nothing asked of it: the server closing it (421 idle)."""
+        try:
+            data = c.sock.recv(65536)  # type: ignore[attr-defined]
+        except (ssl.SSLWantReadError, BlockingIOError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._unregister(c)
+            smtp, c.transport._smtp = c.transport._smtp, None
+            if smtp is not None:
+                smtp.close()
+
+    def _register(self, c: _Connection) -> None:
+        smtp = c.transport._smtp
+        sock = smtp.sock if smtp is not None else None
+        if sock is c.sock:
+            return
+        self._unregister(c)
+        if sock is not None:
+            self.selector.register(sock, selectors.EVENT_READ, c)
+            c.sock = sock
+            self.tls = self.tls or isinstance(sock, ssl.SSLSocket)
+
+    def _unregister(self, c: _Connection) -> None:
+        if c.sock is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(c.sock)  # type: ignore[arg-type]
+            c.sock = None
+
+    # --- one message's steps
+
+    def _next(self, c: _Connection) -> None:
+        if not c.queue:
+            c.message, c.step = None, ""
+            self.busy -= 1
+            return
+        c.message, c.retried = c.queue.popleft(), False
+        c.writer.ready_for_next()  # bounds what a Redis failure can make this connection send twice
+        self._begin(c)
+
+    def _begin(self, c: _Connection) -> None:
+        assert c.message is not None
+        t = c.transport
+        if t._smtp is None:
+            try:
+                t.connect()
+            except (smtplib.SMTPException, OSError) as exc:
+                self._finish(c, DeliveryResult(c.message.send_id, False, False, f"cannot connect: {exc}"))
+                return
+        smtp = t._smtp
+        assert smtp is not None
+        try:
+            smtp.ehlo_or_helo_if_needed()
+        except (smtplib.SMTPException, OSError) as exc:
+            self._lost(c, str(exc))
+            return
+        self._register(c)
+        self._command(c, "mail", f"mail FROM:{_quoted(c.message.sender)}\r\n")
+
+    def _command(self, c: _Connection, step: str, line: str | bytes) -> None:
+        c.step, c.buffer = step, b""
+        c.deadline = time.monotonic() + c.transport.config.timeout
+        try:
+            data = line.encode("ascii") if isinstance(line, str) else line
+            c.transport._smtp.sock.sendall(data)  # type: ignore[union-attr]
+        except OSError as exc:
+            self._lost(c, str(exc))
+
+    def _read(self, c: _Connection) -> None:
+        try:
+            data = c.sock.recv(65536)  # type: ignore[attr-defined]
+        except (ssl.SSLWantReadError, BlockingIOError):
+            return
+        except OSError as exc:
+            self._lost(c, str(exc))
+            return
+        if not data:
+            self._lost(c, "Connection unexpectedly closed")
+            return
+        c.buffer += data
+        reply = _reply(c.buffer)
+        if reply is not None:
+            c.buffer = b""
+            self._replied(c, *reply)
+
+    def _replied(self, c: _Connection, code: int, text: bytes) -> None:
+        message, step = c.message, c.step
+        assert message is not None
+        if step == "mail" and code == 250:
+            self._command(c, "rcpt", f"rcpt TO:{_quoted(message.recipient)}\r\n")
+        elif step == "rcpt" and code in (250, 251):
+            self._command(c, "data", "data\r\n")
+        elif step == "data" and code == 354:
+            self._body(c, message)
+        elif step in ("mail", "rcpt", "data"):
+            self._refused(c, code, text)
+        elif step == "dot":
+            self._release(c)
+            accepted = code == 250
+            error = "" if accepted else f"{code} {text!r}"
+            self._finish(c, DeliveryResult(message.send_id, accepted, 500 <= code < 600, error))
+            if code == 421:
+                c.transport._refused(code)
+                self._unregister(c)
+
+    def _body(self, c: _Connection, message: OutgoingMessage) -> None:
+        body = DOT.sub(b"..", message.data)
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        if self.committing is None:  # our turn at once: body and final dot in one write
+            self._commit(c, body)
+            return
+        try:  # the server accepts nothing before the final dot, sent when our turn comes
+            c.transport._smtp.sock.sendall(body)  # type: ignore[union-attr]
+        except OSError as exc:
+            self._lost(c, str(exc))
+            return
+        c.step = "wait"
+        self.waiting.append(c)
+
+    def _commit(self, c: _Connection, body: bytes = b"") -> None:
+        self.committing = c
+        self._command(c, "dot", body + b".\r\n")
+
+    def _release(self, c: _Connection) -> None:
+        if self.committing is c:
+            self.committing = None
+            while self.waiting and self.committing is None:
+                self._commit(self.waiting.popleft())
+
+    def _refused(self, c: _Connection, code: int, text: bytes) -> None:
+        assert c.message is not None
+        result = DeliveryResult(c.message.send_id, False, 500 <= code < 600, f"{code} {text!r}")
+        c.step = ""
+        c.transport._refused(code)  # RSET, or for 421 the connection closed
+        self._register(c)
+        self._finish(c, result)
+
+    def _lost(self, c: _Connection, reason: str) -> None:
+        assert c.message is not None
+        self._release(c)
+        if c in self.waiting:
+            self.waiting.remove(c)
+        c.step = ""
+        self._unregister(c)
+        smtp, c.transport._smtp = c.transport._smtp, None
+        if smtp is not None:
+            smtp.close()
+        if not c.retried:  # re-opened once, the message retried once
+            c.retried = True
+            self._begin(c)
+            return
+        self._finish(c, DeliveryResult(c.message.send_id, False, False, f"connection lost: {reason}"))
+
+    def _finish(self, c: _Connection, result: DeliveryResult) -> None:
+        c.step = ""
+        c.writer.append(result)
+        c.results.append(result)
+        self.ready.append(c)
+
+
+def _reply(buffer: bytes) -> tuple[int, bytes] | None:
+    """A complete reply in `buffer` as smtplib.getreply reads it: (code, lines joined by "\\n")."""
+    if not buffer.endswith(b"\n"):
+        return None
+    lines = buffer.split(b"\n")[:-1]
+    last = lines[-1]
+    if last[3:4] == b"-":
+        return None
+    try:
+        code = int(last[:3])
+    except ValueError:
+        code = -1
+    return code, b"\n".join(line[4:].strip(b" \t\r\n") for line in lines)
+
+
+def _tls_pending(c: _Connection) -> bool:
+    """Decrypted bytes already read off the socket: the selector would not report them."""
+    pending = getattr(c.sock, "pending", None)
+    return bool(pending and pending())

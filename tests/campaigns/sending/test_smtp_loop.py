@@ -1,0 +1,134 @@
+"""Several SMTP connections driven by one thread (campaigns.sending.smtp_loop) give, message for
+message, what one connection's `SmtpTransport.send_journaled` gives: refusals, deferrals, a 421 at the
+final dot, a connection dropped mid-message (re-opened, retried once), dot-stuffed bodies, and a
+journal entry per message."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from redis import Redis
+
+from campaigns.sending.delivery import DeliveryResult, SmtpConfig, SmtpTransport
+from campaigns.sending.journal import SendJournal
+from campaigns.sending.lanes import Lanes
+from campaigns.sending.message import OutgoingMessage
+from tests.conftest import free_port
+
+
+@dataclass
+class ScriptedSink:
+    """Answers by recipient: refuse at RCPT, 421 at the final dot, drop the connection once at DATA."""
+
+    refuse: dict[str, str] = field(default_factory=dict)
+    at_dot: dict[str, str] = field(default_factory=dict)
+    drop_once: set[str] = field(default_factory=set)
+    bodies: dict[str, list[bytes]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        rcpt = envelope.rcpt_tos[0]
+        with self.lock:
+            if rcpt in self.drop_once:
+                self.drop_once.discard(rcpt)
+                server.transport.close()
+                return "250 never seen"
+        if rcpt in self.at_dot:
+            return self.at_dot[rcpt]
+        with self.lock:
+            self.bodies.setdefault(rcpt, []).append(envelope.original_content)
+        return "250 Message accepted for delivery"
+
+
+def script() -> ScriptedSink:
+    return ScriptedSink(
+        refuse={"gone@example.com": "550 5.1.1 no such user", "later@example.com": "451 4.7.1 try later"},
+        at_dot={"busy@example.com": "421 4.3.2 closing"},
+        drop_once={"flaky@example.com"},
+    )
+
+
+@pytest.fixture()
+def serve() -> Iterator[Any]:
+    controllers: list[Controller] = []
+
+    def start(sink: ScriptedSink) -> str:
+        port = free_port()
+        controller = Controller(sink, hostname="127.0.0.1", port=port)
+        controller.start()
+        controllers.append(controller)
+        return f"smtp://127.0.0.1:{port}"
+
+    yield start
+    for controller in controllers:
+        controller.stop()
+
+
+def messages() -> list[OutgoingMessage]:
+    names = ["a", "gone", "b", "later", "busy", "c", "flaky", "d", "e", "f", "g", "h"]
+    body = b"Subject: hi\r\n\r\nline one\r\n.starts with a dot\r\n..two dots\r\nend"
+    return [
+        OutgoingMessage(i, "bounce@example.com", f"{name}@example.com", f"<{i}@example.com>", body)
+        for i, name in enumerate(names, start=1)
+    ]
+
+
+def one_connection(url: str, redis: Redis) -> list[DeliveryResult]:
+    journal = SendJournal(redis, 1, 0)
+    writer, commit = journal.writer(), threading.Lock()
+    with SmtpTransport(SmtpConfig.from_url(url)) as smtp:
+        results = [smtp.send_journaled(m, writer.append, commit) for m in messages()]
+    writer.close()
+    return results
+
+
+def test_loop_gives_what_one_connection_gives(serve: Any, redis: Redis) -> None:
+    expected_sink, loop_sink = script(), script()
+    expected = one_connection(serve(expected_sink), redis)
+    journal = SendJournal(redis, 2, 0)
+    url = serve(loop_sink)
+    with Lanes(lambda u: SmtpTransport(SmtpConfig.from_url(u)), url, 4, journal) as lanes:
+        assert lanes.loop is not None  # SMTP connections are driven by one thread
+        first = lanes.submit(messages()[:6], None).result()
+        assert len(journal.entries()) == 6  # a chunk's entries are all in Redis when it returns
+        second = lanes.submit(messages()[6:], None).result()  # connections reused, the 421 one re-opened
+    got = sorted(first + second, key=lambda r: r.send_id)
+    assert got == expected
+    by_id = {r.send_id: r for r in got}
+    assert by_id[2].permanent and by_id[2].error.startswith("550 ")
+    assert not by_id[4].accepted and not by_id[4].permanent and by_id[4].error.startswith("451 ")
+    assert not by_id[5].accepted and by_id[5].error.startswith("421 ")
+    assert by_id[7].accepted  # dropped once, re-opened and retried
+    assert sum(r.accepted for r in got) == 9
+    # every message journaled once; bodies arrive byte for byte (dot-stuffing undone by the server)
+    assert sorted(e.send_id for e in journal.entries()) == list(range(1, 13))
+    assert loop_sink.bodies == expected_sink.bodies
+    assert loop_sink.bodies["a@example.com"][0].endswith(b".starts with a dot\r\n..two dots\r\nend\r\n")
+
+
+def test_server_gone_mid_batch_fails_each_message_for_now(redis: Redis) -> None:
+    sink = script()
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    journal = SendJournal(redis, 3, 0)
+    factory = lambda u: SmtpTransport(SmtpConfig.from_url(u))  # noqa: E731
+    with Lanes(factory, f"smtp://127.0.0.1:{port}", 2, journal) as lanes:
+        assert all(r.accepted for r in lanes.submit(messages()[:1], None).result())
+        controller.stop()
+        results = lanes.submit(messages()[7:], None).result()
+    assert [r.send_id for r in sorted(results, key=lambda r: r.send_id)] == list(range(8, 13))
+    assert not any(r.accepted or r.permanent for r in results)
+    assert all(r.error.startswith(("connection lost", "cannot connect")) for r in results)
+    assert len(journal.entries()) == 6

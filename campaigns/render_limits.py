@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from itertools import islice
 from typing import Any
 
 from jinja2.sandbox import SecurityError
@@ -70,15 +71,21 @@ def guarded_filter(limit: Callable[[], int], func: Callable[..., Any]) -> Callab
     return wrapped
 
 
+JOIN_EVERY = 32  # chunks taken and joined at a time (in C) between two looks at the size
+
+
 def joined(chunks: Iterator[str], limit: int) -> str:
-    """The render's output, refused once it passes `limit` characters."""
+    """The render's output, refused once it passes `limit` characters. Each chunk is one expression's
+    value or one piece of literal text (values are refused past `limit` where they are made), so at
+    most JOIN_EVERY of them are held before the size is looked at."""
     parts: list[str] = []
     total = 0
-    for chunk in chunks:
-        total += len(chunk)
+    while batch := list(islice(chunks, JOIN_EVERY)):
+        part = "".join(batch)
+        total += len(part)
         if total > limit:
             raise TemplateLimitError(f"the rendered text is over {limit:,} characters")
-        parts.append(chunk)
+        parts.append(part)
     return "".join(parts)
 
 

@@ -131,7 +131,11 @@ def test_kill_is_seen_within_the_cache_ttl_and_errors_use_the_default(
     session: Session, make_rollout: Any, client: Any
 ) -> None:
     of_client, clock = client
-    rollout = make_rollout(name="flag", stages=[{"kind": "percent", "exposure_bp": 10_000}], targeting={})
+    # No holdout: with the default 5% and a fresh random salt, contact 42 would be held out in one
+    # run out of twenty.
+    rollout = make_rollout(
+        name="flag", stages=[{"kind": "percent", "exposure_bp": 10_000}], targeting={}, holdout_bp=0
+    )
     transition(session, rollout, "start", "mia", "go")
     session.commit()
     context = EvaluationContext("42")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import smtplib
 import socket
 import sys
@@ -86,6 +87,49 @@ def raw_rate_parallel(port: int, messages: list[bytes], connections: int) -> flo
     for c in clients:
         c.join()
     return share * connections / (finished - started)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process on this host (Linux /proc), 0.0 where unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def local_redis_pid(rt: Any) -> int | None:
+    """The Redis server's pid when it runs on this host (the embedded one does), else None."""
+    pid = int(rt.redis.info("server").get("process_id", 0))
+    try:
+        return pid if Path(f"/proc/{pid}/comm").read_text().startswith("redis") else None
+    except OSError:
+        return None
+
+
+class CpuSplit:
+    """Where the CPU went during one phase: this process (the worker), the sink, Redis, and how much
+    of the machine stayed idle (so whether the phase was short of CPU or waiting on something)."""
+
+    def __init__(self, sink_pid: int, redis_pid: int | None) -> None:
+        self.pids = {"sink": sink_pid, "redis": redis_pid}
+        self.start = self._sample()
+
+    def _sample(self) -> dict[str, float]:
+        ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        sample = {name: cpu_seconds(pid) if pid else 0.0 for name, pid in self.pids.items()}
+        return {**sample, "worker": time.process_time(), "idle": ticks[3] + ticks[4], "all": sum(ticks)}
+
+    def stop(self, emails: int, seconds: float) -> dict[str, float]:
+        end = self._sample()
+        used = {k: end[k] - self.start[k] for k in end}
+        split = {
+            f"{k}_cpu_ms_per_email": round(1000 * used[k] / max(emails, 1), 3)
+            for k in ("worker", "sink", "redis")
+        }
+        split |= {f"{k}_busy": round(used[k] / seconds, 2) for k in ("worker", "sink", "redis")}
+        split["machine_idle"] = round(used["idle"] / max(used["all"], 1), 2)
+        return split
 
 
 class NullTransport:
@@ -236,10 +280,13 @@ def main() -> None:
     ai = {"exposure_percent": args.exposure, "holdout_percent": 5, "plan": "manual"}  # AI at once, no ramp
     campaigns = [add_campaign(session, template.id, name=f"Run {i}", ai=ai) for i in range(3)]
 
-    # 1. Unthrottled, over the worker's SMTP connections.
+    # 1. Unthrottled, over the worker's SMTP connections (planning and scoring are timed apart and
+    # take a small share of the phase the CPU split covers).
+    split_of = CpuSplit(sink.pid or 0, local_redis_pid(rt))
     plan_s, score_s, send_s = send_wave(rt, campaigns[0].id)
     states = sent_count(session, campaigns[0].id)
     sent = int(states.get("sent", 0))
+    split = split_of.stop(sent, plan_s + score_s + send_s)
     # 2. Throttling configured (the default groups, every limit far above this rate): the checks' cost.
     import dataclasses
 
@@ -306,6 +353,11 @@ def main() -> None:
     print(
         f"pipeline into a null transport: {null_sent / null_wall:,.0f} emails/s, {cpu_rate:,.0f} emails per CPU-second"
     )
+    print(
+        f"CPU during that send, per email and share of one core: worker {split['worker_cpu_ms_per_email']} ms "
+        f"({split['worker_busy']:.0%}), sink {split['sink_cpu_ms_per_email']} ms ({split['sink_busy']:.0%}), "
+        f"Redis {split['redis_cpu_ms_per_email']} ms ({split['redis_busy']:.0%}); machine idle {split['machine_idle']:.0%}"
+    )
     print(f"arms: {arms}")
     print(
         f"raw SMTP acceptance (prebuilt, bare smtplib): {raw_one:,.0f}/s over 1 connection, {raw_many:,.0f}/s over {n}"
@@ -328,6 +380,7 @@ def main() -> None:
             "plan_s": round(plan_s, 2),
             "score_s": round(score_s, 2),
             "send_s": round(send_s, 1),
+            **split,
         }
     )
 

@@ -13,7 +13,6 @@ JSON object of the figures.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import platform
 import sys
@@ -26,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import emit
 from campaigns.rollout.assignment import ContactFrame, assign, spec_from_row
 from campaigns.rollout.bucketing import buckets
 
@@ -190,7 +190,7 @@ def main() -> None:
         "python": platform.python_version(),
         "numpy": np.__version__,
     }
-    print(json.dumps(figures))
+    emit(figures)
 
 
 if __name__ == "__main__":

@@ -13,16 +13,19 @@ Usage: python bench/privacy.py [--sends 100000]
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
+import sys
 import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from bench.common import emit
 from campaigns.privacy import audit
 from campaigns.privacy.erasure import erase_contact
 from campaigns.privacy.retention import apply_retention
@@ -140,8 +143,8 @@ def main() -> None:
             print(f"audit listener: 2,000 ORM updates {best['with'] * 1000:.0f} ms with, "
                   f"{best['without'] * 1000:.0f} ms without ({overhead_us:.0f} µs per change)")  # fmt: skip
         engine.dispose()
-    print(json.dumps({"bench": "privacy", "sends": n, "erase_ms": round(erase_ms, 1),
-                      "retention_rows_per_s": round(rows / seconds), "audit_us_per_change": round(overhead_us)}))  # fmt: skip
+    emit({"bench": "privacy", "sends": n, "erase_ms": round(erase_ms, 1),
+          "retention_rows_per_s": round(rows / seconds), "audit_us_per_change": round(overhead_us)})  # fmt: skip
 
 
 if __name__ == "__main__":

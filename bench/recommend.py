@@ -16,7 +16,6 @@ one JSON object with the figures.
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import sys
 import time
@@ -28,6 +27,7 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import emit
 from campaigns.recommender import retail
 from campaigns.recommender.kinds import make_estimator
 from campaigns.recommender.matrix import InteractionLog, user_item_matrix
@@ -138,24 +138,22 @@ def main() -> None:
         "memory_under_4gib": peak_mib < 4096,
     }
     print("targets: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in verdict.items()))
-    print(
-        json.dumps(
-            {
-                "purchase_lines": len(data),
-                "customers": int(matrix.shape[0]),
-                "items": int(matrix.shape[1]),
-                "load_s": round(load_s, 2),
-                "fit_s": round(fit_s, 2),
-                "contacts": scored,
-                "items_per_contact": round(nnz / args.contacts, 1),
-                "score_s": round(score_s, 2),
-                "contacts_per_s": round(rate),
-                "threads": args.threads,
-                "explain_contacts_per_s": round(explain_rate),
-                "peak_mib": round(peak_mib),
-                **verdict,
-            }
-        )
+    emit(
+        {
+            "purchase_lines": len(data),
+            "customers": int(matrix.shape[0]),
+            "items": int(matrix.shape[1]),
+            "load_s": round(load_s, 2),
+            "fit_s": round(fit_s, 2),
+            "contacts": scored,
+            "items_per_contact": round(nnz / args.contacts, 1),
+            "score_s": round(score_s, 2),
+            "contacts_per_s": round(rate),
+            "threads": args.threads,
+            "explain_contacts_per_s": round(explain_rate),
+            "peak_mib": round(peak_mib),
+            **verdict,
+        }
     )
 
 

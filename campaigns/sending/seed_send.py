@@ -14,16 +14,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from campaigns.campaigns import campaign_links
 from campaigns.contacts import normalize_email
 from campaigns.errors import InputError, NotFound
 from campaigns.render import contact_context, render
 from campaigns.runtime import Runtime
+from campaigns.sending.builders import campaign_builder
 from campaigns.sending.delivery import SmtpConfig, SmtpTransport
 from campaigns.sending.dkim import signer_for
-from campaigns.sending.message import MessageBuilder
 from campaigns.templates import compiled
-from campaigns.tokens import TokenSigner
 from models import Campaign, Contact, Rollout, Template
 
 MAX_SEEDS = 50
@@ -65,13 +63,10 @@ def send_tests(
             raise NotFound(f"campaign {campaign_id} has no template")
         rollout = session.get(Rollout, campaign.rollout_id) if campaign.rollout_id else None
         contacts = {c.email: c for c in session.scalars(sa.select(Contact).where(Contact.email.in_(seeds)))}
-        builder = MessageBuilder(
-            signer=TokenSigner(rt.settings.secret_key),
-            base_url=rt.settings.base_url,
-            campaign_id=campaign.id,
-            from_email=campaign.from_email,
-            from_name=campaign.from_name,
-            link_ids=campaign_links(session, campaign.id),
+        builder = campaign_builder(
+            session,
+            rt.settings,
+            campaign,
             message_id_key=rt.settings.secret_key + ":test",
             dkim=signer_for(session, campaign.from_email),
         )

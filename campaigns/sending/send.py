@@ -24,12 +24,13 @@ from redis.lock import Lock
 from sqlalchemy.orm import Session
 
 from campaigns.arms import assign_batch
-from campaigns.campaigns import campaign_links, register_links
+from campaigns.campaigns import register_links
 from campaigns.recommender.service import LookupMemo
 from campaigns.render import CompiledTemplate, contact_context, render
 from campaigns.runtime import Runtime
 from campaigns.sending import bounces, webview
 from campaigns.sending.batch_lock import release, renew, take_batch_lock
+from campaigns.sending.builders import campaign_builder
 from campaigns.sending.delivery import DeliveryResult, SmtpConfig, SmtpTransport
 from campaigns.sending.dkim import signer_for
 from campaigns.sending.journal import SendJournal
@@ -46,7 +47,6 @@ from campaigns.sending.throttling import (
     throttle_policy,
 )
 from campaigns.templates import compiled
-from campaigns.tokens import TokenSigner
 from models import Campaign, Contact, Send, ShadowRender, Suppression, Template, utcnow
 
 log = logging.getLogger(__name__)
@@ -124,14 +124,10 @@ def send_batch(
         outcome.skipped = _skip_unsendable(session, wave_id, batch)
         pending = _pending(session, wave_id, batch)
         if pending:
-            builder = MessageBuilder(
-                signer=TokenSigner(rt.settings.secret_key),
-                base_url=rt.settings.base_url,
-                campaign_id=campaign.id,
-                from_email=campaign.from_email,
-                from_name=campaign.from_name,
-                link_ids=campaign_links(session, campaign.id),
-                message_id_key=rt.settings.secret_key,
+            builder = campaign_builder(
+                session,
+                rt.settings,
+                campaign,
                 dkim=signer_for(session, campaign.from_email),
                 return_path=bounces.return_path(rt.settings),
                 web_version=webview.url_maker(rt.settings),

@@ -18,12 +18,10 @@ from typing import Any
 from itsdangerous import BadSignature, Signer
 from sqlalchemy.orm import Session
 
-from campaigns.campaigns import campaign_links
 from campaigns.render import contact_context, render
 from campaigns.runtime import Settings
-from campaigns.sending.message import MessageBuilder
+from campaigns.sending.builders import campaign_builder
 from campaigns.templates import compiled
-from campaigns.tokens import TokenSigner
 from models import Campaign, Contact, Send, Template
 
 log = logging.getLogger(__name__)
@@ -64,15 +62,7 @@ def render_web_version(session: Session, settings: Settings, send_id: int) -> st
     template = session.get(Template, campaign.template_id) if campaign else None
     if campaign is None or contact is None or template is None:
         return None
-    builder = MessageBuilder(
-        signer=TokenSigner(settings.secret_key),
-        base_url=settings.base_url,
-        campaign_id=campaign.id,
-        from_email=campaign.from_email,
-        from_name=campaign.from_name,
-        link_ids=campaign_links(session, campaign.id),
-        message_id_key=settings.secret_key,
-    )
+    builder = campaign_builder(session, settings, campaign)
     context = contact_context(
         contact.id, contact.email, contact.name, contact.country, contact.timezone, contact.attributes
     )

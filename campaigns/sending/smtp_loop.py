@@ -7,8 +7,10 @@ and waiting for the interpreter, on every reply. The per-message steps and their
 
 - a connection is opened (and greeted, EHLO) when needed; one that cannot be opened gives the message
   "cannot connect: ..." (failed for now);
-- MAIL, RCPT and DATA; a refusal gives `<code> <reply>` (5xx: for good), then RSET (421: the
-  connection is closed);
+- MAIL, RCPT and DATA, written together when the server offers PIPELINING (RFC 2920: one round
+  trip instead of three; the replies are read in order), else one after another; the first refusal
+  among them gives `<code> <reply>` (5xx: for good), then RSET (421: the connection is closed at
+  once, whatever replies were still due);
 - the body, then the final dot: only one connection at a time may have sent its dot and not yet
   journaled the reply (the crash guarantee of campaigns.sending.journal: at most one accepted message
   per worker is ever unjournaled);
@@ -52,6 +54,8 @@ class _Connection:
     results: list[DeliveryResult] = field(default_factory=list)
     message: OutgoingMessage | None = None
     step: str = ""  # the reply awaited: mail | rcpt | data | dot; "" when none
+    pipelined: bool = False  # this message's MAIL, RCPT and DATA went out together
+    refusal: tuple[int, bytes] | None = None  # a pipelined MAIL or RCPT refused, DATA's reply still due
     retried: bool = False  # this message already lost a connection once
     sock: object | None = None  # the socket registered with the selector
     buffer: bytes = b""
@@ -180,7 +184,12 @@ class SmtpLoop:
             self._lost(c, str(exc))
             return
         self._register(c)
-        self._command(c, "mail", f"mail FROM:{_quoted(c.message.sender)}\r\n")
+        c.refusal, c.pipelined = None, "pipelining" in smtp.esmtp_features
+        mail = f"mail FROM:{_quoted(c.message.sender)}\r\n"
+        if c.pipelined:
+            self._command(c, "mail", f"{mail}rcpt TO:{_quoted(c.message.recipient)}\r\ndata\r\n")
+        else:
+            self._command(c, "mail", mail)
 
     def _command(self, c: _Connection, step: str, line: str | bytes) -> None:
         c.step, c.buffer = step, b""
@@ -203,15 +212,16 @@ class SmtpLoop:
             self._lost(c, "Connection unexpectedly closed")
             return
         c.buffer += data
-        reply = _reply(c.buffer)
-        if reply is not None:
-            c.buffer = b""
-            self._replied(c, *reply)
+        while c.step and (reply := _take_reply(c.buffer)) is not None:
+            code, text, c.buffer = reply
+            self._replied(c, code, text)
 
     def _replied(self, c: _Connection, code: int, text: bytes) -> None:
         message, step = c.message, c.step
         assert message is not None
-        if step == "mail" and code == 250:
+        if c.pipelined and step in ("mail", "rcpt", "data"):
+            self._pipelined(c, message, step, code, text)
+        elif step == "mail" and code == 250:
             self._command(c, "rcpt", f"rcpt TO:{_quoted(message.recipient)}\r\n")
         elif step == "rcpt" and code in (250, 251):
             self._command(c, "data", "data\r\n")
@@ -219,6 +229,9 @@ class SmtpLoop:
             self._body(c, message)
         elif step in ("mail", "rcpt", "data"):
             self._refused(c, code, text)
+        elif step == "ended":  # the empty message ended after a pipelined refusal
+            assert c.refusal is not None
+            self._refused(c, *c.refusal)
         elif step == "dot":
             self._release(c)
             accepted = code == 250
@@ -227,6 +240,31 @@ class SmtpLoop:
             if code == 421:
                 c.transport._refused(code)
                 self._unregister(c)
+
+    def _pipelined(self, c: _Connection, message: OutgoingMessage, step: str, code: int, text: bytes) -> None:
+        """MAIL, RCPT and DATA were written together: their replies come in that order. The first
+        refusal is the message's outcome, given once DATA's reply is read (a 421 at once: the
+        server is closing the connection and sends nothing more)."""
+        if code == 421:
+            self._refused(c, code, text)
+            return
+        if step != "data":
+            if c.refusal is None and code not in (250, 251):
+                c.refusal = (code, text)
+            c.step = "rcpt" if step == "mail" else "data"
+            return
+        if c.refusal is None and code == 354:
+            self._body(c, message)
+            return
+        if code == 354:  # DATA accepted after a refusal: end the empty message, then report the refusal
+            c.step = "ended"
+            c.deadline = time.monotonic() + c.transport.config.timeout
+            try:
+                c.transport._smtp.sock.sendall(b".\r\n")  # type: ignore[union-attr]
+            except OSError as exc:
+                self._lost(c, str(exc))
+            return
+        self._refused(c, *(c.refusal or (code, text)))
 
     def _body(self, c: _Connection, message: OutgoingMessage) -> None:
         body = DOT.sub(b"..", message.data)
@@ -284,19 +322,21 @@ class SmtpLoop:
         self.ready.append(c)
 
 
-def _reply(buffer: bytes) -> tuple[int, bytes] | None:
-    """A complete reply in `buffer` as smtplib.getreply reads it: (code, lines joined by "\\n")."""
-    if not buffer.endswith(b"\n"):
-        return None
-    lines = buffer.split(b"\n")[:-1]
-    last = lines[-1]
-    if last[3:4] == b"-":
-        return None
-    try:
-        code = int(last[:3])
-    except ValueError:
-        code = -1
-    return code, b"\n".join(line[4:].strip(b" \t\r\n") for line in lines)
+def _take_reply(buffer: bytes) -> tuple[int, bytes, bytes] | None:
+    """The first complete reply in `buffer` as smtplib.getreply reads it: (code, lines joined by
+    "\\n", what follows it in the buffer); None until its last line has arrived."""
+    start = 0
+    while (end := buffer.find(b"\n", start)) != -1:
+        line = buffer[start:end]
+        start = end + 1
+        if line[3:4] != b"-":
+            lines = buffer[:start].split(b"\n")[:-1]
+            try:
+                code = int(line[:3])
+            except ValueError:
+                code = -1
+            return code, b"\n".join(part[4:].strip(b" \t\r\n") for part in lines), buffer[start:]
+    return None
 
 
 def _tls_pending(c: _Connection) -> bool:

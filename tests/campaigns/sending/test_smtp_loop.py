@@ -1,10 +1,12 @@
 """Several SMTP connections driven by one thread (campaigns.sending.smtp_loop) give, message for
-message, what one connection's `SmtpTransport.send_journaled` gives: refusals, deferrals, a 421 at the
-final dot, a connection dropped mid-message (re-opened, retried once), dot-stuffed bodies, and a
-journal entry per message."""
+message, what one connection's `SmtpTransport.send_journaled` gives: refusals at MAIL and RCPT,
+deferrals, a 421 at RCPT and at the final dot, a connection dropped mid-message (re-opened, retried
+once), dot-stuffed bodies, and a journal entry per message; the same when the server offers
+PIPELINING and MAIL, RCPT and DATA go out together."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,21 +20,39 @@ from campaigns.sending.delivery import DeliveryResult, SmtpConfig, SmtpTransport
 from campaigns.sending.journal import SendJournal
 from campaigns.sending.lanes import Lanes
 from campaigns.sending.message import OutgoingMessage
+from campaigns.sending.smtp_loop import SmtpLoop
 from tests.conftest import free_port
 
 
 @dataclass
 class ScriptedSink:
-    """Answers by recipient: refuse at RCPT, 421 at the final dot, drop the connection once at DATA."""
+    """Answers by sender (refuse at MAIL) and by recipient: refuse at RCPT, 421 at the final dot,
+    drop the connection once at DATA. Offers PIPELINING when asked to."""
 
+    refuse_sender: dict[str, str] = field(default_factory=dict)
     refuse: dict[str, str] = field(default_factory=dict)
     at_dot: dict[str, str] = field(default_factory=dict)
     drop_once: set[str] = field(default_factory=set)
     bodies: dict[str, list[bytes]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    pipelining: bool = False
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        return [responses[0], "250-PIPELINING", *responses[1:]] if self.pipelining else responses
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if address in self.refuse_sender:
+            return self.refuse_sender[address]
+        envelope.mail_from = address
+        return "250 OK"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         if address in self.refuse:
+            if self.refuse[address].startswith("421"):  # the server closes the connection after its 421
+                asyncio.get_running_loop().call_soon(server.transport.close)
             return self.refuse[address]
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -51,11 +71,17 @@ class ScriptedSink:
         return "250 Message accepted for delivery"
 
 
-def script() -> ScriptedSink:
+def script(pipelining: bool = False) -> ScriptedSink:
     return ScriptedSink(
-        refuse={"gone@example.com": "550 5.1.1 no such user", "later@example.com": "451 4.7.1 try later"},
+        refuse_sender={"blocked-bounce@example.com": "553 5.7.1 sender not allowed"},
+        refuse={
+            "gone@example.com": "550 5.1.1 no such user",
+            "later@example.com": "451 4.7.1 try later",
+            "closing@example.com": "421 4.3.2 closing now",
+        },
         at_dot={"busy@example.com": "421 4.3.2 closing"},
         drop_once={"flaky@example.com"},
+        pipelining=pipelining,
     )
 
 
@@ -76,10 +102,16 @@ def serve() -> Iterator[Any]:
 
 
 def messages() -> list[OutgoingMessage]:
-    names = ["a", "gone", "b", "later", "busy", "c", "flaky", "d", "e", "f", "g", "h"]
+    names = ["a", "gone", "b", "later", "busy", "c", "flaky", "d", "e", "f", "g", "h", "blocked", "closing"]
     body = b"Subject: hi\r\n\r\nline one\r\n.starts with a dot\r\n..two dots\r\nend"
     return [
-        OutgoingMessage(i, "bounce@example.com", f"{name}@example.com", f"<{i}@example.com>", body)
+        OutgoingMessage(
+            i,
+            "blocked-bounce@example.com" if name == "blocked" else "bounce@example.com",
+            f"{name}@example.com",
+            f"<{i}@example.com>",
+            body,
+        )
         for i, name in enumerate(names, start=1)
     ]
 
@@ -93,11 +125,23 @@ def one_connection(url: str, redis: Redis) -> list[DeliveryResult]:
     return results
 
 
-def test_loop_gives_what_one_connection_gives(serve: Any, redis: Redis) -> None:
-    expected_sink, loop_sink = script(), script()
-    expected = one_connection(serve(expected_sink), redis)
+@pytest.mark.parametrize("pipelining", [False, True], ids=["one-by-one", "pipelined"])
+def test_loop_gives_what_one_connection_gives(
+    serve: Any, redis: Redis, monkeypatch: pytest.MonkeyPatch, pipelining: bool
+) -> None:
+    expected_sink, loop_sink = script(), script(pipelining)
+    expected = one_connection(serve(expected_sink), redis)  # smtplib, one command at a time
     journal = SendJournal(redis, 2, 0)
     url = serve(loop_sink)
+    envelopes: list[bytes] = []  # what the loop writes when it starts a message
+    command = SmtpLoop._command
+
+    def spy(self: SmtpLoop, c: Any, step: str, line: str | bytes) -> None:
+        if step == "mail":
+            envelopes.append(line.encode() if isinstance(line, str) else line)
+        command(self, c, step, line)
+
+    monkeypatch.setattr(SmtpLoop, "_command", spy)
     with Lanes(lambda u: SmtpTransport(SmtpConfig.from_url(u)), url, 4, journal) as lanes:
         assert lanes.loop is not None  # SMTP connections are driven by one thread
         first = lanes.submit(messages()[:6], None).result()
@@ -110,9 +154,14 @@ def test_loop_gives_what_one_connection_gives(serve: Any, redis: Redis) -> None:
     assert not by_id[4].accepted and not by_id[4].permanent and by_id[4].error.startswith("451 ")
     assert not by_id[5].accepted and by_id[5].error.startswith("421 ")
     assert by_id[7].accepted  # dropped once, re-opened and retried
+    assert by_id[13].permanent and by_id[13].error.startswith("553 ")  # refused at MAIL
+    assert not by_id[14].accepted and not by_id[14].permanent and by_id[14].error.startswith("421 ")
     assert sum(r.accepted for r in got) == 9
+    # MAIL, RCPT and DATA in one write exactly when the server offers PIPELINING
+    assert len(envelopes) >= 14
+    assert all((b"\r\nrcpt TO:" in e and e.endswith(b"\r\ndata\r\n")) is pipelining for e in envelopes)
     # every message journaled once; bodies arrive byte for byte (dot-stuffing undone by the server)
-    assert sorted(e.send_id for e in journal.entries()) == list(range(1, 13))
+    assert sorted(e.send_id for e in journal.entries()) == list(range(1, 15))
     assert loop_sink.bodies == expected_sink.bodies
     assert loop_sink.bodies["a@example.com"][0].endswith(b".starts with a dot\r\n..two dots\r\nend\r\n")
 
@@ -127,7 +176,7 @@ def test_server_gone_mid_batch_fails_each_message_for_now(redis: Redis) -> None:
     with Lanes(factory, f"smtp://127.0.0.1:{port}", 2, journal) as lanes:
         assert all(r.accepted for r in lanes.submit(messages()[:1], None).result())
         controller.stop()
-        results = lanes.submit(messages()[7:], None).result()
+        results = lanes.submit(messages()[7:12], None).result()
     assert [r.send_id for r in sorted(results, key=lambda r: r.send_id)] == list(range(8, 13))
     assert not any(r.accepted or r.permanent for r in results)
     assert all(r.error.startswith(("connection lost", "cannot connect")) for r in results)

@@ -31,6 +31,7 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "SOFT_BOUNCE_DAYS": 30,  # ... within this many days suppress the address
         "THROTTLE": None,  # per-domain limits, hourly cap, warm-up (README "Deliverability"); None: defaults
         "SMTP_CONNECTIONS": 4,  # SMTP connections per worker process
+        "SMTP_DOTS_IN_FLIGHT": 1,  # final dots awaiting their reply at once per worker: its crash bound
         "DEMO_DATA": None,  # path to online_retail.csv.gz for the demo workspace
         "CURRENCY": "GBP",  # prices and revenue are shown in it (MAILRAMP_CURRENCY=EUR)
         "SIMULATE_RECIPIENTS": False,  # MAILRAMP_SIMULATE_RECIPIENTS=1: only with the local outbox

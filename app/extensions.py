@@ -81,6 +81,7 @@ def init_app(app: Flask) -> rt.Runtime:
         soft_bounce_days=int(app.config.get("SOFT_BOUNCE_DAYS", 30)),
         throttle=throttle_config(app.config.get("THROTTLE")),
         smtp_connections=int(app.config.get("SMTP_CONNECTIONS", 4)),
+        smtp_dots_in_flight=max(1, int(app.config.get("SMTP_DOTS_IN_FLIGHT", 1))),
         simulated_recipients=simulated_recipients(app),
         blob_store=str(app.config.get("BLOB_STORE") or "database"),
     )

@@ -5,9 +5,11 @@ run; the same wave with throttling configured but not binding (the cost of the c
 pipeline into a null transport, in emails per CPU-second.
 
     .venv/bin/python bench/send.py [--contacts 100000] [--raw 20000] [--connections 4] [--pipelining]
+                                   [--rtt-ms 0] [--dots-in-flight 1]
 
 With --pipelining the sink offers PIPELINING, which the worker then uses (MAIL, RCPT and DATA in one
-write) and bare smtplib clients do not.
+write) and bare smtplib clients do not. With --rtt-ms N the worker and the bare clients reach the sink
+through a proxy that hands on each chunk N/2 ms late in each direction: a server that far away.
 
 Targets (issue 12.3): at least 90% of the raw N-connection rate; at least 5,000 emails per CPU-second.
 """
@@ -15,6 +17,7 @@ Targets (issue 12.3): at least 90% of the raw N-connection rate; at least 5,000 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import os
 import smtplib
@@ -56,6 +59,53 @@ def run_sink(port: int, ready: Any, pipelining: bool = False) -> None:
     ready.set()
     while True:
         time.sleep(3600)
+
+
+def run_delay_proxy(listen: int, target: int, rtt_ms: float, ready: Any) -> None:
+    """A TCP proxy on `listen` to the sink on `target` that hands on every chunk rtt_ms/2 after it
+    arrived, in order, in both directions: the sink as a server that far away (the kernel's netem
+    is not available on every machine)."""
+    import asyncio
+
+    delay = rtt_ms / 2000
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        loop = asyncio.get_running_loop()
+        chunks: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def forward() -> None:
+            while True:
+                due, data = await chunks.get()
+                if (wait := due - loop.time()) > 0:
+                    await asyncio.sleep(wait)
+                if not data:
+                    writer.close()
+                    return
+                writer.write(data)
+                await writer.drain()
+
+        sender = asyncio.create_task(forward())
+        while True:
+            try:
+                data = await reader.read(65536)
+            except ConnectionError:
+                data = b""
+            chunks.put_nowait((loop.time() + delay, data))
+            if not data:
+                break
+        with contextlib.suppress(ConnectionError):
+            await sender
+
+    async def handle(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        server_r, server_w = await asyncio.open_connection("127.0.0.1", target)
+        await asyncio.gather(pipe(client_r, server_w), pipe(server_r, client_w))
+
+    async def serve() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", listen)
+        ready.set()
+        await server.serve_forever()
+
+    asyncio.run(serve())
 
 
 def free_port() -> int:
@@ -275,19 +325,39 @@ def main() -> None:
     parser.add_argument(
         "--pipelining", action="store_true", help="the sink offers PIPELINING (bare smtplib does not use it)"
     )
+    parser.add_argument(
+        "--dots-in-flight", type=int, default=1, help="MAILRAMP_SMTP_DOTS_IN_FLIGHT: the worker's crash bound"
+    )
+    parser.add_argument(
+        "--rtt-ms",
+        type=float,
+        default=0.0,
+        help="reach the sink through a proxy that delays each direction by half of this; 0: directly",
+    )
     args = parser.parse_args()
 
-    port = free_port()
+    port = sink_port = free_port()
     ready = multiprocessing.Event()
-    sink = multiprocessing.Process(target=run_sink, args=(port, ready, args.pipelining), daemon=True)
+    sink = multiprocessing.Process(target=run_sink, args=(sink_port, ready, args.pipelining), daemon=True)
     sink.start()
     ready.wait(10)
+    if args.rtt_ms:  # the worker and the bare clients go through the proxy
+        port, ready = free_port(), multiprocessing.Event()
+        proxy = multiprocessing.Process(
+            target=run_delay_proxy, args=(port, sink_port, args.rtt_ms, ready), daemon=True
+        )
+        proxy.start()
+        ready.wait(10)
 
     from tests.factories import add_campaign, add_template
 
     off = {"enabled": False}
     app = scratch_app(
-        workdir(), SMTP_URL=f"smtp://127.0.0.1:{port}", SMTP_CONNECTIONS=args.connections, THROTTLE=off
+        workdir(),
+        SMTP_URL=f"smtp://127.0.0.1:{port}",
+        SMTP_CONNECTIONS=args.connections,
+        SMTP_DOTS_IN_FLIGHT=args.dots_in_flight,
+        THROTTLE=off,
     )
     rt = app.extensions["mailramp"]
     session = rt.session_factory()
@@ -362,7 +432,8 @@ def main() -> None:
     n = args.connections
     offers = "offers PIPELINING" if args.pipelining else "does not offer PIPELINING"
     print(
-        f"contacts: {args.contacts:,} on {dialect} (setup {setup_s:.1f} s); SMTP sink pid {sink.pid}, {offers}"
+        f"contacts: {args.contacts:,} on {dialect} (setup {setup_s:.1f} s); SMTP sink pid {sink.pid}, {offers}, "
+        + (f"{args.rtt_ms:g} ms round trip away (delaying proxy)" if args.rtt_ms else "on loopback")
     )
     print(f"wave planned in {plan_s:.2f} s; recommendations scored in {score_s:.2f} s")
     print(
@@ -392,6 +463,8 @@ def main() -> None:
             "contacts": args.contacts,
             "connections": n,
             "pipelining": args.pipelining,
+            "rtt_ms": args.rtt_ms,
+            "dots_in_flight": args.dots_in_flight,
             "sent": sent,
             "emails_per_s": round(rate, 1),
             "throttled_not_binding_emails_per_s": round(throttled_rate, 1),

@@ -49,6 +49,9 @@ class Settings:
     # per-domain-group limits, hourly cap, warm-up (campaigns.sending.throttling); None: the defaults
     throttle: Any = None
     smtp_connections: int = 4  # SMTP connections per worker process
+    # messages whose final dot may await its reply at once, across a worker's connections: what a
+    # killed worker can send twice (campaigns.sending.journal); more only pays on distant servers
+    smtp_dots_in_flight: int = 1
     # simulated recipients react to what the local outbox receives (never with a real SMTP server)
     simulated_recipients: bool = False
     # where model artifacts and uploads waiting for a worker are kept: "database" or "file:///shared"

@@ -7,7 +7,7 @@ A chunk's messages are spread over the lanes, each receiving domain group over a
 `concurrency` lanes (campaigns.sending.throttling). Every lane journals each reply as it comes, so
 the crash guarantees of campaigns.sending.journal hold whatever the number of lanes: the lanes take
 turns for the last step of each message (final dot, its reply, journal append), so at most one
-accepted message per worker is ever unjournaled.
+accepted message per worker (`dots_in_flight`, 1 by default) is ever unjournaled.
 """
 
 from __future__ import annotations
@@ -41,8 +41,11 @@ class Delivery:
 
 
 class Lanes:
-    def __init__(self, factory: TransportFactory, url: str, count: int, journal: SendJournal) -> None:
+    def __init__(
+        self, factory: TransportFactory, url: str, count: int, journal: SendJournal, dots_in_flight: int = 1
+    ) -> None:
         self.count = max(1, count)
+        self.dots_in_flight = dots_in_flight
         self.factory, self.url, self.journal = factory, url, journal
         self.transports: list[SmtpTransport] = []
         self.writers: list[JournalWriter] = []
@@ -61,7 +64,7 @@ class Lanes:
             self.__exit__()
             raise
         if all(isinstance(t, SmtpTransport) for t in self.transports):
-            self.loop = SmtpLoop(self.transports, self.writers)
+            self.loop = SmtpLoop(self.transports, self.writers, self.dots_in_flight)
         return self
 
     def __exit__(self, *exc: object | TracebackType | None) -> None:

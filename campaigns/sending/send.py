@@ -135,7 +135,11 @@ def send_batch(
             work = _Work(rt, session, campaign, compiled(template), builder, journal, lock, outcome)
             with (
                 Lanes(
-                    transport_factory, rt.settings.smtp_url, rt.settings.smtp_connections, journal
+                    transport_factory,
+                    rt.settings.smtp_url,
+                    rt.settings.smtp_connections,
+                    journal,
+                    rt.settings.smtp_dots_in_flight,
                 ) as lanes,
                 short_gil_switches(),
             ):

@@ -11,9 +11,10 @@ and waiting for the interpreter, on every reply. The per-message steps and their
   trip instead of three; the replies are read in order), else one after another; the first refusal
   among them gives `<code> <reply>` (5xx: for good), then RSET (421: the connection is closed at
   once, whatever replies were still due);
-- the body, then the final dot: only one connection at a time may have sent its dot and not yet
-  journaled the reply (the crash guarantee of campaigns.sending.journal: at most one accepted message
-  per worker is ever unjournaled);
+- the body, then the final dot: only `dots_in_flight` connections at a time (1 by default) may have
+  sent their dot and not yet journaled the reply (the crash guarantee of campaigns.sending.journal:
+  at most that many accepted messages per worker are ever unjournaled). With one, a worker delivers
+  at most one message per round trip to the server, whatever its number of connections;
 - a connection lost mid-message is re-opened once and the message retried once, then it gives
   "connection lost: ..." (failed for now);
 - every result is appended to the connection's journal writer as it comes, and before each message
@@ -65,10 +66,13 @@ class _Connection:
 class SmtpLoop:
     """Delivers per-connection message lists over `transports` (one journal writer each)."""
 
-    def __init__(self, transports: Sequence[SmtpTransport], writers: Sequence[JournalWriter]) -> None:
+    def __init__(
+        self, transports: Sequence[SmtpTransport], writers: Sequence[JournalWriter], dots_in_flight: int = 1
+    ) -> None:
         self.transports, self.writers = transports, writers
         self.selector = selectors.DefaultSelector()
-        self.committing: _Connection | None = None  # sent its dot, reply not yet journaled
+        self.dots_in_flight = max(1, dots_in_flight)
+        self.committing: set[_Connection] = set()  # sent their dot, reply not yet journaled
         self.waiting: deque[_Connection] = deque()  # body sent, waiting for their turn to send the dot
         self.busy = 0
         self.ready: deque[_Connection] = deque()  # finished a message: start their next one
@@ -99,7 +103,8 @@ class SmtpLoop:
         finally:
             for c in conns:
                 self._unregister(c)
-            self.committing, self.busy = None, 0
+            self.committing.clear()
+            self.busy = 0
             self.waiting.clear()
             self.ready.clear()
         return [r for c in conns for r in c.results]
@@ -270,7 +275,7 @@ class SmtpLoop:
         body = DOT.sub(b"..", message.data)
         if not body.endswith(b"\r\n"):
             body += b"\r\n"
-        if self.committing is None:  # our turn at once: body and final dot in one write
+        if len(self.committing) < self.dots_in_flight:  # our turn at once: body and final dot in one write
             self._commit(c, body)
             return
         try:  # the server accepts nothing before the final dot, sent when our turn comes
@@ -282,13 +287,13 @@ class SmtpLoop:
         self.waiting.append(c)
 
     def _commit(self, c: _Connection, body: bytes = b"") -> None:
-        self.committing = c
+        self.committing.add(c)
         self._command(c, "dot", body + b".\r\n")
 
     def _release(self, c: _Connection) -> None:
-        if self.committing is c:
-            self.committing = None
-            while self.waiting and self.committing is None:
+        if c in self.committing:
+            self.committing.discard(c)
+            while self.waiting and len(self.committing) < self.dots_in_flight:
                 self._commit(self.waiting.popleft())
 
     def _refused(self, c: _Connection, code: int, text: bytes) -> None:

@@ -125,24 +125,31 @@ def one_connection(url: str, redis: Redis) -> list[DeliveryResult]:
     return results
 
 
-@pytest.mark.parametrize("pipelining", [False, True], ids=["one-by-one", "pipelined"])
+@pytest.mark.parametrize(
+    ("pipelining", "dots"),
+    [(False, 1), (True, 1), (True, 4)],
+    ids=["one-by-one", "pipelined", "pipelined-4-dots-in-flight"],
+)
 def test_loop_gives_what_one_connection_gives(
-    serve: Any, redis: Redis, monkeypatch: pytest.MonkeyPatch, pipelining: bool
+    serve: Any, redis: Redis, monkeypatch: pytest.MonkeyPatch, pipelining: bool, dots: int
 ) -> None:
     expected_sink, loop_sink = script(), script(pipelining)
     expected = one_connection(serve(expected_sink), redis)  # smtplib, one command at a time
     journal = SendJournal(redis, 2, 0)
     url = serve(loop_sink)
     envelopes: list[bytes] = []  # what the loop writes when it starts a message
+    most_dots = 0  # final dots awaiting their reply at once
     command = SmtpLoop._command
 
     def spy(self: SmtpLoop, c: Any, step: str, line: str | bytes) -> None:
+        nonlocal most_dots
         if step == "mail":
             envelopes.append(line.encode() if isinstance(line, str) else line)
         command(self, c, step, line)
+        most_dots = max(most_dots, len(self.committing))
 
     monkeypatch.setattr(SmtpLoop, "_command", spy)
-    with Lanes(lambda u: SmtpTransport(SmtpConfig.from_url(u)), url, 4, journal) as lanes:
+    with Lanes(lambda u: SmtpTransport(SmtpConfig.from_url(u)), url, 4, journal, dots) as lanes:
         assert lanes.loop is not None  # SMTP connections are driven by one thread
         first = lanes.submit(messages()[:6], None).result()
         assert len(journal.entries()) == 6  # a chunk's entries are all in Redis when it returns
@@ -160,6 +167,7 @@ def test_loop_gives_what_one_connection_gives(
     # MAIL, RCPT and DATA in one write exactly when the server offers PIPELINING
     assert len(envelopes) >= 14
     assert all((b"\r\nrcpt TO:" in e and e.endswith(b"\r\ndata\r\n")) is pipelining for e in envelopes)
+    assert 1 <= most_dots <= dots  # never more unjournaled acceptances than the bound allows
     # every message journaled once; bodies arrive byte for byte (dot-stuffing undone by the server)
     assert sorted(e.send_id for e in journal.entries()) == list(range(1, 15))
     assert loop_sink.bodies == expected_sink.bodies

@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from redis.exceptions import RedisError
-from rq import Retry, Worker
+from redis.exceptions import RedisError, ResponseError
+from rq import Queue, Retry, Worker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from sqlalchemy.exc import DBAPIError
@@ -254,6 +254,8 @@ def resume_open_waves(rt: Runtime) -> int:
         job = _fetch(rt, b.job_id)
         if job_is_live(rt, job) and not (job is not None and _abandoned(rt, job, b)):
             continue
+        if job is not None:  # taken off its queue and never started: rq's cleanup must not fail it later
+            rt.redis.lrem(Queue(job.origin, connection=rt.redis).intermediate_queue_key, 0, job.id)
         resumed.append(b)
     enqueue_batches(rt, resumed)
     return len(resumed) + rescored
@@ -289,9 +291,24 @@ def job_is_live(rt: Runtime, job: Job | None) -> bool:
     if job is None:
         return False
     status = job.get_status(refresh=True)
-    if status in ("queued", "deferred", "scheduled"):
+    if status in ("deferred", "scheduled"):
         return True
+    if status == "queued":
+        return _in_queue(rt, job)
     return status == "started" and _worker_alive(rt, job.worker_name)
+
+
+def _in_queue(rt: Runtime, job: Job) -> bool:
+    """Whether a job whose status says queued is still in its queue. A worker takes a job off the
+    queue (into rq's intermediate list) before it marks it started; a worker killed, or cut from
+    Redis, in between leaves a job that says queued and that no worker will take. rq fails such a
+    job only at its maintenance, ten to twenty minutes later, so resume does not wait for that:
+    the batch lock and the ledger make a second job for the same batch harmless."""
+    key = Queue(job.origin, connection=rt.redis).key
+    try:
+        return rt.redis.lpos(key, job.id) is not None
+    except ResponseError:  # Redis older than 6.0.6: no LPOS
+        return job.id.encode() in rt.redis.lrange(key, 0, -1)
 
 
 def _worker_alive(rt: Runtime, name: str | None) -> bool:

@@ -39,3 +39,25 @@ def test_a_batch_whose_host_died_is_taken_over_once_its_lock_lapsed(app: Any, se
     assert resume_open_waves(rt) == 1  # lapsed: the batch is queued again
     assert q.fetch_job(job.id).get_status(refresh=True) == "queued"  # type: ignore[union-attr]
     worker.register_death()
+
+
+def test_a_batch_taken_off_its_queue_by_a_worker_that_died_before_starting_it_is_queued_again(
+    app: Any, session: Session
+) -> None:
+    """rq moves a job from its queue to an intermediate list, then marks it started. A worker killed
+    (or cut from Redis) in between leaves the job saying "queued" in no queue: nothing would run it
+    until rq's maintenance fails it, ten to twenty minutes later."""
+    rt: Runtime = app.extensions["mailramp"]
+    add_contacts(session, 5)
+    campaign = add_campaign(session, add_template(session).id)
+    wave = start_wave(rt, campaign.id, None)
+    q = queues.queue(rt, queues.SENDING)
+    job_id = f"send-{campaign.id}-{wave['wave_id']}-0"
+    assert resume_open_waves(rt) == 0  # queued, in its queue: live
+    assert rt.redis.lmove(q.key, q.intermediate_queue_key, "LEFT", "RIGHT") == job_id.encode()  # dequeued
+    assert q.fetch_job(job_id).get_status(refresh=True) == "queued"  # type: ignore[union-attr]
+    assert job_id not in q.job_ids
+    assert resume_open_waves(rt) == 1
+    assert job_id in q.job_ids  # back in its queue, where a worker will take it
+    assert q.intermediate_queue.get_job_ids() == []  # so rq's maintenance will not fail it later
+    assert resume_open_waves(rt) == 0

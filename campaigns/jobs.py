@@ -247,12 +247,17 @@ def resume_open_waves(rt: Runtime) -> int:
         rescored += len(batches)
     todo = [b for b in todo if b.wave_id not in unscored]
     resumed = []
+    sending = queues.queue(rt, queues.SENDING)
+    waiting = set(sending.get_job_ids())  # read once for every batch below, not scanned per batch
     for b in todo:
         later = rt.redis.get(_later_key(b.wave_id, b.batch))  # re-enqueued by the throttle
         if later is not None and job_is_live(rt, _fetch(rt, later.decode())):
             continue
         job = _fetch(rt, b.job_id)
-        if job_is_live(rt, job) and not (job is not None and _abandoned(rt, job, b)):
+        in_sending = job is not None and job.origin == sending.name
+        if job_is_live(rt, job, waiting if in_sending else None) and not (
+            job is not None and _abandoned(rt, job, b)
+        ):
             continue
         if job is not None:  # taken off its queue and never started: rq's cleanup must not fail it later
             rt.redis.lrem(Queue(job.origin, connection=rt.redis).intermediate_queue_key, 0, job.id)
@@ -286,15 +291,16 @@ def _abandoned(rt: Runtime, job: Job, b: PlannedBatch) -> bool:
     return not rt.redis.exists(lock_name(b.wave_id, b.batch))
 
 
-def job_is_live(rt: Runtime, job: Job | None) -> bool:
-    """Queued or waiting to run, or started by a worker that is still alive."""
+def job_is_live(rt: Runtime, job: Job | None, queued: set[str] | None = None) -> bool:
+    """Queued or waiting to run, or started by a worker that is still alive. `queued`: the job ids
+    of the job's queue when the caller has read them already."""
     if job is None:
         return False
     status = job.get_status(refresh=True)
     if status in ("deferred", "scheduled"):
         return True
     if status == "queued":
-        return _in_queue(rt, job)
+        return job.id in queued if queued is not None else _in_queue(rt, job)
     return status == "started" and _worker_alive(rt, job.worker_name)
 
 

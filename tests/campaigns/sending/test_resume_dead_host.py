@@ -11,7 +11,7 @@ from rq.job import JobStatus
 from sqlalchemy.orm import Session
 
 from campaigns import queues
-from campaigns.jobs import resume_open_waves, start_wave
+from campaigns.jobs import job_is_live, resume_open_waves, start_wave
 from campaigns.runtime import Runtime
 from campaigns.sending.batch_lock import LOCK_SECONDS, lock_name
 from tests.factories import add_campaign, add_contacts, add_template
@@ -57,6 +57,7 @@ def test_a_batch_taken_off_its_queue_by_a_worker_that_died_before_starting_it_is
     assert rt.redis.lmove(q.key, q.intermediate_queue_key, "LEFT", "RIGHT") == job_id.encode()  # dequeued
     assert q.fetch_job(job_id).get_status(refresh=True) == "queued"  # type: ignore[union-attr]
     assert job_id not in q.job_ids
+    assert not job_is_live(rt, q.fetch_job(job_id))  # read on its own (the periodic scheduler's way)
     assert resume_open_waves(rt) == 1
     assert job_id in q.job_ids  # back in its queue, where a worker will take it
     assert q.intermediate_queue.get_job_ids() == []  # so rq's maintenance will not fail it later

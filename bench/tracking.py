@@ -6,7 +6,11 @@ Load: wrk (Debian's package) when installed, else a Python load generator. Each 
 alone, in turn. Checks that every request answered 2xx/302 added exactly one entry to the stream (no
 accepted event lost). Prints a table and ends with one JSON line.
 
-    python bench/tracking.py [--seconds 20] [--rounds 5] [--connections 16] [--workers 2] [--threads 4]
+    python bench/tracking.py [--seconds 20] [--rounds 5] [--connections 16] [--workers 2] [--threads 1]
+
+The default is the README's tracking tier: gunicorn's sync workers (`--threads 1`), whose requests
+never wait for the interpreter lock behind another thread's; `--threads 4` measures the threaded
+setup `make run` uses for the whole app.
 """
 
 from __future__ import annotations
@@ -211,7 +215,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=20, help="per endpoint, over all rounds")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1, help="1: sync workers (the tracking tier)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved slices per endpoint")
     args = parser.parse_args()
     folder = workdir()

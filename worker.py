@@ -5,7 +5,7 @@ python worker.py --burst         # drain every queue and exit (tests, one-off ru
 python worker.py --cron-only     # only the periodic-job scheduler
 python worker.py --metrics-port 9100   # also serve this host's counters to Prometheus
 
-The pool keeps at least one process that never takes imports or trainings (campaigns.queues), so a
+The pool keeps at least one process that never takes imports or trainings (campaigns.ops.queues), so a
 long training never delays a wave or ingest. A worker process that dies (a crash, a Redis or database
 outage it could not ride out) is started again with backoff; SIGINT/SIGTERM stops the pool within
 STOP_SECONDS (work cut short is resumed from the ledger and the journal).
@@ -42,11 +42,14 @@ class MailrampWorker(SimpleWorker):
     own database connections (a pool inherited through fork is discarded)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
         from campaigns import runtime
+        from campaigns.ops import queues
+
+        kwargs.setdefault("job_class", queues.Job)  # jobs queued by an earlier version still run
+        super().__init__(*args, **kwargs)
 
         runtime.current().session_factory.kw["bind"].dispose(close=False)
-        from campaigns.signals import record_job_failure
+        from campaigns.ops.signals import record_job_failure
 
         self.push_exc_handler(record_job_failure)  # counted for /metrics
 
@@ -65,7 +68,7 @@ def recover(rt: Any) -> int:
     """Re-enqueue batches whose worker died and fail interrupted imports and trainings, before taking
     new work. An outage here is not fatal: the periodic jobs do the same every minute."""
     from campaigns.jobs import resume_open_waves
-    from campaigns.recovery import recover_interrupted
+    from campaigns.ops.recovery import recover_interrupted
 
     try:
         failed = recover_interrupted(rt)
@@ -80,7 +83,7 @@ def recover(rt: Any) -> int:
 def slots(prefix: str, workers: int) -> list[list[str]]:
     """Queue lists of the pool's processes: the last one also takes imports and trainings (after the
     short work), the others never do. A single process takes everything."""
-    from campaigns import queues
+    from campaigns.ops import queues
 
     if workers <= 1:
         return [queues.names(prefix)]
@@ -176,7 +179,7 @@ def _signal(process: BaseProcess, sig: int) -> None:
 
 
 def run_cron(rt: Any) -> None:
-    from campaigns.periodic import run_scheduler
+    from campaigns.ops.periodic import run_scheduler
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -202,10 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     app = build()
     rt = app.extensions["mailramp"]
     if args.metrics_port:
-        from campaigns.signals import serve
+        from campaigns.ops.signals import serve
 
         serve(args.metrics_port)
-    from campaigns.durability import warn_if_not_durable
+    from campaigns.ops.durability import warn_if_not_durable
 
     warn_if_not_durable(rt.redis)
     if args.cron_only:
@@ -216,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         if resumed:
             log.info("re-enqueued %d batches left by a dead worker", resumed)
     if args.burst:
-        from campaigns import queues
+        from campaigns.ops import queues
 
         worker = MailrampWorker(queues.names(rt.settings.queue_name), connection=rt.redis)
         worker.work(burst=True, with_scheduler=True)

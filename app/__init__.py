@@ -72,7 +72,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
 
     app.wsgi_app = TrackingFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
 
-    from app import cli
+    from app import commands
 
-    cli.init_app(app)
+    commands.init_app(app)
     return app

@@ -37,8 +37,8 @@ def export_events_command(
     path: Path, fmt: str, since: str, until: str, after: str, kind: str, limit: str
 ) -> None:
     """Raw events to PATH (NDJSON or Parquet), streamed; prints the cursor to resume from."""
-    from campaigns import event_export
     from campaigns.errors import InputError
+    from campaigns.events import export as event_export
 
     try:
         rng = event_export.parse_range(
@@ -59,8 +59,8 @@ def import_group() -> None:
 
 
 def _run(kind: str, path: Path, encoding: str, show: int) -> None:
-    from campaigns import imports
-    from campaigns.csv_import import start_run
+    from campaigns.imports import runs as imports
+    from campaigns.imports.stream import start_run
 
     rt = get_runtime()
     with rt.session() as session:
@@ -116,7 +116,7 @@ _import_command("suppressions", "Addresses never to send to: email (required), r
               help="replay the story: a staged AI rollout and a rolled-back one, with simulated recipients")  # fmt: skip
 def demo_command(data_path: str | None, synthetic: bool, force: bool, seed: int, story: bool) -> None:
     """Build the demo workspace: contacts, catalog, purchase history, segments, a template and the story."""
-    from campaigns.demo import build_demo
+    from campaigns.demo.workspace import build_demo
 
     rt = get_runtime()
     if synthetic:
@@ -136,7 +136,7 @@ def demo_command(data_path: str | None, synthetic: bool, force: bool, seed: int,
         f"template {summary.template!r} in {seconds:.1f} s"
     )
     if story:
-        from campaigns.demo_story import build_story
+        from campaigns.demo.story import build_story
 
         started = time.perf_counter()
         with rt.session() as session:

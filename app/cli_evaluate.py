@@ -26,8 +26,8 @@ from campaigns.errors import InputError, NotFound, StateError
 def evaluate_command(rollout_id: int, as_json: bool, dry_run: bool) -> None:
     """Evaluate a rollout now: health checks, sequential tests, a decision applied through the state machine."""
     from app.extensions import get_runtime
-    from campaigns import alerts
-    from campaigns.evaluation import decision_to_json, evaluate
+    from campaigns.decisions.evaluation import decision_to_json, evaluate
+    from campaigns.ops import alerts
 
     runtime = get_runtime()
     actor = f"cli:{getpass.getuser()}"

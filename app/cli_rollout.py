@@ -163,8 +163,8 @@ def _segment_command(action: str, help_text: str) -> None:
     @_reason
     @_as
     def command(rollout_id: int, segment_id: int, reason: str, as_email: str | None) -> None:
-        from campaigns import alerts
         from campaigns.decisions.by_hand import set_segment_by_hand
+        from campaigns.ops import alerts
 
         def work(session: Session) -> int:
             who, role = _who(session, as_email)

@@ -113,3 +113,12 @@ def _instance_secret(instance_path: Path) -> str:
     path.write_text(key)
     path.chmod(0o600)
     return key
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def instance_path() -> Path:
+    """The local folder (SQLite file, embedded Redis, outbox, log): MAILRAMP_INSTANCE_PATH or instance/."""
+    configured = os.environ.get("MAILRAMP_INSTANCE_PATH")
+    return Path(configured) if configured else ROOT / "instance"

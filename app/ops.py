@@ -20,8 +20,8 @@ ops = Blueprint("ops", __name__)
 def metrics() -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-    from campaigns.signals import process_registry
-    from campaigns.signals_cluster import ClusterCollector
+    from campaigns.ops.signals import process_registry
+    from campaigns.ops.signals_cluster import ClusterCollector
 
     token = current_app.config.get("METRICS_TOKEN")
     if token:

@@ -25,19 +25,15 @@ from typing import IO, Any
 
 import click
 
+from app.config import ROOT, instance_path
+
 DEMO_EMAIL = "admin@demo.mailramp.test"
 DEMO_PASSWORD = "mailramp-demo"  # a local demo login, printed at start; change it for anything real
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "online_retail.csv.gz"
-ROOT = Path(__file__).resolve().parent.parent
 STOP_SECONDS = 6.0  # SIGTERM, then SIGKILL to what is left; within the promised 10 s
 WEB_READY_SECONDS = 180.0
 MAX_BACKOFF_SECONDS = 60.0
 HEALTHY_AFTER_SECONDS = 30.0
-
-
-def instance_path() -> Path:
-    configured = os.environ.get("MAILRAMP_INSTANCE_PATH")
-    return Path(configured) if configured else ROOT / "instance"
 
 
 def start_services(instance: Path, say: Any) -> list[Any]:
@@ -45,14 +41,14 @@ def start_services(instance: Path, say: Any) -> list[Any]:
     keep: list[Any] = []
     instance.mkdir(parents=True, exist_ok=True)
     if not os.environ.get("REDIS_URL"):
-        from campaigns.durability import start_embedded_redis
+        from campaigns.ops.durability import start_embedded_redis
 
         server = start_embedded_redis(instance / "redis.rdb")
         os.environ["REDIS_URL"] = f"unix://{server.socket_file}?db=0"
         keep.append(server)
         say(f"embedded Redis at {server.socket_file} (append-only file synced on every write)", log_only=True)
     if not os.environ.get("SMTP_URL"):
-        from campaigns.outbox import start_outbox
+        from campaigns.sending.outbox import start_outbox
 
         port = int(os.environ.get("MAILRAMP_OUTBOX_PORT", "8025"))
         keep.append(start_outbox(instance / "outbox", port=port))
@@ -73,7 +69,7 @@ def prepare(demo_data: str | None, say: Any) -> None:
 
     migrate.upgrade(database_url(instance_path()))  # first: a fresh database gets its shared key table
     app = create_app()
-    from campaigns.durability import persistence_problem
+    from campaigns.ops.durability import persistence_problem
 
     problem = persistence_problem(app.extensions["mailramp"].redis)
     if problem:
@@ -89,7 +85,7 @@ def prepare(demo_data: str | None, say: Any) -> None:
         if path == "synthetic":
             path = None
         say(f"first run: building the demo workspace from {path or 'the synthetic generator'} ...")
-        from campaigns.demo import build_demo
+        from campaigns.demo.workspace import build_demo
 
         summary = build_demo(db(), path)
         db().commit()
@@ -258,7 +254,7 @@ def run(host: str, port: int, workers: int, demo_data: str | None, verbose: bool
         for service in services:
             with contextlib.suppress(Exception):
                 if hasattr(service, "socket_file"):
-                    from campaigns.durability import stop_embedded_redis
+                    from campaigns.ops.durability import stop_embedded_redis
 
                     stop_embedded_redis(service)
                 elif hasattr(service, "stop"):

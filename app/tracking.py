@@ -1,7 +1,7 @@
 """Tracking endpoints: verify the signed token, make the raw event durable, answer at once.
 
 A tampered or unknown token gets 404 and records nothing. An event is answered 2xx only once it is
-durable (in Redis, or in the web process's spool while Redis is down; see campaigns.tracking); when it
+durable (in Redis, or in the web process's spool while Redis is down; see campaigns.events.tracking); when it
 cannot be, the answer is 503 and the client may retry. The open pixel and the click redirect, most of
 the traffic, are answered ahead of Flask by app.tracking_fast; unsubscribes and conversions are here.
 """
@@ -29,8 +29,8 @@ from redis.exceptions import RedisError
 
 from app.extensions import get_runtime
 from app.tracking_fast import NotDurable, push
-from campaigns.tokens import TokenSigner, TrackingRef
-from campaigns.tracking import MAX_CONVERSION_VALUE, order_key
+from campaigns.events.tokens import TokenSigner, TrackingRef
+from campaigns.events.tracking import MAX_CONVERSION_VALUE, order_key
 
 tracking = Blueprint("tracking", __name__, url_prefix="/t")
 TRACKING_PATHS = "/t/"

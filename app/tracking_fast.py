@@ -29,10 +29,10 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.urls import iri_to_uri
 
+from campaigns.events.spool import EventSpool
+from campaigns.events.tokens import TokenSigner, TrackingRef
+from campaigns.events.tracking import PIXEL, EventIntake, RawEvent
 from campaigns.runtime import Runtime
-from campaigns.spool import EventSpool
-from campaigns.tokens import TokenSigner, TrackingRef
-from campaigns.tracking import PIXEL, EventIntake, RawEvent
 from models import CampaignLink
 
 log = logging.getLogger(__name__)

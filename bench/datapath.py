@@ -100,8 +100,8 @@ def bare_copy(rt: Any, path: Path, indexed: bool = False) -> float:
 
 
 def mailramp_import(rt: Any, path: Path) -> tuple[float, int]:
-    from campaigns import imports
-    from campaigns.csv_import import start_run
+    from campaigns.imports import runs as imports
+    from campaigns.imports.stream import start_run
 
     with rt.session() as session:
         run_id = start_run(session, "contacts", path.name, "bench", status="running").id
@@ -154,7 +154,7 @@ def _insert_select(conn: Any, campaign_id: int, batch_size: int) -> float:
 
 
 def export(rt: Any, campaign_id: int) -> tuple[float, float, int, int]:
-    from campaigns.reports import sends_csv
+    from campaigns.reports.results import sends_csv
 
     conn = raw_connection(rt)
     try:

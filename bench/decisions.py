@@ -44,7 +44,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from campaigns.decisions import Evidence, Snapshot, decide
-from campaigns.policy import parse_config
+from campaigns.decisions.policy import parse_config
 from campaigns.rollout.stages import parse_plan
 from campaigns.stats import stratified
 from campaigns.stats.lift import relative_sequence, sprt_log_lr

@@ -3,8 +3,8 @@
 Builds a SQLite database (a temporary file) holding one ramping rollout with N/4 contacts and sends
 over three stages and N events (delivered, human and machine opens, human and bot clicks,
 conversions with values, unsubscribes, complaints, bounces), generated inside SQLite with recursive
-CTEs. The aggregates are built from those rows by `campaigns.metrics_rebuild.rebuild_aggregates`
-(equal to the incremental path: tests/campaigns/test_metrics.py checks it); sends are spread over a
+CTEs. The aggregates are built from those rows by `campaigns.events.metrics_rebuild.rebuild_aggregates`
+(equal to the incremental path: tests/campaigns/events/test_metrics.py checks it); sends are spread over a
 week of hourly send-time cohorts (168), so the aggregates have the rows maturation needs. Then it
 times:
 
@@ -27,10 +27,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from campaigns import metrics
 from campaigns.decisions import decide
-from campaigns.evaluation import evaluate, load_snapshot
-from campaigns.metrics_rebuild import rebuild_aggregates
+from campaigns.decisions.evaluation import evaluate, load_snapshot
+from campaigns.events import metrics
+from campaigns.events.metrics_rebuild import rebuild_aggregates
 from models import Base, Campaign, Event, Rollout, Template
 from models.db import make_engine, make_session_factory
 

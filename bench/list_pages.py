@@ -33,7 +33,7 @@ def main() -> None:
     args = parser.parse_args()
     from app.auth import create_user
     from app.extensions import db
-    from campaigns.demo import build_demo
+    from campaigns.demo.workspace import build_demo
     from models import Role
 
     app = scratch_app(workdir(), WTF_CSRF_ENABLED=False)
@@ -43,7 +43,7 @@ def main() -> None:
         create_user("marketer@example.com", "correct horse battery staple", Role.marketer)
         db().commit()
         try:
-            from campaigns.demo_story import build_story
+            from campaigns.demo.story import build_story
 
             build_story(db(), app.extensions["mailramp"])
             db().commit()

@@ -29,7 +29,7 @@ from bench.common import emit
 from campaigns.privacy import audit
 from campaigns.privacy.erasure import erase_contact
 from campaigns.privacy.retention import apply_retention
-from campaigns.reports import campaign_results
+from campaigns.reports.results import campaign_results
 from models import Base, Campaign, Contact, Event, Send, Template, utcnow
 from models.db import make_engine, make_session_factory
 

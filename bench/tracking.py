@@ -54,8 +54,8 @@ def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
 def prepare_app(folder: Path, redis_url: str) -> tuple[dict[str, str], list[str], list[str]]:
     """A database with one campaign, its link and 1,000 sends; returns the env and signed paths."""
     from app import create_app
-    from campaigns.campaigns import register_links
-    from campaigns.tokens import TokenSigner, TrackingRef
+    from campaigns.campaign_records import register_links
+    from campaigns.events.tokens import TokenSigner, TrackingRef
     from models import Base, Send
     from models.db import make_engine
     from tests.factories import add_campaign, add_contacts, add_template
@@ -222,7 +222,7 @@ def main() -> None:
     redis_server, redis_url = start_redis(folder)
     from redis import Redis
 
-    from campaigns.tracking import STREAM
+    from campaigns.events.tracking import STREAM
 
     redis = Redis.from_url(redis_url)
     env, pixels, clicks = prepare_app(folder, redis_url)

@@ -20,8 +20,9 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from sqlalchemy.exc import DBAPIError
 
-from campaigns import queues, runtime, signals
-from campaigns.ingest import ingest
+from campaigns import runtime
+from campaigns.events.ingest import ingest
+from campaigns.ops import queues, signals
 from campaigns.runtime import Runtime
 from campaigns.sending.liveness import HOST, pid_alive
 from campaigns.sending.planner import PlannedBatch, open_batches, plan_wave
@@ -209,7 +210,7 @@ def _service(exc: Exception) -> str:
 
 def evaluate_after_wave(rt: Runtime, campaign_id: int, wave_id: int) -> None:
     """The evaluator looks after every wave (its statistics stay valid under such peeking)."""
-    from campaigns.evaluation import run_evaluation
+    from campaigns.decisions.evaluation import run_evaluation
 
     with rt.session() as session:
         campaign = session.get(Campaign, campaign_id)
@@ -345,8 +346,8 @@ def dispatch_due_job(now: datetime | None = None) -> list[int]:
 
 
 def demo_story_job() -> dict[str, Any]:
-    """Replay the demo's story (campaigns.demo_story) on a worker: it takes seconds, not the startup's."""
-    from campaigns.demo_story import build_story
+    """Replay the demo's story (campaigns.demo.story) on a worker: it takes seconds, not the startup's."""
+    from campaigns.demo.story import build_story
 
     rt = runtime.current()
     with rt.session() as session:

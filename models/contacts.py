@@ -17,7 +17,9 @@ class Contact(Base):
     __tablename__ = "contacts"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    email: Mapped[str] = mapped_column(sa.String(320), unique=True)  # normalized: see campaigns.contacts
+    email: Mapped[str] = mapped_column(
+        sa.String(320), unique=True
+    )  # normalized: see campaigns.contacts.records
     name: Mapped[str] = mapped_column(sa.String(300), default="")
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     country: Mapped[str] = mapped_column(sa.String(100), default="", index=True)

@@ -17,7 +17,7 @@ class Segment(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(200), unique=True)
     description: Mapped[str] = mapped_column(sa.Text, default="")
-    # {"all": [rule, ...]} | {"any": [...]} | {"not": rule} | leaf rules; see campaigns.audience
+    # {"all": [rule, ...]} | {"any": [...]} | {"not": rule} | leaf rules; see campaigns.audience.rules
     rules: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

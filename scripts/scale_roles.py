@@ -73,7 +73,7 @@ def setup(contacts: int, campaigns: int) -> dict[str, Any]:
     from app import create_app
     from app.auth import create_user, issue_token
     from app.extensions import db
-    from campaigns.csv_import import bulk_insert
+    from campaigns.imports.stream import bulk_insert
     from campaigns.recommender import training
     from models import Contact, Interaction, Item, Role, User
     from tests.factories import add_campaign, add_template

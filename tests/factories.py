@@ -7,8 +7,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from campaigns.campaigns import create_campaign
-from campaigns.templates import save_template
+from campaigns.campaign_records import create_campaign
+from campaigns.content.templates import save_template
 from models import Campaign, Contact, Interaction, Item, Template
 
 LAYOUT = '<html><body><h1>Hi {{ contact.first_name }}</h1>{{ content }}<p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p></body></html>'

@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 from rq import SimpleWorker
 
-from campaigns.ingest import ingest
-from campaigns.queues import all_queues
+from campaigns.events.ingest import ingest
+from campaigns.ops.queues import all_queues
 from campaigns.runtime import Runtime
 from models import Decision, Send
 from tests.conftest import SmtpSink

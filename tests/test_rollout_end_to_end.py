@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from rq import SimpleWorker
 
-from campaigns.queues import all_queues
+from campaigns.ops.queues import all_queues
 from campaigns.runtime import Runtime
 from models import Decision, Send, Wave
 from tests.conftest import SmtpSink

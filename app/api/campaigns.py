@@ -12,9 +12,10 @@ from app.api.schema import BIGINT_MAX, ApiModel, Id, Name
 from app.api.spec import route
 from app.auth import actor
 from app.extensions import db, get_runtime
-from campaigns.campaigns import cancel_campaign, create_campaign, get_campaign
+from campaigns.campaign_records import create_campaign, get_campaign
 from campaigns.jobs import start_wave
-from campaigns.reports import campaign_progress, campaign_results, results_csv, sends_csv
+from campaigns.reports.results import campaign_progress, campaign_results, results_csv, sends_csv
+from campaigns.sending.planner import cancel_campaign
 from models import Campaign, Role
 
 

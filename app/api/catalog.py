@@ -12,8 +12,8 @@ from app.api.contacts import PageQuery
 from app.api.schema import ApiModel, QueryModel
 from app.api.spec import route
 from app.extensions import db
-from campaigns import catalog
-from campaigns.contacts import get_contact
+from campaigns.catalog import items as catalog
+from campaigns.contacts.records import get_contact
 from models import Interaction, Item, Role
 
 

@@ -10,7 +10,8 @@ from pydantic import Field
 from app.api.schema import BIGINT_MAX, ApiModel, QueryModel
 from app.api.spec import route
 from app.extensions import db
-from campaigns import contacts, suppression
+from campaigns.contacts import records as contacts
+from campaigns.contacts import suppression
 from campaigns.errors import InputError
 from models import Contact, Role, Suppression
 

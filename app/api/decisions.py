@@ -12,9 +12,10 @@ from app.api.schema import BIGINT_MAX, ApiModel, QueryModel
 from app.api.spec import route
 from app.auth import actor
 from app.extensions import db, get_runtime
-from campaigns import alerts, arm_report, webhooks
+from campaigns.decisions.evaluation import decision_to_json, evaluate, list_decisions
 from campaigns.errors import NotFound
-from campaigns.evaluation import decision_to_json, evaluate, list_decisions
+from campaigns.ops import alerts, webhooks
+from campaigns.reports import arm_report
 from models import Decision, Role, Rollout
 
 TAG = "decisions"

@@ -10,7 +10,7 @@ from pydantic import Field
 from app.api.schema import BIGINT_MAX, QueryModel
 from app.api.spec import route
 from app.extensions import get_runtime
-from campaigns import event_export
+from campaigns.events import export as event_export
 from models import Role
 
 

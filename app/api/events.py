@@ -13,10 +13,10 @@ from pydantic import Field
 from app.api.schema import ApiModel, Id
 from app.api.spec import route
 from app.extensions import db, get_runtime
-from campaigns.contacts import normalize_email
+from campaigns.contacts.records import normalize_email
 from campaigns.errors import InputError
-from campaigns.tokens import TokenSigner
-from campaigns.tracking import MAX_CONVERSION_VALUE, RawEvent, conversion_key, push
+from campaigns.events.tokens import TokenSigner
+from campaigns.events.tracking import MAX_CONVERSION_VALUE, RawEvent, conversion_key, push
 from models import Contact, Role, Send
 
 

@@ -17,8 +17,8 @@ from app.api.schema import QueryModel
 from app.api.spec import route
 from app.auth import actor
 from app.extensions import db, get_runtime
-from campaigns import imports
 from campaigns.errors import InputError
+from campaigns.imports import runs as imports
 from models import ImportRun, Role
 
 ENCODINGS = ("utf-8", "latin-1", "cp1252", "utf-16")

@@ -11,7 +11,7 @@ from app.api.schema import ApiModel, QueryModel
 from app.api.spec import route
 from app.auth import actor
 from app.extensions import db, get_runtime
-from campaigns.contacts import get_contact
+from campaigns.contacts.records import get_contact
 from campaigns.recommender import drift, jobs, registry
 from campaigns.recommender.kinds import KINDS
 from campaigns.recommender.rules import CampaignRules

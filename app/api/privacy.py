@@ -12,7 +12,7 @@ from app.api.schema import ApiModel, Reason
 from app.api.spec import route
 from app.extensions import db, get_runtime
 from app.signup import send_confirmation, setting
-from campaigns.contacts import get_contact
+from campaigns.contacts.records import get_contact
 from campaigns.errors import InputError
 from campaigns.privacy import consent, erasure, export, signup, signup_forms
 from campaigns.privacy.audit import current_actor

@@ -16,9 +16,9 @@ from app.api.schema import ApiModel, Reason
 from app.api.spec import route
 from app.auth import actor, current_user
 from app.extensions import db, get_runtime
-from campaigns import alerts
 from campaigns.decisions.by_hand import set_segment_by_hand
 from campaigns.errors import InputError
+from campaigns.ops import alerts
 from campaigns.rollout import plans, service
 from campaigns.rollout.status import rollout_status
 from models import Decision, Role

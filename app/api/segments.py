@@ -1,4 +1,4 @@
-"""Segments: saved rules over attributes and behaviour, with live counts (see campaigns.audience)."""
+"""Segments: saved rules over attributes and behaviour, with live counts (see campaigns.audience.rules)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from app.api.contacts import PageQuery, contact_json
 from app.api.schema import ApiModel
 from app.api.spec import route
 from app.extensions import db
-from campaigns import audience
+from campaigns.audience import rules as audience
 from campaigns.errors import InputError, NotFound, StateError
 from models import Campaign, Contact, Role, Segment, utcnow
 

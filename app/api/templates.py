@@ -11,8 +11,8 @@ from pydantic import Field
 from app.api.schema import BIGINT_MAX, ApiModel, QueryModel
 from app.api.spec import route
 from app.extensions import db
+from campaigns.content.templates import preview, save_template
 from campaigns.errors import NotFound
-from campaigns.templates import preview, save_template
 from models import Role, Template
 
 

@@ -8,8 +8,8 @@ from werkzeug.wrappers import Response
 
 from app.auth import actor, current_user, require_role
 from app.extensions import db
-from app.ui import ui
 from app.ui.actions import perform
+from app.ui.blueprint import ui
 from campaigns.errors import InputError
 from campaigns.rollout import approvals as four_eyes
 from models import Approval, Role, Rollout

@@ -6,8 +6,8 @@ from flask import render_template, request
 
 from app.auth import require_role
 from app.extensions import db
-from app.ui import ui
 from app.ui.actions import arg_int
+from app.ui.blueprint import ui
 from campaigns.errors import InputError
 from campaigns.privacy import audit_log
 from models import Role

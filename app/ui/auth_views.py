@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 
 from app.auth import authenticate, current_user, end_sessions, start_session
 from app.extensions import db, get_runtime
-from app.ui import ui
+from app.ui.blueprint import ui
 
 
 def _too_many_attempts(email: str) -> bool:

@@ -10,8 +10,8 @@ from flask import render_template, request
 
 from app.auth import require_role
 from app.extensions import db
-from app.ui import ui
-from campaigns.calendar import month_entries, weeks
+from app.ui.blueprint import ui
+from campaigns.reports.calendar import month_entries, weeks
 from models import Role
 
 

@@ -13,15 +13,18 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from app.auth import actor, require_role
 from app.extensions import db, get_runtime
-from app.ui import ui
 from app.ui.actions import describe, form_int, perform
+from app.ui.blueprint import ui
 from app.ui.campaign_form import campaign_payload
 from app.ui.charts import engagement_charts, funnel_chart
-from campaigns import campaigns as engine
-from campaigns import catalog, engagement, jobs, reports
+from campaigns import campaign_records as engine
+from campaigns import jobs
+from campaigns.catalog import items as catalog
+from campaigns.decisions.policy import PRIMARY_METRICS
 from campaigns.errors import InputError
-from campaigns.policy import PRIMARY_METRICS
 from campaigns.recommender import registry
+from campaigns.reports import engagement
+from campaigns.reports import results as reports
 from campaigns.sending import planner
 from models import Campaign, Role, Rollout, Segment, Template, Wave
 
@@ -147,7 +150,8 @@ def campaigns_detail(campaign_id: int) -> str:
 @require_role(Role.viewer)
 def campaigns_audience_size() -> Response:
     """{"count": sendable contacts} of a segment (or everyone), for the campaign form."""
-    from campaigns import audience, segment_sizes
+    from campaigns.audience import rules as audience
+    from campaigns.audience import sizes as segment_sizes
 
     segment_id = request.args.get("segment_id", type=int)
     rules = audience.segment_rules(db(), segment_id)
@@ -189,7 +193,7 @@ def campaigns_send_wave(campaign_id: int) -> BaseResponse:
 @require_role(Role.marketer)
 def campaigns_cancel(campaign_id: int) -> BaseResponse:
     return perform(
-        lambda: engine.cancel_campaign(db(), campaign_id),
+        lambda: planner.cancel_campaign(db(), campaign_id),
         success="Campaign cancelled.",
         back=url_for("ui.campaigns_detail", campaign_id=campaign_id),
     )

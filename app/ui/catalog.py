@@ -7,11 +7,11 @@ from werkzeug.wrappers import Response
 
 from app.auth import require_role
 from app.extensions import db
-from app.ui import ui
 from app.ui.actions import perform
+from app.ui.blueprint import ui
 from app.ui.imports import ENCODINGS, recent_runs
 from app.ui.tables import table_state
-from campaigns import catalog as engine
+from campaigns.catalog import items as engine
 from models import Role
 
 

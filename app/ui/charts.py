@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
-from campaigns.policy import METRIC_DEFS
-from campaigns.reports import ArmResult
+from campaigns.decisions.policy import METRIC_DEFS
+from campaigns.reports.results import ArmResult
 from campaigns.rollout.stages import BASIS_POINTS
 from campaigns.rollout.status import current_exposure_bp
 from campaigns.stats import cs_halfwidth, mixture_rho

@@ -8,12 +8,12 @@ from werkzeug.wrappers import Response
 
 from app.auth import require_role
 from app.extensions import db, get_runtime
-from app.ui import ui
 from app.ui.actions import perform
+from app.ui.blueprint import ui
 from app.ui.imports import ENCODINGS, recent_runs
 from app.ui.tables import table_state
-from campaigns import contacts as people
-from campaigns import suppression
+from campaigns.contacts import records as people
+from campaigns.contacts import suppression
 from campaigns.errors import InputError
 from campaigns.privacy import consent, erasure
 from models import Contact, Interaction, Item, Role, Segment

@@ -10,7 +10,7 @@ from flask import render_template
 
 from app.auth import require_role
 from app.extensions import db
-from app.ui import ui
+from app.ui.blueprint import ui
 from campaigns.rollout.status import rollout_summary
 from models import Approval, Campaign, Decision, Role, Rollout
 

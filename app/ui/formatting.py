@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from app.ui import ui
+from app.ui.blueprint import ui
 
 MISSING = "\u2013"  # an en dash: no value yet
 

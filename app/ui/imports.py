@@ -11,10 +11,10 @@ from werkzeug.wrappers import Response
 
 from app.auth import actor, require_role
 from app.extensions import db, get_runtime
-from app.ui import ui
 from app.ui.actions import perform
-from campaigns import imports
+from app.ui.blueprint import ui
 from campaigns.errors import InputError
+from campaigns.imports import runs as imports
 from models import ImportRun, Role
 
 KINDS = {

@@ -8,8 +8,8 @@ from werkzeug.wrappers import Response
 
 from app.auth import actor, require_role
 from app.extensions import db, get_runtime
-from app.ui import ui
 from app.ui.actions import perform
+from app.ui.blueprint import ui
 from campaigns.errors import InputError
 from campaigns.recommender import registry
 from campaigns.recommender.jobs import enqueue_drift, enqueue_training

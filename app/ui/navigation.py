@@ -11,8 +11,8 @@ from flask import current_app, request
 
 from app.auth import current_user
 from app.extensions import db
-from app.ui import ui
-from campaigns import webhooks
+from app.ui.blueprint import ui
+from campaigns.ops import webhooks
 from models import Approval, Role
 
 

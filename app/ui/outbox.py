@@ -13,10 +13,10 @@ from flask import Response, abort, current_app, render_template
 
 from app.auth import require_role
 from app.extensions import get_runtime
-from app.ui import ui
 from app.ui.actions import arg_int
+from app.ui.blueprint import ui
 from app.ui.tables import TableState
-from campaigns import outbox as mail_outbox
+from campaigns.sending import outbox as mail_outbox
 from models import Role
 
 PAGE_SIZE = 50

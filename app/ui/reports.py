@@ -10,9 +10,9 @@ from flask import render_template
 
 from app.auth import require_role
 from app.extensions import db
-from app.ui import ui
+from app.ui.blueprint import ui
 from app.ui.charts import exposure_chart, funnel_chart, primary_charts
-from campaigns import reports
+from campaigns.reports import results as reports
 from campaigns.rollout import service
 from campaigns.rollout.audit import history
 from campaigns.rollout.shadow import shadow_report

@@ -21,7 +21,7 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from campaigns import policy as policy_module
+from campaigns.decisions import policy as policy_module
 from campaigns.rollout.stages import STAGE_KINDS
 
 RATE_GUARDRAILS = policy_module.RATE_GUARDRAILS

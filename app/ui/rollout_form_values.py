@@ -11,7 +11,7 @@ from typing import Any
 from werkzeug.datastructures import MultiDict
 
 from app.ui.rollout_form import LATENCY, RATE_GUARDRAILS, maturation_defaults, policy_fields, row_keys
-from campaigns import policy as policy_module
+from campaigns.decisions import policy as policy_module
 from campaigns.rollout.stages import default_plan
 
 

@@ -13,8 +13,8 @@ from werkzeug.wrappers import Response
 
 from app.auth import actor, current_user, require_role
 from app.extensions import db
-from app.ui import ui
 from app.ui.actions import describe, perform
+from app.ui.blueprint import ui
 from app.ui.rollout_form import (
     LATENCY,
     POLICY_FIELDS,
@@ -28,10 +28,10 @@ from app.ui.rollout_form import (
     settings_from_form,
 )
 from app.ui.rollout_form_values import form_values, posted_values
+from campaigns.decisions.policy import ADVANCE_WHEN, PRIMARY_METRICS
 from campaigns.errors import InputError, StateError
-from campaigns.impact import confirmations, rollout_impact
-from campaigns.policy import ADVANCE_WHEN, PRIMARY_METRICS
 from campaigns.recommender import registry
+from campaigns.reports.impact import confirmations, rollout_impact
 from campaigns.rollout import changes, plans, service
 from campaigns.rollout.stages import STAGE_KINDS
 from models import Role, Rollout, Segment
@@ -115,7 +115,7 @@ def _posted(rollout: Rollout | None) -> Parsed:
 
 
 def _same_policy(rollout: Rollout, wanted: dict[str, Any]) -> bool:
-    from campaigns.policy import parse_config
+    from campaigns.decisions.policy import parse_config
 
     try:
         metric = wanted.get("primary_metric", rollout.primary_metric)

@@ -17,15 +17,15 @@ from werkzeug.wrappers import Response
 
 from app.auth import actor, current_user, require_role
 from app.extensions import db, get_runtime
-from app.ui import ui
 from app.ui.actions import describe, perform
+from app.ui.blueprint import ui
 from app.ui.charts import exposure_chart, primary_charts
-from campaigns import alerts
 from campaigns.decisions.by_hand import set_segment_by_hand
+from campaigns.decisions.evaluation import run_evaluation
 from campaigns.errors import InputError, StateError
-from campaigns.evaluation import run_evaluation
-from campaigns.impact import confirmations, rollout_impact
+from campaigns.ops import alerts
 from campaigns.recommender import registry
+from campaigns.reports.impact import confirmations, rollout_impact
 from campaigns.rollout import approvals, changes, plans, service
 from campaigns.rollout.audit import history
 from campaigns.rollout.machine import ACTIONS, ApprovalRequired, transition

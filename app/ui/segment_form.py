@@ -1,4 +1,4 @@
-"""The rule builder's form <-> a segment's rule tree (campaigns.audience's JSON shape).
+"""The rule builder's form <-> a segment's rule tree (campaigns.audience.rules's JSON shape).
 
 The builder edits the common shape: "all" or "any" of flat conditions. Anything deeper is edited as
 JSON in the same form; the engine validates either way and names the rule that is wrong.

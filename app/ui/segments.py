@@ -10,10 +10,11 @@ from werkzeug.wrappers import Response
 
 from app.auth import require_role
 from app.extensions import db, get_runtime
-from app.ui import ui
 from app.ui.actions import describe, perform
+from app.ui.blueprint import ui
 from app.ui.segment_form import FIELDS, KINDS, OPS, Row, builder_state, rows_from_form, rules_from_form
-from campaigns import audience, segment_sizes
+from campaigns.audience import rules as audience
+from campaigns.audience import sizes as segment_sizes
 from campaigns.errors import InputError
 from models import Contact, Role, Segment
 

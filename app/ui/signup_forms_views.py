@@ -8,8 +8,8 @@ from werkzeug.wrappers import Response
 
 from app.auth import require_role
 from app.extensions import db, get_runtime
-from app.ui import ui
 from app.ui.actions import perform
+from app.ui.blueprint import ui
 from campaigns.privacy import signup_forms
 from models import Role, SignupForm
 

@@ -12,12 +12,12 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from app.auth import require_role
 from app.extensions import db
-from app.ui import ui
 from app.ui.actions import describe, perform
-from campaigns import templates as engine
-from campaigns.contacts import normalize_email
+from app.ui.blueprint import ui
+from campaigns.contacts.records import normalize_email
+from campaigns.content import templates as engine
+from campaigns.content.render import FIELDS
 from campaigns.errors import InputError
-from campaigns.render import FIELDS
 from models import Contact, Role, Template
 
 PREVIEW_CSP = (

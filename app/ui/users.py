@@ -10,8 +10,8 @@ from werkzeug.wrappers import Response
 from app.accounts import add_user, change_user, new_token, revoke_token, visible_tokens
 from app.auth import current_user, require_role
 from app.extensions import db
-from app.ui import ui
 from app.ui.actions import describe, perform
+from app.ui.blueprint import ui
 from campaigns.errors import InputError, NotFound
 from models import Role, User
 

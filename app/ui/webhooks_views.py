@@ -1,5 +1,5 @@
 """Alerts: webhooks (admins add and remove them) and every delivery, failures first in view, with a
-retry. The rules live in `campaigns.webhooks` and `campaigns.alerts`, shared with the API."""
+retry. The rules live in `campaigns.ops.webhooks` and `campaigns.ops.alerts`, shared with the API."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from werkzeug.wrappers import Response
 
 from app.auth import actor, require_role
 from app.extensions import db, get_runtime
-from app.ui import ui
 from app.ui.actions import perform
-from campaigns import alerts, webhooks
+from app.ui.blueprint import ui
+from campaigns.ops import alerts, webhooks
 from models import Role, Webhook, WebhookDelivery
 
 

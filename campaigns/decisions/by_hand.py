@@ -4,7 +4,7 @@
 The change goes through the state machine (`campaigns.rollout.machine.set_segment`, audited), is
 stored as a decision (outcome ``exclude_segment`` or ``include_segment``, applied, with who and why)
 and queued to the webhooks in the same transaction; the caller commits, then enqueues the deliveries
-(`campaigns.alerts.enqueue_for_decision`).
+(`campaigns.ops.alerts.enqueue_for_decision`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from campaigns import alerts
+from campaigns.ops import alerts
 from models import Decision, Role, Rollout, RolloutAudit
 
 

@@ -35,12 +35,13 @@ import math
 from datetime import timedelta
 from typing import Any
 
+from campaigns.decisions.policy import LATENCY_GUARDRAIL, METRIC_DEFS, MetricDef
+from campaigns.decisions.primary import arms_of, primary_lift, randomized_stages
 from campaigns.decisions.segments import segment_harm
 from campaigns.decisions.snapshot import (
     COMPARISON_ARMS,
     LIVE_STATES,
     RANDOMIZED_ARMS,
-    ByStage,
     Evidence,
     Snapshot,
     Verdict,
@@ -48,47 +49,12 @@ from campaigns.decisions.snapshot import (
     expected_shares,
     recipients,
 )
-from campaigns.metrics import RENDER_BUCKETS, RENDER_EDGES_MS
-from campaigns.policy import LATENCY_GUARDRAIL, METRIC_DEFS, MetricDef
+from campaigns.events.metrics import RENDER_BUCKETS, RENDER_EDGES_MS
 from campaigns.rollout.gates import GateObservation, unmet_gates
-from campaigns.stats import Arms, cap_test, compare, histogram_quantile, rate_ratio_test, srm_test
-from campaigns.stats.lift import LiftTest, lift_test, relative_sequence
+from campaigns.stats import cap_test, compare, histogram_quantile, rate_ratio_test, srm_test
+from campaigns.stats.lift import LiftTest
 
 GATE_EVENTS = ("open", "click", "conversion")
-
-
-def randomized_stages(snapshot: Snapshot) -> list[int]:
-    last = min(snapshot.stage_index, len(snapshot.stages) - 1)
-    return [i for i in range(last + 1) if snapshot.stages[i].kind == "percent"]
-
-
-def arms_of(snapshot: Snapshot, view: ByStage, metric: MetricDef, arm_names: tuple[str, ...]) -> Arms:
-    n, total, sq = [], [], []
-    for index in randomized_stages(snapshot):
-        arms = view.get(index, {})
-        _, t, q = arm_sum(arms, arm_names, metric.numerator)
-        n.append(recipients(arms, arm_names, metric))
-        total.append(t)
-        sq.append(q)
-    return Arms(tuple(n), tuple(total), tuple(sq))
-
-
-def primary_lift(snapshot: Snapshot, evidence: Evidence, metric: MetricDef, alpha_harm: float) -> LiftTest:
-    """The primary metric's harm/benefit tests and lift interval on matured recipients."""
-    policy = snapshot.config.policy
-    view = evidence.view(metric.numerator, policy)
-    t = arms_of(snapshot, view, metric, ("treatment",))
-    c = arms_of(snapshot, view, metric, COMPARISON_ARMS)
-    estimate, info = relative_sequence(t.n, t.total, t.total_sq, c.n, c.total, c.total_sq, metric.binary)
-    # "worse" is the direction that hurts: for a lower-is-better metric the harm test reads +lift
-    test = lift_test(
-        float(estimate) if metric.higher_is_better else -float(estimate),
-        float(info),
-        alpha_harm=alpha_harm,
-        alpha_benefit=policy.benefit_alpha,
-        smallest=policy.smallest_effect,
-    )
-    return test
 
 
 def _render_p95(snapshot: Snapshot, arm_names: tuple[str, ...]) -> tuple[float | None, float]:

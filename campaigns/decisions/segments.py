@@ -18,8 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from campaigns.decisions.policy import MetricDef
+from campaigns.decisions.primary import primary_lift
 from campaigns.decisions.snapshot import Evidence, Snapshot
-from campaigns.policy import MetricDef
 
 if TYPE_CHECKING:
     from campaigns.stats.lift import LiftTest
@@ -45,8 +46,6 @@ def _brief(test: LiftTest) -> dict[str, Any]:
 
 
 def segment_harm(snapshot: Snapshot, whole: Evidence, metric: MetricDef) -> SegmentFinding | None:
-    from campaigns.decisions.decide import primary_lift
-
     if not snapshot.segments:
         return None
     policy = snapshot.config.policy

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from campaigns.policy import DecisionConfig, MetricDef, Policy
+from campaigns.decisions.policy import DecisionConfig, MetricDef, Policy
 from campaigns.rollout.stages import BASIS_POINTS, Stage
 
 Triple = tuple[float, float, float]  # count, total, total_sq

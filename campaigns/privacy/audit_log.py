@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from campaigns.errors import InputError
 from campaigns.privacy.audit import contact_ref
-from campaigns.reports import csv_lines
+from campaigns.reports.results import csv_lines
 from models import AuditEntry
 
 FILTERS = ("actor", "action", "object_type", "object_id", "contact_id", "since", "until", "q")

@@ -17,10 +17,10 @@ import sqlalchemy as sa
 from redis import Redis
 from sqlalchemy.orm import Session
 
-from campaigns.contacts import get_contact
+from campaigns.errors import NotFound
+from campaigns.events.tracking import STREAM
 from campaigns.privacy import audit
 from campaigns.privacy.folding import fold_sends
-from campaigns.tracking import STREAM
 from models import (
     ConsentRecord,
     Contact,
@@ -63,7 +63,9 @@ class ErasureReport:
 def erase_contact(session: Session, redis: Redis | None, contact_id: int, reason: str = "") -> ErasureReport:
     """Erase in the session's transaction (the caller commits), then clean Redis. Sends are folded
     into the campaign results first, so results and aggregates stay as they were."""
-    contact = get_contact(session, contact_id)
+    contact = session.get(Contact, contact_id)
+    if contact is None:
+        raise NotFound(f"contact {contact_id} does not exist")
     email = contact.email
     send_ids = sa.select(Send.id).where(Send.contact_id == contact_id)
     ids = set(session.scalars(send_ids))

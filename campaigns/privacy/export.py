@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from campaigns.contacts import get_contact
+from campaigns.contacts.records import get_contact
 from campaigns.privacy import audit, consent
 from models import Campaign, Event, Interaction, Item, Recommendation, Send, ShadowRender, Suppression
 

@@ -1,6 +1,6 @@
 """Fold sends into per-campaign, per-arm counts before they are deleted (retention, erasure).
 
-`campaigns.reports.campaign_results` adds these counts to what the stored sends give, so a campaign
+`campaigns.reports.results.campaign_results` adds these counts to what the stored sends give, so a campaign
 reads the same before and after. The rollout aggregates (`arm_metrics`) are never touched: they hold
 no per-contact rows, and decisions read them.
 """
@@ -13,10 +13,32 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from campaigns.reports import send_outcomes
 from models import Event, FoldedResult, Send
 from models.db import dialect_insert
 from models.retention import FOLDED_COUNTS
+
+
+def _count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+
+def send_outcomes() -> list[sa.ColumnElement[Any]]:
+    """The outcome counts of a group of sends, labelled by their names in ArmResult (and in the
+    folded results, which keep them for sends no longer stored)."""
+    return [
+        sa.func.count().label("planned"),
+        _count(Send.state == "sent").label("sent"),
+        _count(Send.state == "failed").label("failed"),
+        _count(Send.state == "skipped").label("skipped"),
+        _count(Send.state.in_(("queued", "sending"))).label("pending"),
+        _count(Send.bounced_at.is_not(None)).label("bounces"),
+        _count(Send.opened_at.is_not(None)).label("opens"),
+        _count(Send.clicked_at.is_not(None)).label("clicks"),
+        _count(Send.converted_at.is_not(None)).label("conversions"),
+        _count(Send.unsubscribed_at.is_not(None)).label("unsubscribes"),
+        _count(Send.complained_at.is_not(None)).label("complaints"),
+        sa.func.coalesce(sa.func.sum(Send.revenue), 0.0).label("revenue"),
+    ]
 
 
 def fold_sends(session: Session, send_ids: sa.Select[Any]) -> int:

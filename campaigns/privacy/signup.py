@@ -19,7 +19,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from sqlalchemy.orm import Session
 
-from campaigns.contacts import check_attributes, clean_text, normalize_email
+from campaigns.contacts.records import check_attributes, clean_text, normalize_email
 from campaigns.errors import InputError, NotFound
 from campaigns.privacy import consent
 from campaigns.privacy.erasure import suppress_again

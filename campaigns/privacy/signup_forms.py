@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from campaigns.contacts import check_attributes, normalize_email
+from campaigns.contacts.records import check_attributes, normalize_email
 from campaigns.errors import InputError, StateError
 from models import SignupForm
 

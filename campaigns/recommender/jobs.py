@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from campaigns import queues, runtime
+from campaigns import runtime
+from campaigns.ops import queues
 from campaigns.recommender import drift, registry
 from campaigns.recommender.training import train_job
 from campaigns.runtime import Runtime

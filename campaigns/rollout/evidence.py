@@ -23,7 +23,7 @@ def observe(session: Session, rollout: Rollout, now: datetime | None = None) -> 
     In a shadow or dark stage nobody is sent treatment, so the would-be treatment contacts whose AI
     content was computed (shadow renders) count as the treatment arm.
     """
-    from campaigns.policy import METRIC_DEFS, parse_config
+    from campaigns.decisions.policy import METRIC_DEFS, parse_config
 
     now = now or datetime.now(UTC)
     index = rollout.stage_index

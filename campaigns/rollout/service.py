@@ -70,8 +70,8 @@ def required_attribute_names(spec: RolloutSpec) -> set[str]:
 
 
 def segment_masks(session: Session, spec: RolloutSpec, contact_ids: Sequence[int]) -> dict[int, np.ndarray]:
-    """Membership of each segment the spec needs, one SQL query per segment (campaigns.audience)."""
-    from campaigns.audience import members
+    """Membership of each segment the spec needs, one SQL query per segment (campaigns.audience.rules)."""
+    from campaigns.audience.rules import members
 
     ids = np.asarray(contact_ids, dtype=np.int64)
     return {

@@ -119,8 +119,8 @@ def rollout_status(session: Session, rollout: Rollout, now: datetime | None = No
 def maturation(session: Session, rollout: Rollout, now: datetime) -> dict[str, Any]:
     """When the current stage's evidence matures: its newest recipient plus the primary metric's
     window (a recipient counts toward gates and tests only from then on)."""
+    from campaigns.decisions.policy import METRIC_DEFS, parse_config
     from campaigns.errors import InputError
-    from campaigns.policy import METRIC_DEFS, parse_config
 
     try:
         config = parse_config(rollout.primary_metric, rollout.guardrails)

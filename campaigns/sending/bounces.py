@@ -7,7 +7,7 @@
 - A complaint (an ARF report, an ESP spam report) suppresses the address at once.
 
 Every report is logged in `bounces`. The rollout's per-arm ``bounce`` and ``complaint`` metrics come
-from the event stream (campaigns.ingest), which the send path and every inbound route feed.
+from the event stream (campaigns.events.ingest), which the send path and every inbound route feed.
 
 The envelope sender (Return-Path) is a VERP address, ``bounce+<send id>.<signature>@<bounce
 domain>``, so a bounce message names the send it is about even when it quotes nothing else.
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from redis import Redis
 from sqlalchemy.orm import Session
 
-from campaigns.tracking import RawEvent, push
+from campaigns.events.tracking import RawEvent, push
 from models import Bounce, Contact, Send, Suppression, utcnow
 from models.db import dialect_insert
 

@@ -11,11 +11,11 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
-from campaigns.campaigns import campaign_links
+from campaigns.campaign_records import campaign_links
+from campaigns.events.tokens import TokenSigner
 from campaigns.runtime import Settings
 from campaigns.sending.dkim import DkimSigner
 from campaigns.sending.message import MessageBuilder
-from campaigns.tokens import TokenSigner
 from models import Campaign
 
 

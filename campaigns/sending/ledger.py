@@ -1,6 +1,6 @@
 """The ledger's writes on the send path: a chunk marked `sending` before delivery, then each row
 `sent`, `failed` or back to `queued` with the server's reply, counted in the aggregates
-(campaigns.metrics), each chunk in one commit.
+(campaigns.events.metrics), each chunk in one commit.
 
 Core statements, one per chunk rather than one per row: the accepted rows in one UPDATE by id list,
 per-row values in one executemany of one compiled statement, with none of the ORM's per-row
@@ -17,7 +17,7 @@ from typing import Any, NamedTuple, Protocol
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from campaigns import metrics
+from campaigns.events import metrics
 from campaigns.sending.delivery import DeliveryResult
 from models import Send, utcnow
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from email.header import Header
 from email.utils import formataddr, formatdate
 
+from campaigns.events.tokens import TokenSigner, TrackingRef
 from campaigns.sending.dkim import DkimSigner
-from campaigns.tokens import TokenSigner, TrackingRef
 
 HREF = re.compile(r"""(href\s*=\s*)(["'])(https?://[^"'\s]+)\2""", re.IGNORECASE)
 _ANCHOR = re.compile(

@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
-from campaigns.audience import audience_select
-from campaigns.campaigns import get_campaign
+from campaigns.audience.rules import audience_select
+from campaigns.campaign_records import get_campaign
 from campaigns.errors import InputError, StateError
 from campaigns.rollout.service import load_spec
 from campaigns.sending import local_time
@@ -182,3 +182,22 @@ def open_batches(session: Session, wave_id: int) -> list[PlannedBatch]:
         .order_by(Send.batch)
     ).all()
     return [PlannedBatch(wave.campaign_id, wave_id, batch, size, at) for batch, size, at in rows]
+
+
+def cancel_campaign(session: Session, campaign_id: int) -> Campaign:
+    campaign = get_campaign(session, campaign_id)
+    if campaign.status in ("sent", "cancelled"):
+        raise StateError(f"campaign {campaign_id} is {campaign.status} already")
+    campaign.status = "cancelled"
+    # Nothing queued goes out any more; rows a worker is sending right now finish as they are.
+    session.execute(
+        sa.update(Send)
+        .where(Send.campaign_id == campaign_id, Send.state == "queued")
+        .values(state="skipped", error="campaign cancelled")
+        .execution_options(synchronize_session=False)
+    )
+    for wave_id in session.scalars(
+        sa.select(Wave.id).where(Wave.campaign_id == campaign_id, Wave.status.in_(("planning", "sending")))
+    ).all():
+        finish_wave_if_done(session, wave_id)
+    return campaign

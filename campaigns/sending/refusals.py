@@ -12,11 +12,12 @@ from collections.abc import Mapping, Sequence
 
 from sqlalchemy.orm import Session
 
+from campaigns.events.tracking import RawEvent, push
 from campaigns.runtime import Runtime
 from campaigns.sending import bounces
 from campaigns.sending.delivery import DeliveryResult
-from campaigns.sending.throttling import DEFERRAL_CODES, Throttle
-from campaigns.tracking import RawEvent, push
+from campaigns.sending.throttle_policy import DEFERRAL_CODES
+from campaigns.sending.throttling import Throttle
 
 
 def smtp_code(error: str) -> int | None:

@@ -14,14 +14,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from campaigns.contacts import normalize_email
+from campaigns.contacts.records import normalize_email
+from campaigns.content.render import contact_context, render
+from campaigns.content.templates import compiled
 from campaigns.errors import InputError, NotFound
-from campaigns.render import contact_context, render
 from campaigns.runtime import Runtime
 from campaigns.sending.builders import campaign_builder
 from campaigns.sending.delivery import SmtpConfig, SmtpTransport
 from campaigns.sending.dkim import signer_for
-from campaigns.templates import compiled
 from models import Campaign, Contact, Rollout, Template
 
 MAX_SEEDS = 50

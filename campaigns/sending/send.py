@@ -9,24 +9,20 @@ Fail closed: any error while choosing or rendering AI content sends the control 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-import numpy as np
 import sqlalchemy as sa
 from redis.lock import Lock
 from sqlalchemy.orm import Session
 
-from campaigns.arms import assign_batch
-from campaigns.campaigns import register_links
+from campaigns.content.render import CompiledTemplate
+from campaigns.content.templates import compiled
 from campaigns.recommender.service import LookupMemo
-from campaigns.render import CompiledTemplate, contact_context, render
 from campaigns.runtime import Runtime
 from campaigns.sending import bounces, webview
 from campaigns.sending.batch_lock import release, renew, take_batch_lock
@@ -35,19 +31,15 @@ from campaigns.sending.delivery import DeliveryResult, SmtpConfig, SmtpTransport
 from campaigns.sending.dkim import signer_for
 from campaigns.sending.journal import SendJournal
 from campaigns.sending.lanes import Delivery, Lanes, TransportFactory, short_gil_switches
-from campaigns.sending.ledger import Written, record, update_by_id
+from campaigns.sending.ledger import record
 from campaigns.sending.liveness import HOST
-from campaigns.sending.message import MessageBuilder, OutgoingMessage, links_in
+from campaigns.sending.message import MessageBuilder
 from campaigns.sending.planner import finish_wave_if_done
+from campaigns.sending.prepare import Pending, Prepared, prepare_chunk
 from campaigns.sending.refusals import act_on_refusals, smtp_code
-from campaigns.sending.throttling import (
-    DEFERRAL_CODES,
-    Throttle,
-    admit_chunk,
-    throttle_policy,
-)
-from campaigns.templates import compiled
-from models import Campaign, Contact, Send, ShadowRender, Suppression, Template, utcnow
+from campaigns.sending.throttle_policy import DEFERRAL_CODES, throttle_policy
+from campaigns.sending.throttling import Throttle, admit_chunk
+from models import Campaign, Contact, Send, Suppression, Template, utcnow
 
 log = logging.getLogger(__name__)
 CHUNK = 250  # the kill switch is re-read before every chunk
@@ -59,19 +51,6 @@ THROTTLED = "throttled: waiting for the receiving domain's rate limit"
 
 class TemporaryFailure(RuntimeError):
     """Some messages failed for now (4xx, connection trouble); rq retries the batch later."""
-
-
-@dataclass(frozen=True)
-class Pending:
-    send_id: int
-    contact_id: int
-    email: str
-    name: str
-    country: str
-    timezone: str
-    attributes: dict[str, Any]
-    attempts: int
-    rollout_id: int | None = None  # the ledger row's, for the aggregates once it is sent
 
 
 @dataclass
@@ -87,13 +66,6 @@ class BatchOutcome:
     busy: bool = False
     wave_finished: bool = False
     arms: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class _Prepared:
-    message: OutgoingMessage
-    row: dict[str, Any]  # ledger values written with state `sending`
-    written: Written
 
 
 def default_transport(url: str) -> SmtpTransport:
@@ -211,7 +183,7 @@ def _send_pass(work: _Work, lanes: Lanes, pending: Sequence[Pending]) -> tuple[l
     """One pass: returns the send ids held back and the seconds until the throttle admits more."""
     held: list[int] = []
     wait = 0.0
-    in_flight: tuple[list[_Prepared], Delivery] | None = None
+    in_flight: tuple[list[Prepared], Delivery] | None = None
     sender_domain = work.campaign.from_email.rpartition("@")[2]
     for chunk in _chunks(pending, CHUNK):
         admitted = list(chunk)
@@ -227,7 +199,7 @@ def _send_pass(work: _Work, lanes: Lanes, pending: Sequence[Pending]) -> tuple[l
                 wait = chunk_wait if not wait else min(wait, chunk_wait)
         if not admitted:
             continue
-        prepared = _prepare(work.session, work.campaign, work.tmpl, work.builder, admitted, work.memo)
+        prepared = prepare_chunk(work.session, work.campaign, work.tmpl, work.builder, admitted, work.memo)
         messages = [p.message for p in prepared]
         if in_flight is None:
             in_flight = (prepared, lanes.submit(messages, lanes_of))
@@ -268,7 +240,7 @@ def _mark_throttled(session: Session, send_ids: list[int]) -> None:
     session.commit()
 
 
-def _finish_chunk(work: _Work, prepared: list[_Prepared], results: list[DeliveryResult]) -> None:
+def _finish_chunk(work: _Work, prepared: list[Prepared], results: list[DeliveryResult]) -> None:
     attempts = {p.row["id"]: p.row["attempts"] for p in prepared}
     before = work.outcome.retry_later
     written = {p.row["id"]: p.written for p in prepared}
@@ -350,166 +322,3 @@ def _pending(session: Session, wave_id: int, batch: int) -> list[Pending]:
         .order_by(Send.id)
     ).all()
     return [Pending(*row) for row in rows]
-
-
-@dataclass
-class _Rendered:
-    pending: Pending
-    arm: str
-    content: str  # ai | control | fallback
-    subject: str
-    html: str
-    render_ms: float
-    item_by_url: dict[str, int]
-    unsubscribe_url: str
-    web_version_url: str | None
-
-
-def _prepare(
-    session: Session,
-    campaign: Campaign,
-    tmpl: CompiledTemplate,
-    builder: MessageBuilder,
-    chunk: Sequence[Pending],
-    memo: LookupMemo,
-) -> list[_Prepared]:
-    """Assign, render and build one chunk, then mark it `sending` (committed) before any delivery."""
-    ids = np.fromiter((p.contact_id for p in chunk), dtype=np.int64, count=len(chunk))
-    assignment = assign_batch(
-        session, campaign.rollout_id, ids, [p.attributes for p in chunk], [p.country for p in chunk]
-    )
-    wants_ai = [
-        int(c)
-        for c, arm, shadow in zip(ids, assignment.arms, assignment.shadow, strict=True)
-        if arm == "treatment" or shadow
-    ]
-    recommendations = _recommendations(
-        session,
-        assignment.model_version_id,
-        wants_ai,
-        campaign.recommendation_rules,
-        memo,
-        {p.contact_id: p.country or "" for p in chunk},
-    )
-    rendered: list[_Rendered] = []
-    shadows: list[dict[str, Any]] = []
-    for p, arm, shadow in zip(chunk, assignment.arms, assignment.shadow, strict=True):
-        extra = {
-            "unsubscribe_url": (unsubscribe := builder.unsubscribe_url(p.send_id)),
-            "web_version_url": (web := builder.web_version(p.send_id) if builder.web_version else None),
-            "campaign": {"id": campaign.id, "name": campaign.name},
-        }
-        context = contact_context(p.contact_id, p.email, p.name, p.country, p.timezone, p.attributes)
-        recs = recommendations.get(p.contact_id, [])
-        started = time.perf_counter()
-        ai, ai_error = None, ""
-        if (arm == "treatment" or shadow) and not recs:
-            ai_error = "no recommendations for this contact"
-        elif arm == "treatment" or shadow:
-            try:
-                ai = render(tmpl, ai=True, contact=context, recommendations=recs, extra=extra)
-            except Exception as exc:  # fail closed: control content, logged
-                log.warning("AI content failed for send %s, sending control: %s", p.send_id, exc)
-                ai_error = f"{type(exc).__name__}: {exc}"
-        if shadow:  # computed and stored, never sent
-            shadows.append(
-                {
-                    "send_id": p.send_id,
-                    "rollout_id": campaign.rollout_id,
-                    "item_ids": [r["item_id"] for r in recs],
-                    "content_sha256": hashlib.sha256(ai.html.encode()).hexdigest() if ai else "",
-                    "latency_ms": (time.perf_counter() - started) * 1000,
-                    "error": ai_error,
-                }
-            )
-            ai = None
-        content = "ai" if ai is not None else ("fallback" if arm == "treatment" else "control")
-        out = ai or render(tmpl, ai=False, contact=context, recommendations=[], extra=extra)
-        items = {r["url"]: r["item_id"] for r in recs} if ai is not None else {}
-        rendered.append(
-            _Rendered(
-                p,
-                str(arm),
-                content,
-                out.subject,
-                out.html,
-                (time.perf_counter() - started) * 1000,
-                items,
-                unsubscribe,
-                web,
-            )
-        )
-    urls: set[str] = set()
-    for r in rendered:
-        urls |= links_in(r.html)
-    urls = {u for u in urls if not builder.is_tracking_url(u)}  # per-send links: never click-tracked
-    builder.link_ids = register_links(session, campaign.id, urls, builder.link_ids)
-    buckets = dict(zip(ids.tolist(), assignment.buckets.tolist(), strict=True))
-    forced = dict(zip(ids.tolist(), assignment.forced.tolist(), strict=True))
-    labels = dict(zip(ids.tolist(), assignment.segments or [[] for _ in ids], strict=True))
-    prepared = []
-    for r in rendered:
-        p = r.pending
-        message = builder.build(
-            send_id=p.send_id,
-            contact_id=p.contact_id,
-            email=p.email,
-            name=p.name,
-            subject=r.subject,
-            html=r.html,
-            item_by_url=r.item_by_url,
-            unsubscribe_url=r.unsubscribe_url,
-            web_version_url=r.web_version_url,
-        )
-        row = {
-            "id": p.send_id,
-            "state": "sending",
-            "arm": r.arm,
-            "content": r.content,
-            "bucket": buckets[p.contact_id] if buckets[p.contact_id] >= 0 else None,
-            "forced": forced[p.contact_id],
-            "segments": labels[p.contact_id],
-            "stage_index": assignment.stage_index,
-            "model_version_id": assignment.model_version_id if r.content == "ai" else None,
-            "message_id": message.message_id,
-            "render_ms": r.render_ms,
-            "attempts": p.attempts + 1,
-        }
-        written = Written(
-            campaign.id, p.rollout_id, row["stage_index"], row["arm"], row["forced"], row["render_ms"],
-            row["segments"],
-        )  # fmt: skip
-        prepared.append(_Prepared(message, row, written))
-    update_by_id(session, [p.row for p in prepared])
-    if shadows:
-        session.execute(sa.insert(ShadowRender), shadows)
-    session.commit()
-    return prepared
-
-
-def _recommendations(
-    session: Session,
-    model_version_id: int | None,
-    contact_ids: list[int],
-    rules: dict[str, Any] | None,
-    memo: LookupMemo,
-    countries: dict[int, str],
-) -> dict[int, list[dict[str, Any]]]:
-    if not contact_ids:
-        return {}
-    from campaigns.recommender.rules import CampaignRules
-    from campaigns.recommender.service import lookup
-
-    try:
-        found = lookup(
-            session,
-            model_version_id,
-            contact_ids,
-            rules=CampaignRules.from_mapping(rules),
-            memo=memo,
-            countries={c: countries[c] for c in contact_ids},
-        )
-    except Exception:  # fail closed: no recommendations -> the AI block fails -> control content
-        log.exception("recommendation lookup failed; these contacts get control content")
-        return {}
-    return {cid: [r.__dict__ for r in recs] for cid, recs in found.items()}

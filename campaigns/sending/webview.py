@@ -18,10 +18,10 @@ from typing import Any
 from itsdangerous import BadSignature, Signer
 from sqlalchemy.orm import Session
 
-from campaigns.render import contact_context, render
+from campaigns.content.render import contact_context, render
+from campaigns.content.templates import compiled
 from campaigns.runtime import Settings
 from campaigns.sending.builders import campaign_builder
-from campaigns.templates import compiled
 from models import Campaign, Contact, Send, Template
 
 log = logging.getLogger(__name__)

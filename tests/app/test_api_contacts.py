@@ -11,7 +11,7 @@ from flask import Flask
 from redis import Redis
 from rq import SimpleWorker
 
-from campaigns.queues import all_queues
+from campaigns.ops.queues import all_queues
 from models import Campaign, Send, Template
 
 

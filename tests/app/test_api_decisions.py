@@ -8,7 +8,7 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from models import WebhookDelivery
-from tests.campaigns.test_evaluation import build
+from tests.campaigns.decisions.test_evaluation import build
 
 
 def test_evaluate_on_demand_and_list_decisions(api: Any, session: Session) -> None:

@@ -150,7 +150,7 @@ def test_json_never_holds_nan(app: Any, api: Any) -> None:
     with app.test_request_context():
         text = app.json.dumps({"revenue": math.nan, "arms": [{"x": math.inf}], "ok": 1.5})
     assert json.loads(text) == {"revenue": None, "arms": [{"x": None}], "ok": 1.5}
-    from campaigns.reports import safe_cell
+    from campaigns.reports.results import safe_cell
 
     assert [safe_cell(v) for v in (math.nan, -math.inf, 2.5, "=1")] == ["", "", 2.5, "'=1"]
 

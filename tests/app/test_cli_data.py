@@ -46,7 +46,7 @@ def test_db_upgrade_migrates_the_configured_instance(tmp_path: Path) -> None:
     """`mailramp db upgrade` migrates the database of MAILRAMP_INSTANCE_PATH, as `mailramp run` uses."""
     from click.testing import CliRunner
 
-    from app.cli import db_group
+    from app.commands import db_group
 
     result = CliRunner().invoke(
         db_group, ["upgrade"], env={"MAILRAMP_INSTANCE_PATH": str(tmp_path), "DATABASE_URL": None}

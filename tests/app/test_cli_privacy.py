@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from campaigns.contacts import create_contact
+from campaigns.contacts.records import create_contact
 from models import AuditEntry, Contact
 
 

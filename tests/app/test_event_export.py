@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from campaigns import event_export
+from campaigns.events import export as event_export
 from models import Event
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)

@@ -16,11 +16,11 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 from rq import SimpleWorker
 
-from campaigns import queues
-from campaigns.ingest import ingest
+from campaigns.events.ingest import ingest
+from campaigns.events.tracking import RawEvent, push
 from campaigns.jobs import start_wave
-from campaigns.queues import all_queues
-from campaigns.tracking import RawEvent, push
+from campaigns.ops import queues
+from campaigns.ops.queues import all_queues
 from models import Decision, Send
 from tests.factories import add_campaign, add_catalog, add_contacts, add_template
 
@@ -90,7 +90,7 @@ def test_counters_of_several_processes_add_up(
     code = textwrap.dedent(
         """
         from types import SimpleNamespace
-        from campaigns import signals
+        from campaigns.ops import signals
         signals.record_batch(SimpleNamespace(sent=7, failed=1, retry_later=2, skipped=0))
         signals.record_job_failure(SimpleNamespace(func_name="campaigns.jobs.send_batch_job"))
         """

@@ -9,12 +9,12 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from campaigns.ingest import ingest
+from campaigns.events.ingest import ingest
+from campaigns.events.tokens import TokenSigner, TrackingRef
+from campaigns.events.tracking import STREAM
 from campaigns.jobs import start_wave
 from campaigns.runtime import Runtime
 from campaigns.sending.send import send_batch
-from campaigns.tokens import TokenSigner, TrackingRef
-from campaigns.tracking import STREAM
 from models import Contact, Event, Send
 from tests.conftest import SmtpSink
 from tests.factories import add_campaign, add_contacts, add_template
@@ -122,8 +122,8 @@ def test_events_left_pending_by_a_dead_ingester_are_claimed_again(
     rt, html = sent_one(app, session, smtp_sink)
     pixel = path_of(re.search(r'src="([^"]+/t/o/[^"]+)"', html).group(1))  # type: ignore[union-attr]
     client.get(pixel, headers={"User-Agent": HUMAN_UA})
-    from campaigns.ingest import ensure_group
-    from campaigns.tracking import GROUP
+    from campaigns.events.ingest import ensure_group
+    from campaigns.events.tracking import GROUP
 
     ensure_group(rt.redis)
     # A worker read the event and died before storing it: it stays pending in the group.

@@ -12,9 +12,9 @@ from flask.testing import FlaskClient
 from redis import Redis
 from sqlalchemy.orm import Session
 
-from campaigns.campaigns import register_links
-from campaigns.tokens import TokenSigner, TrackingRef
-from campaigns.tracking import STREAM, RawEvent
+from campaigns.campaign_records import register_links
+from campaigns.events.tokens import TokenSigner, TrackingRef
+from campaigns.events.tracking import STREAM, RawEvent
 from tests.factories import add_campaign, add_template
 
 

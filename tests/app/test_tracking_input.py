@@ -12,8 +12,8 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from app import create_app
-from campaigns.tokens import TokenSigner, TrackingRef
-from campaigns.tracking import STREAM, RawEvent, conversion_key
+from campaigns.events.tokens import TokenSigner, TrackingRef
+from campaigns.events.tracking import STREAM, RawEvent, conversion_key
 from tests.conftest import free_port
 
 

@@ -12,9 +12,9 @@ from flask.testing import FlaskClient
 from redis import Redis
 from sqlalchemy.orm import Session
 
-from campaigns.ingest import ingest
-from campaigns.spool import EventSpool
-from campaigns.tracking import STREAM
+from campaigns.events.ingest import ingest
+from campaigns.events.spool import EventSpool
+from campaigns.events.tracking import STREAM
 from models import Contact, Event
 from tests.app.test_tracking import HUMAN_UA, path_of, sent_one
 from tests.conftest import SmtpSink, free_port

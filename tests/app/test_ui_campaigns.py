@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.auth import create_user
 from app.extensions import db
-from campaigns.queues import all_queues
+from campaigns.ops.queues import all_queues
 from models import Campaign, Role, Rollout, Send
 from tests.conftest import SmtpSink
 from tests.factories import add_catalog, add_contacts, add_template

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from campaigns.csv_import import run_import, start_run
-from campaigns.imports import importer_for
+from campaigns.imports.runs import importer_for
+from campaigns.imports.stream import run_import, start_run
 from models import ImportRun
 from models.db import make_engine, make_session_factory
 from tests.conftest import empty_database

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from campaigns.reports import csv_lines, safe_cell
+from campaigns.reports.results import csv_lines, safe_cell
 from campaigns.schedule import due_campaigns, next_occurrence
 from campaigns.sending.delivery import SmtpConfig
 from models import Campaign

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from redis import Redis
 from redis.exceptions import RedisError
 
-from campaigns.durability import REDIS_PERSISTENCE
+from campaigns.ops.durability import REDIS_PERSISTENCE
 from models.db import make_engine
 from tests.conftest import free_port
 

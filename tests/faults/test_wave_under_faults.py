@@ -20,10 +20,10 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from redis import Redis
 
+from campaigns.events.tracking import GROUP, STREAM
 from campaigns.jobs import start_wave
 from campaigns.runtime import Runtime, Settings
 from campaigns.sending.journal import WINDOW
-from campaigns.tracking import GROUP, STREAM
 from models import Base, Event, Send, Wave
 from models.db import make_engine, make_session_factory
 from tests.conftest import free_port

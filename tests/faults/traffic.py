@@ -13,7 +13,7 @@ from email import message_from_bytes, policy
 from typing import Any
 from urllib.parse import urlsplit
 
-from campaigns.tokens import TokenSigner
+from campaigns.events.tokens import TokenSigner
 
 PIXEL = re.compile(r'src="([^"]*/t/o/[^"]+)"')
 CLICK = re.compile(r'href="([^"]*/t/c/[^"]+)"')

@@ -99,14 +99,14 @@ class Outbox:
     port: int
 
     def messages(self) -> list[Any]:
-        from campaigns.outbox import list_messages
+        from campaigns.sending.outbox import list_messages
 
         return list_messages(self.path, limit=100_000)[1]
 
 
 @pytest.fixture()
 def outbox(tmp_path: Path) -> Iterator[Outbox]:
-    from campaigns.outbox import start_outbox
+    from campaigns.sending.outbox import start_outbox
 
     box = Outbox(path=tmp_path / "instance" / "outbox", port=free_port())
     controller = start_outbox(box.path, port=box.port)
@@ -161,7 +161,7 @@ def run_jobs(app: Flask) -> Callable[[], int]:
     """Drain the queue with a real rq worker (SimpleWorker, burst mode, in this thread)."""
     from rq import SimpleWorker
 
-    from campaigns.queues import all_queues
+    from campaigns.ops.queues import all_queues
 
     runtime = app.extensions["mailramp"]
 

@@ -12,9 +12,9 @@ from flask import Flask
 from playwright.sync_api import expect
 
 from app.extensions import db
-from campaigns.demo import build_demo
-from campaigns.demo_story import ROLLOUT_A, ROLLOUT_B, build_story
-from campaigns.simulate import SIMULATED_AGENT
+from campaigns.demo.simulate import SIMULATED_AGENT
+from campaigns.demo.story import ROLLOUT_A, ROLLOUT_B, build_story
+from campaigns.demo.workspace import build_demo
 from models import Event, Rollout, RolloutAudit, Send, ShadowRender
 from tests.ui.conftest import screenshot
 

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from app.auth import issue_token
 from app.extensions import db
-from campaigns.ingest import ingest
+from campaigns.events.ingest import ingest
 from models import Campaign, Contact, Send, User
 from tests.factories import add_catalog
 from tests.ui.conftest import Outbox, screenshot

@@ -13,8 +13,8 @@ from flask import Flask
 from playwright.sync_api import expect
 
 from app.extensions import db
-from campaigns.outbox import read_message
 from campaigns.privacy.signup_forms import create_form
+from campaigns.sending.outbox import read_message
 from models import Contact
 from tests.ui.conftest import Outbox, screenshot
 

@@ -14,12 +14,12 @@ from flask import Flask
 from redis import Redis
 from sqlalchemy.orm import Session
 
-from campaigns.ingest import ingest
+from campaigns.events.ingest import ingest
+from campaigns.events.tracking import STREAM, RawEvent, push
 from campaigns.jobs import start_wave
-from campaigns.reports import campaign_results
+from campaigns.reports.results import campaign_results
 from campaigns.runtime import Runtime
 from campaigns.sending.send import send_batch
-from campaigns.tracking import STREAM, RawEvent, push
 from models import (
     Base,
     Contact,
@@ -230,6 +230,6 @@ def test_erasure_leaves_no_trace_and_keeps_results(
     )
     assert again.status_code in (200, 201, 202)
     assert session.scalar(sa.select(Suppression.reason).where(Suppression.email == ANN)) == "erased"
-    from campaigns.audience import count
+    from campaigns.audience.rules import count
 
     assert count(session, {"all": []}, sendable_only=True) == 0  # Bob complained, Ann is suppressed

@@ -11,13 +11,13 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from campaigns.ingest import ingest
+from campaigns.events.ingest import ingest
+from campaigns.events.tracking import RawEvent, push
 from campaigns.jobs import start_wave
-from campaigns.periodic import periodic_jobs
+from campaigns.ops.periodic import periodic_jobs
 from campaigns.privacy.retention import apply_retention, retention_job
-from campaigns.reports import campaign_results
+from campaigns.reports.results import campaign_results
 from campaigns.sending.send import send_batch
-from campaigns.tracking import RawEvent, push
 from models import ArmMetric, Event, Rollout, Send, utcnow
 from tests.conftest import SmtpSink
 from tests.factories import add_campaign, add_contacts, add_template
@@ -116,7 +116,7 @@ def test_retention_is_a_daily_job_with_configured_windows(app: Flask, session: S
 
 
 def test_deleting_a_contact_keeps_campaign_results(app: Flask, session: Session, smtp_sink: SmtpSink) -> None:
-    from campaigns.contacts import delete_contact
+    from campaigns.contacts.records import delete_contact
 
     rt = app.extensions["mailramp"]
     ids = add_contacts(session, 3)

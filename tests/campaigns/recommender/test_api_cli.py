@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from campaigns import queues
+from campaigns.ops import queues
 from campaigns.recommender import training
 from campaigns.recommender.evaluation import online_retail_report
 from tests.campaigns.recommender.conftest import NOW, Shop

@@ -93,7 +93,7 @@ def test_identical_arms_for_10000_contacts(session: Session, make_rollout: Any, 
 def test_contacts_read_from_the_database_match_the_send_path(
     session: Session, make_rollout: Any, client: Any
 ) -> None:
-    from campaigns.arms import assign_batch
+    from campaigns.sending.arms import assign_batch
 
     of_client, _ = client
     contacts = [

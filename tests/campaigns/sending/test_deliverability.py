@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from campaigns.ingest import ingest
+from campaigns.events.ingest import ingest
 from campaigns.jobs import start_wave
 from campaigns.runtime import Runtime
 from campaigns.sending import send as send_module

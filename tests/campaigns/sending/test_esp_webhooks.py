@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from campaigns.ingest import ingest
+from campaigns.events.ingest import ingest
 from campaigns.jobs import start_wave
 from campaigns.runtime import Runtime
 from campaigns.sending.esp import sns_canonical

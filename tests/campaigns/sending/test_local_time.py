@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy.orm import Session
 
-from campaigns import queues
-from campaigns.arms import assign_batch
+from campaigns.ops import queues
 from campaigns.runtime import Runtime
+from campaigns.sending.arms import assign_batch
 from campaigns.sending.local_time import next_local_hour
 from campaigns.sending.planner import plan_wave
 from campaigns.sending.send import send_batch

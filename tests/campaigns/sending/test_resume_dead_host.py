@@ -10,8 +10,8 @@ from rq import Worker
 from rq.job import JobStatus
 from sqlalchemy.orm import Session
 
-from campaigns import queues
 from campaigns.jobs import job_is_live, resume_open_waves, start_wave
+from campaigns.ops import queues
 from campaigns.runtime import Runtime
 from campaigns.sending.batch_lock import LOCK_SECONDS, lock_name
 from tests.factories import add_campaign, add_contacts, add_template

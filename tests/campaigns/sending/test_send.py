@@ -12,7 +12,7 @@ from rq import SimpleWorker
 from sqlalchemy.orm import Session
 
 from campaigns.jobs import start_wave
-from campaigns.queues import all_queues
+from campaigns.ops.queues import all_queues
 from campaigns.runtime import Runtime
 from campaigns.sending.delivery import DeliveryResult
 from campaigns.sending.journal import SendJournal
@@ -122,7 +122,7 @@ def test_journal_marks_accepted_rows_sent_instead_of_resending(
 def test_cancelling_skips_what_is_queued_and_closes_the_wave(
     rt: Runtime, session: Session, smtp_sink: SmtpSink
 ) -> None:
-    from campaigns.campaigns import cancel_campaign
+    from campaigns.sending.planner import cancel_campaign
 
     add_contacts(session, 30)
     campaign = add_campaign(session, add_template(session).id)
@@ -179,7 +179,7 @@ def test_kill_switch_reaches_a_running_batch(
     wave = start_wave(rt, campaign.id, None)
     monkeypatch.setattr(send_module, "CHUNK", 20)
     calls = {"n": 0}
-    original = send_module._prepare
+    original = send_module.prepare_chunk
 
     def prepare_then_kill(*args: Any, **kwargs: Any) -> Any:
         prepared = original(*args, **kwargs)
@@ -189,7 +189,7 @@ def test_kill_switch_reaches_a_running_batch(
                 other.execute(sa.update(Rollout).where(Rollout.id == campaign.rollout_id).values(killed=True))
         return prepared
 
-    monkeypatch.setattr(send_module, "_prepare", prepare_then_kill)
+    monkeypatch.setattr(send_module, "prepare_chunk", prepare_then_kill)
     send_batch(rt, campaign.id, wave["wave_id"], 0)
     session.expire_all()
     rows = session.execute(sa.select(Send.id, Send.arm, Send.content).order_by(Send.id)).all()

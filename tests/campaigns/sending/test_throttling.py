@@ -15,12 +15,13 @@ from redis import Redis
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy.orm import Session
 
-from campaigns import queues
 from campaigns.jobs import resume_open_waves, send_batch_job, start_wave
-from campaigns.reports import campaign_progress
+from campaigns.ops import queues
+from campaigns.reports.results import campaign_progress
 from campaigns.runtime import Runtime
 from campaigns.sending.send import send_batch
-from campaigns.sending.throttling import Throttle, ThrottlePolicy
+from campaigns.sending.throttle_policy import ThrottlePolicy
+from campaigns.sending.throttling import Throttle
 from models import Contact, Send
 from tests.campaigns.sending.sink import RecordingSink, running
 from tests.factories import add_campaign, add_template

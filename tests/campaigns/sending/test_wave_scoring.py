@@ -11,10 +11,10 @@ import sqlalchemy as sa
 from rq import SimpleWorker
 from sqlalchemy.orm import Session
 
-from campaigns import queues
 from campaigns.jobs import WaveNotScored, resume_open_waves, send_batch_job, start_wave
+from campaigns.ops import queues
 from campaigns.recommender import registry, training
-from campaigns.reports import campaign_progress
+from campaigns.reports.results import campaign_progress
 from campaigns.runtime import Runtime
 from models import BlobChunk, Recommendation, Send, Wave
 from tests.conftest import SmtpSink

@@ -1,0 +1,218 @@
+"""The demo's story: five weeks of a campaign series replayed in seconds, through the real engine.
+
+A weekly newsletter ("Weekly picks #1..#4") shares the rollout "AI picks: weekly newsletter", which
+goes shadow -> 10% -> 50% -> 100% -> completed, one stage a week, each advance decided by the
+evaluator on the engagement of simulated recipients. Then a flash sale's rollout ("AI subject
+lines: flash sale") makes simulated recipients unsubscribe far more often, and the evaluator rolls it
+back on the unsubscribe guardrail.
+
+Nothing is written for the UI's sake: rollouts are created and moved by `campaigns.rollout.changes`
+and the state machine, waves are planned by the planner and sent by `send_batch` over SMTP (to a
+throw-away local server that accepts and discards: the recipients are simulated), events go through
+the tracking stream and the ingest worker (`campaigns.demo.simulate`), decisions come from
+`campaigns.decisions.evaluation.evaluate`. Only the clock is simulated (`models.simulated_now`): week by week,
+ending a few days before today. Every page that shows these numbers says "simulated recipients".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+from sqlalchemy.orm import Session
+
+from campaigns.campaign_records import create_campaign
+from campaigns.decisions.evaluation import evaluate
+from campaigns.demo.simulate import Audience, Behaviour, simulate_sends
+from campaigns.events.ingest import ingest
+from campaigns.rollout import changes
+from campaigns.rollout.machine import transition
+from campaigns.runtime import Runtime
+from campaigns.sending.planner import plan_wave
+from campaigns.sending.send import send_batch
+from models import Decision, Rollout, Segment, Template, simulated_now
+
+log = logging.getLogger(__name__)
+
+ACTOR = "demo story (simulated)"
+LABEL = "(simulated)"  # in every name, so lists, the dashboard and the audit log say it too
+SERIES = "Weekly picks"
+ROLLOUT_A = f"AI picks: weekly newsletter {LABEL}"
+ROLLOUT_B = f"AI subject lines: flash sale {LABEL}"
+GATES = {"min_recipients_per_arm": 40, "min_events": 10, "min_duration_hours": 24}
+PLAN_A = [
+    {"name": "shadow", "kind": "shadow", "exposure_bp": 1000, "gates": {"min_duration_hours": 24}},
+    {"name": "10%", "kind": "percent", "exposure_bp": 1000, "gates": GATES},
+    {"name": "50%", "kind": "percent", "exposure_bp": 5000, "gates": GATES},
+    # at 100% only the 5% holdout is left to compare with
+    {
+        "name": "100%",
+        "kind": "percent",
+        "exposure_bp": 10_000,
+        "gates": {**GATES, "min_recipients_per_arm": 20},
+    },
+]
+PLAN_B = [
+    {"name": "25%", "kind": "percent", "exposure_bp": 2500, "gates": GATES},
+    {"name": "100%", "kind": "percent", "exposure_bp": 10_000, "gates": GATES},
+]
+POLICY = {"min_samples_per_arm": 20}  # the smallest stage gate: at 100% only the 5% holdout compares
+# the newsletter's recipients: AI picks get clicked and bought more often
+NEWSLETTER = Audience(
+    arms={
+        "treatment": Behaviour(
+            open_rate=0.36, click_given_open=0.40, convert_given_click=0.32, order_value=38.0
+        )
+    },
+    default=Behaviour(open_rate=0.35, click_given_open=0.30, convert_given_click=0.25, order_value=35.0),
+)
+# the flash sale's AI subject lines annoy people: treatment unsubscribes ten times as often
+ANNOYING_AI = Audience(
+    arms={
+        "treatment": Behaviour(
+            open_rate=0.40, click_given_open=0.30, convert_given_click=0.25, unsubscribe_rate=0.05
+        )
+    },
+    default=Behaviour(
+        open_rate=0.35, click_given_open=0.30, convert_given_click=0.25, unsubscribe_rate=0.004
+    ),
+)
+EVALUATE_AFTER = timedelta(days=4)  # later than the longest default maturation window (72 h)
+
+
+@dataclass
+class StorySummary:
+    built: bool = False
+    rollouts: dict[str, str] = field(default_factory=dict)  # name -> final state
+    campaigns: list[str] = field(default_factory=list)
+    decisions: int = 0
+
+
+class _Discard:
+    """The simulated recipients' mail server: accepts every message and keeps none."""
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        return "250 accepted by a simulated recipient"
+
+
+@contextmanager
+def _discarding_smtp(rt: Runtime) -> Iterator[Runtime]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    controller = Controller(_Discard(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        settings = dataclasses.replace(rt.settings, smtp_url=f"smtp://127.0.0.1:{port}")
+        yield Runtime(session_factory=rt.session_factory, redis=rt.redis, settings=settings)
+    finally:
+        controller.stop()
+
+
+def story_exists(session: Session) -> bool:
+    return session.scalar(sa.select(Rollout.id).where(Rollout.name == ROLLOUT_A)) is not None
+
+
+def build_story(
+    session: Session, rt: Runtime, *, now: datetime | None = None, audience: int = 1000, seed: int = 7
+) -> StorySummary:
+    """Replay the story once (nothing when it is there already or the workspace has no template)."""
+    summary = StorySummary()
+    template_id = session.scalar(sa.select(Template.id).order_by(Template.id).limit(1))
+    if story_exists(session) or template_id is None:
+        return summary
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    start = (now - timedelta(days=34)).replace(hour=9, minute=0, second=0, microsecond=0)
+    reports = list(
+        session.scalars(sa.select(Segment.id).where(Segment.name.in_(("UK customers", "Gold tier"))))
+    )
+    with _discarding_smtp(rt) as story_rt:
+        rollout_a = _rollout(session, ROLLOUT_A, PLAN_A, reports, start - timedelta(hours=1))
+        for week in range(4):
+            sent = start + timedelta(days=7 * week)
+            name = f"{SERIES} #{week + 1} {LABEL}"
+            _week(session, story_rt, rollout_a, template_id, name, sent, audience, seed, NEWSLETTER)
+            summary.campaigns.append(name)
+        sale = start + timedelta(days=28)
+        rollout_b = _rollout(session, ROLLOUT_B, PLAN_B, reports, sale - timedelta(hours=1))
+        _week(
+            session,
+            story_rt,
+            rollout_b,
+            template_id,
+            f"Flash sale {LABEL}",
+            sale,
+            audience * 2,
+            seed,
+            ANNOYING_AI,
+        )
+        summary.campaigns.append(f"Flash sale {LABEL}")
+    for rollout in (rollout_a, rollout_b):
+        session.refresh(rollout)
+        summary.rollouts[rollout.name] = rollout.state
+    summary.decisions = int(
+        session.scalar(
+            sa.select(sa.func.count()).where(Decision.rollout_id.in_((rollout_a.id, rollout_b.id)))
+        )
+        or 0
+    )
+    summary.built = True
+    return summary
+
+
+def _rollout(
+    session: Session, name: str, plan: list[dict[str, Any]], reports: list[int], at: datetime
+) -> Rollout:
+    with simulated_now(at):
+        rollout = changes.create_rollout(
+            session, name, ACTOR, series=SERIES, stages=plan, holdout_bp=500, primary_metric="conversion_rate",
+            guardrails={"unsubscribe_rate": {"cap": 0.01}, "policy": POLICY}, report_segments=reports,
+        )  # fmt: skip
+        transition(session, rollout, "start", ACTOR, "demo: first stage", now=at)
+        session.commit()
+    return rollout
+
+
+def _week(
+    session: Session,
+    rt: Runtime,
+    rollout: Rollout,
+    template_id: int,
+    name: str,
+    sent: datetime,
+    audience: int,
+    seed: int,
+    behaviour: Audience,
+) -> None:
+    """One campaign of the series: send a wave, let simulated recipients react, evaluate twice."""
+    with simulated_now(sent):
+        campaign = create_campaign(
+            session,
+            {"name": name, "template_id": template_id, "from_email": "shop@demo.mailramp.test",
+             "from_name": "The Demo Shop", "rollout_id": rollout.id, "series": SERIES},
+            actor=ACTOR,
+        )  # fmt: skip
+        session.commit()
+        wave, batches = plan_wave(session, campaign.id, audience, rt.settings.batch_size, sent)
+        session.commit()
+        wave_id = wave.id
+        for batch in batches:
+            send_batch(rt, campaign.id, wave_id, batch.batch)
+    session.expire_all()
+    for days in (EVALUATE_AFTER, timedelta(days=6)):
+        moment = sent + days
+        simulate_sends(rt, session, campaign_id=campaign.id, audience=behaviour, seed=seed, until=moment)
+        with simulated_now(moment):
+            ingest(rt)
+            session.expire_all()
+            decision = evaluate(session, rollout.id, actor="evaluator", now=moment)
+            session.commit()
+            log.info("demo story: %s at %s: %s", rollout.name, moment.date(), decision.outcome)

@@ -1,0 +1,210 @@
+"""Prepare one chunk of a batch for delivery: assign arms, look up recommendations, render (AI
+content where the arm says so, control otherwise, fail closed), build each MIME message with its
+signed links, and mark the chunk's ledger rows `sending` (committed) before anything is delivered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from campaigns.campaign_records import register_links
+from campaigns.content.render import CompiledTemplate, contact_context, render
+from campaigns.recommender.service import LookupMemo
+from campaigns.sending.arms import assign_batch
+from campaigns.sending.ledger import Written, update_by_id
+from campaigns.sending.message import MessageBuilder, OutgoingMessage, links_in
+from models import Campaign, ShadowRender
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Pending:
+    send_id: int
+    contact_id: int
+    email: str
+    name: str
+    country: str
+    timezone: str
+    attributes: dict[str, Any]
+    attempts: int
+    rollout_id: int | None = None  # the ledger row's, for the aggregates once it is sent
+
+
+@dataclass
+class Prepared:
+    message: OutgoingMessage
+    row: dict[str, Any]  # ledger values written with state `sending`
+    written: Written
+
+
+@dataclass
+class _Rendered:
+    pending: Pending
+    arm: str
+    content: str  # ai | control | fallback
+    subject: str
+    html: str
+    render_ms: float
+    item_by_url: dict[str, int]
+    unsubscribe_url: str
+    web_version_url: str | None
+
+
+def prepare_chunk(
+    session: Session,
+    campaign: Campaign,
+    tmpl: CompiledTemplate,
+    builder: MessageBuilder,
+    chunk: Sequence[Pending],
+    memo: LookupMemo,
+) -> list[Prepared]:
+    """Assign, render and build one chunk, then mark it `sending` (committed) before any delivery."""
+    ids = np.fromiter((p.contact_id for p in chunk), dtype=np.int64, count=len(chunk))
+    assignment = assign_batch(
+        session, campaign.rollout_id, ids, [p.attributes for p in chunk], [p.country for p in chunk]
+    )
+    wants_ai = [
+        int(c)
+        for c, arm, shadow in zip(ids, assignment.arms, assignment.shadow, strict=True)
+        if arm == "treatment" or shadow
+    ]
+    recommendations = recommendations_for(
+        session,
+        assignment.model_version_id,
+        wants_ai,
+        campaign.recommendation_rules,
+        memo,
+        {p.contact_id: p.country or "" for p in chunk},
+    )
+    rendered: list[_Rendered] = []
+    shadows: list[dict[str, Any]] = []
+    for p, arm, shadow in zip(chunk, assignment.arms, assignment.shadow, strict=True):
+        extra = {
+            "unsubscribe_url": (unsubscribe := builder.unsubscribe_url(p.send_id)),
+            "web_version_url": (web := builder.web_version(p.send_id) if builder.web_version else None),
+            "campaign": {"id": campaign.id, "name": campaign.name},
+        }
+        context = contact_context(p.contact_id, p.email, p.name, p.country, p.timezone, p.attributes)
+        recs = recommendations.get(p.contact_id, [])
+        started = time.perf_counter()
+        ai, ai_error = None, ""
+        if (arm == "treatment" or shadow) and not recs:
+            ai_error = "no recommendations for this contact"
+        elif arm == "treatment" or shadow:
+            try:
+                ai = render(tmpl, ai=True, contact=context, recommendations=recs, extra=extra)
+            except Exception as exc:  # fail closed: control content, logged
+                log.warning("AI content failed for send %s, sending control: %s", p.send_id, exc)
+                ai_error = f"{type(exc).__name__}: {exc}"
+        if shadow:  # computed and stored, never sent
+            shadows.append(
+                {
+                    "send_id": p.send_id,
+                    "rollout_id": campaign.rollout_id,
+                    "item_ids": [r["item_id"] for r in recs],
+                    "content_sha256": hashlib.sha256(ai.html.encode()).hexdigest() if ai else "",
+                    "latency_ms": (time.perf_counter() - started) * 1000,
+                    "error": ai_error,
+                }
+            )
+            ai = None
+        content = "ai" if ai is not None else ("fallback" if arm == "treatment" else "control")
+        out = ai or render(tmpl, ai=False, contact=context, recommendations=[], extra=extra)
+        items = {r["url"]: r["item_id"] for r in recs} if ai is not None else {}
+        rendered.append(
+            _Rendered(
+                p,
+                str(arm),
+                content,
+                out.subject,
+                out.html,
+                (time.perf_counter() - started) * 1000,
+                items,
+                unsubscribe,
+                web,
+            )
+        )
+    urls: set[str] = set()
+    for r in rendered:
+        urls |= links_in(r.html)
+    urls = {u for u in urls if not builder.is_tracking_url(u)}  # per-send links: never click-tracked
+    builder.link_ids = register_links(session, campaign.id, urls, builder.link_ids)
+    buckets = dict(zip(ids.tolist(), assignment.buckets.tolist(), strict=True))
+    forced = dict(zip(ids.tolist(), assignment.forced.tolist(), strict=True))
+    labels = dict(zip(ids.tolist(), assignment.segments or [[] for _ in ids], strict=True))
+    prepared = []
+    for r in rendered:
+        p = r.pending
+        message = builder.build(
+            send_id=p.send_id,
+            contact_id=p.contact_id,
+            email=p.email,
+            name=p.name,
+            subject=r.subject,
+            html=r.html,
+            item_by_url=r.item_by_url,
+            unsubscribe_url=r.unsubscribe_url,
+            web_version_url=r.web_version_url,
+        )
+        row = {
+            "id": p.send_id,
+            "state": "sending",
+            "arm": r.arm,
+            "content": r.content,
+            "bucket": buckets[p.contact_id] if buckets[p.contact_id] >= 0 else None,
+            "forced": forced[p.contact_id],
+            "segments": labels[p.contact_id],
+            "stage_index": assignment.stage_index,
+            "model_version_id": assignment.model_version_id if r.content == "ai" else None,
+            "message_id": message.message_id,
+            "render_ms": r.render_ms,
+            "attempts": p.attempts + 1,
+        }
+        written = Written(
+            campaign.id, p.rollout_id, row["stage_index"], row["arm"], row["forced"], row["render_ms"],
+            row["segments"],
+        )  # fmt: skip
+        prepared.append(Prepared(message, row, written))
+    update_by_id(session, [p.row for p in prepared])
+    if shadows:
+        session.execute(sa.insert(ShadowRender), shadows)
+    session.commit()
+    return prepared
+
+
+def recommendations_for(
+    session: Session,
+    model_version_id: int | None,
+    contact_ids: list[int],
+    rules: dict[str, Any] | None,
+    memo: LookupMemo,
+    countries: dict[int, str],
+) -> dict[int, list[dict[str, Any]]]:
+    if not contact_ids:
+        return {}
+    from campaigns.recommender.rules import CampaignRules
+    from campaigns.recommender.service import lookup
+
+    try:
+        found = lookup(
+            session,
+            model_version_id,
+            contact_ids,
+            rules=CampaignRules.from_mapping(rules),
+            memo=memo,
+            countries={c: countries[c] for c in contact_ids},
+        )
+    except Exception:  # fail closed: no recommendations -> the AI block fails -> control content
+        log.exception("recommendation lookup failed; these contacts get control content")
+        return {}
+    return {cid: [r.__dict__ for r in recs] for cid, recs in found.items()}

@@ -1,7 +1,8 @@
 """Contacts: the normalized email that identifies one, and the single-contact operations.
 
 A contact's email is its identity: imports upsert on it, the suppression list matches on it and
-sends go to it. `normalize_email` is the one place that decides what "the same address" means.
+sends go to it. `normalize_email` (campaigns.contacts.addresses) is the one place that decides what "the same
+address" means.
 """
 
 from __future__ import annotations
@@ -18,18 +19,10 @@ from sqlalchemy.orm import Session
 
 from campaigns.audience.json_ops import check_key
 from campaigns.audience.rules import segment_filter, segment_rules
+from campaigns.contacts.addresses import normalize_email
 from campaigns.errors import InputError, NotFound, StateError
 from models import Campaign, Contact, Send, Suppression, utcnow
 from models.contacts import CONTACT_STATUSES
-
-MAX_EMAIL = 254  # RFC 5321 path limit minus the angle brackets
-MAX_LOCAL = 64
-# RFC 5322 dot-atom characters; non-ASCII letters are allowed too (RFC 6531, SMTPUTF8).
-_LOCAL = re.compile(
-    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]+)*$"
-)
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-_TLD = re.compile(r"^([a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
 
 CONSENT_VALUES: Mapping[str, bool] = {
     "true": True, "yes": True, "y": True, "1": True, "t": True, "on": True, "opt-in": True,
@@ -37,59 +30,8 @@ CONSENT_VALUES: Mapping[str, bool] = {
 }  # fmt: skip
 TEXT_LIMITS: Mapping[str, int] = {"name": 300, "country": 100, "external_id": 100}
 EDITABLE = ("email", "name", "country", "timezone", "consent", "status", "external_id", "attributes")
-# The common case, already lower-case ASCII: a match implies every check below passes.
-_FAST_EMAIL = re.compile(
-    r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
-)
 _INT = re.compile(r"^-?(0|[1-9][0-9]{0,17})$")
 _FLOAT = re.compile(r"^-?(0|[1-9][0-9]*)\.[0-9]+$")
-
-
-def normalize_email(raw: str) -> str:
-    """Strip and lower-case the whole address, then check its shape.
-
-    The whole address is lower-cased, not only the domain: RFC 5321 lets a server treat local parts
-    case-sensitively, but no mainstream mailbox provider does, and two contacts differing only in
-    case are a duplicate far more often than two people. Internationalized domains are stored in
-    their ASCII (IDNA) form so the same domain always compares equal.
-    """
-    if not isinstance(raw, str):
-        raise InputError(f"an email address must be text, not {type(raw).__name__}", where="email")
-    email = raw.strip()
-    lowered = email.lower()
-    fast = len(email) <= MAX_EMAIL and lowered.isascii() and _FAST_EMAIL.fullmatch(lowered)
-    if fast and lowered.index("@") <= MAX_LOCAL:
-        return lowered
-    return normalize_email_fully(raw)
-
-
-def normalize_email_fully(raw: str) -> str:
-    """`normalize_email` without its fast path for plain lower-case ASCII addresses."""
-    email = raw.strip()
-    if email.lower().startswith("mailto:"):
-        email = email[len("mailto:") :]
-    if not email:
-        raise InputError("the email address is empty", where="email")
-    if len(email) > MAX_EMAIL:
-        raise InputError(f"the email address is longer than {MAX_EMAIL} characters", where="email")
-    local, at, domain = email.rpartition("@")
-    if not at or not local or not domain:
-        raise InputError(f"not an email address (needs local@domain): {raw!r}", where="email")
-    if len(local) > MAX_LOCAL:
-        raise InputError(f"the part before @ is longer than {MAX_LOCAL} characters: {raw!r}", where="email")
-    if not _LOCAL.match(local):
-        raise InputError(f"not an email address (bad characters before @): {raw!r}", where="email")
-    domain = domain.lower().rstrip(".")
-    if not domain.isascii():
-        try:
-            domain = domain.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise InputError(f"not an email address (bad domain): {raw!r}", where="email") from None
-    labels = domain.split(".")
-    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels) or not _TLD.match(labels[-1]):
-        raise InputError(f"not an email address (bad domain {domain!r}): {raw!r}", where="email")
-    return f"{local.lower()}@{domain}"
 
 
 def parse_timezone(raw: str) -> str:

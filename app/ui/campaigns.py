@@ -100,6 +100,9 @@ def _progress(campaign_id: int) -> dict[str, Any]:
     failed = state["states"].get("failed", 0)
     finished = not (pending or waves_open)
     text = f"{done:,} of {total:,} processed" + (f", {failed:,} failed" if failed else "")
+    if state.get("failures"):  # the most frequent reason, so a stuck or failing wave says why
+        top = state["failures"][0]
+        text += f" ({top['count']:,} {top['reason']}, e.g. {top['example'][:160]})"
     held = state.get("delivery", {})
     for word in ("throttled", "deferred"):  # held back by a receiving domain's limit or reply
         if held.get(word):

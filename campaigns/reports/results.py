@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -273,6 +273,13 @@ def campaign_progress(session: Session, campaign_id: int) -> dict[str, Any]:
             .group_by(why)
         ).all()
     )
+    failed_errors = session.execute(
+        sa.select(Send.error, sa.func.count().label("n"))
+        .where(Send.campaign_id == campaign_id, Send.state == "failed")
+        .group_by(Send.error)
+        .order_by(sa.desc("n"), Send.error)
+        .limit(500)
+    ).all()
     total = sum(states.values())
     done = sum(states.get(s, 0) for s in ("sent", "failed", "skipped"))
     return {
@@ -287,6 +294,7 @@ def campaign_progress(session: Session, campaign_id: int) -> dict[str, Any]:
             "deferred": waiting.get("deferred", 0),
             "failed": states.get("failed", 0),
         },
+        "failures": failure_reasons(failed_errors),
         "waves": [
             {
                 "id": w.id,
@@ -301,3 +309,21 @@ def campaign_progress(session: Session, campaign_id: int) -> dict[str, Any]:
             for w in waves
         ],
     }
+
+
+def failure_reasons(errors: Sequence[Any], top: int = 5) -> list[dict[str, Any]]:
+    """Failed rows by kind of reason, the most frequent first, each with one full example: what the
+    marketer needs to act on. `not sent: address refused: <why>` is of kind `not sent: address
+    refused`; a server's refusal is of the kind of its code (`550`)."""
+    kinds: dict[str, dict[str, Any]] = {}
+    for error, count in errors:
+        text = error or "unknown"
+        if text.startswith("not sent: "):
+            kind = ":".join(text.split(":", 2)[:2])
+        elif text[:3].isdigit():
+            kind = f"{text[:3]} refused by the receiving server"
+        else:
+            kind = text.split(":", 1)[0][:80]
+        entry = kinds.setdefault(kind, {"reason": kind, "count": 0, "example": text[:300]})
+        entry["count"] += int(count)
+    return sorted(kinds.values(), key=lambda k: -k["count"])[:top]

@@ -1,6 +1,10 @@
 """Prepare one chunk of a batch for delivery: assign arms, look up recommendations, render (AI
 content where the arm says so, control otherwise, fail closed), build each MIME message with its
 signed links, and mark the chunk's ledger rows `sending` (committed) before anything is delivered.
+
+One bad record fails alone: a contact whose address cannot be sent to (see `address_refusal`), or
+whose message cannot be rendered or built, comes back in `Chunk.refused` with its reason, and the
+rest of the chunk goes on. The caller records those rows `failed` with that reason.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from campaigns.campaign_records import register_links
+from campaigns.contacts.addresses import normalize_email
 from campaigns.content.render import CompiledTemplate, contact_context, render
+from campaigns.errors import InputError
 from campaigns.recommender.service import LookupMemo
 from campaigns.sending.arms import assign_batch
 from campaigns.sending.ledger import Written, update_by_id
@@ -48,6 +54,39 @@ class Prepared:
 
 
 @dataclass
+class Refused:
+    """A row that cannot be sent: marked `sending` with its arm like the others, then failed with
+    `error` (never retried: the same record fails the same way)."""
+
+    row: dict[str, Any]
+    written: Written
+    error: str
+
+
+@dataclass
+class Chunk:
+    prepared: list[Prepared]
+    refused: list[Refused]
+
+
+NOT_SENT = "not sent: "  # every refusal's reason starts so (the progress view groups on it)
+
+
+def address_refusal(email: str) -> str | None:
+    """Why this stored address cannot be sent to, or None. Addresses are checked at the door
+    (campaigns.contacts.records.normalize_email); rows stored before that check, or written around
+    it, are refused here one by one. mailramp does not send with SMTPUTF8, so an address must be
+    ASCII (docs/contacts.md)."""
+    if not email.isascii():
+        return f"{NOT_SENT}address refused: {email!r} has non-ASCII characters (SMTPUTF8 is not used)"
+    try:
+        normalize_email(email)
+    except InputError as exc:
+        return f"{NOT_SENT}address refused: {exc.message}"
+    return None
+
+
+@dataclass
 class _Rendered:
     pending: Pending
     arm: str
@@ -58,6 +97,7 @@ class _Rendered:
     item_by_url: dict[str, int]
     unsubscribe_url: str
     web_version_url: str | None
+    refusal: str = ""
 
 
 def prepare_chunk(
@@ -67,8 +107,9 @@ def prepare_chunk(
     builder: MessageBuilder,
     chunk: Sequence[Pending],
     memo: LookupMemo,
-) -> list[Prepared]:
-    """Assign, render and build one chunk, then mark it `sending` (committed) before any delivery."""
+) -> Chunk:
+    """Assign, render and build one chunk, then mark it `sending` (committed) before any delivery.
+    Rows that cannot be sent come back in `refused` (see the module's docstring)."""
     ids = np.fromiter((p.contact_id for p in chunk), dtype=np.int64, count=len(chunk))
     assignment = assign_batch(
         session, campaign.rollout_id, ids, [p.attributes for p in chunk], [p.country for p in chunk]
@@ -89,6 +130,10 @@ def prepare_chunk(
     rendered: list[_Rendered] = []
     shadows: list[dict[str, Any]] = []
     for p, arm, shadow in zip(chunk, assignment.arms, assignment.shadow, strict=True):
+        refusal = address_refusal(p.email)
+        if refusal is not None:
+            rendered.append(_Rendered(p, str(arm), "control", "", "", 0.0, {}, "", None, refusal))
+            continue
         extra = {
             "unsubscribe_url": (unsubscribe := builder.unsubscribe_url(p.send_id)),
             "web_version_url": (web := builder.web_version(p.send_id) if builder.web_version else None),
@@ -119,7 +164,13 @@ def prepare_chunk(
             )
             ai = None
         content = "ai" if ai is not None else ("fallback" if arm == "treatment" else "control")
-        out = ai or render(tmpl, ai=False, contact=context, recommendations=[], extra=extra)
+        try:
+            out = ai or render(tmpl, ai=False, contact=context, recommendations=[], extra=extra)
+        except Exception as exc:  # this contact's message cannot be made: it fails alone
+            log.warning("send %s cannot be rendered: %s", p.send_id, exc)
+            refusal = f"{NOT_SENT}the template fails for this contact: {type(exc).__name__}: {exc}"
+            rendered.append(_Rendered(p, str(arm), content, "", "", 0.0, {}, "", None, refusal[:2000]))
+            continue
         items = {r["url"]: r["item_id"] for r in recs} if ai is not None else {}
         rendered.append(
             _Rendered(
@@ -136,29 +187,38 @@ def prepare_chunk(
         )
     urls: set[str] = set()
     for r in rendered:
-        urls |= links_in(r.html)
+        if not r.refusal:
+            urls |= links_in(r.html)
     urls = {u for u in urls if not builder.is_tracking_url(u)}  # per-send links: never click-tracked
     builder.link_ids = register_links(session, campaign.id, urls, builder.link_ids)
     buckets = dict(zip(ids.tolist(), assignment.buckets.tolist(), strict=True))
     forced = dict(zip(ids.tolist(), assignment.forced.tolist(), strict=True))
     labels = dict(zip(ids.tolist(), assignment.segments or [[] for _ in ids], strict=True))
-    prepared = []
+    prepared: list[Prepared] = []
+    refused: list[Refused] = []
     for r in rendered:
         p = r.pending
-        message = builder.build(
-            send_id=p.send_id,
-            contact_id=p.contact_id,
-            email=p.email,
-            name=p.name,
-            subject=r.subject,
-            html=r.html,
-            item_by_url=r.item_by_url,
-            unsubscribe_url=r.unsubscribe_url,
-            web_version_url=r.web_version_url,
-        )
+        message, refusal = None, r.refusal
+        if not refusal:
+            try:
+                message = builder.build(
+                    send_id=p.send_id,
+                    contact_id=p.contact_id,
+                    email=p.email,
+                    name=p.name,
+                    subject=r.subject,
+                    html=r.html,
+                    item_by_url=r.item_by_url,
+                    unsubscribe_url=r.unsubscribe_url,
+                    web_version_url=r.web_version_url,
+                )
+            except Exception as exc:  # e.g. a header that cannot be encoded: this message fails alone
+                log.warning("send %s cannot be built: %s", p.send_id, exc)
+                refusal = f"{NOT_SENT}the message cannot be built: {type(exc).__name__}: {exc}"[:2000]
         row = {
             "id": p.send_id,
             "state": "sending",
+            "error": "",  # no longer waiting: a throttle's or a deferral's note no longer applies
             "arm": r.arm,
             "content": r.content,
             "bucket": buckets[p.contact_id] if buckets[p.contact_id] >= 0 else None,
@@ -166,7 +226,7 @@ def prepare_chunk(
             "segments": labels[p.contact_id],
             "stage_index": assignment.stage_index,
             "model_version_id": assignment.model_version_id if r.content == "ai" else None,
-            "message_id": message.message_id,
+            "message_id": message.message_id if message is not None else "",
             "render_ms": r.render_ms,
             "attempts": p.attempts + 1,
         }
@@ -174,12 +234,15 @@ def prepare_chunk(
             campaign.id, p.rollout_id, row["stage_index"], row["arm"], row["forced"], row["render_ms"],
             row["segments"],
         )  # fmt: skip
-        prepared.append(Prepared(message, row, written))
-    update_by_id(session, [p.row for p in prepared])
+        if message is None:
+            refused.append(Refused(row, written, refusal))
+        else:
+            prepared.append(Prepared(message, row, written))
+    update_by_id(session, [p.row for p in prepared] + [r.row for r in refused])
     if shadows:
         session.execute(sa.insert(ShadowRender), shadows)
     session.commit()
-    return prepared
+    return Chunk(prepared, refused)
 
 
 def recommendations_for(

@@ -5,6 +5,10 @@ receiving domain's limits (campaigns.sending.throttling, .lanes), and move each 
 
 Fail closed: any error while choosing or rendering AI content sends the control content (logged,
 `content = "fallback"`). The kill switch is re-read from the database before every chunk.
+
+One bad record fails alone: a row whose address cannot be sent to or whose message cannot be
+rendered or built is `failed` at once with its reason (campaigns.sending.prepare), a row the server
+refuses for good (5xx) is `failed` with the reply; the batch and the wave go on.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from campaigns.sending.ledger import record
 from campaigns.sending.liveness import HOST
 from campaigns.sending.message import MessageBuilder
 from campaigns.sending.planner import finish_wave_if_done
-from campaigns.sending.prepare import Pending, Prepared, prepare_chunk
+from campaigns.sending.prepare import Pending, Prepared, Refused, prepare_chunk
 from campaigns.sending.refusals import act_on_refusals, smtp_code
 from campaigns.sending.throttle_policy import DEFERRAL_CODES, throttle_policy
 from campaigns.sending.throttling import Throttle, admit_chunk
@@ -199,7 +203,12 @@ def _send_pass(work: _Work, lanes: Lanes, pending: Sequence[Pending]) -> tuple[l
                 wait = chunk_wait if not wait else min(wait, chunk_wait)
         if not admitted:
             continue
-        prepared = prepare_chunk(work.session, work.campaign, work.tmpl, work.builder, admitted, work.memo)
+        chunk_out = prepare_chunk(work.session, work.campaign, work.tmpl, work.builder, admitted, work.memo)
+        if chunk_out.refused:
+            _fail_refused(work, chunk_out.refused)
+        prepared = chunk_out.prepared
+        if not prepared:
+            continue
         messages = [p.message for p in prepared]
         if in_flight is None:
             in_flight = (prepared, lanes.submit(messages, lanes_of))
@@ -255,6 +264,15 @@ def _finish_chunk(work: _Work, prepared: list[Prepared], results: list[DeliveryR
     renew(work.lock)
     recipients = {p.row["id"]: p.message.recipient for p in prepared}
     act_on_refusals(work.rt, work.session, results, recipients, attempts, MAX_ATTEMPTS, work.throttle)
+
+
+def _fail_refused(work: _Work, refused: list[Refused]) -> None:
+    """Rows that could not be made into a message fail alone, for good, with their reason; they
+    are neither delivered nor counted as bounces (the address is not suppressed)."""
+    results = [DeliveryResult(r.row["id"], False, True, r.error) for r in refused]
+    attempts = {r.row["id"]: r.row["attempts"] for r in refused}
+    written = {r.row["id"]: r.written for r in refused}
+    record(work.session, results, attempts, MAX_ATTEMPTS, work.outcome, written=written)
 
 
 def _chunks(rows: Sequence[Pending], size: int) -> Iterator[Sequence[Pending]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,11 +21,15 @@ from markupsafe import Markup
 
 from campaigns.content.render_limits import (
     WATCHDOG,
+    BoundedCodeGenerator,
+    bounded_str_format,
     check_args,
     check_binop,
     check_result,
+    check_str_method,
     guarded_filter,
     joined,
+    sized,
 )
 from campaigns.errors import InputError
 from campaigns.runtime import current_settings
@@ -40,10 +45,21 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     """The immutable sandbox, refusing to build any value past TEMPLATE_MAX_OUTPUT (render_limits)."""
 
     intercepted_binops = frozenset({"*", "+", "%", "**"})
+    code_generator_class = BoundedCodeGenerator  # `a ~ b` checked too
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.filters = {name: guarded_filter(_max_value, f) for name, f in self.filters.items()}
+        self.filters = {name: guarded_filter(_max_value, name, f) for name, f in self.filters.items()}
+
+    def checked_concat(self, value: Any) -> Any:
+        return check_result(_max_value(), value)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """`str.format` and `format_map` through a formatter that checks every field's spec and the
+        running size (render_limits.bounded_str_format), wherever the method is reached."""
+        if super().wrap_str_format(value) is None:
+            return None
+        return bounded_str_format(self, value, _max_value())
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         check_binop(_max_value(), operator, left, right)
@@ -51,6 +67,9 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         check_args(_max_value(), list(args) + list(kwargs.values()))
+        if args and getattr(__obj, "__name__", "") == "join":
+            args = (sized(args[0]), *args[1:])
+        check_str_method(_max_value(), __obj, args, kwargs)
         return check_result(_max_value(), super().call(__context, __obj, *args, **kwargs))
 
 

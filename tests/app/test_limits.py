@@ -80,6 +80,8 @@ def test_an_import_over_the_size_limit_fails_at_once(app: Flask, tmp_path: Path)
     [
         ("{{ 'a' * 30000000 }}", "over 2,097,152 characters"),
         ("{{ 'x' | center(1000000000) }}", "above 2,097,152"),
+        ("{{ '%0999999999d'|format(1) }}", "above 2,097,152"),  # issue 21: 17 s and 1.3 GB before
+        ("{{ '{:>999999999}'.format(1) }}", "above 2,097,152"),  # issue 21: 1.2 GB before
         ("{% for i in range(100000) %}{{ 'abcdefghij' * 10 }}{% endfor %}", "rendered text is over"),
     ],
 )

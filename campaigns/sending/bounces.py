@@ -134,27 +134,43 @@ EVENT_OF = {HARD: "bounce", SOFT: "soft_bounce", COMPLAINT: "complaint"}
 
 
 def resolve_send(
-    session: Session, *, send_id: int | None, message_id: str = "", email: str = ""
+    session: Session,
+    *,
+    send_id: int | None,
+    message_id: str = "",
+    email: str = "",
+    latest_to_address: bool = True,
 ) -> int | None:
-    """The send a report is about: a VERP-named send, else the Message-ID, else the address's latest
-    sent email."""
+    """The send a report is about, or None when the report identifies no real send:
+
+    1. a VERP-named send (`send_id`, its signature already checked by `parse_verp`);
+    2. the send whose Message-ID the report quotes, when it went to the address the report names
+       (any address, when the report names none);
+    3. only with `latest_to_address`, for reports an ESP signed (it reports only on mail it carried
+       for us): the address's latest sent email. Reports mailed to the bounce domain never use this:
+       anyone can mail one, naming any address."""
     if send_id is not None and session.get(Send, send_id) is not None:
         return send_id
+    address = email.strip().lower()
     if message_id:
         bare = message_id.strip().strip("<>")
-        found = session.scalar(sa.select(Send.id).where(Send.message_id == f"<{bare}>"))
-        if found is not None:
-            return int(found)
-    if email:
-        found = session.scalar(
+        found = session.execute(
+            sa.select(Send.id, Contact.email)
+            .join(Contact, Contact.id == Send.contact_id)
+            .where(Send.message_id == f"<{bare}>")
+        ).first()
+        if found is not None and (not address or found.email == address):
+            return int(found.id)
+    if address and latest_to_address:
+        found_id = session.scalar(
             sa.select(Send.id)
             .join(Contact, Contact.id == Send.contact_id)
-            .where(Contact.email == email.strip().lower(), Send.state.in_(("sent", "failed")))
+            .where(Contact.email == address, Send.state.in_(("sent", "failed")))
             .order_by(Send.sent_at.desc().nulls_last(), Send.id.desc())
             .limit(1)
         )
-        if found is not None:
-            return int(found)
+        if found_id is not None:
+            return int(found_id)
     return None
 
 

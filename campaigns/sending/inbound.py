@@ -7,8 +7,11 @@ reports come back here, are read, and become bounce and complaint events.
 - Abuse reports (RFC 5965 ARF, multipart/report; report-type=feedback-report) with Feedback-Type
   `abuse` (or `fraud`) are complaints.
 
-The send is found from the VERP recipient (`bounce+<send id>.<signature>@<bounce domain>`), else from
-the original message's Message-ID or Return-Path quoted in the report.
+A report is acted on only when it identifies a real send: the VERP recipient
+(`bounce+<send id>.<signature>@<bounce domain>`) or the VERP Return-Path quoted in the report, with a
+valid signature; else the quoted Message-ID of a message this installation sent to the address the
+report names. Anything else (a DSN mailed to any address at the bounce domain, quoting nothing of
+ours) is logged and ignored: anyone can send mail, and must not be able to suppress an address.
 """
 
 from __future__ import annotations
@@ -137,10 +140,19 @@ def record(rt: Runtime, reports: Sequence[InboundReport], verp_send_id: int | No
             send_id = verp_send_id
             if send_id is None and r.return_path:
                 send_id = bounces.parse_verp(rt.settings.secret_key, r.return_path)
-            send_id = bounces.resolve_send(session, send_id=send_id, message_id=r.message_id, email=r.email)
-            if send_id is not None:
-                bounces.push_report(rt.redis, send_id, r.kind, r.source, r.detail)
-                pushed += 1
+            send_id = bounces.resolve_send(
+                session, send_id=send_id, message_id=r.message_id, email=r.email, latest_to_address=False
+            )
+            if send_id is None:
+                log.warning(
+                    "ignored an inbound %s report for %r: it names no send of ours (no valid VERP "
+                    "address, no Message-ID of a message sent to that address)",
+                    r.kind,
+                    r.email[:254],
+                )
+                continue
+            bounces.push_report(rt.redis, send_id, r.kind, r.source, r.detail)
+            pushed += 1
     return pushed
 
 

@@ -133,3 +133,49 @@ def test_reports_that_are_not_dsn_or_arf_read_as_nothing() -> None:
     assert read_report(delayed) == []
     [failed] = read_report(dsn("X@Example.com", "failed", "5.1.1", "550 no such user", "Message-ID: <m@x>\n"))
     assert (failed.kind, failed.email, failed.message_id) == ("hard", "x@example.com", "<m@x>")
+
+
+def _status_of(session: Session, email: str) -> str:
+    session.expire_all()
+    return str(session.scalar(sa.select(Contact.status).where(Contact.email == email)))
+
+
+def test_a_dsn_that_names_no_send_of_ours_is_ignored(
+    sent: tuple[Runtime, RecordingSink, int], session: Session
+) -> None:
+    """Anyone can mail the bounce domain: a report with no VERP address and nothing of ours quoted
+    must not suppress the address it names."""
+    rt, _, port = sent
+    forged = dsn("person1@example.com", "failed", "5.1.1", "550 5.1.1 user unknown", "Subject: x\r\n")
+    deliver(port, "postmaster@bounces.example.com", forged)
+    ingest(rt)
+    assert rt.redis.xlen("mailramp:events") == 0
+    assert _status_of(session, "person1@example.com") == "active"
+    assert session.scalar(sa.select(sa.func.count()).select_from(Suppression)) == 0
+
+
+def test_a_forged_verp_signature_or_another_addresses_message_id_is_ignored(
+    sent: tuple[Runtime, RecordingSink, int], session: Session
+) -> None:
+    rt, sink, port = sent
+    [message] = sink.to("person2@example.com")
+    send_id = int(message.mail_from.split("+", 1)[1].split(".", 1)[0])
+    report = dsn("person2@example.com", "failed", "5.1.1", "550 user unknown", "Subject: x\r\n")
+    deliver(port, f"bounce+{send_id}.0123456789abcdef@bounces.example.com", report)  # a bad signature
+    # person2's real Message-ID, in a report naming person1: not a message sent to that address
+    other = dsn("person1@example.com", "failed", "5.1.1", "550 user unknown", headers_of(message.data))
+    deliver(port, "postmaster@bounces.example.com", other)
+    ingest(rt)
+    assert _status_of(session, "person1@example.com") == "active"
+    assert _status_of(session, "person2@example.com") == "active"
+
+
+def test_a_dsn_quoting_our_message_id_for_that_address_is_acted_on(
+    sent: tuple[Runtime, RecordingSink, int], session: Session
+) -> None:
+    rt, sink, port = sent
+    [message] = sink.to("person3@example.com")
+    report = dsn("person3@example.com", "failed", "5.1.1", "550 user unknown", headers_of(message.data))
+    deliver(port, "postmaster@bounces.example.com", report)  # not the VERP address; the Message-ID is ours
+    ingest(rt)
+    assert _status_of(session, "person3@example.com") == "bounced"

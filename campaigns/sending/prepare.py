@@ -74,7 +74,7 @@ NOT_SENT = "not sent: "  # every refusal's reason starts so (the progress view g
 
 def address_refusal(email: str) -> str | None:
     """Why this stored address cannot be sent to, or None. Addresses are checked at the door
-    (campaigns.contacts.records.normalize_email); rows stored before that check, or written around
+    (campaigns.contacts.addresses.normalize_email); rows stored before that check, or written around
     it, are refused here one by one. mailramp does not send with SMTPUTF8, so an address must be
     ASCII (docs/contacts.md)."""
     if not email.isascii():

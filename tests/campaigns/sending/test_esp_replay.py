@@ -71,11 +71,11 @@ def test_a_replayed_sendgrid_request_is_refused(
     assert arm_count(session, "bounce", sends["person1@example.com"].arm) == 1.0
 
 
-def _ses(app: Any, sends: dict[str, Send], fetch: Any, **extra: str) -> dict[str, str]:
+def _ses(app: Any, sent: dict[str, Send], fetch: Any, **extra: str) -> dict[str, str]:
     key, cert = sns_signer()
     app.config.update(SNS_URL_FETCHER=fetch(cert), SES_TOPIC_ARNS=TOPIC)
     return sns_message(
-        key, "Notification", ses_bounce(sends["person1@example.com"], "person1@example.com"), **extra
+        key, "Notification", ses_bounce(sent["person1@example.com"], "person1@example.com"), **extra
     )
 
 
@@ -156,8 +156,8 @@ def test_a_replayed_postmark_record_is_refused(
 def test_a_request_that_failed_is_acted_on_when_retried(
     app: Any,
     client: FlaskClient,
-    sends: dict[str, Send],
-    monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    sends: dict[str, Send],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import app.api.bounces as bounces
 

@@ -99,6 +99,7 @@ def _json(raw: bytes) -> Any:
     role=None,
     summary="Amazon SES bounces and complaints (SNS)",
     tag="deliverability",
+    errors=(401, 403),
 )
 def ses_webhook() -> tuple[Response, int]:
     message = _json(request.get_data())  # SNS posts JSON as text/plain
@@ -136,7 +137,12 @@ def ses_webhook() -> tuple[Response, int]:
 
 
 @route(
-    "/webhooks/sendgrid", "POST", role=None, summary="SendGrid Event Webhook (signed)", tag="deliverability"
+    "/webhooks/sendgrid",
+    "POST",
+    role=None,
+    summary="SendGrid Event Webhook (signed)",
+    tag="deliverability",
+    errors=(401, 403),
 )
 def sendgrid_webhook() -> tuple[Response, int]:
     key = _configured("SENDGRID_WEBHOOK_PUBLIC_KEY", "SendGrid")
@@ -163,6 +169,7 @@ def sendgrid_webhook() -> tuple[Response, int]:
     role=None,
     summary="Postmark bounce and spam complaint webhooks",
     tag="deliverability",
+    errors=(401, 403),
 )
 def postmark_webhook() -> tuple[Response, int]:
     user = _configured("POSTMARK_WEBHOOK_USER", "Postmark")
@@ -188,6 +195,7 @@ def postmark_webhook() -> tuple[Response, int]:
     role=None,
     summary="Mailgun failed and complained events (HMAC)",
     tag="deliverability",
+    errors=(401, 403),
 )
 def mailgun_webhook() -> tuple[Response, int]:
     key = _configured("MAILGUN_WEBHOOK_SIGNING_KEY", "Mailgun")

@@ -100,7 +100,13 @@ def list_campaigns() -> Response:
 
 
 @route(
-    "/campaigns", "POST", role=Role.marketer, summary="Create a campaign", body=CampaignIn, tag="campaigns"
+    "/campaigns",
+    "POST",
+    role=Role.marketer,
+    summary="Create a campaign",
+    body=CampaignIn,
+    tag="campaigns",
+    status=201,
 )
 def create(body: CampaignIn) -> tuple[Response, int]:
     campaign = create_campaign(db(), body.model_dump(exclude_none=True), actor())
@@ -141,6 +147,7 @@ def cancel(campaign_id: int) -> Response:
     tag="campaigns",
     summary="Send a wave: the next `limit` contacts of the audience (all that remain when omitted)",
     body=WaveIn,
+    status=202,
 )
 def send_wave(campaign_id: int, body: WaveIn) -> tuple[Response, int]:
     get_campaign(db(), campaign_id)

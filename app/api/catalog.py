@@ -77,14 +77,7 @@ def items_categories() -> Response:
     return jsonify(categories=[{"category": c, "items": n} for c, n in catalog.categories(db())])
 
 
-@route(
-    "/items",
-    "POST",
-    role=Role.marketer,
-    summary="Add an item",
-    body=ItemIn,
-    tag="catalog",
-)
+@route("/items", "POST", role=Role.marketer, summary="Add an item", body=ItemIn, tag="catalog", status=201)
 def items_create(body: ItemIn) -> tuple[Response, int]:
     item = catalog.create_item(db(), body.changes())
     db().commit()

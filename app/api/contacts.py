@@ -134,6 +134,7 @@ def contacts_list(query: ContactSearch) -> Response:
     body=ContactIn,
     response=CONTACT_SCHEMA,
     tag="contacts",
+    status=201,
 )
 def contacts_create(body: ContactIn) -> tuple[Response, int]:
     contact = contacts.create_contact(db(), body.changes())
@@ -187,6 +188,7 @@ def contacts_update(contact_id: int, body: ContactPatch) -> Response:
     summary="Delete a contact with its sends and history",
     query=DeleteQuery,
     tag="contacts",
+    status=204,
 )
 def contacts_delete(contact_id: int, query: DeleteQuery) -> tuple[str, int]:
     contacts.delete_contact(db(), contact_id, suppress=query.suppress)
@@ -220,6 +222,7 @@ def suppressions_list(query: SuppressionSearch) -> Response:
     summary="Suppress an address (never sent to again); adding twice is harmless",
     body=SuppressionIn,
     tag="contacts",
+    status=(200, 201),
 )
 def suppressions_add(body: SuppressionIn) -> tuple[Response, int]:
     row, created = suppression.add_suppression(db(), body.email, body.reason)
@@ -233,6 +236,7 @@ def suppressions_add(body: SuppressionIn) -> tuple[Response, int]:
     role=Role.admin,
     summary="Take an address off the suppression list",
     tag="contacts",
+    status=204,
 )
 def suppressions_remove(email: str) -> tuple[str, int]:
     suppression.remove_suppression(db(), email)

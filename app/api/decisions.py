@@ -149,6 +149,7 @@ def webhooks_list() -> Response:
     summary="Create a webhook (the secret is shown once)",
     body=WebhookIn,
     tag=TAG,
+    status=201,
 )
 def webhooks_create(body: WebhookIn) -> tuple[Response, int]:
     session = db()
@@ -183,6 +184,7 @@ def webhooks_update(webhook_id: int, body: WebhookPatch) -> Response:
     role=Role.admin,
     summary="Delete a webhook and its deliveries",
     tag=TAG,
+    status=204,
 )
 def webhooks_delete(webhook_id: int) -> tuple[str, int]:
     session = db()

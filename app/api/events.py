@@ -70,6 +70,7 @@ def _send_for(body: ConversionIn) -> Send:
     summary="Record a conversion with its value",
     body=ConversionIn,
     tag="events",
+    status=202,
 )
 def record_conversion(body: ConversionIn) -> tuple[Response, int]:
     send = _send_for(body)
@@ -93,6 +94,7 @@ def record_conversion(body: ConversionIn) -> tuple[Response, int]:
     summary="Report a bounce, complaint or delivery",
     body=EventIn,
     tag="events",
+    status=202,
 )
 def record_event(body: EventIn) -> tuple[Response, int]:
     if body.send_id is not None:

@@ -98,6 +98,7 @@ class SignupIn(ApiModel):
         },
     },
     tag=TAG,
+    status=(200, 201),
 )
 def signups_create(body: SignupIn) -> tuple[Response, int]:
     form = None
@@ -175,6 +176,7 @@ def signup_forms_list() -> Response:
     summary="Create a hosted signup form",
     body=SignupFormIn,
     tag=TAG,
+    status=201,
 )
 def signup_forms_create(body: SignupFormIn) -> tuple[Response, int]:
     form = signup_forms.create_form(db(), body.model_dump(exclude_none=True))

@@ -110,7 +110,15 @@ def rollouts_list(query: StateQuery) -> Response:
     return jsonify(rollouts=[rollout_summary(r) for r in rows])
 
 
-@route("/rollouts", "POST", role=Role.marketer, summary="Create a draft rollout", body=RolloutIn, tag=TAG)
+@route(
+    "/rollouts",
+    "POST",
+    role=Role.marketer,
+    summary="Create a draft rollout",
+    body=RolloutIn,
+    tag=TAG,
+    status=201,
+)
 def rollouts_create(body: RolloutIn) -> tuple[Response, int]:
     settings = body.model_dump(exclude_unset=True)
     name = settings.pop("name")
@@ -187,9 +195,15 @@ def _register(action: str, summary: str, role: Role) -> None:
         return _transition(rollout_id, action, body)
 
     view.__name__ = f"rollouts_{action}"
-    route(f"/rollouts/<int:rollout_id>/{action}", "POST", role=role, summary=summary, body=ActionIn, tag=TAG)(
-        view
-    )
+    route(
+        f"/rollouts/<int:rollout_id>/{action}",
+        "POST",
+        role=role,
+        summary=summary,
+        body=ActionIn,
+        tag=TAG,
+        status=(200, 202),  # 202: four eyes needed, an approval request was made instead
+    )(view)
 
 
 _register("start", "Start: draft -> the first stage", Role.marketer)
@@ -317,6 +331,7 @@ def rollouts_approvals(rollout_id: int) -> Response:
     summary="Ask for an approval of the next advance (or start)",
     body=ApprovalRequestIn,
     tag=TAG,
+    status=201,
 )
 def rollouts_request_approval(rollout_id: int, body: ApprovalRequestIn) -> tuple[Response, int]:
     rollout = service.get_rollout(db(), rollout_id)

@@ -123,6 +123,7 @@ def segments_list() -> Response:
     summary="Save a segment (rules are validated; bad ones answer 400 naming the rule)",
     body=SegmentIn,
     tag="segments",
+    status=201,
 )
 def segments_create(body: SegmentIn) -> tuple[Response, int]:
     fields = _fields(body.model_dump(exclude_unset=True), partial=False)
@@ -183,6 +184,7 @@ def segments_update(segment_id: int, body: SegmentPatch) -> Response:
     role=Role.marketer,
     summary="Delete a segment no campaign uses",
     tag="segments",
+    status=204,
 )
 def segments_delete(segment_id: int) -> tuple[str, int]:
     segment = _get(segment_id)

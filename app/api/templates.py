@@ -48,7 +48,13 @@ def list_templates() -> Response:
 
 
 @route(
-    "/templates", "POST", role=Role.marketer, summary="Create a template", body=TemplateIn, tag="templates"
+    "/templates",
+    "POST",
+    role=Role.marketer,
+    summary="Create a template",
+    body=TemplateIn,
+    tag="templates",
+    status=201,
 )
 def create_template(body: TemplateIn) -> tuple[Response, int]:
     template = save_template(db(), body.model_dump(exclude_none=True))

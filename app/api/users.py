@@ -60,7 +60,7 @@ def users_list() -> Response:
     return jsonify(users=[user_json(u) for u in rows])
 
 
-@route("/users", "POST", role=Role.admin, summary="Add a user with a role", body=UserIn, tag=TAG)
+@route("/users", "POST", role=Role.admin, summary="Add a user with a role", body=UserIn, tag=TAG, status=201)
 def users_create(body: UserIn) -> tuple[Response, int]:
     user = add_user(db(), body.email, body.password, body.role, body.name)
     db().commit()
@@ -93,6 +93,7 @@ def tokens_list() -> Response:
     summary="Issue a token (shown once); an admin may issue one for another user",
     body=TokenIn,
     tag=TAG,
+    status=201,
 )
 def tokens_create(body: TokenIn) -> tuple[Response, int]:
     owner, token = new_token(db(), _me(), body.name, body.user_id)

@@ -19,6 +19,7 @@ from typing import Any
 
 from flask import Response, current_app, jsonify, request
 
+from app.api.responses import EspAnswer
 from app.api.spec import route
 from app.extensions import db, get_runtime
 from campaigns.errors import InputError, NotFound
@@ -100,6 +101,7 @@ def _json(raw: bytes) -> Any:
     summary="Amazon SES bounces and complaints (SNS)",
     tag="deliverability",
     errors=(401, 403),
+    response=EspAnswer,
 )
 def ses_webhook() -> tuple[Response, int]:
     message = _json(request.get_data())  # SNS posts JSON as text/plain
@@ -143,6 +145,7 @@ def ses_webhook() -> tuple[Response, int]:
     summary="SendGrid Event Webhook (signed)",
     tag="deliverability",
     errors=(401, 403),
+    response=EspAnswer,
 )
 def sendgrid_webhook() -> tuple[Response, int]:
     key = _configured("SENDGRID_WEBHOOK_PUBLIC_KEY", "SendGrid")
@@ -170,6 +173,7 @@ def sendgrid_webhook() -> tuple[Response, int]:
     summary="Postmark bounce and spam complaint webhooks",
     tag="deliverability",
     errors=(401, 403),
+    response=EspAnswer,
 )
 def postmark_webhook() -> tuple[Response, int]:
     user = _configured("POSTMARK_WEBHOOK_USER", "Postmark")
@@ -196,6 +200,7 @@ def postmark_webhook() -> tuple[Response, int]:
     summary="Mailgun failed and complained events (HMAC)",
     tag="deliverability",
     errors=(401, 403),
+    response=EspAnswer,
 )
 def mailgun_webhook() -> tuple[Response, int]:
     key = _configured("MAILGUN_WEBHOOK_SIGNING_KEY", "Mailgun")

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from flask import Response, jsonify, request
 from pydantic import Field
 
+from app.api.responses import ContactPage, SuppressionOut, SuppressionPage
 from app.api.schema import BIGINT_MAX, ApiModel, QueryModel
 from app.api.spec import route
 from app.extensions import db
@@ -110,6 +111,7 @@ def int_arg(name: str, default: int) -> int:
     summary="Search contacts, a page at a time",
     query=ContactSearch,
     tag="contacts",
+    response=ContactPage,
 )
 def contacts_list(query: ContactSearch) -> Response:
     page = contacts.search_contacts(
@@ -207,6 +209,7 @@ def suppression_json(row: Suppression) -> dict[str, Any]:
     summary="The suppression list",
     query=SuppressionSearch,
     tag="contacts",
+    response=SuppressionPage,
 )
 def suppressions_list(query: SuppressionSearch) -> Response:
     page = suppression.list_suppressions(db(), query=query.q, after=query.after, limit=query.limit)
@@ -223,6 +226,7 @@ def suppressions_list(query: SuppressionSearch) -> Response:
     body=SuppressionIn,
     tag="contacts",
     status=(200, 201),
+    response=SuppressionOut,
 )
 def suppressions_add(body: SuppressionIn) -> tuple[Response, int]:
     row, created = suppression.add_suppression(db(), body.email, body.reason)

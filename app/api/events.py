@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from flask import Response, jsonify
 from pydantic import Field
 
+from app.api.responses import EventAccepted
 from app.api.schema import ApiModel, Id
 from app.api.spec import route
 from app.extensions import db, get_runtime
@@ -71,6 +72,7 @@ def _send_for(body: ConversionIn) -> Send:
     body=ConversionIn,
     tag="events",
     status=202,
+    response=EventAccepted,
 )
 def record_conversion(body: ConversionIn) -> tuple[Response, int]:
     send = _send_for(body)
@@ -95,6 +97,7 @@ def record_conversion(body: ConversionIn) -> tuple[Response, int]:
     body=EventIn,
     tag="events",
     status=202,
+    response=EventAccepted,
 )
 def record_event(body: EventIn) -> tuple[Response, int]:
     if body.send_id is not None:

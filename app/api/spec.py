@@ -183,7 +183,8 @@ def responses(
     for code in (status,) if isinstance(status, int) else status:
         entry: dict[str, Any] = {"description": SUCCESS.get(code, "OK")}
         if code != 204:
-            entry["content"] = {content: {"schema": body or {"type": "object"}}}
+            default = {"type": "object"} if content == "application/json" else {"type": "string"}
+            entry["content"] = {content: {"schema": body or default}}
         out[str(code)] = entry
     out["400"] = {"description": "Bad input: says what and where", "content": _ERROR}
     if authenticated or 401 in errors:

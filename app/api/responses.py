@@ -222,3 +222,44 @@ class EspAnswer(BaseModel):
     accepted: int | None = Field(None, description="reports matched to a send and queued")
     unmatched: int | None = Field(None, description="reports naming no send of this installation")
     confirmed: bool | None = Field(None, description="an SNS subscription confirmation was followed")
+
+
+class SignupFormOut(BaseModel):
+    id: int
+    slug: str
+    name: str
+    wording: str
+    double_opt_in: bool
+    attributes: Any
+    from_email: str | None
+    confirm_subject: str | None
+    confirm_text: str | None
+    url: str = Field(description="the public page")
+    created_at: str
+
+
+class SignupFormList(BaseModel):
+    forms: list[SignupFormOut]
+
+
+class ApprovalOut(BaseModel):
+    id: int
+    rollout_id: int
+    action: str
+    target_stage: int | None
+    status: str
+    requested_by: str
+    requested_at: str
+    reason: str | None
+    decided_by: str | None
+    decided_at: str | None
+    decision_id: int | None
+
+
+class ApprovalList(BaseModel):
+    approvals: list[ApprovalOut]
+
+
+class ApprovalDecided(BaseModel):
+    approval: ApprovalOut
+    audit: dict[str, Any] | None = Field(None, description="the rollout transition, when approved")

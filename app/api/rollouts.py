@@ -12,6 +12,7 @@ from typing import Any, Literal
 from flask import Response, jsonify
 from pydantic import Field
 
+from app.api.responses import ApprovalDecided, ApprovalList, ApprovalOut
 from app.api.rollout_segments import acting_role, enqueue_decisions_after, last_decision_id, required_reason
 from app.api.schema import ApiModel, Id, QueryModel, Reason
 from app.api.spec import api, route
@@ -316,7 +317,12 @@ def rollouts_shadow(rollout_id: int) -> Response:
 
 
 @route(
-    "/rollouts/<int:rollout_id>/approvals", "GET", role=Role.viewer, summary="Approvals of a rollout", tag=TAG
+    "/rollouts/<int:rollout_id>/approvals",
+    "GET",
+    role=Role.viewer,
+    summary="Approvals of a rollout",
+    tag=TAG,
+    response=ApprovalList,
 )
 def rollouts_approvals(rollout_id: int) -> Response:
     service.get_rollout(db(), rollout_id)
@@ -332,6 +338,7 @@ def rollouts_approvals(rollout_id: int) -> Response:
     body=ApprovalRequestIn,
     tag=TAG,
     status=201,
+    response=ApprovalOut,
 )
 def rollouts_request_approval(rollout_id: int, body: ApprovalRequestIn) -> tuple[Response, int]:
     rollout = service.get_rollout(db(), rollout_id)
@@ -354,6 +361,7 @@ def _approval(approval_id: int) -> Approval:
     summary="Approve and apply (four eyes: not your own request)",
     body=ApproveIn,
     tag=TAG,
+    response=ApprovalDecided,
 )
 def approvals_approve(approval_id: int, body: ApproveIn) -> Response:
     approval = _approval(approval_id)
@@ -371,6 +379,7 @@ def approvals_approve(approval_id: int, body: ApproveIn) -> Response:
     summary="Reject an approval request",
     body=ActionIn,
     tag=TAG,
+    response=ApprovalDecided,
 )
 def approvals_reject(approval_id: int, body: ActionIn) -> Response:
     approval = approvals.reject(

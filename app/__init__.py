@@ -37,6 +37,18 @@ class FiniteJSONProvider(DefaultJSONProvider):
             return super().dumps(_finite(obj), **{**kwargs, "allow_nan": False})
 
 
+def _ids_in_range(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """Every `<int:...>` in every route (UI pages, API, tracking) is a bigint id: a larger one names
+    nothing (404) instead of overflowing the database driver."""
+    from werkzeug.exceptions import NotFound
+
+    from app.api.schema import BIGINT_MAX
+
+    for name, value in (values or {}).items():
+        if isinstance(value, int) and not isinstance(value, bool) and value > BIGINT_MAX:
+            raise NotFound(f"{name} {value} does not exist")
+
+
 def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str | None = None) -> Flask:
     instance_path = instance_path or os.environ.get("MAILRAMP_INSTANCE_PATH") or None
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
@@ -45,6 +57,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, instance_path: str 
     app.permanent_session_lifetime = timedelta(minutes=int(app.config["SESSION_LIFETIME_MINUTES"]))
     extensions.init_app(app)
     csrf.init_app(app)
+    app.url_value_preprocessor(_ids_in_range)
 
     from app.audit_actor import request_actor
     from campaigns.privacy import audit

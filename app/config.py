@@ -79,9 +79,14 @@ def check_base_url(app: Flask) -> None:
     (localhost); elsewhere it is a warning, and in production mode (MAILRAMP_ENV=production) it stops
     the start."""
     base = urlsplit(str(app.config["BASE_URL"]))
+    production = str(app.config.get("ENV", "")).lower() == "production"
+    problem = base_url_problem(str(app.config["BASE_URL"]))
+    if problem and production:
+        raise RuntimeError(f"BASE_URL {app.config['BASE_URL']!r} {problem} (MAILRAMP_ENV=production)")
+    if problem:
+        app.logger.warning("BASE_URL %s %s: links in messages will not work", app.config["BASE_URL"], problem)
     if base.scheme == "https":
         return
-    production = str(app.config.get("ENV", "")).lower() == "production"
     if production:
         raise RuntimeError(
             f"BASE_URL {app.config['BASE_URL']!r} must be https in production mode (MAILRAMP_ENV=production)"
@@ -92,6 +97,25 @@ def check_base_url(app: Flask) -> None:
             "local development",
             app.config["BASE_URL"],
         )
+
+
+def base_url_problem(url: str) -> str | None:
+    """Why BASE_URL cannot prefix the links in messages: no http(s) scheme, no host (`https://`,
+    `https:/mail.example.com`), a bad port, or a query, fragment or credentials."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return "must start with https:// (or http:// for a local install)"
+    if not url.lower().startswith(f"{parts.scheme}://") or not parts.hostname:
+        return "has no host name (expected e.g. https://mail.example.com)"
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        return "has a port that is not a number from 1 to 65535"
+    if parts.query or parts.fragment or parts.username or parts.password:
+        return "must not carry a query, a fragment or credentials"
+    if any(ch.isspace() or ord(ch) < 0x20 for ch in url):
+        return "must not contain spaces or control characters"
+    return None
 
 
 def is_sqlite(url: str) -> bool:

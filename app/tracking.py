@@ -9,6 +9,7 @@ the traffic, are answered ahead of Flask by app.tracking_fast; unsubscribes and 
 from __future__ import annotations
 
 import math
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -110,6 +111,11 @@ def unsubscribe(token: str) -> Response | str:
     return render_template("tracking/unsubscribe.html", token=token, done=True)
 
 
+# Digits with an optional decimal part: no sign, exponent, underscore (`1_000`), spaces (` 5 `),
+# non-ASCII digits, nan or inf, all of which float() takes.
+_PLAIN_NUMBER = re.compile(r"[0-9]{1,15}(\.[0-9]{1,6})?")
+
+
 @tracking.route("/v/<token>", methods=["POST"])
 def conversion(token: str) -> Response:
     """A conversion from the shop: the `mr` token the click redirect added, with value and order id.
@@ -117,10 +123,7 @@ def conversion(token: str) -> Response:
     negative values need an authenticated `POST /api/v1/conversions`."""
     ref = _verify(token, "conversion")
     raw_value = request.values.get("value", "0")
-    try:
-        value = float(raw_value)
-    except ValueError:
-        value = math.nan
+    value = float(raw_value) if _PLAIN_NUMBER.fullmatch(raw_value) else math.nan
     if not (0 <= value <= MAX_CONVERSION_VALUE):  # also refuses nan and inf
         error = f"value must be a number from 0 to {MAX_CONVERSION_VALUE:g}, not {raw_value[:50]!r}"
         return make_response({"error": error, "where": "value"}, 400)

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from flask import Response, jsonify, stream_with_context
 from pydantic import Field
 
+from app.api.responses import CampaignList, CampaignOut, CampaignWithProgress
 from app.api.schema import BIGINT_MAX, ApiModel, Id, Name
 from app.api.spec import route
 from app.auth import actor
@@ -93,14 +94,23 @@ def campaign_json(c: Campaign) -> dict[str, Any]:
     }
 
 
-@route("/campaigns", "GET", role=Role.viewer, summary="List campaigns", tag="campaigns")
+@route(
+    "/campaigns", "GET", role=Role.viewer, summary="List campaigns", tag="campaigns", response=CampaignList
+)
 def list_campaigns() -> Response:
     rows = db().scalars(sa.select(Campaign).order_by(Campaign.id.desc()).limit(500))
     return jsonify(campaigns=[campaign_json(c) for c in rows])
 
 
 @route(
-    "/campaigns", "POST", role=Role.marketer, summary="Create a campaign", body=CampaignIn, tag="campaigns"
+    "/campaigns",
+    "POST",
+    role=Role.marketer,
+    summary="Create a campaign",
+    body=CampaignIn,
+    tag="campaigns",
+    status=201,
+    response=CampaignOut,
 )
 def create(body: CampaignIn) -> tuple[Response, int]:
     campaign = create_campaign(db(), body.model_dump(exclude_none=True), actor())
@@ -114,6 +124,7 @@ def create(body: CampaignIn) -> tuple[Response, int]:
     role=Role.viewer,
     summary="One campaign with progress",
     tag="campaigns",
+    response=CampaignWithProgress,
 )
 def get(campaign_id: int) -> Response:
     return jsonify(
@@ -127,6 +138,7 @@ def get(campaign_id: int) -> Response:
     role=Role.marketer,
     summary="Cancel a campaign",
     tag="campaigns",
+    response=CampaignOut,
 )
 def cancel(campaign_id: int) -> Response:
     campaign = cancel_campaign(db(), campaign_id)
@@ -141,6 +153,7 @@ def cancel(campaign_id: int) -> Response:
     tag="campaigns",
     summary="Send a wave: the next `limit` contacts of the audience (all that remain when omitted)",
     body=WaveIn,
+    status=202,
 )
 def send_wave(campaign_id: int, body: WaveIn) -> tuple[Response, int]:
     get_campaign(db(), campaign_id)

@@ -9,6 +9,7 @@ from flask import Response, jsonify
 from pydantic import Field
 
 from app.api.contacts import PageQuery
+from app.api.responses import CategoryList, ItemOut, ItemPage
 from app.api.schema import ApiModel, QueryModel
 from app.api.spec import route
 from app.extensions import db
@@ -64,6 +65,7 @@ def item_json(item: Item) -> dict[str, Any]:
     summary="Search the catalog",
     query=ItemSearch,
     tag="catalog",
+    response=ItemPage,
 )
 def items_list(query: ItemSearch) -> Response:
     page = catalog.search_items(
@@ -72,7 +74,14 @@ def items_list(query: ItemSearch) -> Response:
     return jsonify(items=[item_json(i) for i in page.items], total=page.total, next_after=page.next_after)
 
 
-@route("/items/categories", "GET", role=Role.viewer, summary="Categories with item counts", tag="catalog")
+@route(
+    "/items/categories",
+    "GET",
+    role=Role.viewer,
+    summary="Categories with item counts",
+    tag="catalog",
+    response=CategoryList,
+)
 def items_categories() -> Response:
     return jsonify(categories=[{"category": c, "items": n} for c, n in catalog.categories(db())])
 
@@ -84,6 +93,8 @@ def items_categories() -> Response:
     summary="Add an item",
     body=ItemIn,
     tag="catalog",
+    status=201,
+    response=ItemOut,
 )
 def items_create(body: ItemIn) -> tuple[Response, int]:
     item = catalog.create_item(db(), body.changes())
@@ -91,7 +102,7 @@ def items_create(body: ItemIn) -> tuple[Response, int]:
     return jsonify(item_json(item)), 201
 
 
-@route("/items/<int:item_id>", "GET", role=Role.viewer, summary="One item", tag="catalog")
+@route("/items/<int:item_id>", "GET", role=Role.viewer, summary="One item", tag="catalog", response=ItemOut)
 def items_get(item_id: int) -> Response:
     return jsonify(item_json(catalog.get_item(db(), item_id)))
 
@@ -103,6 +114,7 @@ def items_get(item_id: int) -> Response:
     summary="Change an item (enabled=false keeps it out of recommendations)",
     body=ItemPatch,
     tag="catalog",
+    response=ItemOut,
 )
 def items_update(item_id: int, body: ItemPatch) -> Response:
     item = catalog.update_item(db(), item_id, body.changes())

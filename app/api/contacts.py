@@ -7,6 +7,7 @@ from typing import Any, Literal
 from flask import Response, jsonify, request
 from pydantic import Field
 
+from app.api.responses import ContactPage, SuppressionOut, SuppressionPage
 from app.api.schema import BIGINT_MAX, ApiModel, QueryModel
 from app.api.spec import route
 from app.extensions import db
@@ -110,6 +111,7 @@ def int_arg(name: str, default: int) -> int:
     summary="Search contacts, a page at a time",
     query=ContactSearch,
     tag="contacts",
+    response=ContactPage,
 )
 def contacts_list(query: ContactSearch) -> Response:
     page = contacts.search_contacts(
@@ -134,6 +136,7 @@ def contacts_list(query: ContactSearch) -> Response:
     body=ContactIn,
     response=CONTACT_SCHEMA,
     tag="contacts",
+    status=201,
 )
 def contacts_create(body: ContactIn) -> tuple[Response, int]:
     contact = contacts.create_contact(db(), body.changes())
@@ -187,6 +190,7 @@ def contacts_update(contact_id: int, body: ContactPatch) -> Response:
     summary="Delete a contact with its sends and history",
     query=DeleteQuery,
     tag="contacts",
+    status=204,
 )
 def contacts_delete(contact_id: int, query: DeleteQuery) -> tuple[str, int]:
     contacts.delete_contact(db(), contact_id, suppress=query.suppress)
@@ -205,6 +209,7 @@ def suppression_json(row: Suppression) -> dict[str, Any]:
     summary="The suppression list",
     query=SuppressionSearch,
     tag="contacts",
+    response=SuppressionPage,
 )
 def suppressions_list(query: SuppressionSearch) -> Response:
     page = suppression.list_suppressions(db(), query=query.q, after=query.after, limit=query.limit)
@@ -220,6 +225,8 @@ def suppressions_list(query: SuppressionSearch) -> Response:
     summary="Suppress an address (never sent to again); adding twice is harmless",
     body=SuppressionIn,
     tag="contacts",
+    status=(200, 201),
+    response=SuppressionOut,
 )
 def suppressions_add(body: SuppressionIn) -> tuple[Response, int]:
     row, created = suppression.add_suppression(db(), body.email, body.reason)
@@ -233,6 +240,7 @@ def suppressions_add(body: SuppressionIn) -> tuple[Response, int]:
     role=Role.admin,
     summary="Take an address off the suppression list",
     tag="contacts",
+    status=204,
 )
 def suppressions_remove(email: str) -> tuple[str, int]:
     suppression.remove_suppression(db(), email)

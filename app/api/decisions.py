@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from flask import Response, jsonify
 from pydantic import Field
 
+from app.api.responses import DeliveryList, DeliveryOut, WebhookCreated, WebhookList, WebhookOut
 from app.api.schema import BIGINT_MAX, ApiModel, QueryModel
 from app.api.spec import route
 from app.auth import actor
@@ -130,7 +131,7 @@ def rollout_metrics(rollout_id: int, query: SegmentQuery) -> Response:
     return jsonify({**report, "segments": arm_report.segments_of(session, rollout_id)})
 
 
-@route("/webhooks", "GET", role=Role.admin, summary="List webhooks", tag=TAG)
+@route("/webhooks", "GET", role=Role.admin, summary="List webhooks", tag=TAG, response=WebhookList)
 def webhooks_list() -> Response:
     from sqlalchemy import select
 
@@ -149,6 +150,8 @@ def webhooks_list() -> Response:
     summary="Create a webhook (the secret is shown once)",
     body=WebhookIn,
     tag=TAG,
+    status=201,
+    response=WebhookCreated,
 )
 def webhooks_create(body: WebhookIn) -> tuple[Response, int]:
     session = db()
@@ -157,7 +160,9 @@ def webhooks_create(body: WebhookIn) -> tuple[Response, int]:
     return jsonify({**webhooks.webhook_to_json(webhook), "secret": secret}), 201
 
 
-@route("/webhooks/<int:webhook_id>", "GET", role=Role.admin, summary="One webhook", tag=TAG)
+@route(
+    "/webhooks/<int:webhook_id>", "GET", role=Role.admin, summary="One webhook", tag=TAG, response=WebhookOut
+)
 def webhooks_get(webhook_id: int) -> Response:
     return jsonify(webhooks.webhook_to_json(webhooks.get_webhook(db(), webhook_id)))
 
@@ -169,6 +174,7 @@ def webhooks_get(webhook_id: int) -> Response:
     summary="Change a webhook",
     body=WebhookPatch,
     tag=TAG,
+    response=WebhookOut,
 )
 def webhooks_update(webhook_id: int, body: WebhookPatch) -> Response:
     session = db()
@@ -183,6 +189,7 @@ def webhooks_update(webhook_id: int, body: WebhookPatch) -> Response:
     role=Role.admin,
     summary="Delete a webhook and its deliveries",
     tag=TAG,
+    status=204,
 )
 def webhooks_delete(webhook_id: int) -> tuple[str, int]:
     session = db()
@@ -197,6 +204,7 @@ def webhooks_delete(webhook_id: int) -> tuple[str, int]:
     role=Role.admin,
     summary="Send a test event (webhook.test)",
     tag=TAG,
+    response=DeliveryOut,
 )
 def webhooks_test(webhook_id: int) -> Response:
     session = db()
@@ -214,6 +222,7 @@ def webhooks_test(webhook_id: int) -> Response:
     summary="Webhook deliveries, newest first (status=failed: the ones to look at)",
     query=DeliveryQuery,
     tag=TAG,
+    response=DeliveryList,
 )
 def deliveries_list(query: DeliveryQuery) -> Response:
     rows = webhooks.list_deliveries(db(), query.webhook_id, query.status, query.rollout_id, query.limit)
@@ -226,6 +235,7 @@ def deliveries_list(query: DeliveryQuery) -> Response:
     role=Role.admin,
     summary="Send a failed delivery again",
     tag=TAG,
+    response=DeliveryOut,
 )
 def deliveries_retry(delivery_id: int) -> Response:
     session = db()

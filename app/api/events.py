@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from flask import Response, jsonify
 from pydantic import Field
 
+from app.api.responses import EventAccepted
 from app.api.schema import ApiModel, Id
 from app.api.spec import route
 from app.extensions import db, get_runtime
@@ -70,6 +71,8 @@ def _send_for(body: ConversionIn) -> Send:
     summary="Record a conversion with its value",
     body=ConversionIn,
     tag="events",
+    status=202,
+    response=EventAccepted,
 )
 def record_conversion(body: ConversionIn) -> tuple[Response, int]:
     send = _send_for(body)
@@ -93,6 +96,8 @@ def record_conversion(body: ConversionIn) -> tuple[Response, int]:
     summary="Report a bounce, complaint or delivery",
     body=EventIn,
     tag="events",
+    status=202,
+    response=EventAccepted,
 )
 def record_event(body: EventIn) -> tuple[Response, int]:
     if body.send_id is not None:

@@ -130,6 +130,7 @@ def upload_route(rule: str, kind: str, summary: str, columns: str) -> None:
         query=UploadQuery,
         response=RUN_SCHEMA,
         tag="imports",
+        status=(201, 202),  # 201: imported during the request; 202: queued (a larger file)
     )(view)
     # the request body is a CSV file, not JSON: describe it as such
     from app.api.spec import OPERATIONS, openapi_path

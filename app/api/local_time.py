@@ -29,6 +29,7 @@ class LocalWaveIn(ApiModel):
     summary="Send a wave so each contact receives it at the given hour of their own time zone",
     body=LocalWaveIn,
     tag="campaigns",
+    status=202,
 )
 def send_local_time_wave(campaign_id: int, body: LocalWaveIn) -> tuple[Response, int]:
     wave = start_wave(

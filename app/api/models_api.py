@@ -125,6 +125,7 @@ def models_get(version_id: int) -> Response:
     summary="Train a new version on a worker (202 with the job id)",
     body=TrainIn,
     tag="models",
+    status=202,
 )
 def models_train(body: TrainIn) -> tuple[Response, int]:
     job_id = jobs.enqueue_training(get_runtime(), body.kind, body.params, actor(), body.window_days)

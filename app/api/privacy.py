@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from flask import Response, jsonify
 from pydantic import Field
 
+from app.api.responses import SignupFormList, SignupFormOut
 from app.api.schema import ApiModel, Reason
 from app.api.spec import route
 from app.extensions import db, get_runtime
@@ -98,6 +99,7 @@ class SignupIn(ApiModel):
         },
     },
     tag=TAG,
+    status=(200, 201),
 )
 def signups_create(body: SignupIn) -> tuple[Response, int]:
     form = None
@@ -162,7 +164,9 @@ def form_json(form: SignupForm) -> dict[str, Any]:
     }
 
 
-@route("/signup-forms", "GET", role=Role.viewer, summary="Hosted signup forms", tag=TAG)
+@route(
+    "/signup-forms", "GET", role=Role.viewer, summary="Hosted signup forms", tag=TAG, response=SignupFormList
+)
 def signup_forms_list() -> Response:
     forms = db().scalars(sa.select(SignupForm).order_by(SignupForm.id))
     return jsonify(forms=[form_json(f) for f in forms])
@@ -175,6 +179,8 @@ def signup_forms_list() -> Response:
     summary="Create a hosted signup form",
     body=SignupFormIn,
     tag=TAG,
+    status=201,
+    response=SignupFormOut,
 )
 def signup_forms_create(body: SignupFormIn) -> tuple[Response, int]:
     form = signup_forms.create_form(db(), body.model_dump(exclude_none=True))

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from flask import Response, jsonify
 from pydantic import Field
 
+from app.api.responses import ApprovalDecided, ApprovalList, ApprovalOut
 from app.api.rollout_segments import acting_role, enqueue_decisions_after, last_decision_id, required_reason
 from app.api.schema import ApiModel, Id, QueryModel, Reason
 from app.api.spec import api, route
@@ -110,7 +111,15 @@ def rollouts_list(query: StateQuery) -> Response:
     return jsonify(rollouts=[rollout_summary(r) for r in rows])
 
 
-@route("/rollouts", "POST", role=Role.marketer, summary="Create a draft rollout", body=RolloutIn, tag=TAG)
+@route(
+    "/rollouts",
+    "POST",
+    role=Role.marketer,
+    summary="Create a draft rollout",
+    body=RolloutIn,
+    tag=TAG,
+    status=201,
+)
 def rollouts_create(body: RolloutIn) -> tuple[Response, int]:
     settings = body.model_dump(exclude_unset=True)
     name = settings.pop("name")
@@ -187,9 +196,15 @@ def _register(action: str, summary: str, role: Role) -> None:
         return _transition(rollout_id, action, body)
 
     view.__name__ = f"rollouts_{action}"
-    route(f"/rollouts/<int:rollout_id>/{action}", "POST", role=role, summary=summary, body=ActionIn, tag=TAG)(
-        view
-    )
+    route(
+        f"/rollouts/<int:rollout_id>/{action}",
+        "POST",
+        role=role,
+        summary=summary,
+        body=ActionIn,
+        tag=TAG,
+        status=(200, 202),  # 202: four eyes needed, an approval request was made instead
+    )(view)
 
 
 _register("start", "Start: draft -> the first stage", Role.marketer)
@@ -302,7 +317,12 @@ def rollouts_shadow(rollout_id: int) -> Response:
 
 
 @route(
-    "/rollouts/<int:rollout_id>/approvals", "GET", role=Role.viewer, summary="Approvals of a rollout", tag=TAG
+    "/rollouts/<int:rollout_id>/approvals",
+    "GET",
+    role=Role.viewer,
+    summary="Approvals of a rollout",
+    tag=TAG,
+    response=ApprovalList,
 )
 def rollouts_approvals(rollout_id: int) -> Response:
     service.get_rollout(db(), rollout_id)
@@ -317,6 +337,8 @@ def rollouts_approvals(rollout_id: int) -> Response:
     summary="Ask for an approval of the next advance (or start)",
     body=ApprovalRequestIn,
     tag=TAG,
+    status=201,
+    response=ApprovalOut,
 )
 def rollouts_request_approval(rollout_id: int, body: ApprovalRequestIn) -> tuple[Response, int]:
     rollout = service.get_rollout(db(), rollout_id)
@@ -339,6 +361,7 @@ def _approval(approval_id: int) -> Approval:
     summary="Approve and apply (four eyes: not your own request)",
     body=ApproveIn,
     tag=TAG,
+    response=ApprovalDecided,
 )
 def approvals_approve(approval_id: int, body: ApproveIn) -> Response:
     approval = _approval(approval_id)
@@ -356,6 +379,7 @@ def approvals_approve(approval_id: int, body: ApproveIn) -> Response:
     summary="Reject an approval request",
     body=ActionIn,
     tag=TAG,
+    response=ApprovalDecided,
 )
 def approvals_reject(approval_id: int, body: ActionIn) -> Response:
     approval = approvals.reject(

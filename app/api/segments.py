@@ -9,6 +9,7 @@ from flask import Response, jsonify
 from pydantic import Field
 
 from app.api.contacts import PageQuery, contact_json
+from app.api.responses import SegmentContacts, SegmentList, SegmentOut
 from app.api.schema import ApiModel
 from app.api.spec import route
 from app.extensions import db
@@ -110,7 +111,7 @@ def _check_name(name: str | None, segment_id: int | None) -> None:
         raise StateError(f"segment {other} is already named {name!r}")
 
 
-@route("/segments", "GET", role=Role.viewer, summary="List segments", tag="segments")
+@route("/segments", "GET", role=Role.viewer, summary="List segments", tag="segments", response=SegmentList)
 def segments_list() -> Response:
     segments = db().scalars(sa.select(Segment).order_by(Segment.name))
     return jsonify(segments=[segment_json(s) for s in segments])
@@ -123,6 +124,8 @@ def segments_list() -> Response:
     summary="Save a segment (rules are validated; bad ones answer 400 naming the rule)",
     body=SegmentIn,
     tag="segments",
+    status=201,
+    response=SegmentOut,
 )
 def segments_create(body: SegmentIn) -> tuple[Response, int]:
     fields = _fields(body.model_dump(exclude_unset=True), partial=False)
@@ -153,6 +156,7 @@ def segments_count(body: CountIn) -> Response:
     role=Role.viewer,
     summary="A segment with its live counts",
     tag="segments",
+    response=SegmentOut,
 )
 def segments_get(segment_id: int) -> Response:
     segment = _get(segment_id)
@@ -166,6 +170,7 @@ def segments_get(segment_id: int) -> Response:
     summary="Rename a segment or change its rules",
     body=SegmentPatch,
     tag="segments",
+    response=SegmentOut,
 )
 def segments_update(segment_id: int, body: SegmentPatch) -> Response:
     segment = _get(segment_id)
@@ -183,6 +188,7 @@ def segments_update(segment_id: int, body: SegmentPatch) -> Response:
     role=Role.marketer,
     summary="Delete a segment no campaign uses",
     tag="segments",
+    status=204,
 )
 def segments_delete(segment_id: int) -> tuple[str, int]:
     segment = _get(segment_id)
@@ -201,6 +207,7 @@ def segments_delete(segment_id: int) -> tuple[str, int]:
     summary="Members of a segment, a page at a time",
     query=MembersQuery,
     tag="segments",
+    response=SegmentContacts,
 )
 def segments_members(segment_id: int, query: MembersQuery) -> Response:
     segment = _get(segment_id)

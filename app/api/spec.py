@@ -121,13 +121,17 @@ def route(
     summary: str,
     body: type[BaseModel] | dict[str, Any] | None = None,
     query: type[BaseModel] | dict[str, str] | None = None,
-    response: dict[str, Any] | None = None,
+    response: type[BaseModel] | dict[str, Any] | None = None,
     content: str = "application/json",
     tag: str = "",
+    status: int | tuple[int, ...] = 200,
+    errors: tuple[int, ...] = (),
 ) -> Callable[[F], F]:
     """`body` and `query`: pydantic models (validated, see the module docstring), or during the move
     a JSON Schema (body) and a name -> description mapping (query), documented only.
-    `response` is a JSON Schema or a model."""
+    `response` is a JSON Schema or a model: the body of the success answers, `status` their codes
+    (204 has no body). The error answers every route can give are added (`responses`); `errors`
+    names 401 or 403 for a public route that authenticates otherwise (a provider's signature)."""
 
     def decorator(view: F) -> F:
         validated = _validating(view, body, query)
@@ -135,26 +139,16 @@ def route(
         api.add_url_rule(rule, endpoint=view.__name__, view_func=guarded, methods=[method])
         if (body is not None and not _is_model(body)) or (query is not None and not _is_model(query)):
             LEGACY_ROUTES.append(f"{method} {rule}")
-        response_schema = model_schema(response) if _is_model(response) else response  # type: ignore[arg-type]
+        response_schema: dict[str, Any] | None = (
+            model_schema(response) if _is_model(response) else response  # type: ignore[arg-type,assignment]
+        )
         op: dict[str, Any] = {
             "summary": summary,
             "operationId": view.__name__,
             "tags": [tag] if tag else [],
             "description": f"Needs the `{role.value}` role." if role else "Public.",
             "parameters": _path_params(rule) + _query_params(query),
-            "responses": {
-                "200": {
-                    "description": "OK",
-                    "content": {content: {"schema": response_schema or {"type": "object"}}},
-                },
-                "400": {
-                    "description": "Bad input: says what and where",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-                },
-                "401": {"description": "No or bad token"},
-                "403": {"description": "Role too low"},
-                "404": {"description": "Not found"},
-            },
+            "responses": responses(method, status, response_schema, content, role is not None, errors),
         }
         if body is not None:
             schema = model_schema(body) if _is_model(body) else body  # type: ignore[arg-type]
@@ -163,6 +157,48 @@ def route(
         return guarded
 
     return decorator
+
+
+SUCCESS = {
+    200: "OK",
+    201: "Created",
+    202: "Accepted: the work goes on in the background",
+    204: "Done; no body",
+}
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
+
+def responses(
+    method: str,
+    status: int | tuple[int, ...],
+    body: dict[str, Any] | None,
+    content: str,
+    authenticated: bool,
+    errors: tuple[int, ...] = (),
+) -> dict[str, Any]:
+    """Every status code the operation answers, with its body: the success codes, then the errors
+    any route may give (bad input, authentication and role, unknown ids, state conflicts for
+    changes, request size limits, an outage of the database or Redis)."""
+    out: dict[str, Any] = {}
+    for code in (status,) if isinstance(status, int) else status:
+        entry: dict[str, Any] = {"description": SUCCESS.get(code, "OK")}
+        if code != 204:
+            default = {"type": "object"} if content == "application/json" else {"type": "string"}
+            entry["content"] = {content: {"schema": body or default}}
+        out[str(code)] = entry
+    out["400"] = {"description": "Bad input: says what and where", "content": _ERROR}
+    if authenticated or 401 in errors:
+        out["401"] = {"description": "No or bad credentials", "content": _ERROR}
+    if authenticated or 403 in errors:
+        out["403"] = {"description": "Role too low (or not allowed here)", "content": _ERROR}
+    out["404"] = {"description": "Not found (or not configured here)", "content": _ERROR}
+    if method.upper() != "GET":
+        out["409"] = {"description": "Not possible in the current state", "content": _ERROR}
+    if method.upper() in ("POST", "PUT", "PATCH"):
+        out["413"] = {"description": "The body is larger than MAX_CONTENT_LENGTH", "content": _ERROR}
+    out["414"] = {"description": "The request line is longer than the server takes"}
+    out["503"] = {"description": "The database or Redis is unreachable now: retry later"}
+    return out
 
 
 def document(version: str) -> dict[str, Any]:

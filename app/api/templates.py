@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from flask import Response, jsonify
 from pydantic import Field
 
+from app.api.responses import TemplateList, TemplateOut, TemplatePreview
 from app.api.schema import BIGINT_MAX, ApiModel, QueryModel
 from app.api.spec import route
 from app.extensions import db
@@ -41,14 +42,23 @@ def template_json(t: Template) -> dict[str, Any]:
     }
 
 
-@route("/templates", "GET", role=Role.viewer, summary="List templates", tag="templates")
+@route(
+    "/templates", "GET", role=Role.viewer, summary="List templates", tag="templates", response=TemplateList
+)
 def list_templates() -> Response:
     rows = db().scalars(sa.select(Template).order_by(Template.name))
     return jsonify(templates=[template_json(t) for t in rows])
 
 
 @route(
-    "/templates", "POST", role=Role.marketer, summary="Create a template", body=TemplateIn, tag="templates"
+    "/templates",
+    "POST",
+    role=Role.marketer,
+    summary="Create a template",
+    body=TemplateIn,
+    tag="templates",
+    status=201,
+    response=TemplateOut,
 )
 def create_template(body: TemplateIn) -> tuple[Response, int]:
     template = save_template(db(), body.model_dump(exclude_none=True))
@@ -56,7 +66,14 @@ def create_template(body: TemplateIn) -> tuple[Response, int]:
     return jsonify(template_json(template)), 201
 
 
-@route("/templates/<int:template_id>", "GET", role=Role.viewer, summary="One template", tag="templates")
+@route(
+    "/templates/<int:template_id>",
+    "GET",
+    role=Role.viewer,
+    summary="One template",
+    tag="templates",
+    response=TemplateOut,
+)
 def get_template(template_id: int) -> Response:
     template = db().get(Template, template_id)
     if template is None:
@@ -71,6 +88,7 @@ def get_template(template_id: int) -> Response:
     summary="Update a template",
     body=TemplateIn,
     tag="templates",
+    response=TemplateOut,
 )
 def update_template(template_id: int, body: TemplateIn) -> Response:
     template = save_template(db(), body.model_dump(exclude_none=True), template_id)
@@ -85,6 +103,7 @@ def update_template(template_id: int, body: TemplateIn) -> Response:
     tag="templates",
     summary="Render for a contact in either arm",
     query=PreviewQuery,
+    response=TemplatePreview,
 )
 def preview_template(template_id: int, query: PreviewQuery) -> Response:
     rendered = preview(db(), template_id, query.contact_id, ai=query.arm == "treatment")

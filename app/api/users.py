@@ -17,6 +17,7 @@ from app.accounts import (
     user_json,
     visible_tokens,
 )
+from app.api.responses import NewToken, TokenList, TokenOut, UserList, UserOut
 from app.api.schema import ApiModel, Id
 from app.api.spec import route
 from app.auth import current_user
@@ -54,13 +55,22 @@ def _me() -> User:
     return user
 
 
-@route("/users", "GET", role=Role.admin, summary="Users and their roles", tag=TAG)
+@route("/users", "GET", role=Role.admin, summary="Users and their roles", tag=TAG, response=UserList)
 def users_list() -> Response:
     rows = db().query(User).order_by(User.email).all()
     return jsonify(users=[user_json(u) for u in rows])
 
 
-@route("/users", "POST", role=Role.admin, summary="Add a user with a role", body=UserIn, tag=TAG)
+@route(
+    "/users",
+    "POST",
+    role=Role.admin,
+    summary="Add a user with a role",
+    body=UserIn,
+    tag=TAG,
+    status=201,
+    response=UserOut,
+)
 def users_create(body: UserIn) -> tuple[Response, int]:
     user = add_user(db(), body.email, body.password, body.role, body.name)
     db().commit()
@@ -74,6 +84,7 @@ def users_create(body: UserIn) -> tuple[Response, int]:
     summary="Change a role, (de)activate, rename or reset the password",
     body=UserPatch,
     tag=TAG,
+    response=UserOut,
 )
 def users_update(user_id: int, body: UserPatch) -> Response:
     user = change_user(db(), user_id, _me(), body.model_dump(exclude_none=True))
@@ -81,7 +92,14 @@ def users_update(user_id: int, body: UserPatch) -> Response:
     return jsonify(user_json(user))
 
 
-@route("/tokens", "GET", role=Role.marketer, summary="API tokens (an admin sees everyone's)", tag=TAG)
+@route(
+    "/tokens",
+    "GET",
+    role=Role.marketer,
+    summary="API tokens (an admin sees everyone's)",
+    tag=TAG,
+    response=TokenList,
+)
 def tokens_list() -> Response:
     return jsonify(tokens=[token_json(t) for t in visible_tokens(db(), _me())])
 
@@ -93,6 +111,8 @@ def tokens_list() -> Response:
     summary="Issue a token (shown once); an admin may issue one for another user",
     body=TokenIn,
     tag=TAG,
+    status=201,
+    response=NewToken,
 )
 def tokens_create(body: TokenIn) -> tuple[Response, int]:
     owner, token = new_token(db(), _me(), body.name, body.user_id)
@@ -100,7 +120,14 @@ def tokens_create(body: TokenIn) -> tuple[Response, int]:
     return jsonify(token=token, user_id=owner.id, role=owner.role), 201
 
 
-@route("/tokens/<int:token_id>/revoke", "POST", role=Role.marketer, summary="Revoke a token", tag=TAG)
+@route(
+    "/tokens/<int:token_id>/revoke",
+    "POST",
+    role=Role.marketer,
+    summary="Revoke a token",
+    tag=TAG,
+    response=TokenOut,
+)
 def tokens_revoke(token_id: int) -> Response:
     token = revoke_token(db(), _me(), token_id)
     db().commit()

@@ -13,6 +13,7 @@ from flask import flash, redirect, request
 from werkzeug.wrappers import Response
 
 from app.extensions import db
+from app.safe_redirect import local_target
 from campaigns.errors import InputError, NotFound, StateError
 
 T = TypeVar("T")
@@ -32,7 +33,8 @@ def perform(
     except (InputError, StateError, NotFound) as exc:
         db().rollback()
         flash(describe(exc), "error")
-        return redirect(failed or request.referrer or (back if isinstance(back, str) else "/"))
+        home = back if isinstance(back, str) else "/"
+        return redirect(failed or local_target(request.referrer, home, host=request.host))
     flash(success(result) if callable(success) else success, "success")
     return redirect(back(result) if callable(back) else back)
 

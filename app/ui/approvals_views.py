@@ -8,6 +8,7 @@ from werkzeug.wrappers import Response
 
 from app.auth import actor, current_user, require_role
 from app.extensions import db
+from app.safe_redirect import local_target
 from app.ui.actions import perform
 from app.ui.blueprint import ui
 from campaigns.errors import InputError
@@ -49,8 +50,7 @@ def approvals() -> str:
 
 
 def _back() -> str:
-    target = request.form.get("next", "")
-    return target if target.startswith("/") and not target.startswith("//") else url_for("ui.approvals")
+    return local_target(request.form.get("next"), url_for("ui.approvals"))
 
 
 @ui.route("/approvals/<int:approval_id>/approve", methods=["POST"])

@@ -1,47 +1,34 @@
-"""Login and logout. Sessions expire; failed logins are rate-limited per address and account."""
+"""Login and logout. Sessions expire; failed logins are throttled per client and account, never
+keeping out a browser that signed in before (app.login_throttle)."""
 
 from __future__ import annotations
 
-import time
-
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import flash, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
+from app import login_throttle
 from app.auth import authenticate, current_user, end_sessions, start_session
 from app.extensions import db, get_runtime
+from app.safe_redirect import local_target
 from app.ui.blueprint import ui
-
-
-def _too_many_attempts(email: str) -> bool:
-    """A fixed one-minute window in Redis, shared by every web process."""
-    redis = get_runtime().redis
-    limit = int(current_app.config["LOGIN_ATTEMPTS_PER_MINUTE"])
-    window = int(time.time() // 60)
-    keys = [f"mailramp:login:{who}:{window}" for who in (request.remote_addr or "-", email.lower())]
-    pipe = redis.pipeline()
-    for key in keys:
-        pipe.incr(key)
-        pipe.expire(key, 120)
-    counts = pipe.execute()[::2]
-    return max(int(c) for c in counts) > limit
 
 
 @ui.route("/login", methods=["GET", "POST"])
 def login() -> str | Response:
     if request.method == "POST":
         email = request.form.get("email", "")
-        if _too_many_attempts(email):
+        redis = get_runtime().redis
+        if login_throttle.is_throttled(redis, email):
             flash("Too many login attempts. Wait a minute and try again.", "error")
             return render_template("ui/login.html"), 429  # type: ignore[return-value]
         user = authenticate(email, request.form.get("password", ""))
         if user is None:
+            login_throttle.record_failure(redis, email)
             flash("Wrong email or password.", "error")
             return render_template("ui/login.html"), 401  # type: ignore[return-value]
         start_session(user)
-        target = request.args.get("next") or ""
-        if not target.startswith("/") or target.startswith("//"):
-            target = url_for("ui.index")
-        return redirect(target)
+        target = local_target(request.args.get("next"), url_for("ui.index"))
+        return login_throttle.remember_device(redirect(target), email)
     return render_template("ui/login.html")
 
 

@@ -7,6 +7,7 @@ from werkzeug.wrappers import Response
 
 from app.auth import require_role
 from app.extensions import db
+from app.safe_redirect import local_target
 from app.ui.actions import perform
 from app.ui.blueprint import ui
 from app.ui.imports import ENCODINGS, recent_runs
@@ -51,5 +52,5 @@ def catalog_enabled(item_id: int) -> Response:
         success=lambda item: (
             f"{item.name or item.sku} is {'shown in' if enabled else 'kept out of'} recommendations."
         ),
-        back=request.referrer or url_for("ui.catalog"),
+        back=local_target(request.referrer, url_for("ui.catalog"), host=request.host),
     )

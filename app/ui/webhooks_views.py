@@ -1,9 +1,10 @@
-"""Alerts: webhooks (admins add and remove them) and every delivery, failures first in view, with a
-retry. The rules live in `campaigns.ops.webhooks` and `campaigns.ops.alerts`, shared with the API."""
+"""Alerts: webhooks (admins add and remove them and see their URLs; other roles see only the host,
+the URL being a credential) and every delivery, failures first in view, with a retry. The rules live in `campaigns.ops.webhooks` and `campaigns.ops.alerts`, shared with the API."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import flash, render_template, request, url_for
@@ -15,6 +16,13 @@ from app.ui.actions import perform
 from app.ui.blueprint import ui
 from campaigns.ops import alerts, webhooks
 from models import Role, Webhook, WebhookDelivery
+
+
+def shown_url(url: str) -> str:
+    """What a non-admin sees of a webhook URL: its scheme and host. The rest (a Slack or PagerDuty
+    path, a query token, a user:password) is a credential."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}/…"
 
 
 @ui.route("/settings/webhooks")
@@ -31,6 +39,7 @@ def webhooks_page() -> str:
         status=status,
         statuses=webhooks.DELIVERY_STATUSES,
         formats=alerts.FORMATS,
+        shown_url=shown_url,
     )
 
 

@@ -265,7 +265,8 @@ def record_events(
     """Update per-recipient outcomes on `Send` and the per-arm aggregates from newly stored events.
 
     `events` must be stored and deduplicated already (each one passed once). Events without a send
-    are ignored here: they cannot be attributed to an arm. Opens and clicks flagged `machine` are
+    are ignored here: they cannot be attributed to an arm. A refund (a conversion with a negative
+    value) lowers the revenue but never marks the recipient converted. Opens and clicks flagged `machine` are
     counted as ``open_machine`` / ``click_bot`` and never set ``opened_at`` / ``clicked_at``.
     """
     acc = _Accumulator(segments)
@@ -282,7 +283,7 @@ def record_events(
             continue
         if ev.kind in PER_EVENT:
             per_event.append((ev, PER_EVENT[ev.kind]))
-        if ev.kind in FIRST_TIME:
+        if ev.kind in FIRST_TIME and not (ev.kind == "conversion" and (ev.value or 0) < 0):
             at = ev.occurred_at or utcnow()
             seen = firsts[ev.kind].get(sid)
             if seen is None or at < seen:

@@ -29,7 +29,6 @@ import hmac
 import json
 import time
 import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -261,36 +260,24 @@ def post(
     """POST the signed payload; returns the HTTP status (raises on connection errors and non-2xx)."""
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True, default=str).encode()
     ts = int(time.time())
-    request = urllib.request.Request(
-        url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            "X-Mailramp-Event": event,
-            "X-Mailramp-Delivery": str(delivery_id),
-            "X-Mailramp-Timestamp": str(ts),
-            "X-Mailramp-Signature": sign(secret, ts, body),
-        },
-    )
-    from campaigns.ops.webhook_targets import target_problem
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Mailramp-Event": event,
+        "X-Mailramp-Delivery": str(delivery_id),
+        "X-Mailramp-Timestamp": str(ts),
+        "X-Mailramp-Signature": sign(secret, ts, body),
+    }
+    from campaigns.ops.webhook_http import post_pinned
+    from campaigns.ops.webhook_targets import TargetRefused
 
-    problem = target_problem(url)
-    if problem:
-        raise ValueError(f"refused target: {problem}")
-    with _NO_REDIRECTS.open(request, timeout=timeout) as response:
-        return int(response.status)
+    try:
+        return post_pinned(url, body, headers, timeout)
+    except TargetRefused as exc:
+        raise ValueError(f"refused target: {exc}") from exc
 
 
-class _RefuseRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect could lead to an address the target check refused: answer it as an HTTP error."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirect)
+GONE = "the webhook was deleted or deactivated"
 
 
 def attempt(session: Session, delivery_id: int, final: bool, now: datetime | None = None) -> WebhookDelivery:
@@ -304,7 +291,7 @@ def attempt(session: Session, delivery_id: int, final: bool, now: datetime | Non
     delivery.attempts += 1
     delivery.last_attempt_at = now or datetime.now(UTC)
     if webhook is None or not webhook.active:
-        delivery.status, delivery.last_error = "failed", "the webhook was deleted or deactivated"
+        delivery.status, delivery.last_error = "failed", GONE
         return delivery
     try:
         code = post(webhook.url, webhook.secret, delivery.event, delivery.id, delivery.payload)
@@ -330,8 +317,12 @@ def deliver(delivery_id: int) -> str:
     job = get_current_job()
     final = job is None or not job.retries_left
     with runtime.current().session() as session:
+        if session.get(WebhookDelivery, delivery_id) is None:
+            return "gone"  # its webhook was deleted with its deliveries: nothing to retry
         delivery = attempt(session, delivery_id, final=final)
         status, error = delivery.status, delivery.last_error
+    if error == GONE:
+        return status  # the webhook was deleted or deactivated: retrying cannot help
     if status in ("retrying", "failed") and not final:
         raise DeliveryFailed(f"webhook delivery {delivery_id}: {error}")
     return status
@@ -388,7 +379,10 @@ def deliver_stuck(older_than_minutes: float = 10.0) -> list[int]:
     with rt.session() as session:
         ids = list(
             session.scalars(
-                sa.select(WebhookDelivery.id).where(
+                sa.select(WebhookDelivery.id)
+                .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+                .where(
+                    Webhook.active.is_(True),
                     WebhookDelivery.status == "pending",
                     WebhookDelivery.enqueued_at.is_(None),
                     WebhookDelivery.created_at < cutoff,

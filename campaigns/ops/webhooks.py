@@ -95,7 +95,10 @@ def update_webhook(session: Session, webhook_id: int, raw: Mapping[str, Any]) ->
 
 
 def delete_webhook(session: Session, webhook_id: int) -> None:
-    session.delete(get_webhook(session, webhook_id))
+    """With its deliveries (also where the database does not cascade): none is attempted again."""
+    webhook = get_webhook(session, webhook_id)
+    session.execute(sa.delete(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook_id))
+    session.delete(webhook)
     session.flush()
 
 

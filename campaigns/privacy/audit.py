@@ -108,7 +108,7 @@ POLICIES: dict[type, Policy] = {
     Campaign: Policy("campaign", ignore=("updated_at", "last_run_at")),
     Contact: Policy("contact", personal=("email", "name", "external_id", "attributes"), pseudonymous=True),
     Suppression: Policy("suppression", personal=("email",)),
-    Webhook: Policy("webhook", secret=("secret",)),
+    Webhook: Policy("webhook", secret=("secret", "url")),  # Slack/PagerDuty URLs are credentials
     ModelVersion: Policy("model_version"),
     Rollout: Policy("rollout"),
     SignupForm: Policy("signup_form"),
@@ -298,6 +298,8 @@ def _summary(policy: Policy, obj: Any) -> str:
     if policy.personal or policy.pseudonymous:
         return ""
     for attr in ("name", "email", "url", "slug", "filename"):
+        if attr in policy.secret:
+            continue
         value = getattr(obj, attr, None)
         if isinstance(value, str) and value:
             return value[:200]

@@ -8,6 +8,9 @@ and complaint reports. No Flask here: app/api/bounces.py hands over the raw requ
   from the Mail Settings page; headers X-Twilio-Email-Event-Webhook-Signature / -Timestamp.
 - Postmark: HTTP basic auth credentials set in the webhook URL (Postmark's documented way).
 - Mailgun: HMAC-SHA256 of timestamp + token with the webhook signing key; tokens are single-use.
+
+An authenticated request is acted on once (campaigns.sending.esp_replay). A signing certificate
+that cannot be fetched raises CertificateUnavailable (503, SNS delivers again), never a 500.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlparse
 
@@ -31,11 +35,17 @@ from campaigns.errors import InputError
 from campaigns.sending.bounces import COMPLAINT, HARD, SOFT
 
 MAX_AGE_SECONDS = 600  # signed timestamps older than this are refused (replays)
+# SNS signs no expiry; its HTTP delivery retries end within an hour, so an older Timestamp is a replay.
+SNS_MAX_AGE_SECONDS = 3600
 _SNS_HOST = re.compile(r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
 
 
 class BadSignature(Exception):
     """The request is not from the provider it claims (401)."""
+
+
+class CertificateUnavailable(Exception):
+    """The signing certificate could not be fetched now (503: the provider retries)."""
 
 
 @dataclass(frozen=True)
@@ -97,16 +107,37 @@ def check_cert_url(url: str) -> None:
         raise BadSignature(f"SigningCertURL is not an SNS certificate URL: {url!r}")
 
 
-def verify_sns(message: Mapping[str, Any], fetch_cert: Callable[[str], bytes]) -> None:
+def check_sns_age(message: Mapping[str, Any], now: float | None = None) -> None:
+    stamp = str(message.get("Timestamp", ""))
+    try:
+        sent = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise BadSignature(f"unreadable SNS Timestamp {stamp[:40]!r}") from exc
+    if sent.tzinfo is None:
+        raise BadSignature("the SNS Timestamp has no time zone")
+    if abs((now or time.time()) - sent.timestamp()) > SNS_MAX_AGE_SECONDS:
+        raise BadSignature("the SNS Timestamp is too old (a replay)")
+
+
+def verify_sns(
+    message: Mapping[str, Any], fetch_cert: Callable[[str], bytes], now: float | None = None
+) -> None:
     url = str(message.get("SigningCertURL", ""))
     check_cert_url(url)
     version = str(message.get("SignatureVersion", ""))
     algorithm = {"1": hashes.SHA1(), "2": hashes.SHA256()}.get(version)
     if algorithm is None:
         raise BadSignature(f"unsupported SNS SignatureVersion {version!r}")
+    check_sns_age(message, now)
     try:
         signature = base64.b64decode(str(message.get("Signature", "")), validate=True)
-        key = x509.load_pem_x509_certificate(fetch_cert(url)).public_key()
+        pem = fetch_cert(url)
+    except (ValueError, TypeError) as exc:
+        raise BadSignature(f"unreadable SNS signature: {exc}") from exc
+    except OSError as exc:  # unreachable, refused, timed out, TLS failure, HTTP error
+        raise CertificateUnavailable(f"the SNS signing certificate could not be fetched: {exc}") from exc
+    try:
+        key = x509.load_pem_x509_certificate(pem).public_key()
     except (ValueError, TypeError) as exc:
         raise BadSignature(f"unreadable SNS signature or certificate: {exc}") from exc
     if not isinstance(key, rsa.RSAPublicKey):

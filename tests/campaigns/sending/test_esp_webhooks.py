@@ -93,7 +93,7 @@ def sns_message(
         "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
         "TopicArn": TOPIC,
         "Message": message,
-        "Timestamp": "2026-11-29T12:00:00.000Z",
+        "Timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
         "SignatureVersion": version,
         "SigningCertURL": CERT_URL,
         **extra,
@@ -365,7 +365,7 @@ def test_mailgun_webhooks_need_a_fresh_hmac(
     stale = signed(failed, "b" * 50, stamp=int(time.time()) - 3600)
     assert client.post("/api/v1/webhooks/mailgun", json=stale).status_code == 401
     assert client.post("/api/v1/webhooks/mailgun", json=body).json == {"accepted": 1, "unmatched": 0}
-    assert client.post("/api/v1/webhooks/mailgun", json=body).status_code == 401  # the same token again
+    assert client.post("/api/v1/webhooks/mailgun", json=body).status_code == 409  # the same token again
     complained = {"event": "complained", "recipient": "person2@example.com", "message": {"headers": {}}}
     assert client.post("/api/v1/webhooks/mailgun", json=signed(complained, "c" * 50)).status_code == 200
     bad = client.post("/api/v1/webhooks/mailgun", json={"event-data": {}})

@@ -27,7 +27,7 @@ class Schedule(ApiModel):
 
 
 class AiSettings(ApiModel):
-    """AI content in a staged rollout: the workspace's default plan, its ramp stopped at exposure_percent."""
+    """AI content in a staged rollout: a plan sized to the audience (or the workspace's edited default), its ramp stopped at exposure_percent."""
 
     exposure_percent: float = Field(100, ge=0, le=100, description="the cap where the ramp stops")
     holdout_percent: float | None = Field(
@@ -38,6 +38,11 @@ class AiSettings(ApiModel):
     )
     stages: list[dict[str, Any]] | None = Field(None, max_length=50, description="an explicit plan")
     primary_metric: str | None = Field(None, max_length=100)
+    mode: Literal["learn", "protect"] | None = Field(
+        None,
+        description="a list too small to judge the primary metric: protect (ramp on unsubscribes and "
+        "complaints, the default then) or learn (hold until the primary metric can be judged)",
+    )
     model_version_id: Id | None = None
     start: bool = Field(True, description="start the rollout with the campaign")
 

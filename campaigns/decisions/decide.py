@@ -35,6 +35,7 @@ import math
 from datetime import timedelta
 from typing import Any
 
+from campaigns.decisions.holds import blocking_gates, hold_reason
 from campaigns.decisions.policy import LATENCY_GUARDRAIL, METRIC_DEFS, MetricDef
 from campaigns.decisions.primary import arms_of, primary_lift, randomized_stages
 from campaigns.decisions.segments import segment_harm
@@ -265,13 +266,9 @@ def decide(snapshot: Snapshot) -> Verdict:
         n_c = sum(arms_of(snapshot, view, metric, COMPARISON_ARMS).n)
         evidence["recipients"] = {"treatment": n_t, "comparison": n_c, "matured": True}
         if min(n_t, n_c) < policy.min_samples_per_arm:
-            return Verdict(
-                "hold",
-                (f"not enough matured data: {n_t:g} treatment and {n_c:g} comparison recipients matured for "
-                 f"{metric.numerator} ({policy.window(metric.numerator):g} h), at least "
-                 f"{policy.min_samples_per_arm} each are needed",),
-                evidence,
-            )  # fmt: skip
+            short = blocking_gates(snapshot, gate_observation(snapshot), stage, matures)
+            evidence["blocking"] = short
+            return Verdict("hold", ("not enough matured data: " + hold_reason(short),), evidence)
         segment = segment_harm(snapshot, whole, metric)
         if segment is not None:
             evidence["segments"] = segment.evidence
@@ -299,23 +296,16 @@ def decide(snapshot: Snapshot) -> Verdict:
     observation = gate_observation(snapshot)
     arms = ("treatment",) if randomized or stage.exposes_allow_list else ("control",)
     unmet = unmet_gates(stage.gates, observation, snapshot.now, arms=arms)
+    blocking: list[dict[str, Any]] = []
     if randomized:
-        for arm in ("treatment", "control"):
-            have = observation.recipients_per_arm.get(arm, 0)
-            if have < policy.min_samples_per_arm and not any(u.startswith(arm + " ") for u in unmet):
-                unmet.append(
-                    f"{arm} has {have} matured recipients in this stage, any stage needs {policy.min_samples_per_arm}"
-                )
+        blocking = blocking_gates(snapshot, observation, stage, matures)
+        unmet = [u for u in unmet if not u.startswith(("treatment ", "control "))]
     elif sum(observation.recipients_per_arm.values()) <= 0:
         unmet.append("no matured recipients in this stage yet: no data never promotes")
-    evidence["gates"] = {"observed": observation.to_json(), "unmet": unmet}
-    if unmet:
-        when = (
-            f" (the newest recipients mature at {matures.isoformat()})"
-            if matures and matures > snapshot.now
-            else ""
-        )
-        return Verdict("hold", ("gates not met on matured recipients: " + "; ".join(unmet) + when,), evidence)
+    evidence["gates"] = {"observed": observation.to_json(), "unmet": unmet, "blocking": blocking}
+    if unmet or blocking:
+        said = ([hold_reason(blocking)] if blocking else []) + unmet
+        return Verdict("hold", ("gates not met on matured recipients: " + "; ".join(said),), evidence)
     if randomized and policy.advance_when == "better" and not better:
         return Verdict(
             "hold",

@@ -16,8 +16,9 @@ The order of checks, first match wins:
 7. **Per segment**: a report segment whose primary metric is significantly worse (alpha divided
    between the segments) while the rest is not: **exclude_segment** (the rollout goes on for the
    others). Segments already excluded are left out of every whole-arm test from then on.
-8. **Primary metric** significantly worse on matured recipients (one-sided harm mixture,
-   `campaigns.stats.lift`): **rollback**.
+8. **Primary metric** significantly worse: on the events arrived so far (exact rate-ratio test,
+   `campaigns.decisions.early`, before the minimum of matured data) or on matured recipients
+   (one-sided harm mixture, `campaigns.stats.lift`), each at half the harm alpha: **rollback**.
 9. **Gates** of the stage not met on matured recipients (recipients per arm, events, time): **hold**;
    the current stage needs at least ``min_samples_per_arm`` matured recipients per arm in any plan
    (a manual plan too), so a rollout completes only after its last stage's evidence matured.
@@ -35,6 +36,8 @@ import math
 from datetime import timedelta
 from typing import Any
 
+from campaigns.decisions.early import SHARE as EARLY_SHARE
+from campaigns.decisions.early import confined_to, early_harm, early_json, early_reason
 from campaigns.decisions.holds import blocking_gates, hold_reason
 from campaigns.decisions.policy import LATENCY_GUARDRAIL, METRIC_DEFS, MetricDef
 from campaigns.decisions.primary import arms_of, primary_lift, randomized_stages
@@ -261,6 +264,11 @@ def decide(snapshot: Snapshot) -> Verdict:
 
     better = False
     if randomized_stages(snapshot):
+        early = early_harm(snapshot, whole, metric)  # 8a. on events as they arrive, half the harm alpha
+        if early is not None:
+            evidence["primary_early"] = early_json(early)
+            if early.worse and confined_to(snapshot, whole, metric) is None:
+                return Verdict("rollback", (early_reason(metric, early),), evidence)
         view = whole.view(metric.numerator, policy)
         n_t = sum(arms_of(snapshot, view, metric, ("treatment",)).n)
         n_c = sum(arms_of(snapshot, view, metric, COMPARISON_ARMS).n)
@@ -279,7 +287,7 @@ def decide(snapshot: Snapshot) -> Verdict:
                     {**evidence, "segment": segment.exclude},
                     (f"segment:{segment.exclude}",),
                 )
-        test = primary_lift(snapshot, whole, metric, policy.harm_alpha)
+        test = primary_lift(snapshot, whole, metric, policy.harm_alpha * (1 - EARLY_SHARE))
         evidence["primary"] = _primary_json(snapshot, whole, metric, test)
         if segment is not None and segment.hold is not None and not test.worse:
             return Verdict("hold", (segment.reason,), evidence)

@@ -167,7 +167,24 @@ def test_render_p95_cap() -> None:
 def test_primary_significantly_worse_rolls_back() -> None:
     verdict = decide(snapshot(healthy(conv_t=40)))  # 2% against 5%
     assert verdict.outcome == "rollback"
-    assert verdict.reasons[0].startswith("conversion_rate is significantly worse: lift -60.0%")
+    # the early test on the events arrived so far sees it first
+    assert verdict.reasons[0] == (
+        "conversion_rate is significantly worse on the events arrived so far: 2.000% in treatment "
+        "against 5.000% in comparison"
+    )
+    # on matured recipients alone (no early evidence beyond them), the lift test says it too
+    matured = decide(
+        snapshot(healthy(conv_t=40), matured={72.0: healthy(conv_t=40), 24.0: healthy(conv_t=40)})
+    )
+    assert matured.outcome == "rollback"
+
+
+def test_the_early_test_sees_harm_before_maturation() -> None:
+    everything = healthy(conv_t=40)
+    verdict = decide(snapshot(everything, matured={72.0: {}, 24.0: everything}))
+    assert verdict.outcome == "rollback" and "events arrived so far" in verdict.reasons[0]
+    assert verdict.evidence["primary_early"]["worse"] is True
+    assert decide(snapshot(healthy(), matured={72.0: {}, 24.0: healthy()})).outcome == "hold"
 
 
 def test_gates_hold() -> None:

@@ -37,7 +37,7 @@ from datetime import timedelta
 from typing import Any
 
 from campaigns.decisions.early import SHARE as EARLY_SHARE
-from campaigns.decisions.early import confined_to, early_harm, early_json, early_reason
+from campaigns.decisions.early import confined_to, early_harm, early_json, early_reason, lift_confined_to
 from campaigns.decisions.holds import blocking_gates, hold_reason
 from campaigns.decisions.policy import LATENCY_GUARDRAIL, METRIC_DEFS, MetricDef
 from campaigns.decisions.primary import arms_of, primary_lift, randomized_stages
@@ -291,6 +291,14 @@ def decide(snapshot: Snapshot) -> Verdict:
         evidence["primary"] = _primary_json(snapshot, whole, metric, test)
         if segment is not None and segment.hold is not None and not test.worse:
             return Verdict("hold", (segment.reason,), evidence)
+        confined = lift_confined_to(snapshot, whole, metric, test.alpha_harm) if test.worse else None
+        if confined is not None:
+            return Verdict(
+                "hold",
+                (f"{metric.name} is significantly worse overall, but not without segment {confined!r}: holding "
+                 "the stage until the per-segment test shows whether to exclude it or to roll back",),
+                evidence,
+            )  # fmt: skip
         if test.worse:
             p = evidence["primary"]
             return Verdict(

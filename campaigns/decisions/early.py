@@ -48,6 +48,19 @@ def confined_to(snapshot: Snapshot, whole: Evidence, metric: MetricDef) -> str |
     return None
 
 
+def lift_confined_to(snapshot: Snapshot, whole: Evidence, metric: MetricDef, alpha: float) -> str | None:
+    """The same question for the matured lift test: a report segment without which the rest is not
+    significantly worse (the stage holds while the per-segment test decides; it never advances)."""
+    from campaigns.decisions.primary import primary_lift
+
+    for name, evidence in snapshot.segments.items():
+        if name in snapshot.excluded_segments:
+            continue
+        if not primary_lift(snapshot, whole.minus(evidence), metric, alpha).worse:
+            return name
+    return None
+
+
 def early_json(test: RateTest) -> dict[str, Any]:
     return {**test.to_json(), "on": "every recipient so far (events as they arrive)"}
 

@@ -33,10 +33,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.decisions_sim import LEARNED, Cell, simulate  # noqa: E402
-from campaigns.decisions.policy import Policy  # noqa: E402
-from campaigns.rollout.forecast import forecast  # noqa: E402
-from campaigns.rollout.sizing import DEFAULT_BASELINES, Cadence, PlanInputs, size_plan  # noqa: E402
+from bench.decisions_sim import LEARNED, Cell, simulate
+from campaigns.decisions.policy import Policy
+from campaigns.rollout.forecast import forecast
+from campaigns.rollout.sizing import DEFAULT_BASELINES, Cadence, PlanInputs, size_plan
 
 CELLS = [
     Cell(w, b, d) for w in (5000, 20_000, 100_000) for b in (0.01, 0.03, 0.08) for d in ("hours", "days")
@@ -142,7 +142,9 @@ def targets(cell: Cell, r: dict[str, Any]) -> dict[str, Any]:
         t["up10_median_waves"] = up["median_waves_to_100"]
         t["up10_within_22"] = up["reached_100_within_22"]
         fc_all = fc["sends_to_everyone"]
-        t["up10_within_forecast"] = None if fc_all is None else up["reached_100_within_60"] if fc_all >= 60 else None
+        t["up10_within_forecast"] = (
+            None if fc_all is None else up["reached_100_within_60"] if fc_all >= 60 else None
+        )
     if "-20%" in r:
         harm = r["-20%"]
         t["harm20_reached_100"] = harm["mailramp"]["reached_100"]

@@ -6,6 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from campaigns.decisions.learned import with_learned_windows
+from campaigns.decisions.policy import parse_config
+from campaigns.rollout.changes import create_rollout
 from campaigns.rollout.plan_inputs import baselines, cadence_of, learned_windows
 from models import Event, Send
 from tests.factories import add_campaign, add_contacts, add_template
@@ -42,3 +45,10 @@ def test_windows_are_learned_from_the_workspace_delays(session: Session) -> None
     learned = learned_windows(session, now, kinds=("conversion", "click"))
     assert "click" not in learned  # too few events: the fixed window stays
     assert learned["conversion"]["window"] == 9.0 and learned["conversion"]["events"] == 300
+    # the evaluator uses it for the primary metric, unless the rollout sets its own window
+    rollout = create_rollout(session, "r", "owner@example.com")
+    config = with_learned_windows(session, parse_config("conversion_rate", {}), rollout, now)
+    assert config.policy.window("conversion") == 9.0 and config.policy.window("unsubscribe") == 72.0
+    rollout.guardrails = {"policy": {"maturation_hours": {"conversion": 48}}}
+    own = parse_config("conversion_rate", rollout.guardrails)
+    assert with_learned_windows(session, own, rollout, now).policy.window("conversion") == 48.0

@@ -16,7 +16,7 @@ from campaigns.campaign_records import create_campaign, get_campaign
 from campaigns.jobs import start_wave
 from campaigns.reports.results import campaign_progress, campaign_results, results_csv, sends_csv
 from campaigns.sending.planner import cancel_campaign
-from models import Campaign, Role
+from models import Campaign, Role, Rollout
 
 
 class Schedule(ApiModel):
@@ -110,7 +110,13 @@ def list_campaigns() -> Response:
 def create(body: CampaignIn) -> tuple[Response, int]:
     campaign = create_campaign(db(), body.model_dump(exclude_none=True), actor())
     db().commit()
-    return jsonify(campaign_json(campaign)), 201
+    out = campaign_json(campaign)
+    if campaign.rollout_id is not None:  # the plan's forecast, before anything is sent
+        from campaigns.rollout.plans import plan_forecast
+
+        rollout = db().get(Rollout, campaign.rollout_id)
+        out["rollout_forecast"] = plan_forecast(db(), rollout) if rollout is not None else None
+    return jsonify(out), 201
 
 
 @route(

@@ -21,6 +21,8 @@ def test_a_3000_contact_list_gets_a_plan_that_moves_or_says_why(api: Any, sessio
               "schedule": {"kind": "recurring", "cron": "0 9 * * 1"}, "ai": {"exposure_percent": 100}},
     )  # fmt: skip
     assert campaign.status_code == 201, campaign.get_json()
+    # the forecast comes back with the campaign, before anything is sent
+    assert campaign.get_json()["rollout_forecast"]["words"].startswith("on 3,000 contacts a week")
     rollout = api.get(f"/api/v1/rollouts/{campaign.get_json()['rollout_id']}").get_json()
     forecast = rollout["forecast"]
     assert forecast["inputs"]["cadence"]["per_send"] == 3000

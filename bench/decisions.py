@@ -1,41 +1,31 @@
-"""Automatic decisions under continuous monitoring, on matured evidence: simulated rollouts.
+"""Automatic decisions on plans sized to the audience: simulated rollouts per cell, beside the forecast.
 
-Each simulated rollout sends a wave of ``--wave`` contacts (20,000) every day through the plan
-1% -> 5% -> 10% -> 25% -> 50% -> 100% with a 5% holdout. A stage advances when its treatment arm has
-``--gate`` (2,000) recipients matured for conversions (72 h: a wave counts three looks after it was
-sent) and the method neither rolls back nor pauses; a look after every wave; up to ``--max-waves``
-(60) waves. Events arrive over three days (60%, 25%, 15%); the fast harm signals (unsubscribes,
-complaints, bounces) may be read before they mature, the primary metric only on matured cohorts.
-Contacts fall in two equal report segments "A" and "B".
+Cells: waves of 5,000, 20,000 and 100,000 contacts a day; base conversion 1%, 3% and 8%; events
+arriving within hours or over three days (`bench/decisions_sim.py` says how). Each cell gets the plan
+`campaigns.rollout.sizing` makes for that audience (the baselines as the workspace's history, the
+maturation window learned from the delays) and its forecast (`campaigns.rollout.forecast`). Scenarios:
+no effect; +10%; -10%, -20%, -30% conversions; a harm in one of four segments (-50% there); x3
+unsubscribes. Methods: ``mailramp`` (the real `decide`), ``oracle`` (Wald's SPRT knowing the true
+effect, seeing each event when it arrives, same gates: the floor of exposure), ``gbstats`` (GrowthBook's
+sequential test on matured pooled counts, same gates; ``pip install --no-deps gbstats==0.8.0``).
 
-Baselines per recipient: conversion 3%, unsubscribe 0.4%, complaint 0.03%, bounce 0.5%, send error
-0.1%. Scenarios: A/A; -20% conversions; 3x unsubscribes; +10% conversions; 10% of treatment sends
-silently lost; harm in one of two equal segments (A -40%, B +10% conversions).
+Figures per cell, against the issue's targets: no-effect rolled back or paused (<= 5%), reaching
+everyone within 60 waves (>= 95% where the forecast says it can), the forecast's waves to everyone
+against the simulated median, +10% within 22 waves (20,000 at 3%) and within the forecast's time,
+-20%: median exposed against the oracle's (<= 1.5x) and reaching 100% (<= 0.5%), the forecast's
+expected exposure against the simulated median, the segment harm excluded and the rest completing.
 
-Methods, each on its own stream (same seed: the first waves are common), same gates, same looks:
-- ``mailramp``: the real policy (`campaigns.decisions.decide`, default `Policy`), with SRM,
-  guardrails, per-segment exclusion and maturation;
-- ``sprt_oracle``: Wald's SPRT that knows the harmful effect (-20% relative) on the same stratified
-  matured sequence, at the policy's harm alpha: the floor;
-- ``gbstats``: GrowthBook's ``SequentialTwoSidedTTest`` (alpha 0.05) on pooled matured counts, rolled
-  back when its interval is below 0 (``pip install --no-deps gbstats==0.8.0``);
-- ``naive_z``: a fixed-horizon two-sided z-test (alpha 0.05) repeated after every wave.
-
-Run: ``python bench/decisions.py`` (``--rollouts 200`` for a quick look; ``--rollouts 0 --events
-10000000`` times `evaluate()` with ten million events stored instead). Prints a table; the last
-line is one JSON object: per scenario and method rolled_back, rolled_back_before_25, reached_100,
-paused, segment_excluded, median_exposed, p90_exposed, and ``exposure_vs_oracle``.
+Run: ``python bench/decisions.py --rollouts 40`` (1,000 per cell is the issue's figure; the cost is
+about a second per 30 rollouts and scenario on this machine); ``--cells 20k/3%/days,...`` for a subset;
+``--events N`` also times `evaluate()` with N events stored. The last line is one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,117 +33,26 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from campaigns.decisions import Evidence, Snapshot, decide
-from campaigns.decisions.policy import parse_config
-from campaigns.rollout.stages import parse_plan
-from campaigns.stats import stratified
-from campaigns.stats.lift import relative_sequence, sprt_log_lr
+from bench.decisions_sim import LEARNED, Cell, simulate
+from campaigns.decisions.policy import Policy
+from campaigns.rollout.forecast import forecast
+from campaigns.rollout.sizing import DEFAULT_BASELINES, Cadence, PlanInputs, size_plan
 
-ARMS = ("treatment", "control", "holdout")
-EVENTS = ("conversion", "unsubscribe", "complaint", "bounce")
-BASE = {"failed": 0.001, "conversion": 0.03, "unsubscribe": 0.004, "complaint": 0.0003, "bounce": 0.005}
-ARRIVAL = (0.6, 0.25, 0.15)  # share of a cohort's events arriving on days 1, 2, 3 after the send
-EXPOSURES = (100, 500, 1000, 2500, 5000, 10_000)
-HOLDOUT_BP = 500
-SEGMENTS = ("A", "B")
-WINDOWS = {"conversion": 72.0, "unsubscribe": 72.0, "complaint": 72.0, "bounce": 24.0}
-# scenario -> per segment -> event -> factor on treatment ("lost": share of treatment sends lost)
-SCENARIOS: dict[str, dict[str, dict[str, float]]] = {
-    "A/A": {},
-    "-20% conversions": {"A": {"conversion": 0.8}, "B": {"conversion": 0.8}},
-    "3x unsubscribes": {"A": {"unsubscribe": 3.0}, "B": {"unsubscribe": 3.0}},
-    "+10% conversions": {"A": {"conversion": 1.1}, "B": {"conversion": 1.1}},
-    "10% treatment sends lost": {"A": {"lost": 0.1}, "B": {"lost": 0.1}},
-    "harm in one segment (-40% / +10%)": {"A": {"conversion": 0.6}, "B": {"conversion": 1.1}},
+CELLS = [
+    Cell(w, b, d) for w in (5000, 20_000, 100_000) for b in (0.01, 0.03, 0.08) for d in ("hours", "days")
+]
+SCENARIOS: dict[str, tuple[dict[str, dict[str, float]], float]] = {
+    "no effect": ({}, 0.0),
+    "+10%": ({"*": {"conversion": 1.1}}, 0.0),
+    "-10%": ({"*": {"conversion": 0.9}}, -0.1),
+    "-20%": ({"*": {"conversion": 0.8}}, -0.2),
+    "-30%": ({"*": {"conversion": 0.7}}, -0.3),
+    "segment A -50%": ({"A": {"conversion": 0.5}}, 0.0),
+    "x3 unsubscribes": ({"*": {"unsubscribe": 3.0}}, 0.0),
 }
-HARM_SCENARIO = "-20% conversions"
-ORACLE_EFFECT = -0.2
-METHODS = ("mailramp", "sprt_oracle", "gbstats", "naive_z")
-START = datetime(2024, 11, 1, tzinfo=UTC)
 
 
-class Streams:
-    """Cohort arrays of many rollouts: one cohort per wave."""
-
-    def __init__(self, rollouts: int, waves: int) -> None:
-        shape = (rollouts, waves, len(SEGMENTS), len(ARMS))
-        self.sent = np.zeros(shape)
-        self.failed = np.zeros(shape)
-        self.events = np.zeros((*shape, len(EVENTS), len(ARRIVAL)))  # by arrival day
-        self.stage = np.full((rollouts, waves), -1, dtype=int)
-
-    def send_wave(self, rng: np.random.Generator, idx: np.ndarray, wave: int, stage: np.ndarray,
-                  excluded: np.ndarray, effect: dict[str, dict[str, float]], size: int) -> None:  # fmt: skip
-        exposure = np.minimum(np.asarray(EXPOSURES)[stage[idx]], 10_000 - HOLDOUT_BP) / 10_000
-        self.stage[idx, wave] = stage[idx]
-        per_segment = rng.multinomial(size, [1 / len(SEGMENTS)] * len(SEGMENTS), size=idx.size)
-        for g, name in enumerate(SEGMENTS):
-            seg_effect = effect.get(name, {})
-            n = np.where(excluded[idx, g], 0, per_segment[:, g])  # an excluded segment leaves the rollout
-            n_t = rng.binomial(n, exposure)
-            n_h = rng.binomial(n - n_t, HOLDOUT_BP / 10_000 / (1 - exposure))
-            counts = (n_t - rng.binomial(n_t, seg_effect.get("lost", 0.0)), n - n_t - n_h, n_h)
-            for a, count in enumerate(counts):
-                failed = rng.binomial(count, BASE["failed"])
-                sent = count - failed
-                self.sent[idx, wave, g, a] = sent
-                self.failed[idx, wave, g, a] = failed
-                for m, event in enumerate(EVENTS):
-                    rate = BASE[event] * (seg_effect.get(event, 1.0) if a == 0 else 1.0)
-                    total = rng.binomial(sent, rate)
-                    first = rng.binomial(total, ARRIVAL[0])
-                    second = rng.binomial(total - first, ARRIVAL[1] / (1 - ARRIVAL[0]))
-                    self.events[idx, wave, g, a, m] = np.stack(
-                        [first, second, total - first - second], axis=-1
-                    )
-
-    def sums(self, idx: np.ndarray, wave: int, window_hours: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
-        """(sent, failed, events) per rollout, stage, segment, arm[, event]: cohorts 0..wave as seen at the
-        look after `wave` (cohort w is (wave + 1 - w) days old); only cohorts at least `window_hours` old
-        when a window is given."""
-        age = wave + 1 - np.arange(wave + 1)
-        arrived = np.minimum(age, len(ARRIVAL))  # days of events in
-        keep = np.ones(wave + 1) if window_hours is None else (age * 24 >= window_hours).astype(float)
-        cum = np.cumsum(self.events[idx, : wave + 1], axis=-1)
-        seen = np.take_along_axis(cum, (arrived - 1).reshape(1, -1, 1, 1, 1, 1), axis=-1)[..., 0]
-        onehot = (self.stage[idx, : wave + 1, None] == np.arange(len(EXPOSURES))).astype(float) * keep[
-            None, :, None
-        ]
-        sent = np.einsum("rws,rwga->rsga", onehot, self.sent[idx, : wave + 1])
-        failed = np.einsum("rws,rwga->rsga", onehot, self.failed[idx, : wave + 1])
-        events = np.einsum("rws,rwgam->rsgam", onehot, seen)
-        return sent, failed, events
-
-
-def _stage_arms(sent: np.ndarray, failed: np.ndarray, events: np.ndarray, upto: int, segment: int | None) -> dict[int, Any]:  # fmt: skip
-    """Nested dicts for one rollout: stage -> arm -> metric -> (count, total, total_sq)."""
-    out: dict[int, Any] = {}
-    for s in range(upto + 1):
-        arms: dict[str, dict[str, tuple[float, float, float]]] = {}
-        for a, arm in enumerate(ARMS):
-            if segment is None:
-                n, f, ev = sent[s, :, a].sum(), failed[s, :, a].sum(), events[s, :, a].sum(axis=0)
-            else:
-                n, f, ev = sent[s, segment, a], failed[s, segment, a], events[s, segment, a]
-            metrics = {"sent": (float(n),) * 3, "failed": (float(f),) * 3}
-            for m, event in enumerate(EVENTS):
-                metrics[event] = (float(ev[m]),) * 3
-            arms[arm] = metrics
-        out[s] = arms
-    return out
-
-
-def _segment(views: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...], g: int, upto: int) -> Evidence:
-    """One report segment's evidence: (all, matured 72 h, matured 24 h) sums of one rollout."""
-    everything, m72, m24 = views
-    return Evidence(
-        _stage_arms(*everything, upto, g),
-        {72.0: _stage_arms(*m72, upto, g), 24.0: _stage_arms(*m24, upto, g)},
-    )
-
-
-def gbstats_test() -> Callable[[float, float, float, float], bool] | None:
-    """(n_t, x_t, n_c, x_c) -> significantly worse, with gbstats; None when unavailable."""
+def gbstats_test() -> Any:
     try:
         from gbstats.frequentist.tests import SequentialConfig, SequentialTwoSidedTTest
         from gbstats.models.statistics import ProportionStatistic
@@ -172,185 +71,146 @@ def gbstats_test() -> Callable[[float, float, float, float], bool] | None:
     return worse
 
 
-def simulate(method: str, scenario: str, args: argparse.Namespace, gb: Any) -> dict[str, Any]:
-    rng = np.random.default_rng(args.seed + sum(map(ord, scenario)))
-    effect = SCENARIOS[scenario]
-    plan = parse_plan(
-        [{"name": f"{bp / 100:g}%", "kind": "percent", "exposure_bp": bp,
-          "gates": {"min_recipients_per_arm": args.gate}} for bp in EXPOSURES]
+def plan_for(cell: Cell) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    policy = Policy()
+    window, p50 = LEARNED[cell.delay]
+    inputs = PlanInputs(
+        Cadence("series", cell.wave, 24.0), baselines={**DEFAULT_BASELINES, "conversion_rate": cell.base},
+        baseline_source="history", window_hours=window, arrival_p50_hours=p50,
+        harm_alpha=policy.harm_alpha, rail_alpha=policy.rail_alpha(4),
     )  # fmt: skip
-    config = parse_config("conversion_rate", {})
-    harm_alpha = config.policy.harm_alpha
-    n_r, n_s = args.rollouts, len(EXPOSURES)
-    streams = Streams(n_r, args.max_waves)
-    stage = np.zeros(n_r, dtype=int)
-    stage_started = np.zeros(n_r, dtype=int)
-    live = np.ones(n_r, dtype=bool)
-    excluded = np.zeros((n_r, len(SEGMENTS)), dtype=bool)
-    outcome = np.array(["ramping"] * n_r, dtype=object)
-    stopped_stage = np.zeros(n_r, dtype=int)
-    reached_100 = np.zeros(n_r, dtype=bool)
-    better = np.zeros(n_r, dtype=bool)
-    waves_used = np.full(n_r, args.max_waves)
-    started = time.perf_counter()
-    for wave in range(args.max_waves):
-        idx = np.flatnonzero(live)
-        if idx.size == 0:
-            break
-        streams.send_wave(rng, idx, wave, stage, excluded, effect, args.wave)
-        reached_100[idx] |= stage[idx] == n_s - 1
-        sent72, failed72, ev72 = streams.sums(idx, wave, WINDOWS["conversion"])
-        gate_met = sent72[np.arange(idx.size), stage[idx], :, 0].sum(axis=1) >= args.gate
-        decisions: dict[int, str] = {}
-        if method == "mailramp":
-            sent, failed, ev = streams.sums(idx, wave, None)
-            sent24, failed24, ev24 = streams.sums(idx, wave, 24.0)
-            now = START + timedelta(days=wave + 1)
+    sized = size_plan(inputs)
+    return sized.stages, forecast(inputs, sized.stages, sized)
 
-            for j, r in enumerate(idx):
-                s = int(stage[r])
-                matured = {
-                    72.0: _stage_arms(sent72[j], failed72[j], ev72[j], s, None),
-                    24.0: _stage_arms(sent24[j], failed24[j], ev24[j], s, None),
-                }
-                views = (
-                    (sent[j], failed[j], ev[j]),
-                    (sent72[j], failed72[j], ev72[j]),
-                    (sent24[j], failed24[j], ev24[j]),
-                )
-                segments = {name: _segment(views, g, s) for g, name in enumerate(SEGMENTS)}
-                verdict = decide(
-                    Snapshot(
-                        rollout_id=int(r), state="ramping", killed=False, stage_index=s, stages=plan,
-                        holdout_bp=HOLDOUT_BP, config=config, data=_stage_arms(sent[j], failed[j], ev[j], s, None),
-                        now=now, matured=matured, segments=segments,
-                        excluded_segments=tuple(n for g, n in enumerate(SEGMENTS) if excluded[r, g]),
-                        stage_last_send_at=now - timedelta(days=1),
-                        stage_started_at=START + timedelta(days=int(stage_started[r])),
-                    )
-                )  # fmt: skip
-                better[r] |= bool((verdict.evidence.get("primary") or {}).get("better"))
-                if verdict.outcome == "exclude_segment":
-                    excluded[r, SEGMENTS.index(verdict.evidence["segment"])] = True
-                else:
-                    decisions[int(r)] = verdict.outcome
-        else:
-            # the baselines watch the primary metric only, on matured whole arms
-            n_t, x_t = sent72[:, :, :, 0].sum(axis=2), ev72[:, :, :, 0, 0].sum(axis=2)
-            n_c, x_c = sent72[:, :, :, 1:].sum(axis=(2, 3)), ev72[:, :, :, 1:, 0].sum(axis=(2, 3))
-            if method == "sprt_oracle":
-                est, info = relative_sequence(n_t, x_t, x_t, n_c, x_c, x_c, True)
-                worse = sprt_log_lr(est, info, ORACLE_EFFECT) >= math.log(1 / harm_alpha)
-            elif method == "naive_z":
-                s_est = stratified(n_t, x_t, x_t, n_c, x_c, x_c, binary=True)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    z = np.where(s_est.variance > 0, s_est.difference / np.sqrt(s_est.variance), 0.0)
-                worse = (n_t.sum(axis=1) >= 200) & (z < -1.959963984540054)
-                better[idx] |= (n_t.sum(axis=1) >= 200) & (z > 1.959963984540054)
-            else:
-                worse = np.array(
-                    [gb(n_t[j].sum(), x_t[j].sum(), n_c[j].sum(), x_c[j].sum()) if gb else False
-                     for j in range(idx.size)]
-                )  # fmt: skip
-            for j, r in enumerate(idx):
-                decisions[int(r)] = "rollback" if worse[j] else ("advance" if gate_met[j] else "hold")
-        for r, verdict_outcome in decisions.items():
-            if verdict_outcome == "advance":
-                if stage[r] + 1 < n_s:
-                    stage[r] += 1
-                    stage_started[r] = wave + 1
-                    continue
-                outcome[r] = "completed"
-            elif verdict_outcome in ("rollback", "pause"):
-                outcome[r] = "rolled_back" if verdict_outcome == "rollback" else "paused"
-            else:
-                continue
-            live[r] = False
-            stopped_stage[r] = stage[r]
-            waves_used[r] = wave + 1
-    stopped_stage[live] = stage[live]
-    exposed = streams.sent[:, :, :, 0].sum(axis=(1, 2)) + streams.failed[:, :, :, 0].sum(axis=(1, 2))
-    rolled = outcome == "rolled_back"
-    completed = outcome == "completed"
+
+def _median(values: np.ndarray) -> float | None:
+    return float(np.median(values)) if values.size else None
+
+
+def summarize(r: dict[str, np.ndarray], max_waves: int) -> dict[str, Any]:
+    outcome, reached = r["outcome"], r["reached_at"]
     return {
-        "rolled_back": float(rolled.mean()),
-        "rolled_back_before_25": float((rolled & (np.asarray(EXPOSURES)[stopped_stage] < 2500)).mean()),
-        "reached_100": float(reached_100.mean()),
-        "completed": float(completed.mean()),
-        "paused": float((outcome == "paused").mean()),
-        "segment_excluded": float(excluded.any(axis=1).mean()),
-        "significantly_better": float(better.mean()),
-        "wrong": float((rolled | better | (outcome == "paused") | excluded.any(axis=1)).mean()),
-        "median_exposed": float(np.median(exposed)),
-        "p90_exposed": float(np.percentile(exposed, 90)),
-        "median_waves_to_complete": float(np.median(waves_used[completed])) if completed.any() else None,
-        "mean_waves_to_complete": float(np.mean(waves_used[completed])) if completed.any() else None,
-        "seconds": round(time.perf_counter() - started, 1),
+        "rolled_back_or_paused": float(np.isin(outcome, ("rolled_back", "paused")).mean()),
+        "reached_100": float((reached >= 0).mean()),
+        "reached_100_within_60": float(((reached >= 0) & (reached < 60)).mean()),
+        "reached_100_within_22": float(((reached >= 0) & (reached < 22)).mean()),
+        "median_waves_to_100": _median(reached[reached >= 0].astype(float)),
+        "median_exposed": float(np.median(r["exposed"])),
+        "segment_A_excluded": float(r["excluded"][:, 0].mean()),
+        "other_segment_excluded": float(r["excluded"][:, 1:].any(axis=1).mean()),
+        "completed": float((outcome == "completed").mean()),
+        "rolled_back_by_wave_3": float(((outcome == "rolled_back") & (r["stopped_at"] < 3)).mean()),
+        "max_waves": max_waves,
     }
 
 
-def pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.1f}%"
+def run_cell(cell: Cell, args: argparse.Namespace, gb: Any) -> dict[str, Any]:
+    stages, fc = plan_for(cell)
+    out: dict[str, Any] = {"plan": [(s["exposure_bp"], s["gates"]["min_recipients_per_arm"]) for s in stages],
+                           "forecast": {k: fc[k] for k in ("sends_to_everyone", "expected_exposed_if_harmful")}}  # fmt: skip
+    scenarios = [s for s in SCENARIOS if not args.scenarios or s in args.scenarios.split(",")]
+    for i, name in enumerate(scenarios):
+        effect, oracle_effect = SCENARIOS[name]
+        seed = args.seed + 1000 * i + hash(cell.name) % 997
+        common = dict(cell=cell, effect=effect, stages=stages, rollouts=args.rollouts, max_waves=args.max_waves,
+                      seed=seed, segments=name.startswith("segment"))  # fmt: skip
+        row = {"mailramp": summarize(simulate("mailramp", **common), args.max_waves)}  # type: ignore[arg-type]
+        if name in ("-10%", "-20%", "-30%"):
+            row["oracle"] = summarize(
+                simulate("oracle", oracle_effect=oracle_effect, **common), args.max_waves
+            )  # type: ignore[arg-type]
+        if gb is not None and name in ("+10%", "-20%") and args.gbstats:
+            row["gbstats"] = summarize(simulate("gbstats", gb=gb, **common), args.max_waves)  # type: ignore[arg-type]
+        out[name] = row
+    return out
+
+
+def targets(cell: Cell, r: dict[str, Any]) -> dict[str, Any]:
+    fc = r["forecast"]
+    t: dict[str, Any] = {}
+    if "no effect" in r:
+        aa = r["no effect"]["mailramp"]
+        t["aa_wrong"] = aa["rolled_back_or_paused"]
+        t["aa_reach_60"] = aa["reached_100_within_60"]
+        t["forecast_can_60"] = fc["sends_to_everyone"] is not None and fc["sends_to_everyone"] < 60
+        sim = aa["median_waves_to_100"]
+        t["to_all_forecast_vs_sim"] = (
+            (fc["sends_to_everyone"] / sim) if sim and fc["sends_to_everyone"] else None
+        )
+    if "+10%" in r:
+        up = r["+10%"]["mailramp"]
+        t["up10_median_waves"] = up["median_waves_to_100"]
+        t["up10_within_22"] = up["reached_100_within_22"]
+        fc_all = fc["sends_to_everyone"]
+        t["up10_within_forecast"] = (
+            None if fc_all is None else up["reached_100_within_60"] if fc_all >= 60 else None
+        )
+    if "-20%" in r:
+        harm = r["-20%"]
+        t["harm20_reached_100"] = harm["mailramp"]["reached_100"]
+        o = harm.get("oracle", {}).get("median_exposed")
+        t["harm20_exposed_vs_oracle"] = harm["mailramp"]["median_exposed"] / o if o else None
+        e = fc["expected_exposed_if_harmful"]
+        t["exposure_forecast_vs_sim"] = (
+            e / harm["mailramp"]["median_exposed"] if e and harm["mailramp"]["median_exposed"] else None
+        )
+    if "segment A -50%" in r:
+        seg = r["segment A -50%"]["mailramp"]
+        t["segment_excluded"] = seg["segment_A_excluded"]
+        t["segment_rest_reached_100"] = seg["reached_100"]
+    if "x3 unsubscribes" in r:
+        t["unsub3_rolled_back_by_wave_3"] = r["x3 unsubscribes"]["mailramp"]["rolled_back_by_wave_3"]
+    return t
+
+
+def fmt(x: Any) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    return f"{x:.2f}" if isinstance(x, float) else str(x)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--rollouts", type=int, default=1000)
-    parser.add_argument("--wave", type=int, default=20_000, help="contacts per wave")
-    parser.add_argument("--gate", type=int, default=2_000, help="matured treatment recipients per stage")
+    parser.add_argument("--rollouts", type=int, default=1000, help="rollouts per cell and scenario")
+    parser.add_argument("--cells", default="", help="comma-separated subset such as 20k/3%%/days")
+    parser.add_argument("--scenarios", default="", help="comma-separated subset (default: all)")
     parser.add_argument("--max-waves", type=int, default=60)
     parser.add_argument("--seed", type=int, default=20241120)
-    parser.add_argument("--scenarios", default="", help="comma-separated subset (default: all)")
-    parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument(
-        "--events", type=int, default=0, help="also time evaluate() with this many events stored"
-    )
+    parser.add_argument("--gbstats", action="store_true", help="also run gbstats (+10%%, -20%%)")
+    parser.add_argument("--events", type=int, default=0, help="also time evaluate() with this many events")
     args = parser.parse_args()
-    gb = gbstats_test()
-    methods = [m for m in args.methods.split(",") if m and (m != "gbstats" or gb is not None)]
-    scenarios = [s for s in SCENARIOS if not args.scenarios or s in args.scenarios.split(",")]
-    if args.rollouts <= 0:
-        scenarios = []
-    print(f"{args.rollouts} rollouts per scenario, waves of {args.wave:,} contacts a day, gate {args.gate:,} matured "
-          f"treatment recipients, stages {', '.join(f'{e / 100:g}%' for e in EXPOSURES)} (holdout {HOLDOUT_BP / 100:g}%), "
-          f"up to {args.max_waves} waves; gbstats: {'available' if gb else 'NOT importable'}", flush=True)  # fmt: skip
-    results: dict[str, dict[str, Any]] = {}
-    for scenario in scenarios:
-        results[scenario] = {}
-        for method in methods:
-            results[scenario][method] = simulate(method, scenario, args, gb)
-            print(f"  {scenario} / {method}: {results[scenario][method]['seconds']} s", flush=True)
-    head = (f"{'scenario':34} {'method':12} {'rollback':>8} {'<25%':>6} {'100%':>6} {'done':>6} {'paused':>6} "
-            f"{'seg.excl':>8} {'better':>6} {'median exp.':>11} {'p90 exp.':>9} {'waves':>5}")  # fmt: skip
-    print("\n" + head + "\n" + "-" * len(head))
-    for scenario, by_method in results.items():
-        for method, r in by_method.items():
-            print(
-                f"{scenario:34} {method:12} {pct(r['rolled_back']):>8} {pct(r['rolled_back_before_25']):>6} "
-                f"{pct(r['reached_100']):>6} {pct(r['completed']):>6} {pct(r['paused']):>6} "
-                f"{pct(r['segment_excluded']):>8} {pct(r['significantly_better']):>6} {r['median_exposed']:>11,.0f} "
-                f"{r['p90_exposed']:>9,.0f} {r['mean_waves_to_complete'] or 0:>5.1f}"
-            )
-    harm = results.get(HARM_SCENARIO, {})
-    ratio = (
-        harm["mailramp"]["median_exposed"] / harm["sprt_oracle"]["median_exposed"]
-        if "mailramp" in harm and "sprt_oracle" in harm
-        else None
-    )
-    print(f"\nexposure_vs_oracle ({HARM_SCENARIO}, median exposed, mailramp / SPRT oracle): "
-          f"{'-' if ratio is None else f'{ratio:.2f}x'}")  # fmt: skip
+    gb = gbstats_test() if args.gbstats else None
+    cells = [c for c in CELLS if not args.cells or c.name in args.cells.split(",")]
+    print(f"{args.rollouts} rollouts per cell and scenario, a wave a day, up to {args.max_waves} waves; "
+          f"gbstats: {'on' if gb else 'off'}", flush=True)  # fmt: skip
+    results: dict[str, Any] = {}
+    checks: dict[str, Any] = {}
+    for cell in cells:
+        started = time.perf_counter()
+        results[cell.name] = run_cell(cell, args, gb)
+        checks[cell.name] = targets(cell, results[cell.name])
+        r = results[cell.name]
+        print(f"\n{cell.name}: plan {r['plan']}; forecast: to everyone after {r['forecast']['sends_to_everyone']} "
+              f"waves, {r['forecast']['expected_exposed_if_harmful']} exposed to a -20% harm "
+              f"({time.perf_counter() - started:.0f} s)")  # fmt: skip
+        for name, row in r.items():
+            if name in ("plan", "forecast"):
+                continue
+            for method, m in row.items():
+                print(f"  {name:16} {method:9} wrong {fmt(m['rolled_back_or_paused']):>5}  100% {fmt(m['reached_100']):>5} "
+                      f"(<60: {fmt(m['reached_100_within_60'])}, median wave {fmt(m['median_waves_to_100'])})  "
+                      f"exposed {m['median_exposed']:>9,.0f}  seg.A excl. {fmt(m['segment_A_excluded'])}  "
+                      f"rolled back by wave 3 {fmt(m['rolled_back_by_wave_3'])}")  # fmt: skip
+        print("  targets: " + ", ".join(f"{k} {fmt(v)}" for k, v in checks[cell.name].items()), flush=True)
     timing: dict[str, Any] = {}
     if args.events > 0:
         from bench.decisions_db import evaluation_timing
 
         timing = evaluation_timing(args.events)
-    print(
-        json.dumps(
-            {"rollouts_per_scenario": args.rollouts, "wave": args.wave, "gate": args.gate, "gbstats": gb is not None,
-             "exposure_vs_oracle": ratio, "scenarios": results, **timing},
-            separators=(",", ":"),
-        )
-    )  # fmt: skip
+    print(json.dumps({"rollouts_per_cell": args.rollouts, "targets": checks, "cells": results, **timing},
+                     separators=(",", ":"), default=float))  # fmt: skip
 
 
 if __name__ == "__main__":

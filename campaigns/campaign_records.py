@@ -133,7 +133,7 @@ def _rollout_for(session: Session, payload: dict[str, Any], campaign: Campaign, 
         raise InputError("must be an object like {exposure_percent: 20, holdout_percent: 5}", where="ai")
     from campaigns.rollout.changes import create_rollout
     from campaigns.rollout.machine import transition
-    from campaigns.rollout.plans import capped, workspace_plan
+    from campaigns.rollout.plans import sized_default, workspace_plan
 
     kind = ai.get("plan", "staged")
     if kind not in ("staged", "manual"):
@@ -151,8 +151,12 @@ def _rollout_for(session: Session, payload: dict[str, Any], campaign: Campaign, 
         stages = ai["stages"]
     elif kind == "manual":
         stages = default_stages(exposure)
-    else:  # the workspace's staged plan, its ramp stopped at the campaign's exposure
-        stages = capped(default["stages"], exposure)
+    else:  # sized to the campaign's audience (or the workspace's edited default), stopped at its exposure
+        session.flush()
+        stages = sized_default(
+            session, campaign, cap_bp=exposure, holdout_bp=holdout,
+            primary_metric=ai.get("primary_metric") or "conversion_rate", mode=ai.get("mode"),
+        )  # fmt: skip
     settings = {
         "series": campaign.series,
         "stages": stages,

@@ -1,6 +1,6 @@
 """The README's campaign-with-AI call through the API, on real parts (rq worker, SMTP server,
-database): the rollout gets the workspace's staged plan capped at the campaign's 20%, a wave goes out
-at the first stage (1%), the evaluation neither advances nor completes on recipients mailed seconds
+database): the rollout gets a plan sized to its audience capped at the campaign's 20%, a wave goes out
+at the first stage (10%), the evaluation neither advances nor completes on recipients mailed seconds
 ago, and a second wave sent at once still goes at the first stage's exposure."""
 
 from __future__ import annotations
@@ -54,9 +54,11 @@ def test_readme_ai_campaign_ramps_from_the_first_stage_on_matured_evidence_only(
     assert (rollout["state"], rollout["stage_index"], rollout["plan"], rollout["manual_plan"]) == (
         "ramping", 0, "staged", False,
     )  # fmt: skip
-    assert [s["exposure_bp"] for s in rollout["stages"]] == [100, 500, 1000, 2000]  # capped at 20%
-    assert all(s["gates"]["min_recipients_per_arm"] == 2000 for s in rollout["stages"])
-    assert rollout["holdout_bp"] == 500 and rollout["exposure_bp"] == 100
+    # sized to a small audience: the largest first stage below the cap, then the cap (20%)
+    assert [s["exposure_bp"] for s in rollout["stages"]] == [1000, 2000]
+    assert all(s["gates"]["min_recipients_per_arm"] >= 200 for s in rollout["stages"])
+    assert rollout["holdout_bp"] == 500 and rollout["exposure_bp"] == 1000
+    assert "this rollout can" in rollout["forecast"]["words"]
 
     def wave(limit: int) -> int:
         planned = api.post(f"/api/v1/campaigns/{created.get_json()['id']}/waves", json={"limit": limit})
@@ -80,12 +82,12 @@ def test_readme_ai_campaign_ramps_from_the_first_stage_on_matured_evidence_only(
     with rt.session() as session:
         for wave_id in (first, second):
             planned = session.get(Wave, wave_id)
-            assert planned is not None and (planned.stage_index, planned.exposure_bp) == (0, 100)
+            assert planned is not None and (planned.stage_index, planned.exposure_bp) == (0, 1000)
         arms = Counter(
             session.scalars(sa.select(Send.arm).where(Send.rollout_id == rollout_id, Send.stage_index == 0))
         )
         assert sum(arms.values()) == 1200
-        assert arms["treatment"] <= 12 + 4 * 12**0.5  # 1% of 1,200 within four standard deviations
+        assert arms["treatment"] <= 120 + 4 * 108**0.5  # 10% of 1,200 within four standard deviations
         assert arms["holdout"] > 20 and arms["control"] > 1000
     assert api.get(f"/api/v1/rollouts/{rollout_id}").get_json()["state"] == "ramping"
 

@@ -17,7 +17,7 @@ from campaigns.campaign_records import create_campaign, get_campaign
 from campaigns.jobs import start_wave
 from campaigns.reports.results import campaign_progress, campaign_results, results_csv, sends_csv
 from campaigns.sending.planner import cancel_campaign
-from models import Campaign, Role
+from models import Campaign, Role, Rollout
 
 
 class Schedule(ApiModel):
@@ -28,7 +28,7 @@ class Schedule(ApiModel):
 
 
 class AiSettings(ApiModel):
-    """AI content in a staged rollout: the workspace's default plan, its ramp stopped at exposure_percent."""
+    """AI content in a staged rollout: a plan sized to the audience (or the workspace's edited default), its ramp stopped at exposure_percent."""
 
     exposure_percent: float = Field(100, ge=0, le=100, description="the cap where the ramp stops")
     holdout_percent: float | None = Field(
@@ -39,6 +39,11 @@ class AiSettings(ApiModel):
     )
     stages: list[dict[str, Any]] | None = Field(None, max_length=50, description="an explicit plan")
     primary_metric: str | None = Field(None, max_length=100)
+    mode: Literal["learn", "protect"] | None = Field(
+        None,
+        description="a list too small to judge the primary metric: protect (ramp on unsubscribes and "
+        "complaints, the default then) or learn (hold until the primary metric can be judged)",
+    )
     model_version_id: Id | None = None
     start: bool = Field(True, description="start the rollout with the campaign")
 
@@ -115,7 +120,13 @@ def list_campaigns() -> Response:
 def create(body: CampaignIn) -> tuple[Response, int]:
     campaign = create_campaign(db(), body.model_dump(exclude_none=True), actor())
     db().commit()
-    return jsonify(campaign_json(campaign)), 201
+    out = campaign_json(campaign)
+    if campaign.rollout_id is not None:  # the plan's forecast, before anything is sent
+        from campaigns.rollout.plans import plan_forecast
+
+        rollout = db().get(Rollout, campaign.rollout_id)
+        out["rollout_forecast"] = plan_forecast(db(), rollout) if rollout is not None else None
+    return jsonify(out), 201
 
 
 @route(

@@ -49,7 +49,9 @@ def _back(rollout_id: int) -> str:
 @require_role(Role.viewer)
 def rollouts() -> str:
     rows = list_rollouts(db(), request.args.get("state") or None)
-    return render_template("ui/rollouts.html", rollouts=[rollout_status(db(), r) for r in rows])
+    return render_template(
+        "ui/rollouts.html", rollouts=[rollout_status(db(), r, with_forecast=False) for r in rows]
+    )
 
 
 @ui.route("/rollouts/<int:rollout_id>")

@@ -16,8 +16,9 @@ The order of checks, first match wins:
 7. **Per segment**: a report segment whose primary metric is significantly worse (alpha divided
    between the segments) while the rest is not: **exclude_segment** (the rollout goes on for the
    others). Segments already excluded are left out of every whole-arm test from then on.
-8. **Primary metric** significantly worse on matured recipients (one-sided harm mixture,
-   `campaigns.stats.lift`): **rollback**.
+8. **Primary metric** significantly worse: on the events arrived so far (exact rate-ratio test,
+   `campaigns.decisions.early`, before the minimum of matured data) or on matured recipients
+   (one-sided harm mixture, `campaigns.stats.lift`), each at half the harm alpha: **rollback**.
 9. **Gates** of the stage not met on matured recipients (recipients per arm, events, time): **hold**;
    the current stage needs at least ``min_samples_per_arm`` matured recipients per arm in any plan
    (a manual plan too), so a rollout completes only after its last stage's evidence matured.
@@ -35,6 +36,9 @@ import math
 from datetime import timedelta
 from typing import Any
 
+from campaigns.decisions.early import SHARE as EARLY_SHARE
+from campaigns.decisions.early import confined_to, early_harm, early_json, early_reason, lift_confined_to
+from campaigns.decisions.holds import blocking_gates, hold_reason
 from campaigns.decisions.policy import LATENCY_GUARDRAIL, METRIC_DEFS, MetricDef
 from campaigns.decisions.primary import arms_of, primary_lift, randomized_stages
 from campaigns.decisions.segments import segment_harm
@@ -260,18 +264,19 @@ def decide(snapshot: Snapshot) -> Verdict:
 
     better = False
     if randomized_stages(snapshot):
+        early = early_harm(snapshot, whole, metric)  # 8a. on events as they arrive, half the harm alpha
+        if early is not None:
+            evidence["primary_early"] = early_json(early)
+            if early.worse and confined_to(snapshot, whole, metric) is None:
+                return Verdict("rollback", (early_reason(metric, early),), evidence)
         view = whole.view(metric.numerator, policy)
         n_t = sum(arms_of(snapshot, view, metric, ("treatment",)).n)
         n_c = sum(arms_of(snapshot, view, metric, COMPARISON_ARMS).n)
         evidence["recipients"] = {"treatment": n_t, "comparison": n_c, "matured": True}
         if min(n_t, n_c) < policy.min_samples_per_arm:
-            return Verdict(
-                "hold",
-                (f"not enough matured data: {n_t:g} treatment and {n_c:g} comparison recipients matured for "
-                 f"{metric.numerator} ({policy.window(metric.numerator):g} h), at least "
-                 f"{policy.min_samples_per_arm} each are needed",),
-                evidence,
-            )  # fmt: skip
+            short = blocking_gates(snapshot, gate_observation(snapshot), stage, matures)
+            evidence["blocking"] = short
+            return Verdict("hold", ("not enough matured data: " + hold_reason(short),), evidence)
         segment = segment_harm(snapshot, whole, metric)
         if segment is not None:
             evidence["segments"] = segment.evidence
@@ -282,10 +287,18 @@ def decide(snapshot: Snapshot) -> Verdict:
                     {**evidence, "segment": segment.exclude},
                     (f"segment:{segment.exclude}",),
                 )
-        test = primary_lift(snapshot, whole, metric, policy.harm_alpha)
+        test = primary_lift(snapshot, whole, metric, policy.harm_alpha * (1 - EARLY_SHARE))
         evidence["primary"] = _primary_json(snapshot, whole, metric, test)
         if segment is not None and segment.hold is not None and not test.worse:
             return Verdict("hold", (segment.reason,), evidence)
+        confined = lift_confined_to(snapshot, whole, metric, test.alpha_harm) if test.worse else None
+        if confined is not None:
+            return Verdict(
+                "hold",
+                (f"{metric.name} is significantly worse overall, but not without segment {confined!r}: holding "
+                 "the stage until the per-segment test shows whether to exclude it or to roll back",),
+                evidence,
+            )  # fmt: skip
         if test.worse:
             p = evidence["primary"]
             return Verdict(
@@ -299,23 +312,16 @@ def decide(snapshot: Snapshot) -> Verdict:
     observation = gate_observation(snapshot)
     arms = ("treatment",) if randomized or stage.exposes_allow_list else ("control",)
     unmet = unmet_gates(stage.gates, observation, snapshot.now, arms=arms)
+    blocking: list[dict[str, Any]] = []
     if randomized:
-        for arm in ("treatment", "control"):
-            have = observation.recipients_per_arm.get(arm, 0)
-            if have < policy.min_samples_per_arm and not any(u.startswith(arm + " ") for u in unmet):
-                unmet.append(
-                    f"{arm} has {have} matured recipients in this stage, any stage needs {policy.min_samples_per_arm}"
-                )
+        blocking = blocking_gates(snapshot, observation, stage, matures)
+        unmet = [u for u in unmet if not u.startswith(("treatment ", "control "))]
     elif sum(observation.recipients_per_arm.values()) <= 0:
         unmet.append("no matured recipients in this stage yet: no data never promotes")
-    evidence["gates"] = {"observed": observation.to_json(), "unmet": unmet}
-    if unmet:
-        when = (
-            f" (the newest recipients mature at {matures.isoformat()})"
-            if matures and matures > snapshot.now
-            else ""
-        )
-        return Verdict("hold", ("gates not met on matured recipients: " + "; ".join(unmet) + when,), evidence)
+    evidence["gates"] = {"observed": observation.to_json(), "unmet": unmet, "blocking": blocking}
+    if unmet or blocking:
+        said = ([hold_reason(blocking)] if blocking else []) + unmet
+        return Verdict("hold", ("gates not met on matured recipients: " + "; ".join(said),), evidence)
     if randomized and policy.advance_when == "better" and not better:
         return Verdict(
             "hold",

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from campaigns.decisions import Evidence, Snapshot, Verdict, decide, gate_observation
+from campaigns.decisions.learned import cadence_for, with_learned_windows
 from campaigns.decisions.policy import parse_config
 from campaigns.errors import InputError, NotFound, StateError
 from campaigns.ops import alerts
@@ -58,7 +59,9 @@ def load_snapshot(session: Session, rollout: Rollout, now: datetime) -> Snapshot
     """The rollout's aggregates (all campaigns of the rollout, whole arms and report segments), the
     sums of recipients matured for each maturation window, and freshness times. One query: the
     matured sums are conditional sums over send-time cohorts."""
-    config = parse_config(rollout.primary_metric, rollout.guardrails)
+    config = with_learned_windows(
+        session, parse_config(rollout.primary_metric, rollout.guardrails), rollout, now
+    )
     windows = sorted({w for w in config.policy.maturation_hours.values() if w > 0})
     matured_cols: list[Any] = []
     for w in windows:
@@ -146,6 +149,7 @@ def load_snapshot(session: Session, rollout: Rollout, now: datetime) -> Snapshot
         excluded_segments=tuple(sorted(n for i, n in names.items() if i in excluded_ids and n in segments)),
         stage_last_send_at=None if stage_cohort is None else stage_cohort + timedelta(hours=1),
         manual=getattr(rollout, "plan", "staged") == "manual",
+        cadence=cadence_for(session, rollout, stages, config),
     )
 
 

@@ -81,6 +81,9 @@ class Snapshot:
     excluded_segments: tuple[str, ...] = ()  # report segments already set apart
     stage_last_send_at: datetime | None = None  # newest send-time cohort of the current stage
     manual: bool = False  # a one-stage or gate-less plan chosen explicitly
+    # {"treatment_per_send": n at the current stage, "interval_hours": h, "every": "weekly"}: the
+    # cadence a hold uses to say when it clears (None: unknown)
+    cadence: Mapping[str, Any] | None = None
 
     @property
     def whole(self) -> Evidence:

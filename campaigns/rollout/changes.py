@@ -33,7 +33,7 @@ from campaigns.rollout import audit
 from campaigns.rollout.evidence import rollout_snapshot
 from campaigns.rollout.gates import parse_freeze_windows
 from campaigns.rollout.machine import RoleError
-from campaigns.rollout.plans import PLAN_KINDS, check_plan, workspace_plan
+from campaigns.rollout.plans import PLAN_KINDS, check_plan, sized_default, workspace_plan
 from campaigns.rollout.stages import BASIS_POINTS, metric_name, parse_plan, plan_to_json
 from campaigns.rollout.targeting import parse_targeting
 from models import ModelVersion, Role, Rollout, RolloutAudit
@@ -142,8 +142,12 @@ def create_rollout(session: Session, name: str, actor: str, **settings: Any) -> 
     model_version_id = settings.pop("model_version_id", None)
     clean = clean_settings({"name": name, **settings})
     default = workspace_plan(session)
-    clean.setdefault("stages", default["stages"])
     clean.setdefault("holdout_bp", default["holdout_bp"])
+    if "stages" not in clean:  # sized to the workspace's sendable audience (or its edited default)
+        clean["stages"] = sized_default(
+            session, None, cap_bp=BASIS_POINTS, holdout_bp=clean["holdout_bp"],
+            primary_metric=clean.get("primary_metric") or "conversion_rate",
+        )  # fmt: skip
     clean.setdefault("plan", "staged")
     check_plan(clean["stages"], clean["holdout_bp"], clean["plan"])
     clean.setdefault("targeting", parse_targeting({}).to_json())

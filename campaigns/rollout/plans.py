@@ -104,3 +104,66 @@ def capped(stages: Sequence[Mapping[str, Any]], cap_bp: int) -> list[dict[str, A
     gates = (above[0] if above else parsed[-1]).gates.to_json()
     last = {"name": f"{cap_bp / 100:g}%", "kind": "percent", "exposure_bp": cap_bp, "gates": gates}
     return [*plan_to_json(kept), last]
+
+
+def is_edited(session: Session) -> bool:
+    row = session.get(WorkspaceSetting, SETTING_KEY)
+    return row is not None and bool(row.value)
+
+
+def sized_default(
+    session: Session,
+    campaign: Any,
+    *,
+    cap_bp: int,
+    holdout_bp: int,
+    primary_metric: str,
+    mode: str | None = None,
+) -> list[dict[str, Any]]:
+    """The default plan for a new rollout: the workspace's edited default (capped) when it has one,
+    otherwise a plan sized to the audience (`campaigns.rollout.sizing`)."""
+    from campaigns.rollout.plan_inputs import plan_inputs
+    from campaigns.rollout.sizing import LADDER, MODES, size_plan
+
+    if mode is not None and mode not in MODES:
+        raise InputError(f"must be one of {', '.join(MODES)}, got {mode!r}", where="mode")
+    if is_edited(session) or cap_bp <= LADDER[0]:
+        return capped(workspace_plan(session)["stages"], cap_bp)
+    inputs = plan_inputs(
+        session, campaign, primary_metric=primary_metric, holdout_bp=holdout_bp, cap_bp=cap_bp, mode=mode
+    )
+    return plan_to_json(parse_plan(size_plan(inputs).stages))
+
+
+def plan_forecast(session: Session, rollout: Any) -> dict[str, Any] | None:
+    """The forecast of the rollout's plan on its audience (what the rollout page and the API show)."""
+    from campaigns.rollout.forecast import forecast
+    from campaigns.rollout.plan_inputs import plan_inputs, rollout_campaign
+    from campaigns.rollout.sizing import size_plan
+
+    try:
+        stages = plan_to_json(parse_plan(list(rollout.stages or [])))
+    except InputError:
+        return None
+    percent = [s for s in stages if s["kind"] == "percent"]
+    cap = percent[-1]["exposure_bp"] if percent else BASIS_POINTS
+    campaign = rollout_campaign(session, int(rollout.id)) if rollout.id is not None else None
+    inputs = plan_inputs(
+        session, campaign, primary_metric=rollout.primary_metric or "conversion_rate",
+        holdout_bp=int(rollout.holdout_bp or 0), cap_bp=max(cap, 1),
+    )  # fmt: skip
+    sized = size_plan(inputs)
+    if (
+        sized.mode == "protect"
+        and percent
+        and percent[0]["gates"]["min_recipients_per_arm"]
+        >= size_plan(dataclass_replace(inputs, mode="learn")).stages[0]["gates"]["min_recipients_per_arm"]
+    ):
+        sized = size_plan(dataclass_replace(inputs, mode="learn"))
+    return forecast(inputs, stages, sized)
+
+
+def dataclass_replace(obj: Any, **changes: Any) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)

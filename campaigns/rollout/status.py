@@ -13,6 +13,7 @@ from campaigns.rollout.approvals import approval_to_json, pending_approvals
 from campaigns.rollout.evidence import observe
 from campaigns.rollout.gates import active_freeze, parse_freeze_windows, unmet_gates
 from campaigns.rollout.machine import ACTION_ROLES, ACTIONS, exposure_after, needs_approval, target_of
+from campaigns.rollout.plans import plan_forecast
 from campaigns.rollout.stages import BASIS_POINTS, parse_plan, plan_to_json
 from models import Rollout, Segment, Send
 
@@ -80,8 +81,10 @@ def next_actions(rollout: Rollout, now: datetime) -> list[dict[str, Any]]:
     return out
 
 
-def rollout_status(session: Session, rollout: Rollout, now: datetime | None = None) -> dict[str, Any]:
-    """Everything the control panel shows for one rollout."""
+def rollout_status(
+    session: Session, rollout: Rollout, now: datetime | None = None, *, with_forecast: bool = True
+) -> dict[str, Any]:
+    """Everything the control panel shows for one rollout (lists leave the forecast out)."""
     now = now or datetime.now(UTC)
     stages = parse_plan(list(rollout.stages or []))
     freeze = active_freeze(parse_freeze_windows(rollout.freeze_windows), now)
@@ -110,6 +113,7 @@ def rollout_status(session: Session, rollout: Rollout, now: datetime | None = No
         "created_at": rollout.created_at.isoformat() if rollout.created_at else None,
         "gates": gates,
         "maturation": maturation(session, rollout, now),
+        "forecast": plan_forecast(session, rollout) if with_forecast else None,
         "report_segments": report_segments(session, rollout),
         "next_actions": next_actions(rollout, now),
         "pending_approvals": [approval_to_json(a) for a in pending_approvals(session, rollout.id)],

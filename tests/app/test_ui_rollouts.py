@@ -88,6 +88,12 @@ def test_start_advance_needs_an_approver_who_did_not_ask(app: Flask, rollout_id:
     assert "approver@example.com" in log and "numbers hold" in log
 
 
+def test_the_panel_shows_the_forecast_in_words(app: Flask, rollout_id: int) -> None:
+    page = login(app, "viewer").get(f"/rollouts/{rollout_id}").get_data(as_text=True)
+    assert 'id="forecast-words"' in page and "this rollout can" in html.unescape(page)
+    assert 'id="forecast-stages"' in page
+
+
 def test_missing_reason_is_refused(app: Flask, rollout_id: int) -> None:
     page = act(login(app, "marketer"), rollout_id, "start", reason="")
     assert "reason: say why" in page

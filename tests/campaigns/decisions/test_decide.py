@@ -127,7 +127,14 @@ def test_no_data_never_promotes() -> None:
 
 def test_minimum_samples_per_arm() -> None:
     small = {1: {"treatment": arm(100, 5), "control": arm(1800, 90), "holdout": arm(100, 5)}}
-    assert decide(snapshot(small)).reasons[0].startswith("not enough matured data: 100 treatment")
+    # the hold names the gate that blocks (the stage's 1,000, not the 200 minimum) and what is missing
+    assert (
+        decide(snapshot(small))
+        .reasons[0]
+        .startswith(
+            "not enough matured data: waiting for the 5% stage's gate: needs 900 more matured treatment"
+        )
+    )
 
 
 def test_guardrail_significantly_worse_rolls_back() -> None:
@@ -160,7 +167,24 @@ def test_render_p95_cap() -> None:
 def test_primary_significantly_worse_rolls_back() -> None:
     verdict = decide(snapshot(healthy(conv_t=40)))  # 2% against 5%
     assert verdict.outcome == "rollback"
-    assert verdict.reasons[0].startswith("conversion_rate is significantly worse: lift -60.0%")
+    # the early test on the events arrived so far sees it first
+    assert verdict.reasons[0] == (
+        "conversion_rate is significantly worse on the events arrived so far: 2.000% in treatment "
+        "against 5.000% in comparison"
+    )
+    # on matured recipients alone (no early evidence beyond them), the lift test says it too
+    matured = decide(
+        snapshot(healthy(conv_t=40), matured={72.0: healthy(conv_t=40), 24.0: healthy(conv_t=40)})
+    )
+    assert matured.outcome == "rollback"
+
+
+def test_the_early_test_sees_harm_before_maturation() -> None:
+    everything = healthy(conv_t=40)
+    verdict = decide(snapshot(everything, matured={72.0: {}, 24.0: everything}))
+    assert verdict.outcome == "rollback" and "events arrived so far" in verdict.reasons[0]
+    assert verdict.evidence["primary_early"]["worse"] is True
+    assert decide(snapshot(healthy(), matured={72.0: {}, 24.0: healthy()})).outcome == "hold"
 
 
 def test_gates_hold() -> None:
@@ -172,9 +196,12 @@ def test_gates_hold() -> None:
         )
     )
     assert verdict.outcome == "hold"
-    assert verdict.reasons == (
-        "gates not met on matured recipients: treatment has 2000 recipients, the stage needs 5000",
+    assert len(verdict.reasons) == 1
+    assert verdict.reasons[0].startswith("gates not met on matured recipients: waiting for the ")
+    assert (
+        "stage's gate: needs 3,000 more matured treatment recipients (2,000 of 5,000)" in verdict.reasons[0]
     )
+    assert verdict.evidence["gates"]["blocking"][0]["missing"] == 3000
 
 
 def test_policy_advance_only_when_better() -> None:
@@ -219,7 +246,8 @@ def test_immature_recipients_neither_meet_a_gate_nor_dilute_a_rate() -> None:
     fresh = decide(
         snapshot(data, matured={24.0: {}, 72.0: {}}, stage_last_send_at=NOW - timedelta(minutes=1))
     )
-    assert fresh.outcome == "hold" and fresh.reasons[0].startswith("not enough matured data: 0 treatment")
+    assert fresh.outcome == "hold" and fresh.reasons[0].startswith("not enough matured data: waiting for")
+    assert "(0 of " in fresh.reasons[0] and "already sent are maturing" in fresh.reasons[0]
     assert fresh.evidence["maturation"] == {
         "window_hours": 72.0,
         "stage_matures_at": (NOW - timedelta(minutes=1) + timedelta(hours=72)).isoformat(),

@@ -242,7 +242,8 @@ def test_recipients_count_only_once_matured(session: Session) -> None:
     rollout = build(session, sent_hours_ago=3)
     early = evaluate(session, rollout.id, now=NOW)
     session.commit()
-    assert early.outcome == "hold" and early.reasons[0].startswith("not enough matured data: 0 treatment")
+    assert early.outcome == "hold" and early.reasons[0].startswith("not enough matured data: waiting for")
+    assert "(0 of " in early.reasons[0]
     matures = datetime.fromisoformat(early.evidence["maturation"]["stage_matures_at"])
     assert NOW + timedelta(hours=69) <= matures <= NOW + timedelta(hours=70)  # newest cohort + 72 h
     assert early.evidence["maturation"]["matured"] is False

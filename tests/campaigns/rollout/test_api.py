@@ -207,7 +207,11 @@ def test_a_gateless_plan_needs_the_manual_choice(make_api_client: Any) -> None:
     )
     assert one.status_code == 400 and one.json["where"] == "plan" and "manual" in one.json["error"]
     default = marketer.post("/api/v1/rollouts", json={"name": "y"}).json
-    assert [s["exposure_bp"] for s in default["stages"]] == [100, 500, 1000, 2500, 5000, 10_000]
+    # sized to the workspace's audience: exposure rises to 100%, every stage gated, a forecast in words
+    exposures = [s["exposure_bp"] for s in default["stages"]]
+    assert exposures == sorted(exposures) and exposures[-1] == 10_000 and len(exposures) >= 2
+    assert all(s["gates"]["min_recipients_per_arm"] >= 200 for s in default["stages"])
+    assert "this rollout can" in default["forecast"]["words"]
     assert default["holdout_bp"] == 500 and default["plan"] == "staged"
     manual = marketer.post(
         "/api/v1/rollouts",

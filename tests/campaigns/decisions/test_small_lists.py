@@ -1,0 +1,36 @@
+"""A 3,000-contact weekly list on its sized plan (50% first): x3 unsubscribes is rolled back within
+three sends, and no effect holds with a reason that says how many sends remain."""
+
+from __future__ import annotations
+
+from campaigns.decisions import decide
+from campaigns.rollout.stages import parse_plan
+from tests.campaigns.decisions.test_decide import arm, snapshot
+
+PLAN = parse_plan([
+    {"name": "50%", "kind": "percent", "exposure_bp": 5000, "gates": {"min_recipients_per_arm": 30_000}},
+    {"name": "100%", "kind": "percent", "exposure_bp": 10_000, "gates": {"min_recipients_per_arm": 2_500}},
+])  # fmt: skip
+WEEKLY = {"treatment_per_send": 1500.0, "comparison_per_send": 1500.0, "interval_hours": 168.0,
+          "every": "weekly", "window_hours": 72.0}  # fmt: skip
+
+
+def sends(k: int, unsub_factor: float) -> dict[int, object]:
+    """k weekly sends of 3,000 (1,500 treatment, 1,350 control, 150 holdout), unsubscribes 0.3%."""
+    t, c, h = 1500 * k, 1350 * k, 150 * k
+    return {0: {"treatment": arm(t, t * 0.02, round(t * 0.003 * unsub_factor)),
+                "control": arm(c, c * 0.02, round(c * 0.003)), "holdout": arm(h, h * 0.02, round(h * 0.003))}}  # fmt: skip
+
+
+def test_triple_unsubscribes_is_rolled_back_within_three_sends() -> None:
+    outcomes = [
+        decide(snapshot(sends(k, 3.0), stage_index=0, stages=PLAN, cadence=WEEKLY)).outcome for k in (1, 2, 3)
+    ]
+    assert "rollback" in outcomes
+
+
+def test_no_effect_holds_and_says_when() -> None:
+    verdict = decide(snapshot(sends(2, 1.0), stage_index=0, stages=PLAN, cadence=WEEKLY))
+    assert verdict.outcome == "hold"
+    assert "needs 27,000 more matured treatment recipients" in verdict.reasons[0]
+    assert "about 18 more weekly sends at this stage" in verdict.reasons[0]

@@ -68,6 +68,7 @@ def test_a_bench_leaves_nothing_running(tmp_path: Path, ending: str) -> None:
         left = [pid for pid in started["pids"] if alive(pid)]
         assert left == [], f"still running after the bench exited ({ending}, code {code})"
         assert started_processes([Path(started["folder"])], root=bench.pid) == []
+        assert not Path(started["folder"]).exists()
         if ending.startswith("SIG"):
             assert code == 128 + getattr(signal, ending)
     finally:

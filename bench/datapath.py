@@ -2,7 +2,8 @@
 
 1. importing N contacts from a CSV file (`mailramp import contacts`' code path) against COPY of the
    same file into the two tables an import writes, with their indexes: one with the contacts table's
-   five, one with the consent history's two (COPY into a bare table printed beside it);
+   five, one with the consent history's two, each COPY made before and after the import and averaged
+   (COPY into a bare table printed beside it);
 2. planning an N-contact wave (`plan_wave`) against one plain `INSERT ... SELECT` writing the same
    ledger rows into the same indexed table;
 3. the N-row `sends.csv` export (`reports.sends_csv`, streamed) against `COPY (same query) TO STDOUT`.
@@ -225,17 +226,24 @@ def main() -> None:
     write_contacts(path, args.contacts)
     print(f"{args.contacts:,} contacts, {path.stat().st_size / 1e6:.0f} MB of CSV, PostgreSQL")
 
+    # The floor is measured before and after the import and averaged, as planning's reference is:
+    # a swing in the machine's load falls on both sides.
     bare_import = bare_copy(rt, path)
-    contacts_copy, consent_copy = indexed_copy(rt, path)
-    indexed_import = contacts_copy + consent_copy
+    floors = [indexed_copy(rt, path)]
     ours_import, imported = mailramp_import(rt, path)
+    floors.append(indexed_copy(rt, path))
+    contacts_copy = sum(f[0] for f in floors) / len(floors)
+    consent_copy = sum(f[1] for f in floors) / len(floors)
+    indexed_import = contacts_copy + consent_copy
     print(
         f"import:  mailramp {ours_import:6.2f} s ({imported:,} rows)  COPY into the indexed tables "
         f"{indexed_import:6.2f} s  ratio {ours_import / indexed_import:5.2f}x (target <= 2x)"
     )
     print(
         f"         (the contacts table's five indexes {contacts_copy:5.2f} s, the consent history's two "
-        f"{consent_copy:5.2f} s; COPY into a bare table {bare_import:5.2f} s: mailramp {ours_import / bare_import:5.2f}x)"
+        f"{consent_copy:5.2f} s, each the mean of a COPY before and one after the import: "
+        f"{floors[0][0] + floors[0][1]:.2f} s and {floors[1][0] + floors[1][1]:.2f} s; "
+        f"COPY into a bare table {bare_import:5.2f} s: mailramp {ours_import / bare_import:5.2f}x)"
     )
     figures: dict[str, Any] = {
         "bench": "datapath",
@@ -246,6 +254,7 @@ def main() -> None:
         "import_copy_indexed_s": round(indexed_import, 3),
         "import_copy_contacts_s": round(contacts_copy, 3),
         "import_copy_consent_s": round(consent_copy, 3),
+        "import_copy_indexed_before_after_s": [round(a + b, 3) for a, b in floors],
         "import_ratio": round(ours_import / indexed_import, 2),
     }
     if args.import_only:

@@ -1,14 +1,16 @@
 """The PostgreSQL data path next to its bare SQL reference, in the same run on the same database:
 
 1. importing N contacts from a CSV file (`mailramp import contacts`' code path) against COPY of the
-   same file into a bare table (what psql's `\\copy` does);
+   same file into the two tables an import writes, with their indexes: one with the contacts table's
+   five, one with the consent history's two, each COPY made before and after the import and averaged
+   (COPY into a bare table printed beside it);
 2. planning an N-contact wave (`plan_wave`) against one plain `INSERT ... SELECT` writing the same
    ledger rows into the same indexed table;
 3. the N-row `sends.csv` export (`reports.sends_csv`, streamed) against `COPY (same query) TO STDOUT`.
 
     BENCH_DATABASE_URL=postgresql://... .venv/bin/python bench/datapath.py [--contacts 1000000]
 
-Targets (issue 12): import within 10x, planning within 1.5x, export within 2x of the reference.
+Targets: import within 2x (issue 26), planning within 1.5x, export within 2x of the reference.
 The export's peak memory growth is printed too (it must stay flat: streamed).
 """
 
@@ -57,34 +59,43 @@ def raw_connection(rt: Any) -> Any:
 
 
 # The contacts table's own indexes on the bare table: what COPY costs once the rows must be findable
-# by email and external id and filterable by country and status (printed beside the target's reference).
+# by email and external id and filterable by country and status.
 INDEXED = (
-    "ALTER TABLE bench_bare_contacts ADD COLUMN id bigserial PRIMARY KEY, ADD COLUMN status text DEFAULT 'active', "
-    "ADD COLUMN external_id text UNIQUE, ADD CONSTRAINT bench_bare_email UNIQUE (email)",
-    "CREATE INDEX bench_bare_country ON bench_bare_contacts (country)",
-    "CREATE INDEX bench_bare_status ON bench_bare_contacts (status)",
+    "ALTER TABLE {table} ADD COLUMN id bigserial PRIMARY KEY, ADD COLUMN status text DEFAULT 'active', "
+    "ADD COLUMN external_id text UNIQUE, ADD CONSTRAINT {table}_email UNIQUE (email)",
+    "CREATE INDEX {table}_country ON {table} (country)",
+    "CREATE INDEX {table}_status ON {table} (status)",
+)
+# The consent history's: one row per contact (each new contact's first consent step), found by
+# contact and time (consent_records' primary key and its (contact_id, at) index).
+CONSENT_INDEXED = (
+    "ALTER TABLE {table} ADD COLUMN id bigserial PRIMARY KEY, ADD COLUMN contact_id bigserial, "
+    "ADD COLUMN at timestamptz DEFAULT now()",
+    "CREATE INDEX {table}_contact_at ON {table} (contact_id, at)",
 )
 
 
-def bare_copy(rt: Any, path: Path, indexed: bool = False) -> float:
-    """COPY of the file into a bare table (the target's reference), or into one with the contacts
-    table's five indexes (`indexed`)."""
+def bare_copy(
+    rt: Any, path: Path, indexes: tuple[str, ...] = (), table: str = "bench_bare_contacts"
+) -> float:
+    """COPY of the file into a bare table (the old reference), or into one with `indexes` (the
+    contacts table's five: INDEXED; the consent history's two: CONSENT_INDEXED)."""
     conn = raw_connection(rt)
     try:
         with conn.cursor() as cur:
-            cur.execute("DROP TABLE IF EXISTS bench_bare_contacts")
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
             cur.execute(
-                "CREATE TABLE bench_bare_contacts (email text, name text, country text, timezone text, "
+                f"CREATE TABLE {table} (email text, name text, country text, timezone text, "
                 "consent text, plan text, age text)"
             )
-            for statement in INDEXED if indexed else ():
-                cur.execute(statement)
+            for statement in indexes:
+                cur.execute(statement.format(table=table))
             conn.commit()
             started = time.perf_counter()
             with (
                 path.open("rb") as fh,
                 cur.copy(
-                    "COPY bench_bare_contacts (email, name, country, timezone, consent, plan, age) "
+                    f"COPY {table} (email, name, country, timezone, consent, plan, age) "
                     "FROM STDIN WITH (FORMAT csv, HEADER)"
                 ) as copy,
             ):
@@ -92,11 +103,17 @@ def bare_copy(rt: Any, path: Path, indexed: bool = False) -> float:
                     copy.write(block)
             conn.commit()
             elapsed = time.perf_counter() - started
-            cur.execute("DROP TABLE bench_bare_contacts")
+            cur.execute(f"DROP TABLE {table}")
             conn.commit()
     finally:
         conn.close()
     return elapsed
+
+
+def indexed_copy(rt: Any, path: Path) -> tuple[float, float]:
+    """The import's true floor: (COPY of the file into a table with the contacts table's indexes,
+    COPY of it into one with the consent history's), the two tables every import writes."""
+    return bare_copy(rt, path, INDEXED), bare_copy(rt, path, CONSENT_INDEXED, "bench_bare_consent")
 
 
 def mailramp_import(rt: Any, path: Path) -> tuple[float, int]:
@@ -198,6 +215,7 @@ def main() -> None:
     )
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--import-only", action="store_true", help="only the import and its floor")
     args = parser.parse_args()
     if not (os.environ.get("BENCH_DATABASE_URL") or "").startswith("postgres"):
         sys.exit("set BENCH_DATABASE_URL to a PostgreSQL database (its tables are dropped and recreated)")
@@ -208,17 +226,40 @@ def main() -> None:
     write_contacts(path, args.contacts)
     print(f"{args.contacts:,} contacts, {path.stat().st_size / 1e6:.0f} MB of CSV, PostgreSQL")
 
+    # The floor is measured before and after the import and averaged, as planning's reference is:
+    # a swing in the machine's load falls on both sides.
     bare_import = bare_copy(rt, path)
-    indexed_import = bare_copy(rt, path, indexed=True)
+    floors = [indexed_copy(rt, path)]
     ours_import, imported = mailramp_import(rt, path)
+    floors.append(indexed_copy(rt, path))
+    contacts_copy = sum(f[0] for f in floors) / len(floors)
+    consent_copy = sum(f[1] for f in floors) / len(floors)
+    indexed_import = contacts_copy + consent_copy
     print(
-        f"import:  mailramp {ours_import:6.2f} s ({imported:,} rows)  COPY {bare_import:6.2f} s  "
-        f"ratio {ours_import / bare_import:5.2f}x (target <= 10x)"
+        f"import:  mailramp {ours_import:6.2f} s ({imported:,} rows)  COPY into the indexed tables "
+        f"{indexed_import:6.2f} s  ratio {ours_import / indexed_import:5.2f}x (target <= 2x)"
     )
     print(
-        f"         COPY into a table with the contacts table's five indexes {indexed_import:6.2f} s "
-        f"({indexed_import / bare_import:5.2f}x the bare COPY; mailramp {ours_import / indexed_import:5.2f}x of it)"
+        f"         (the contacts table's five indexes {contacts_copy:5.2f} s, the consent history's two "
+        f"{consent_copy:5.2f} s, each the mean of a COPY before and one after the import: "
+        f"{floors[0][0] + floors[0][1]:.2f} s and {floors[1][0] + floors[1][1]:.2f} s; "
+        f"COPY into a bare table {bare_import:5.2f} s: mailramp {ours_import / bare_import:5.2f}x)"
     )
+    figures: dict[str, Any] = {
+        "bench": "datapath",
+        "contacts": args.contacts,
+        "import_s": round(ours_import, 3),
+        "import_copy_s": round(bare_import, 3),
+        "import_bare_ratio": round(ours_import / bare_import, 2),
+        "import_copy_indexed_s": round(indexed_import, 3),
+        "import_copy_contacts_s": round(contacts_copy, 3),
+        "import_copy_consent_s": round(consent_copy, 3),
+        "import_copy_indexed_before_after_s": [round(a + b, 3) for a, b in floors],
+        "import_ratio": round(ours_import / indexed_import, 2),
+    }
+    if args.import_only:
+        emit(figures)
+        return
 
     bare_plan, ours_plan, planned = plan(rt, args.batch_size)
     print(
@@ -237,12 +278,7 @@ def main() -> None:
     )
     emit(
         {
-            "bench": "datapath",
-            "contacts": args.contacts,
-            "import_s": round(ours_import, 3),
-            "import_copy_s": round(bare_import, 3),
-            "import_ratio": round(ours_import / bare_import, 2),
-            "import_copy_indexed_s": round(indexed_import, 3),
+            **figures,
             "plan_s": round(ours_plan, 3),
             "plan_insert_select_s": round(bare_plan, 3),
             "plan_ratio": round(ours_plan / bare_plan, 2),

@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.utils import make_msgid
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,6 +21,8 @@ from campaigns.contacts.records import check_attributes, clean_text, normalize_e
 from campaigns.errors import InputError, NotFound
 from campaigns.privacy import consent
 from campaigns.privacy.erasure import suppress_again
+from campaigns.runtime import Settings
+from campaigns.sending.builders import notice_builder
 from campaigns.sending.delivery import SmtpConfig, SmtpTransport
 from campaigns.sending.message import OutgoingMessage
 from models import ConsentRecord, Contact, SignupForm, utcnow
@@ -174,9 +174,16 @@ def confirm(
 
 
 def confirmation_message(
-    contact: Contact, form: SignupForm | None, confirm_url: str, sender: str, hours: int
-) -> EmailMessage:
-    """The confirmation email: its own template (the form's subject and text), never a campaign's."""
+    session: Session,
+    settings: Settings,
+    contact: Contact,
+    form: SignupForm | None,
+    confirm_url: str,
+    sender: str,
+    hours: int,
+) -> OutgoingMessage:
+    """The confirmation email: its own template (the form's subject and text), never a campaign's,
+    built by the one message builder (DKIM, Date, Message-ID at the sending domain, CRLF)."""
     template = (form.confirm_text if form and form.confirm_text else "") or DEFAULT_CONFIRM_TEXT
     subject = form.confirm_subject if form else "Please confirm your subscription"
     body = _text_env.from_string(template).render(
@@ -184,27 +191,21 @@ def confirmation_message(
     )
     if confirm_url not in body:
         body += f"\n\nConfirm: {confirm_url}\n"
-    message = EmailMessage()
-    message["From"] = (form.from_email if form and form.from_email else "") or sender
-    message["To"] = contact.email
-    message["Subject"] = subject
-    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "mailramp.local")
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(body)
-    return message
-
-
-def deliver(smtp_url: str, message: EmailMessage) -> bool:
-    """Send one confirmation now; False (logged) when the server refuses it or cannot be reached."""
-    outgoing = OutgoingMessage(
-        send_id=0,
-        sender=str(message["From"]),
-        recipient=str(message["To"]),
-        message_id=str(message["Message-ID"]),
-        data=message.as_bytes(),
+    from_email = (form.from_email if form and form.from_email else "") or sender
+    builder = notice_builder(session, settings, from_email)
+    return builder.build_notice(
+        email=contact.email,
+        name="",  # a name typed into a public form is not put in front of the address
+        subject=subject,
+        text=body,
+        message_id_seed=f"confirm:{contact.id}:{confirm_url}",
     )
+
+
+def deliver(smtp_url: str, message: OutgoingMessage) -> bool:
+    """Send one confirmation now; False (logged) when the server refuses it or cannot be reached."""
     with SmtpTransport(SmtpConfig.from_url(smtp_url)) as transport:
-        result = transport.send(outgoing)
+        result = transport.send(message)
     if not result.accepted:
         log.warning("confirmation email to a signup not accepted: %s", result.error)
     return result.accepted

@@ -207,7 +207,8 @@ def deliver(smtp_url: str, message: OutgoingMessage) -> bool:
     with SmtpTransport(SmtpConfig.from_url(smtp_url)) as transport:
         result = transport.send(message)
     if not result.accepted:
-        log.warning("confirmation email to a signup not accepted: %s", result.error)
+        # the reply's code only: servers quote the address in the rest
+        log.warning("confirmation email to a signup not accepted: %s", result.error[:3] or "no reply")
     return result.accepted
 
 

@@ -59,6 +59,10 @@ def send_confirmation(contact: Contact, form: SignupForm | None) -> str:
     token = signup.confirmation_token(settings.secret_key, contact.id, contact.email)
     url = settings.base_url + url_for("signup.confirm_page", token=token)
     hours = int(str(setting("CONFIRM_LINK_HOURS")))
+    refused = signup.confirmation_refused(db(), contact)
+    if refused:  # the same answer to the caller: whether an address is suppressed does not leak
+        log.info("no confirmation mailed to contact %s: %s", contact.id, refused)
+        return url
     message = signup.confirmation_message(db(), settings, contact, form, url, confirm_sender(), hours)
     signup.deliver(settings.smtp_url, message)
     return url

@@ -25,7 +25,7 @@ from campaigns.runtime import Settings
 from campaigns.sending.builders import notice_builder
 from campaigns.sending.delivery import SmtpConfig, SmtpTransport
 from campaigns.sending.message import OutgoingMessage
-from models import ConsentRecord, Contact, SignupForm, utcnow
+from models import ConsentRecord, Contact, SignupForm, Suppression, utcnow
 
 log = logging.getLogger(__name__)
 CONFIRM_SALT = "mailramp-confirm"
@@ -200,6 +200,18 @@ def confirmation_message(
         text=body,
         message_id_seed=f"confirm:{contact.id}:{confirm_url}",
     )
+
+
+def confirmation_refused(session: Session, contact: Contact) -> str:
+    """Why no confirmation may be mailed to this contact ("" when one may): an address that bounced
+    or complained, or is on the suppression list for any reason but an erasure (a confirmation is
+    the proof an erased address's owner asked again), stays unmailed, like every other path."""
+    if contact.status in ("bounced", "complained"):
+        return f"the contact {contact.status}"
+    reason = session.scalar(sa.select(Suppression.reason).where(Suppression.email == contact.email))
+    if reason is not None and reason != "erased":
+        return f"suppressed ({reason})"
+    return ""
 
 
 def deliver(smtp_url: str, message: OutgoingMessage) -> bool:

@@ -157,3 +157,18 @@ def test_test_sends_skip_suppressed_addresses_unless_overridden_and_audited(
     )
     assert answer.status_code == 200 and answer.json["sent"] == 2
     assert session.scalar(sa.select(sa.func.count()).where(AuditEntry.action == "test_send_override")) == 1
+
+
+def test_no_confirmation_goes_to_a_bounced_or_complained_address(
+    rt: Runtime, session: Session, sink: RecordingSink, api: Any
+) -> None:
+    policy_ = bounces.SoftBouncePolicy()
+    for kind, email in ((bounces.HARD, "gone@example.org"), (bounces.COMPLAINT, "angry@example.org")):
+        session.add(Contact(email=email, name="", country="", attributes={}, consent=False))
+        session.flush()
+        bounces.apply(session, bounces.BounceReport(kind, "smtp", "550", None, email), policy_)
+    session.commit()
+    for email in ("gone@example.org", "angry@example.org", "fresh@example.org"):
+        answer = api.post("/api/v1/signups", json={"email": email, "double_opt_in": True})
+        assert answer.status_code == 201 and answer.json["state"] == "pending"
+    assert [r.rcpt for r in sink.received] == ["fresh@example.org"]

@@ -78,6 +78,9 @@ def inbound_command(host: str, port: int) -> None:
     import time
 
     from campaigns.sending.inbound import start_inbound
+    from campaigns.sending.outbox import quiet_smtp_server_log
+
+    quiet_smtp_server_log()
 
     rt = current_app.extensions["mailramp"]
     if not rt.settings.bounce_domain:

@@ -76,14 +76,16 @@ def erase_command(contact_id: int, reason: str, yes: bool) -> None:
 @click.option("--sends-days", type=int, default=None, help="default: the configured window")
 def retention_command(events_days: int | None, sends_days: int | None) -> None:
     """Fold and delete raw events and sends older than their windows, now."""
-    from campaigns.privacy.retention import apply_retention
+    from campaigns.privacy.retention import apply_retention, bounce_window
 
     rt = get_runtime()
+    sends = rt.settings.retention_sends_days if sends_days is None else sends_days
     with rt.session() as session:
         report = apply_retention(
             session,
             events_days=rt.settings.retention_events_days if events_days is None else events_days,
-            sends_days=rt.settings.retention_sends_days if sends_days is None else sends_days,
+            sends_days=sends,
+            bounces_days=bounce_window(sends, rt.settings.soft_bounce_days),
         )
     click.echo(json.dumps(report.as_dict()))
 

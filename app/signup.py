@@ -42,11 +42,14 @@ def confirm_max_age() -> int:
 
 
 def confirm_sender() -> str:
+    """CONFIRM_FROM, else no-reply@ the base URL's host when it is a domain name (never an IP
+    address: the Message-ID and DKIM need a sending domain), else no-reply@mailramp.local."""
     sender = str(setting("CONFIRM_FROM") or "")
     if sender:
         return sender
-    host = get_runtime().settings.base_url.split("://")[-1].split("/")[0].split(":")[0]
-    return f"no-reply@{host if '.' in host else 'mailramp.local'}"
+    host = get_runtime().settings.base_url.split("://")[-1].split("/")[0].split(":")[0].lower()
+    is_domain = "." in host and not host.replace(".", "").isdigit() and not host.startswith("[")
+    return f"no-reply@{host if is_domain else 'mailramp.local'}"
 
 
 def send_confirmation(contact: Contact, form: SignupForm | None) -> str:
@@ -56,7 +59,11 @@ def send_confirmation(contact: Contact, form: SignupForm | None) -> str:
     token = signup.confirmation_token(settings.secret_key, contact.id, contact.email)
     url = settings.base_url + url_for("signup.confirm_page", token=token)
     hours = int(str(setting("CONFIRM_LINK_HOURS")))
-    message = signup.confirmation_message(contact, form, url, confirm_sender(), hours)
+    refused = signup.confirmation_refused(db(), contact)
+    if refused:  # the same answer to the caller: whether an address is suppressed does not leak
+        log.info("no confirmation mailed to contact %s: %s", contact.id, refused)
+        return url
+    message = signup.confirmation_message(db(), settings, contact, form, url, confirm_sender(), hours)
     signup.deliver(settings.smtp_url, message)
     return url
 

@@ -206,6 +206,7 @@ def run(host: str, port: int, workers: int, demo_data: str | None, verbose: bool
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
         handlers=[logging.StreamHandler() if verbose else logging.FileHandler(log_path)],
     )
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd: no addresses at INFO
     log = logging.getLogger("mailramp.run")
 
     def say(text: str, log_only: bool = False) -> None:

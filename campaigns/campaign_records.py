@@ -11,6 +11,7 @@ from croniter import croniter
 from sqlalchemy.orm import Session
 
 from campaigns.errors import InputError, NotFound
+from campaigns.sending.headers import check_text
 from models import Campaign, CampaignLink, Rollout, Segment, Template
 from models.db import dialect_insert
 
@@ -104,9 +105,9 @@ def create_campaign(session: Session, payload: dict[str, Any], actor: str) -> Ca
         recommendation_rules=rules,
         template_id=template_id,
         segment_id=segment_id,
-        subject=str(payload.get("subject", "")),
+        subject=check_text(str(payload.get("subject", "")), "subject"),
         from_email=_email(payload.get("from_email"), "from_email"),
-        from_name=str(payload.get("from_name", "")),
+        from_name=check_text(str(payload.get("from_name", "")), "from_name"),
         wave_size=wave_size,
         series=str(payload.get("series", "")),
         created_by=actor,

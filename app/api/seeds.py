@@ -16,6 +16,11 @@ from models import Role
 
 class SeedSendIn(ApiModel):
     emails: list[str] = Field(min_length=1, max_length=50, description="seed addresses")
+    include_suppressed: bool = Field(
+        False,
+        description="also mail seeds on the suppression list (or bounced, complained, unsubscribed):"
+        " an explicit override, recorded in the audit log",
+    )
 
 
 @route(
@@ -27,5 +32,5 @@ class SeedSendIn(ApiModel):
     tag="campaigns",
 )
 def test_send(campaign_id: int, body: SeedSendIn) -> tuple[Response, int]:
-    results = send_tests(get_runtime(), campaign_id, body.emails)
+    results = send_tests(get_runtime(), campaign_id, body.emails, include_suppressed=body.include_suppressed)
     return jsonify(results=[asdict(r) for r in results], sent=sum(r.accepted for r in results)), 200

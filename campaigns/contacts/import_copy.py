@@ -144,7 +144,7 @@ _UPSERT = sa.text(
     inserted AS (
         INSERT INTO contacts (email, name, country, timezone, consent, status, external_id,
                               attributes, created_at, updated_at, unsubscribed_at)
-        SELECT s.email, s.name, s.country, COALESCE(s.timezone, 'UTC'), COALESCE(s.consent, true),
+        SELECT s.email, s.name, s.country, COALESCE(s.timezone, ''), COALESCE(s.consent, true),
                COALESCE(s.status, 'active'), s.external_id, s.attributes, :now, :now,
                CASE WHEN s.status = 'unsubscribed' THEN :now END
         FROM {STAGING} s

@@ -246,7 +246,7 @@ def _new_contact(fields: dict[str, Any], now: Any) -> dict[str, Any]:
         "email": fields["email"],
         "name": fields["name"],
         "country": fields["country"],
-        "timezone": fields.get("timezone", "UTC"),
+        "timezone": fields.get("timezone", ""),  # unset: the workspace's default_timezone
         "consent": fields.get("consent", True),
         "status": status,
         "external_id": fields.get("external_id"),

@@ -21,6 +21,7 @@ from campaigns.audience.json_ops import check_key
 from campaigns.audience.rules import segment_filter, segment_rules
 from campaigns.contacts.addresses import normalize_email
 from campaigns.errors import InputError, NotFound, StateError
+from campaigns.sending.headers import check_text
 from models import Campaign, Contact, Send, Suppression, utcnow
 from models.contacts import CONTACT_STATUSES
 
@@ -35,10 +36,11 @@ _FLOAT = re.compile(r"^-?(0|[1-9][0-9]*)\.[0-9]+$")
 
 
 def parse_timezone(raw: str) -> str:
-    """An IANA zone name ("Europe/London"); empty means UTC."""
+    """An IANA zone name ("Europe/London"); empty means unset (""), so the workspace's
+    `default_timezone` applies to the contact (campaigns.sending.local_time.zone)."""
     name = raw.strip()
     if not name:
-        return "UTC"
+        return ""
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -67,7 +69,8 @@ def parse_status(raw: str) -> str:
 def clean_text(field: str, raw: Any) -> str:
     if not isinstance(raw, str):
         raise InputError(f"{field} must be text", where=field)
-    text = " ".join(raw.split())
+    text = " ".join(raw.split())  # line breaks and tabs become spaces
+    check_text(text, field)  # any other control character is refused (names go into headers)
     limit = TEXT_LIMITS[field]
     if len(text) > limit:
         raise InputError(f"{field} is longer than {limit} characters", where=field)

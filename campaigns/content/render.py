@@ -33,6 +33,7 @@ from campaigns.content.render_limits import (
 )
 from campaigns.errors import InputError
 from campaigns.runtime import current_settings
+from campaigns.sending.headers import check_text
 
 FIELDS = ("subject", "layout_html", "control_html", "ai_html")
 
@@ -141,6 +142,7 @@ def validate_template(subject: str, layout_html: str, control_html: str, ai_html
     """
     if not subject.strip():
         raise InputError("a subject is required", where="subject")
+    check_text(subject, "subject")  # a header: no line breaks or control characters
     if not re.search(r"{{-?\s*content\b", layout_html):
         raise InputError(
             "the layout must print {{ content }} where the control or AI block goes", "layout_html"

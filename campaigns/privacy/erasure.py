@@ -1,20 +1,28 @@
 """Erasure of one person: the contact and everything derived from it, in the database and in Redis.
 
 Kept: a SHA-256 of the address in the suppression list (`sha256:<hex>`), so a later import of the
-same address is suppressed again instead of mailed; the campaign results and rollout aggregates
+same address is suppressed again instead of mailed; the bounce and complaint log under the same hash,
+with its diagnostic cut to the reply code (servers quote the address in the rest), so soft-bounce
+counts and deliverability figures still add up; the campaign results and rollout aggregates
 (counts, no person in them); and one audit entry naming the contact by its pseudonym only.
+
+Redis: the send journal and raw events of the contact's sends are deleted, then, where Redis keeps
+an append-only file, it is rewritten (BGREWRITEAOF) so the deleted entries leave the file too.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from redis import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 
 from campaigns.errors import NotFound
@@ -22,6 +30,7 @@ from campaigns.events.tracking import STREAM
 from campaigns.privacy import audit
 from campaigns.privacy.folding import fold_sends
 from models import (
+    Bounce,
     ConsentRecord,
     Contact,
     Event,
@@ -35,8 +44,10 @@ from models import (
 )
 from models.db import dialect_insert
 
+log = logging.getLogger(__name__)
 ERASED_PREFIX = "sha256:"
 JOURNAL_KEYS = "mailramp:journal:*"
+_REPLY_CODE = re.compile(r"^\s*(?:[a-z]+:\s*)?(\d{3}(?:[ -]\d\.\d{1,3}\.\d{1,3})?)", re.IGNORECASE)
 
 
 def address_hash(email: str) -> str:
@@ -83,8 +94,11 @@ def erase_contact(session: Session, redis: Redis | None, contact_id: int, reason
         "consent_records": gone(sa.delete(ConsentRecord).where(ConsentRecord.contact_id == contact_id)),
     }
     counts["sends"] = gone(sa.delete(Send).where(Send.contact_id == contact_id))
+    _hash_bounces(session, email, ids)
     session.execute(sa.delete(Suppression).where(Suppression.email == email))
     _scrub_import_reports(session, email)
+    if contact.external_id:
+        _scrub_import_reports(session, contact.external_id)
     session.execute(
         dialect_insert(session)(Suppression)
         .values(email=address_hash(email), reason="erased", created_at=utcnow())
@@ -94,12 +108,44 @@ def erase_contact(session: Session, redis: Redis | None, contact_id: int, reason
     session.expunge(contact)
     ref = audit.contact_ref(contact_id)
     journal, stream = _clean_redis(redis, ids) if redis is not None else (0, 0)
+    if redis is not None:
+        rewrite_append_only_file(redis)
     report = ErasureReport(contact_ref=ref, journal_entries=journal, stream_entries=stream, **counts)
     audit.record(
         session, "erase", "contact", ref, summary=reason or "erasure request", after=report.as_dict()
     )
     session.flush()
     return report
+
+
+def _hash_bounces(session: Session, email: str, send_ids: set[int]) -> None:
+    """The contact's bounce and complaint records keep their kind, source, date and reply code, under
+    the address's hash; the diagnostic text (which quotes the address) and the send go."""
+    rows = session.scalars(
+        sa.select(Bounce).where(
+            sa.or_(Bounce.email == email, Bounce.send_id.in_(send_ids) if send_ids else sa.false())
+        )
+    )
+    for row in rows:
+        match = _REPLY_CODE.match(row.detail or "")
+        row.email = address_hash(email)
+        row.send_id = None
+        row.detail = (match.group(1) + " " if match else "") + "(detail removed at erasure)"
+
+
+def rewrite_append_only_file(redis: Redis) -> bool:
+    """BGREWRITEAOF when Redis keeps an append-only file, so what was just deleted leaves the file
+    too; False (logged) when it has none or refuses (a managed Redis may forbid CONFIG)."""
+    try:
+        value = next(iter(redis.config_get("appendonly").values()), b"")
+        if (value.decode() if isinstance(value, bytes) else str(value)) != "yes":
+            return False
+        redis.bgrewriteaof()
+    except RedisError as exc:
+        if "already in progress" not in str(exc):
+            log.warning("could not rewrite Redis's append-only file after an erasure: %s", exc)
+            return False
+    return True
 
 
 def _scrub_import_reports(session: Session, email: str) -> None:

@@ -10,7 +10,17 @@ from sqlalchemy.orm import Session
 
 from campaigns.contacts.records import get_contact
 from campaigns.privacy import audit, consent
-from models import Campaign, Event, Interaction, Item, Recommendation, Send, ShadowRender, Suppression
+from models import (
+    Bounce,
+    Campaign,
+    Event,
+    Interaction,
+    Item,
+    Recommendation,
+    Send,
+    ShadowRender,
+    Suppression,
+)
 
 FORMAT_VERSION = 1
 PROFILE = ("id", "email", "name", "country", "timezone", "consent", "status", "external_id",
@@ -97,6 +107,19 @@ def person_data(session: Session, contact_id: int) -> dict[str, Any]:
                 ],
             }
             for rec in recommendations
+        ],
+        "bounces": [
+            _row(b, ("kind", "source", "send_id", "detail", "created_at"))
+            for b in session.scalars(
+                sa.select(Bounce)
+                .where(
+                    sa.or_(
+                        Bounce.email == contact.email,
+                        Bounce.send_id.in_(send_ids) if send_ids else sa.false(),
+                    )
+                )
+                .order_by(Bounce.id)
+            )
         ],
         "shadow_renders": [
             _row(r, ("send_id", "rollout_id", "item_ids", "latency_ms", "error", "created_at"))

@@ -2,6 +2,10 @@
 deleted, by a daily job. Rollout aggregates (`arm_metrics`) are never touched, so decisions and the
 statistics read the same; campaign results add the folded counts, so they read the same too.
 
+Bounce and complaint records (`bounces`: the address, the reply) go after `bounces_days` (the job
+uses the sends window, never shorter than the soft-bounce window that counts them); the suppression
+list itself is kept: it is what stops a bounced address from being mailed again.
+
 Rows of a live rollout (draft, shadow, ramping, paused) are kept whatever their age: its gates count
 sends per stage and its stale-data check reads the latest events. A window of 0 days keeps forever.
 """
@@ -18,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.privacy import audit
 from campaigns.privacy.folding import add_folded, fold_sends
-from models import Event, Rollout, Send, ShadowRender, utcnow
+from models import Bounce, Event, Rollout, Send, ShadowRender, utcnow
 
 LIVE_STATES = ("draft", "shadow", "ramping", "paused")
 CHUNK = 5000
@@ -30,6 +34,7 @@ class RetentionReport:
     events_deleted: int
     events_cutoff: str | None
     sends_cutoff: str | None
+    bounces_deleted: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -41,7 +46,13 @@ def _not_live(rollout_id: Any) -> sa.ColumnElement[bool]:
 
 
 def apply_retention(
-    session: Session, *, events_days: int, sends_days: int, now: datetime | None = None, chunk: int = CHUNK
+    session: Session,
+    *,
+    events_days: int,
+    sends_days: int,
+    bounces_days: int = 0,
+    now: datetime | None = None,
+    chunk: int = CHUNK,
 ) -> RetentionReport:
     """Fold and delete, committing chunk by chunk (a long run never holds one huge transaction)."""
     now = now or utcnow()
@@ -49,13 +60,21 @@ def apply_retention(
     events_cutoff = now - timedelta(days=events_days) if events_days > 0 else None
     sends_deleted, events_deleted = _expire_sends(session, sends_cutoff, chunk) if sends_cutoff else (0, 0)
     events_deleted += _expire_events(session, events_cutoff, chunk) if events_cutoff else 0
+    bounces_deleted = 0
+    if bounces_days > 0:
+        bounces_cutoff = now - timedelta(days=bounces_days)
+        bounces_deleted = int(
+            session.execute(sa.delete(Bounce).where(Bounce.created_at < bounces_cutoff)).rowcount or 0  # type: ignore[attr-defined]
+        )
+        session.commit()
     report = RetentionReport(
         sends_deleted,
         events_deleted,
         events_cutoff.isoformat() if events_cutoff else None,
         sends_cutoff.isoformat() if sends_cutoff else None,
+        bounces_deleted,
     )
-    if sends_deleted or events_deleted:
+    if sends_deleted or events_deleted or bounces_deleted:
         audit.record(session, "retention", "retention", summary="old sends and events folded and deleted",
                      after=report.as_dict())  # fmt: skip
         session.commit()
@@ -135,6 +154,11 @@ def _expire_events(session: Session, cutoff: datetime, chunk: int) -> int:
         deleted += len(ids)
 
 
+def bounce_window(sends_days: int, soft_bounce_days: int) -> int:
+    """Bounce records live as long as sends, never shorter than the soft-bounce window (0: forever)."""
+    return max(sends_days, soft_bounce_days) if sends_days > 0 else 0
+
+
 def retention_job() -> dict[str, Any]:
     """The daily rq job: the windows come from the runtime's settings."""
     from campaigns import runtime
@@ -145,5 +169,6 @@ def retention_job() -> dict[str, Any]:
             session,
             events_days=rt.settings.retention_events_days,
             sends_days=rt.settings.retention_sends_days,
+            bounces_days=bounce_window(rt.settings.retention_sends_days, rt.settings.soft_bounce_days),
         )
     return report.as_dict()

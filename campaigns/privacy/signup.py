@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.utils import make_msgid
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,9 +21,11 @@ from campaigns.contacts.records import check_attributes, clean_text, normalize_e
 from campaigns.errors import InputError, NotFound
 from campaigns.privacy import consent
 from campaigns.privacy.erasure import suppress_again
+from campaigns.runtime import Settings
+from campaigns.sending.builders import notice_builder
 from campaigns.sending.delivery import SmtpConfig, SmtpTransport
 from campaigns.sending.message import OutgoingMessage
-from models import ConsentRecord, Contact, SignupForm, utcnow
+from models import ConsentRecord, Contact, SignupForm, Suppression, utcnow
 
 log = logging.getLogger(__name__)
 CONFIRM_SALT = "mailramp-confirm"
@@ -174,9 +174,16 @@ def confirm(
 
 
 def confirmation_message(
-    contact: Contact, form: SignupForm | None, confirm_url: str, sender: str, hours: int
-) -> EmailMessage:
-    """The confirmation email: its own template (the form's subject and text), never a campaign's."""
+    session: Session,
+    settings: Settings,
+    contact: Contact,
+    form: SignupForm | None,
+    confirm_url: str,
+    sender: str,
+    hours: int,
+) -> OutgoingMessage:
+    """The confirmation email: its own template (the form's subject and text), never a campaign's,
+    built by the one message builder (DKIM, Date, Message-ID at the sending domain, CRLF)."""
     template = (form.confirm_text if form and form.confirm_text else "") or DEFAULT_CONFIRM_TEXT
     subject = form.confirm_subject if form else "Please confirm your subscription"
     body = _text_env.from_string(template).render(
@@ -184,29 +191,36 @@ def confirmation_message(
     )
     if confirm_url not in body:
         body += f"\n\nConfirm: {confirm_url}\n"
-    message = EmailMessage()
-    message["From"] = (form.from_email if form and form.from_email else "") or sender
-    message["To"] = contact.email
-    message["Subject"] = subject
-    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "mailramp.local")
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(body)
-    return message
-
-
-def deliver(smtp_url: str, message: EmailMessage) -> bool:
-    """Send one confirmation now; False (logged) when the server refuses it or cannot be reached."""
-    outgoing = OutgoingMessage(
-        send_id=0,
-        sender=str(message["From"]),
-        recipient=str(message["To"]),
-        message_id=str(message["Message-ID"]),
-        data=message.as_bytes(),
+    from_email = (form.from_email if form and form.from_email else "") or sender
+    builder = notice_builder(session, settings, from_email)
+    return builder.build_notice(
+        email=contact.email,
+        name="",  # a name typed into a public form is not put in front of the address
+        subject=subject,
+        text=body,
+        message_id_seed=f"confirm:{contact.id}:{confirm_url}",
     )
+
+
+def confirmation_refused(session: Session, contact: Contact) -> str:
+    """Why no confirmation may be mailed to this contact ("" when one may): an address that bounced
+    or complained, or is on the suppression list for any reason but an erasure (a confirmation is
+    the proof an erased address's owner asked again), stays unmailed, like every other path."""
+    if contact.status in ("bounced", "complained"):
+        return f"the contact {contact.status}"
+    reason = session.scalar(sa.select(Suppression.reason).where(Suppression.email == contact.email))
+    if reason is not None and reason != "erased":
+        return f"suppressed ({reason})"
+    return ""
+
+
+def deliver(smtp_url: str, message: OutgoingMessage) -> bool:
+    """Send one confirmation now; False (logged) when the server refuses it or cannot be reached."""
     with SmtpTransport(SmtpConfig.from_url(smtp_url)) as transport:
-        result = transport.send(outgoing)
+        result = transport.send(message)
     if not result.accepted:
-        log.warning("confirmation email to a signup not accepted: %s", result.error)
+        # the reply's code only: servers quote the address in the rest
+        log.warning("confirmation email to a signup not accepted: %s", result.error[:3] or "no reply")
     return result.accepted
 
 

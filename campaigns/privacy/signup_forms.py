@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.contacts.records import check_attributes, normalize_email
 from campaigns.errors import InputError, StateError
+from campaigns.sending.headers import check_text
 from models import SignupForm
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,59}$")
@@ -45,6 +46,8 @@ def create_form(session: Session, values: Mapping[str, Any]) -> SignupForm:
             raise InputError(f"{name} must be non-empty text", where=name)
         if len(raw) > limit:
             raise InputError(f"{name} is longer than {limit} characters", where=name)
+        if name in ("name", "confirm_subject"):  # header values (the subject; the name in pages)
+            check_text(raw, name)
         fields[name] = raw.strip() if name != "confirm_text" else raw
     if "double_opt_in" in values:
         if not isinstance(values["double_opt_in"], bool):

@@ -18,6 +18,7 @@ from types import TracebackType
 from urllib.parse import parse_qs, unquote, urlparse
 
 from campaigns.sending.message import OutgoingMessage
+from campaigns.sending.throttle_policy import permanent
 
 
 @dataclass(frozen=True)
@@ -108,11 +109,11 @@ class SmtpTransport:
                 return DeliveryResult(message.send_id, True)
             except smtplib.SMTPRecipientsRefused as exc:
                 code, text = next(iter(exc.recipients.values()))
-                return DeliveryResult(message.send_id, False, 500 <= code < 600, f"{code} {text!r}")
+                return DeliveryResult(message.send_id, False, permanent(code), f"{code} {text!r}")
             except smtplib.SMTPResponseException as exc:
                 self._reset()
                 return DeliveryResult(
-                    message.send_id, False, 500 <= exc.smtp_code < 600, f"{exc.smtp_code} {exc.smtp_error!r}"
+                    message.send_id, False, permanent(exc.smtp_code), f"{exc.smtp_code} {exc.smtp_error!r}"
                 )
             except (smtplib.SMTPServerDisconnected, OSError) as exc:
                 self._smtp = None
@@ -162,11 +163,11 @@ class SmtpTransport:
                 code, text = smtp.mail(arg) if command == "mail" else smtp.rcpt(arg)
                 if code not in ok:
                     self._refused(code)
-                    return done(DeliveryResult(message.send_id, False, 500 <= code < 600, f"{code} {text!r}"))
+                    return done(DeliveryResult(message.send_id, False, permanent(code), f"{code} {text!r}"))
             code, text = smtp.docmd("data")
             if code != 354:
                 self._refused(code)
-                return done(DeliveryResult(message.send_id, False, 500 <= code < 600, f"{code} {text!r}"))
+                return done(DeliveryResult(message.send_id, False, permanent(code), f"{code} {text!r}"))
             body = DOT.sub(b"..", message.data)
             if not body.endswith(b"\r\n"):
                 body += b"\r\n"
@@ -176,7 +177,7 @@ class SmtpTransport:
                 code, text = smtp.getreply()
                 accepted = code == 250
                 error = "" if accepted else f"{code} {text!r}"
-                result = done(DeliveryResult(message.send_id, accepted, 500 <= code < 600, error))
+                result = done(DeliveryResult(message.send_id, accepted, permanent(code), error))
             if code == 421:
                 self._refused(code)
             return result

@@ -26,7 +26,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 from campaigns.runtime import Runtime
-from campaigns.sending import bounces
+from campaigns.sending import bounces, unsubscribe_mail
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,8 @@ class BounceHandler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw: bytes = envelope.original_content or envelope.content
+        if unsubscribe_mail.act_on(self.rt, envelope.rcpt_tos):  # List-Unsubscribe's mailto:
+            return "250 OK"
         try:
             reports = read_report(raw)
             verp = [bounces.parse_verp(self.rt.settings.secret_key, r) for r in envelope.rcpt_tos]

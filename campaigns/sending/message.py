@@ -15,10 +15,10 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.header import Header
-from email.utils import formataddr, formatdate
+from email.utils import formatdate
 
 from campaigns.events.tokens import TokenSigner, TrackingRef
+from campaigns.sending import headers as hdr
 from campaigns.sending.dkim import DkimSigner
 
 HREF = re.compile(r"""(href\s*=\s*)(["'])(https?://[^"'\s]+)\2""", re.IGNORECASE)
@@ -65,10 +65,7 @@ def _qp(text: str) -> bytes:
     return body.replace(b"\n", b"\r\n")
 
 
-def _header_text(value: str) -> str:
-    if value.isascii():
-        return value
-    return Header(value, "utf-8").encode()
+_PART_HEAD = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
 
 
 class MessageBuilder:
@@ -87,13 +84,14 @@ class MessageBuilder:
         dkim: DkimSigner | None = None,
         return_path: Callable[[int], str] | None = None,
         web_version: Callable[[int], str] | None = None,
+        unsubscribe_mailto: Callable[[int], str] | None = None,
     ) -> None:
         self.signer = signer
         self.base_url = base_url.rstrip("/")
         self.tracking_prefix = f"{self.base_url}/t/"
         self.campaign_id = campaign_id
         self.from_email = from_email
-        self.from_header = formataddr((from_name, from_email))
+        self.from_header = hdr.address(from_name, from_email)
         self.domain = from_email.rpartition("@")[2] or "mailramp.local"
         self.link_ids = link_ids
         self._mid_key = message_id_key.encode()
@@ -102,6 +100,8 @@ class MessageBuilder:
         self.return_path = return_path
         # the signed "view in browser" URL per send (campaigns.sending.webview)
         self.web_version = web_version
+        # the mailto: half of List-Unsubscribe per send (campaigns.sending.unsubscribe_mail)
+        self.unsubscribe_mailto = unsubscribe_mailto
 
     def message_id(self, contact_id: int) -> str:
         """Deterministic: a retried send of the same (campaign, contact) carries the same Message-ID."""
@@ -143,8 +143,9 @@ class MessageBuilder:
         item_by_url: dict[str, int],
         unsubscribe_url: str | None = None,
         web_version_url: str | None = None,
-        extra_headers: tuple[str, ...] = (),
+        extra_headers: tuple[tuple[str, str], ...] = (),
     ) -> OutgoingMessage:
+        """`extra_headers`: (name, value) pairs, each through `headers.line`."""
         unsubscribe = unsubscribe_url or self.unsubscribe_url(send_id)
         html = self.track_links(html, send_id, item_by_url)
         web = web_version_url or (self.web_version(send_id) if self.web_version else None)
@@ -154,54 +155,91 @@ class MessageBuilder:
                 f'<p style="font-size:12px;text-align:center"><a href="{web}">View this email in your browser</a></p>',
             )
         pixel = f'<img src="{self.tracking_prefix}o/{self.signer.sign_parts("open", send_id)}" width="1" height="1" alt="">'
-        if unsubscribe not in html:
-            html += f'<p style="font-size:12px"><a href="{unsubscribe}">Unsubscribe</a></p>'
-        html = _insert_before_body_end(html, pixel)
+        footer = (
+            f'<p style="font-size:12px"><a href="{unsubscribe}">Unsubscribe</a></p>'
+            if unsubscribe not in html
+            else ""
+        )
+        html = _insert_before_body_end(html, footer + pixel)
         text = html_to_text(html)
         if unsubscribe not in text:
             text += f"\nUnsubscribe: {unsubscribe}\n"
         message_id = self.message_id(contact_id)
-        boundary = f"=_mr{send_id}_{message_id[4:20]}"
-        to_header = formataddr((name, email))
-        headers = [
+        list_unsubscribe = f"<{unsubscribe}>"
+        if self.unsubscribe_mailto is not None:
+            list_unsubscribe += f", <mailto:{self.unsubscribe_mailto(send_id)}?subject=unsubscribe>"
+        lines = [
             f"From: {self.from_header}",
-            f"To: {to_header}",
-            f"Subject: {_header_text(subject)}",
+            f"To: {hdr.address(name, email)}",
+            f"Subject: {hdr.text(subject)}",
             f"Date: {_date_now()}",
             f"Message-ID: {message_id}",
-            f"List-Unsubscribe: <{unsubscribe}>",
+            f"List-Unsubscribe: {list_unsubscribe}",
             "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
             f"X-Mailramp-Campaign: {self.campaign_id}",
-            *extra_headers,
-            "MIME-Version: 1.0",
-            f'Content-Type: multipart/alternative; boundary="{boundary}"',
+            *(hdr.line(k, v) for k, v in extra_headers),
         ]
-        part_head = (
-            'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
-        )
-        sep = f"--{boundary}\r\n".encode()
-        data = b"".join(
-            [
-                "\r\n".join(headers).encode("ascii"),
-                b"\r\n\r\n",
-                sep,
-                part_head.format("plain").encode(),
-                _qp(text),
-                b"\r\n",
-                sep,
-                part_head.format("html").encode(),
-                _qp(html),
-                f"\r\n--{boundary}--\r\n".encode(),
-            ]
-        )
+        boundary = f"=_mr{send_id}_{message_id[4:20]}"
+        data = _assemble(lines, [("plain", text), ("html", html)], boundary)
         if self.dkim is not None:
             data = self.dkim.sign(data)
         sender = self.return_path(send_id) if self.return_path else self.from_email
         return OutgoingMessage(send_id, sender, email, message_id, data)
 
+    def build_notice(
+        self,
+        *,
+        email: str,
+        name: str,
+        subject: str,
+        text: str,
+        message_id_seed: str,
+        extra_headers: tuple[tuple[str, str], ...] = (),
+    ) -> OutgoingMessage:
+        """A transactional message (a signup's confirmation): plain text, `Auto-Submitted`, no
+        tracking and no List-Unsubscribe (the person has not subscribed), but the same From, Date,
+        Message-ID at the sending domain, header door, CRLF and DKIM as a campaign's."""
+        digest = hmac.new(self._mid_key, message_id_seed.encode(), hashlib.sha256).hexdigest()[:24]
+        message_id = f"<mr.n.{digest}@{self.domain}>"
+        lines = [
+            f"From: {self.from_header}",
+            f"To: {hdr.address(name, email)}",
+            f"Subject: {hdr.text(subject)}",
+            f"Date: {_date_now()}",
+            f"Message-ID: {message_id}",
+            "Auto-Submitted: auto-generated",
+            *(hdr.line(k, v) for k, v in extra_headers),
+        ]
+        data = _assemble(lines, [("plain", text)], "")
+        if self.dkim is not None:
+            data = self.dkim.sign(data)
+        return OutgoingMessage(0, self.from_email, email, message_id, data)
+
+
+def _assemble(lines: list[str], parts: list[tuple[str, str]], boundary: str) -> bytes:
+    """Headers and quoted-printable parts, CRLF throughout; one part is sent bare, several as
+    multipart/alternative."""
+    head = "\r\n".join([*lines, "MIME-Version: 1.0"])
+    if len(parts) == 1:
+        kind, body = parts[0]
+        return head.encode("ascii") + b"\r\n" + _PART_HEAD.format(kind).encode() + _qp(body)
+    sep = f"--{boundary}\r\n".encode()
+    chunks = [
+        head.encode("ascii"),
+        f'\r\nContent-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode(),
+    ]
+    for kind, body in parts:
+        chunks += [sep, _PART_HEAD.format(kind).encode(), _qp(body), b"\r\n"]
+    chunks.append(f"--{boundary}--\r\n".encode())
+    return b"".join(chunks)
+
 
 def _insert_before_body_end(html: str, snippet: str) -> str:
-    index = html.lower().rfind("</body>")
+    """Inside the body: before `</body>`, else before `</html>`, else at the end."""
+    lower = html.lower()
+    index = lower.rfind("</body")
+    if index < 0:
+        index = lower.rfind("</html")
     if index < 0:
         return html + snippet
     return html[:index] + snippet + html[index:]

@@ -3,6 +3,7 @@ message it accepts in a Maildir under instance/outbox, where the UI reads them."
 
 from __future__ import annotations
 
+import logging
 import mailbox
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,7 +28,14 @@ class MaildirHandler:
         return "250 Message accepted for delivery"
 
 
+def quiet_smtp_server_log() -> None:
+    """aiosmtpd logs every command line (`RCPT TO:<address>`) and every recipient at INFO on the
+    `mail.log` logger: addresses do not belong in the log at INFO, so its INFO lines are dropped."""
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+
+
 def start_outbox(path: Path, host: str = "127.0.0.1", port: int = 8025) -> Controller:
+    quiet_smtp_server_log()
     controller = Controller(MaildirHandler(path), hostname=host, port=port, data_size_limit=20_000_000)
     controller.start()
     return controller

@@ -4,6 +4,10 @@ marketer sees both versions in real inboxes.
 Test messages are marked (`[Test: AI]` in the subject, an `X-Mailramp-Test` header) and never touch
 the ledger: no send row, so no result, metric or decision ever counts them, and their tracking links
 name no send (events from them are dropped by ingest as orphans).
+
+The suppression list holds here as everywhere: a suppressed, bounced, complained, unsubscribed or
+erased address gets no test message (its result says why), unless the caller passes
+`include_suppressed`, an explicit override recorded in the audit log.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from campaigns.runtime import Runtime
 from campaigns.sending.builders import campaign_builder
 from campaigns.sending.delivery import SmtpConfig, SmtpTransport
 from campaigns.sending.dkim import signer_for
-from models import Campaign, Contact, Rollout, Template
+from models import Campaign, Contact, Rollout, Suppression, Template
 
 MAX_SEEDS = 50
 TEST_SEND_ID = 0  # tracking tokens of test messages name no send
@@ -32,7 +36,7 @@ ARMS = (("control", False), ("AI", True))
 @dataclass(frozen=True)
 class SeedResult:
     email: str
-    arm: str  # control | AI
+    arm: str  # control | AI (both: not sent, see error)
     accepted: bool
     error: str = ""
     note: str = ""
@@ -43,6 +47,8 @@ def send_tests(
     campaign_id: int,
     emails: Sequence[str],
     transport_factory: Callable[[str], SmtpTransport] = lambda url: SmtpTransport(SmtpConfig.from_url(url)),
+    *,
+    include_suppressed: bool = False,
 ) -> list[SeedResult]:
     if not emails:
         raise InputError("give at least one seed address", where="emails")
@@ -63,6 +69,20 @@ def send_tests(
             raise NotFound(f"campaign {campaign_id} has no template")
         rollout = session.get(Rollout, campaign.rollout_id) if campaign.rollout_id else None
         contacts = {c.email: c for c in session.scalars(sa.select(Contact).where(Contact.email.in_(seeds)))}
+        blocked = unsendable_seeds(session, seeds, contacts)
+        if include_suppressed and blocked:
+            from campaigns.privacy import audit
+
+            audit.record(
+                session,
+                "test_send_override",
+                "campaign",
+                campaign_id,
+                summary=f"test send to {len(blocked)} suppressed seed addresses, by explicit override",
+                after={"reasons": sorted(set(blocked.values()))},
+            )
+            session.commit()
+            blocked = {}
         builder = campaign_builder(
             session,
             rt.settings,
@@ -73,7 +93,11 @@ def send_tests(
         recs = _recommendations(session, rollout, campaign, [c.id for c in contacts.values()])
         tmpl = compiled(template)
         messages = []
+        skipped: list[SeedResult] = []
         for n, email in enumerate(seeds):
+            if email in blocked:
+                skipped.append(SeedResult(email, "both", False, f"not sent: {blocked[email]}"))
+                continue
             contact = contacts.get(email)
             context = (
                 contact_context(
@@ -108,15 +132,35 @@ def send_tests(
                     subject=f"[Test: {arm}] {out.subject}",
                     html=out.html,
                     item_by_url={r["url"]: r["item_id"] for r in mine} if ai else {},
-                    extra_headers=(f"X-Mailramp-Test: {arm.lower()}",),
+                    extra_headers=(("X-Mailramp-Test", arm.lower()),),
                 )
                 messages.append((email, arm, note, message))
-    results = []
+    results = list(skipped)
+    if not messages:
+        return results
     with transport_factory(rt.settings.smtp_url) as smtp:
         for email, arm, note, message in messages:
             result = smtp.send(message)
             results.append(SeedResult(email, arm, result.accepted, result.error, note))
     return results
+
+
+def unsendable_seeds(
+    session: sa.orm.Session, seeds: Sequence[str], contacts: dict[str, Contact]
+) -> dict[str, str]:
+    """Seed address -> why it must not be mailed: on the suppression list (in clear, or hashed after
+    an erasure), or a contact that bounced, complained or unsubscribed."""
+    from campaigns.privacy.erasure import address_hash
+
+    hashed = {address_hash(e): e for e in seeds}
+    rows = session.execute(
+        sa.select(Suppression.email, Suppression.reason).where(Suppression.email.in_([*seeds, *hashed]))
+    ).all()
+    out = {hashed.get(email, email): f"suppressed ({reason})" for email, reason in rows}
+    for email, contact in contacts.items():
+        if email not in out and contact.status != "active":
+            out[email] = f"the contact is {contact.status}"
+    return out
 
 
 def _recommendations(

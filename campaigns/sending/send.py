@@ -181,6 +181,24 @@ def _deliver_with_throttle(
             break
         sleep(max(wait, MIN_PASS_SECONDS))
     work.outcome.throttled = len(pending) if work.outcome.retry_in else 0
+    if not work.outcome.retry_later_unthrottled:
+        _come_back_for_deferred(work, wave_id, batch)
+
+
+def _come_back_for_deferred(work: _Work, wave_id: int, batch: int) -> None:
+    """Recipients deferred with their own backoff (campaigns.sending.refusals) wait in `not_before`:
+    the batch comes back when the first of them is due (rq's retry schedule is not theirs)."""
+    now = utcnow()
+    due = work.session.scalar(
+        sa.select(sa.func.min(Send.not_before)).where(
+            Send.wave_id == wave_id, Send.batch == batch, Send.state == "queued", Send.not_before > now
+        )
+    )
+    if due is None:
+        return
+    seconds = max(MIN_PASS_SECONDS, (due - now).total_seconds())
+    work.outcome.retry_in = min(work.outcome.retry_in, seconds) if work.outcome.retry_in else seconds
+    work.outcome.retry_later = 0  # re-enqueued after `retry_in`, not retried by rq
 
 
 def _send_pass(work: _Work, lanes: Lanes, pending: Sequence[Pending]) -> tuple[list[int], float]:

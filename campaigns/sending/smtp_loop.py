@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from campaigns.sending.delivery import DOT, DeliveryResult, SmtpTransport
 from campaigns.sending.journal import JournalWriter
 from campaigns.sending.message import OutgoingMessage
+from campaigns.sending.throttle_policy import permanent
 
 CHECK_EVERY = 1.0  # seconds between two looks for replies overdue
 _PLAIN_ADDRESS = frozenset('<>()[]\\,;:" \t\r\n')
@@ -241,7 +242,7 @@ class SmtpLoop:
             self._release(c)
             accepted = code == 250
             error = "" if accepted else f"{code} {text!r}"
-            self._finish(c, DeliveryResult(message.send_id, accepted, 500 <= code < 600, error))
+            self._finish(c, DeliveryResult(message.send_id, accepted, permanent(code), error))
             if code == 421:
                 c.transport._refused(code)
                 self._unregister(c)
@@ -298,7 +299,7 @@ class SmtpLoop:
 
     def _refused(self, c: _Connection, code: int, text: bytes) -> None:
         assert c.message is not None
-        result = DeliveryResult(c.message.send_id, False, 500 <= code < 600, f"{code} {text!r}")
+        result = DeliveryResult(c.message.send_id, False, permanent(code), f"{code} {text!r}")
         c.step = ""
         c.transport._refused(code)  # RSET, or for 421 the connection closed
         self._register(c)

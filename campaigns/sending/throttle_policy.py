@@ -13,7 +13,17 @@ from typing import Any
 
 from campaigns.errors import InputError
 
-DEFERRAL_CODES = frozenset({421, 450, 451, 452})
+DEFERRAL_CODES = frozenset({421, 450, 451, 452, 552})
+# What a refusal is about. 421 (and connection trouble) is the server's: the whole receiving domain
+# group slows down. The others name one mailbox (full, over quota, greylisted, busy): only that
+# recipient waits, with its own backoff, and the domain's other recipients go on.
+DOMAIN_DEFERRAL_CODES = frozenset({421})
+RECIPIENT_DEFERRAL_CODES = frozenset({450, 451, 452, 552})
+
+
+def permanent(code: int) -> bool:
+    """A reply that refuses for good: a 5xx, but 552 (mailbox full: a recipient's deferral)."""
+    return 500 <= code < 600 and code not in RECIPIENT_DEFERRAL_CODES
 
 
 @dataclass(frozen=True)
@@ -69,12 +79,17 @@ class ThrottlePolicy:
     max_pause_seconds: float = 1800.0
     slowest_factor: float = 0.25  # repeated deferrals lower a group's rate down to this share of it
     max_inline_wait_seconds: float = 30.0  # a batch waits this long for tokens, then is re-enqueued
+    recipient_retry_seconds: float = 60.0  # a recipient's deferral: its own wait, doubling per attempt
     _by_domain: dict[str, DomainGroup] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for group in self.groups:
             for domain in group.domains:
                 self._by_domain[domain] = group
+
+    def recipient_backoff(self, attempts: int) -> float:
+        """Seconds a deferred recipient waits after its `attempts`-th try (1: the first)."""
+        return min(self.max_pause_seconds, self.recipient_retry_seconds * 2 ** max(0, attempts - 1))
 
     def group_of(self, email: str) -> tuple[str, DomainGroup]:
         """(bucket name, limits) of a recipient: a listed group, else its own domain's bucket."""
@@ -114,6 +129,7 @@ class ThrottlePolicy:
             max_pause_seconds=_number(raw, "max_pause_seconds", float, 1800.0),
             slowest_factor=min(1.0, max(0.01, _number(raw, "slowest_factor", float, 0.25))),
             max_inline_wait_seconds=_number(raw, "max_inline_wait_seconds", float, 30.0),
+            recipient_retry_seconds=_number(raw, "recipient_retry_seconds", float, 60.0),
         )
 
 

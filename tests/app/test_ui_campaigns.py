@@ -120,3 +120,14 @@ def test_recommendation_rules_from_the_form(app: Flask, marketer: FlaskClient, s
         rules = db().query(Campaign).one().recommendation_rules
     assert rules == {"categories": ["kitchen", "garden"], "max_price": 20.0, "max_per_category": 2}
     assert "categories: kitchen, garden" in marketer.get(done.headers["Location"]).get_data(as_text=True)
+
+
+def test_the_form_refuses_a_from_name_that_would_add_a_header(
+    app: Flask, marketer: FlaskClient, session: Session
+) -> None:
+    template = add_template(session)
+    for bad in ("Shop\r\nBcc: someone@elsewhere.example", "Shop\nX-Injected: 1"):
+        page = marketer.post("/campaigns/new", data=form(template.id, from_name=bad))
+        assert page.status_code == 400
+        assert "from_name: must not contain line breaks or control characters" in page.get_data(as_text=True)
+    assert session.query(Campaign).count() == 0

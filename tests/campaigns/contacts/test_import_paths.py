@@ -162,12 +162,12 @@ def check(found: dict[str, Any]) -> None:
         "Ann", "GB", "Europe/London", True, "active", "A1", {"plan": "gold", "age": 34}, False
     )  # fmt: skip
     assert rows["kept@example.com"][1:] == (
-        "Kept", "GB", "UTC", True, "active", "K1", {"plan": "platinum"}, False
+        "Kept", "GB", "", True, "active", "K1", {"plan": "platinum"}, False
     )  # fmt: skip
     assert rows["flips@example.com"][4] is False and rows["flips@example.com"][1] == "Flipped"
     assert rows["gone@example.com"][5:6] == ("unsubscribed",) and rows["gone@example.com"][4] is True
     assert rows["quo@example.com"][1:] == (
-        "Quo Ted", "IE", "UTC", False, "unsubscribed", "17850", {"plan": "free", "age": 2.5, "note": "tab\there"},
+        "Quo Ted", "IE", "", False, "unsubscribed", "17850", {"plan": "free", "age": 2.5, "note": "tab\there"},
         True,
     )  # fmt: skip
     assert rows["split@example.com"][1:8] == (

@@ -288,3 +288,22 @@ def test_the_email_fast_path_agrees_with_the_full_check(raw: str) -> None:
     except InputError:
         got = None
     assert got == expected
+
+
+def test_a_blank_time_zone_is_stored_unset_so_the_workspace_default_applies(
+    factory: sessionmaker[Session],
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from campaigns.sending.local_time import zone
+
+    run = run_csv(factory, "contacts", "email,name,timezone\na@example.com,A,\nb@example.com,B,Asia/Tokyo\n")
+    assert (run.rows_imported, run.rows_failed) == (2, 0)
+    with factory() as session:
+        zones = dict(session.execute(sa.select(Contact.email, Contact.timezone)).all())
+    assert zones == {"a@example.com": "", "b@example.com": "Asia/Tokyo"}
+    paris = ZoneInfo("Europe/Paris")
+    assert (
+        zone(zones["a@example.com"], paris) is paris
+        and zone(zones["b@example.com"], paris).key == "Asia/Tokyo"
+    )

@@ -56,7 +56,9 @@ def world(app: Flask, session: Session, api: ApiClient, smtp_sink: SmtpSink) -> 
     assert len(smtp_sink.messages) == 2
     sends = dict(session.execute(sa.select(Send.contact_id, Send.id)).all())
     by_to = {m["To"].addresses[0].addr_spec: m for m in smtp_sink.messages}
-    unsubscribe = by_to[ANN]["List-Unsubscribe"].strip("<>").removeprefix("http://mailramp.test")
+    unsubscribe = (
+        by_to[ANN]["List-Unsubscribe"].split(",")[0].strip("<>").removeprefix("http://mailramp.test")
+    )
     client = app.test_client()
     html = by_to[ANN].get_body(("html",)).get_content()
     click = next(u for u in re.findall(r'href="([^"]+)"', html) if "/t/c/" in u)

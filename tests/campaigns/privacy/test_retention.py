@@ -129,3 +129,40 @@ def test_deleting_a_contact_keeps_campaign_results(app: Flask, session: Session,
     session.commit()
     assert count(session, Send) == 2
     assert campaign_results(session, campaign.id) == before
+
+
+def test_bounce_records_go_with_the_sends_window_never_before_the_soft_bounce_window(
+    app: Flask, session: Session
+) -> None:
+    from campaigns.privacy.retention import bounce_window
+    from models import Bounce, Suppression
+
+    now = utcnow()
+    session.add_all(
+        [
+            Bounce(
+                email="old@example.com",
+                kind="hard",
+                source="smtp",
+                detail="550",
+                created_at=now - timedelta(days=800),
+            ),
+            Bounce(
+                email="new@example.com",
+                kind="soft",
+                source="smtp",
+                detail="452",
+                created_at=now - timedelta(days=20),
+            ),
+            Suppression(
+                email="old@example.com", reason="bounce", detail="550", created_at=now - timedelta(days=800)
+            ),
+        ]
+    )
+    session.commit()
+    report = apply_retention(session, events_days=0, sends_days=0, bounces_days=bounce_window(730, 30))
+    assert report.bounces_deleted == 1
+    assert set(session.scalars(sa.select(Bounce.email))) == {"new@example.com"}
+    assert session.scalar(sa.select(Suppression.email)) == "old@example.com"  # the suppression stays
+    assert bounce_window(10, 30) == 30 and bounce_window(0, 30) == 0
+    assert retention_job()["bounces_deleted"] == 0

@@ -106,7 +106,7 @@ def test_a_batch_held_longer_than_the_inline_wait_is_rescheduled_and_progress_sa
         app, sink, {"groups": {"slow": slow}, "max_inline_wait_seconds": 0.5, "deferral_pause_seconds": 120}
     )
     add_recipients(session, {"slow.test": 10, "fast.test": 10})
-    sink.defer_once["user1@slow.test"] = "451 4.3.0 Temporary local problem"
+    sink.defer_once["user1@slow.test"] = "421 4.7.0 Try again later"  # the server's: pauses the domain
     campaign = add_campaign(session, add_template(session).id)
     wave = start_wave(rt, campaign.id, None)
     rt.redis.delete(*rt.redis.keys("rq:*"))

@@ -81,6 +81,9 @@ class Snapshot:
     excluded_segments: tuple[str, ...] = ()  # report segments already set apart
     stage_last_send_at: datetime | None = None  # newest send-time cohort of the current stage
     manual: bool = False  # a one-stage or gate-less plan chosen explicitly
+    # a completed rollout's sends since completion, one period (a day of send-time cohorts) each,
+    # oldest first: (period start, arm -> metric -> sums); see campaigns.decisions.watch
+    watched: tuple[tuple[datetime, StageArms], ...] = ()
 
     @property
     def whole(self) -> Evidence:

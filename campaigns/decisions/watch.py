@@ -6,7 +6,7 @@ the holdout. Each rate guardrail runs a CUSUM e-detector (`campaigns.stats.rates
 a harm that starts weeks after completion is measured from its start, not diluted by the weeks
 before, and a harmless rollout watched for ever raises a false alarm less than once per
 ``1 / alpha`` periods (alpha: the guardrail's share of the rollback budget, 0.4% by default: giving
-the guardrails the primary metric's share too doubled the false rollbacks of a harmless rollout
+the guardrails the primary metric's share too tripled the false rollbacks of a harmless rollout
 watched for 20 waves, to 9%, for 85% instead of 80% of x3 unsubscribes caught within 3 waves of
 20,000). A guardrail that fails (or a cap broken since completion) rolls the AI
 content back and alerts, as any rollback does; the click rate is tested in its harmful direction
@@ -24,10 +24,9 @@ from campaigns.decisions.snapshot import COMPARISON_ARMS, Snapshot, Verdict, arm
 from campaigns.stats import cap_test
 from campaigns.stats.rates import log_edetector_rate_ratio
 
-# a detector runs for ever: its mixture sits on the harms that matter (x2 unsubscribes and complaints:
-# 1.5x to 5x; clicks 20% lower: the holdout's rate 1.25x to 2x treatment's), not on barely-there ratios
-WATCH_THETAS = (1.5, 2.0, 3.0, 5.0)
-DROP_THETAS = (1.25, 1.5, 2.0)
+# a detector runs for ever: its mixture leaves out barely-there ratios (1.1x); putting all of its weight
+# on x1.5 and more caught more x3 harms but raised false rollbacks of harmless rollouts up to 10% in 20 waves
+WATCH_THETAS = (1.25, 1.5, 2.0, 3.0, 5.0)
 
 TREATED = ("treatment",)
 
@@ -68,7 +67,7 @@ def watch(snapshot: Snapshot, evidence: dict[str, Any]) -> Verdict:
         x_t = [arm_sum(arms, TREATED, metric.numerator)[1] for arms in periods]
         x_c = [arm_sum(arms, COMPARISON_ARMS, metric.numerator)[1] for arms in periods]
         if metric.higher_is_better:  # harm is a drop: the holdout's rate is the one that would be higher
-            log_e = log_edetector_rate_ratio(x_c, n_c, x_t, n_t, DROP_THETAS) if periods else 0.0
+            log_e = log_edetector_rate_ratio(x_c, n_c, x_t, n_t, WATCH_THETAS) if periods else 0.0
         else:
             log_e = log_edetector_rate_ratio(x_t, n_t, x_c, n_c, WATCH_THETAS) if periods else 0.0
         rate_t = sum(x_t) / sum(n_t) if sum(n_t) > 0 else None

@@ -5,7 +5,8 @@ A rollout completes only when its tests had the power to see the harm that matte
 - the primary metric: a drop of ``HARM_PRIMARY`` (20% relative), seen by its own one-sided harm test
   at the information gathered so far (matured recipients, every randomized stage);
 - the rate guardrails: unsubscribes and complaints doubling, clicks falling by 20% (``HARM_RATIOS``),
-  seen by their exact rate-ratio tests given the comparison arm's rate.
+  seen by their exact rate-ratio tests given the comparison arm's rate (clicks only when any were
+  recorded: messages without tracked links have none to lose).
 
 "Power" is the chance, were that harm true, that the test would reject now (``POWER``: 80%). An
 interval that still spans "-1,708% to +1,861%" has none, and "not significantly worse" then means
@@ -109,6 +110,10 @@ def completion_power(snapshot: Snapshot, whole: Evidence, test: LiftTest | None)
         view = whole.view(metric.numerator, policy) if metric.higher_is_better else whole.data
         t = arms_of(snapshot, view, metric, ("treatment",))
         c = arms_of(snapshot, view, metric, COMPARISON_ARMS)
+        if metric.higher_is_better and sum(t.total) + sum(c.total) <= 0:
+            # no click at all in either arm: messages without tracked links, nothing to watch
+            out[rail.name] = {"harm_ratio": ratio, "power": None, "note": "no events recorded: not measured"}
+            continue
         p = rate_power(sum(t.n), sum(t.total), sum(c.n), sum(c.total), ratio, rail_alpha)
         out[rail.name] = {"harm_ratio": ratio, "power": p}
         if p < POWER:

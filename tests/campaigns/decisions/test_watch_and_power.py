@@ -34,6 +34,10 @@ def test_completion_with_power_and_the_powers() -> None:
     verdict = decide(snapshot(data, stage_index=LAST))
     assert verdict.outcome == "advance"
     assert verdict.evidence["completion"]["powered"] is True
+    # no click recorded at all (no tracked links): clicks are not measured, not a reason to hold
+    linkless = {a: {k: v for k, v in arms.items() if k != "click"} for a, arms in data[LAST].items()}
+    quiet = decide(snapshot({LAST: linkless}, stage_index=LAST))
+    assert quiet.outcome == "advance" and quiet.evidence["completion"]["click_rate"]["power"] is None
     assert rate_power(20_000, 40, 20_000, 40, 2.0, 0.004) > rate_power(2000, 4, 2000, 4, 2.0, 0.004)
     assert rate_power(1000, 0, 1000, 0, 2.0, 0.004) == 0.0
     assert rate_power(50_000, 1600, 50_000, 2000, 0.8, 0.004) > 0.8  # a 20% drop in clicks is seen

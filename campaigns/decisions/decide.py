@@ -2,7 +2,9 @@
 
 The order of checks, first match wins:
 
-1. The rollout is not live (not shadow or ramping, or killed): **hold**, nothing to decide.
+1. The rollout is not live (not shadow or ramping, or killed): **hold**, nothing to decide; except a
+   **completed** rollout, whose guardrails keep watching AI content against the holdout
+   (`campaigns.decisions.watch`): a guardrail that fails since completion means **rollback**.
 2. **Stale data**: recipients were sent after the last tracking event and no event arrived for
    ``stale_after_hours``: tracking or ingest is broken, so **pause**.
 3. **Sample-ratio mismatch** (sequential Dirichlet-multinomial test over every randomized stage so
@@ -23,7 +25,9 @@ The order of checks, first match wins:
    the current stage needs at least ``min_samples_per_arm`` matured recipients per arm in any plan
    (a manual plan too), so a rollout completes only after its last stage's evidence matured.
 10. ``advance_when == "better"`` and the primary metric is not significantly better: **hold**.
-11. Otherwise **advance** (from the last stage: complete).
+11. From the last stage: **hold** unless the primary metric and the guardrails had the power to
+    see the harm that matters (`campaigns.decisions.power`): no completion on noise.
+12. Otherwise **advance** (from the last stage: complete).
 
 Comparison arms are ``control`` and ``holdout`` together (both get control content by bucket);
 ``forced`` treatment (allow-list, beta group) is never compared: it is not randomized. Statistics use
@@ -39,7 +43,8 @@ from typing import Any
 from campaigns.decisions.early import SHARE as EARLY_SHARE
 from campaigns.decisions.early import confined_to, early_harm, early_json, early_reason, lift_confined_to
 from campaigns.decisions.holds import blocking_gates, hold_reason
-from campaigns.decisions.policy import LATENCY_GUARDRAIL, METRIC_DEFS, MetricDef
+from campaigns.decisions.policy import LATENCY_GUARDRAIL, METRIC_DEFS, UNCAPPED, MetricDef
+from campaigns.decisions.power import completion_power
 from campaigns.decisions.primary import arms_of, primary_lift, randomized_stages
 from campaigns.decisions.segments import segment_harm
 from campaigns.decisions.snapshot import (
@@ -53,6 +58,7 @@ from campaigns.decisions.snapshot import (
     expected_shares,
     recipients,
 )
+from campaigns.decisions.watch import watch
 from campaigns.events.metrics import RENDER_BUCKETS, RENDER_EDGES_MS
 from campaigns.rollout.gates import GateObservation, unmet_gates
 from campaigns.stats import cap_test, compare, histogram_quantile, rate_ratio_test, srm_test
@@ -135,7 +141,7 @@ def _caps_and_guardrails(snapshot: Snapshot, whole: Evidence) -> tuple[dict[str,
     """Fast harm signals on every recipient so far (immature included: harm direction only)."""
     cfg, policy = snapshot.config, snapshot.config.policy
     stage = snapshot.stages[snapshot.stage_index]
-    guardrails = cfg.active(stage.gates.guardrails)
+    guardrails = tuple(g for g in cfg.active(stage.gates.guardrails) if g.name != cfg.primary_metric)
     rail_alpha = policy.rail_alpha(sum(1 for g in guardrails if g.name != LATENCY_GUARDRAIL))
     treated = ("treatment", "forced")
     caps: dict[str, Any] = {}
@@ -143,7 +149,7 @@ def _caps_and_guardrails(snapshot: Snapshot, whole: Evidence) -> tuple[dict[str,
     rollback: list[str] = []
     health: list[str] = []
     for rail in guardrails:
-        if rail.cap is None:
+        if rail.cap is None or rail.name in UNCAPPED:
             continue
         if rail.name == LATENCY_GUARDRAIL:
             p95, n_renders = _render_p95(snapshot, treated)
@@ -168,15 +174,25 @@ def _caps_and_guardrails(snapshot: Snapshot, whole: Evidence) -> tuple[dict[str,
             if rail.name == LATENCY_GUARDRAIL:
                 continue
             metric = METRIC_DEFS[rail.name]
-            t_arms = arms_of(snapshot, whole.data, metric, ("treatment",))
-            c_arms = arms_of(snapshot, whole.data, metric, COMPARISON_ARMS)
-            test = rate_ratio_test(t_arms.total, t_arms.n, c_arms.total, c_arms.n, alpha=rail_alpha)
+            # fast harm signals read every recipient; a drop (clicks) is read on matured ones only
+            view = whole.view(metric.numerator, policy) if metric.higher_is_better else whole.data
+            t_arms = arms_of(snapshot, view, metric, ("treatment",))
+            c_arms = arms_of(snapshot, view, metric, COMPARISON_ARMS)
+            if metric.higher_is_better:  # harm is a drop: "comparison's rate is higher than treatment's"
+                test = rate_ratio_test(c_arms.total, c_arms.n, t_arms.total, t_arms.n, alpha=rail_alpha)
+                rate_t, rate_c = test.rate_control or 0.0, test.rate_treatment
+            else:
+                test = rate_ratio_test(t_arms.total, t_arms.n, c_arms.total, c_arms.n, alpha=rail_alpha)
+                rate_t, rate_c = test.rate_treatment, test.rate_control or 0.0
             interval = compare(t_arms, c_arms, binary=True, alpha=rail_alpha, tuning_n=policy.tuning_n)
-            comparisons[rail.name] = {**test.to_json(), "difference": interval.to_json()}
+            comparisons[rail.name] = {**test.to_json(), "rate_treatment": rate_t, "rate_control": rate_c,
+                                      "harm": "drop" if metric.higher_is_better else "rise",
+                                      "difference": interval.to_json()}  # fmt: skip
             if test.worse:
+                ratio = rate_t / rate_c if rate_c > 0 else 0.0
                 rollback.append(
-                    f"{rail.name} is significantly worse: {test.rate_treatment:.4%} in treatment against "
-                    f"{test.rate_control:.4%} in comparison (rate ratio {test.rate_ratio or 0:.2f})"
+                    f"{rail.name} is significantly worse: {rate_t:.4%} in treatment against "
+                    f"{rate_c:.4%} in comparison (rate ratio {ratio:.2f})"
                 )
                 health.append(f"guardrail:{rail.name}")
     return caps, comparisons, rollback, health
@@ -220,6 +236,8 @@ def decide(snapshot: Snapshot) -> Verdict:
     cfg, policy = snapshot.config, snapshot.config.policy
     evidence: dict[str, Any] = {"config": cfg.to_json(), "stage_index": snapshot.stage_index,
                                 "manual_plan": snapshot.manual}  # fmt: skip
+    if snapshot.state == "completed" and not snapshot.killed and snapshot.stages:
+        return watch(snapshot, evidence)
     if snapshot.state not in LIVE_STATES or snapshot.killed:
         why = "killed" if snapshot.killed else snapshot.state
         return Verdict("hold", (f"the rollout is {why}: nothing to decide",), evidence)
@@ -263,6 +281,7 @@ def decide(snapshot: Snapshot) -> Verdict:
         return Verdict("rollback", tuple(rollback), evidence, tuple(health))
 
     better = False
+    test = None
     if randomized_stages(snapshot):
         early = early_harm(snapshot, whole, metric)  # 8a. on events as they arrive, half the harm alpha
         if early is not None:
@@ -329,6 +348,17 @@ def decide(snapshot: Snapshot) -> Verdict:
             evidence,
         )
     last = snapshot.stage_index + 1 >= len(snapshot.stages)
+    if last:
+        completion = completion_power(snapshot, whole, test)
+        evidence["completion"] = {"powered": completion.powered, **completion.evidence,
+                                  "missing": list(completion.missing)}  # fmt: skip
+        if not completion.powered:
+            return Verdict(
+                "hold",
+                ("not completing on noise: " + "; ".join(completion.missing)
+                 + " (an approver may complete it by hand, recorded as completed without evidence)",),
+                evidence,
+            )  # fmt: skip
     reasons = []
     if randomized:
         reasons.append(

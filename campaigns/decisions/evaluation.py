@@ -21,7 +21,9 @@ from sqlalchemy.orm import Session
 
 from campaigns.decisions import Evidence, Snapshot, Verdict, decide, gate_observation
 from campaigns.decisions.learned import cadence_for, with_learned_windows
+from campaigns.decisions.explain import summary
 from campaigns.decisions.policy import parse_config
+from campaigns.decisions.watched import watched_periods
 from campaigns.errors import InputError, NotFound, StateError
 from campaigns.ops import alerts
 from campaigns.rollout.stages import parse_plan
@@ -150,6 +152,7 @@ def load_snapshot(session: Session, rollout: Rollout, now: datetime) -> Snapshot
         stage_last_send_at=None if stage_cohort is None else stage_cohort + timedelta(hours=1),
         manual=getattr(rollout, "plan", "staged") == "manual",
         cadence=cadence_for(session, rollout, stages, config),
+        watched=watched_periods(session, rollout) if rollout.state == "completed" else (),
     )
 
 
@@ -276,6 +279,14 @@ def evaluate(
     previous = session.scalar(
         sa.select(Decision).where(Decision.rollout_id == rollout.id).order_by(Decision.id.desc()).limit(1)
     )
+    if (
+        rollout.state == "completed"
+        and verdict.outcome == "hold"
+        and previous is not None
+        and previous.outcome == "hold"
+        and list(previous.reasons or []) == list(verdict.reasons)
+    ):
+        return previous  # a watched, completed rollout with nothing new: no new row every five minutes
     decision = Decision(
         rollout_id=rollout.id,
         at=now,
@@ -285,6 +296,10 @@ def evaluate(
         evidence={**verdict.evidence, "health": list(verdict.health), "actor": actor},
         applied=False,
     )
+    decision.evidence = {
+        **decision.evidence,
+        "summary": summary(verdict.outcome, verdict.reasons, decision.evidence),
+    }
     session.add(decision)
     session.flush()
     if verdict.outcome in OUTCOME_ACTIONS:
@@ -316,18 +331,20 @@ def run_evaluation(rollout_id: int, actor: str = "evaluator", now: datetime | No
 
 
 def live_rollout_ids(session: Session) -> list[int]:
+    """Rollouts the periodic evaluator looks at: live ones and completed ones (watched after 100%)."""
     return [
         int(i)
         for i in session.scalars(
             sa.select(Rollout.id)
-            .where(Rollout.state.in_(("shadow", "ramping")), Rollout.killed.is_(False))
+            .where(Rollout.state.in_(("shadow", "ramping", "completed")), Rollout.killed.is_(False))
             .order_by(Rollout.id)
         )
     ]
 
 
 def evaluate_all() -> list[int]:
-    """The periodic job: evaluate every live rollout (each in its own transaction). Returns decision ids."""
+    """The periodic job: evaluate every live rollout, and every completed one (its guardrails keep
+    watching against the holdout), each in its own transaction. Returns decision ids."""
     from campaigns import runtime
 
     with runtime.current().session() as session:
@@ -357,6 +374,7 @@ def decision_to_json(decision: Decision, with_evidence: bool = True) -> dict[str
         "outcome": decision.outcome,
         "applied": decision.applied,
         "reasons": list(decision.reasons or []),
+        "summary": (decision.evidence or {}).get("summary"),
     }
     if with_evidence:
         out["evidence"] = decision.evidence

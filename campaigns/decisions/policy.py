@@ -5,6 +5,7 @@ Stored on `models.Rollout.guardrails` as JSON; every key is optional::
     {"unsubscribe_rate": {"cap": 0.005},      # also tested "significantly worse" than control
      "complaint_rate": {"cap": 0.001},        # complaints at most 0.1%
      "bounce_rate": {},                       # tested, no cap
+     "click_rate": {},                        # tested "significantly fewer clicks"; no cap
      "send_error_rate": {"enabled": false},   # switched off
      "render_p95_ms": {"cap": 800},           # cap only (AI content is expected to be slower)
      "policy": {"alpha": 0.05, "primary_share": 0.6, "benefit_alpha": 0.025, "smallest_effect": 0.1,
@@ -12,7 +13,9 @@ Stored on `models.Rollout.guardrails` as JSON; every key is optional::
                 "tuning_n": 20000, "srm_alpha": 0.001,
                 "maturation_hours": {"conversion": 48}}}   # merged over MATURATION_HOURS
 
-Guardrails not named keep their defaults: the four rates are tested, nothing is capped. A bare
+Guardrails not named keep their defaults: the five rates are tested, nothing is capped. The click
+rate is the one guardrail where harm is a drop (a variant that costs clicks is rolled back even when
+the primary metric is conversions); it has no cap, and it is left out when it is the primary metric. A bare
 number is a cap (``{"complaint_rate": 0.001}``), ``null`` or ``false`` switches a guardrail off.
 
 **Alpha is shared explicitly.** ``alpha`` is the whole rollback error budget of a rollout that does
@@ -59,7 +62,8 @@ METRIC_DEFS: dict[str, MetricDef] = {
     )
 }
 PRIMARY_METRICS = ("conversion_rate", "click_rate", "open_rate", "revenue_per_recipient")
-RATE_GUARDRAILS = ("unsubscribe_rate", "complaint_rate", "bounce_rate", "send_error_rate")
+RATE_GUARDRAILS = ("unsubscribe_rate", "complaint_rate", "bounce_rate", "send_error_rate", "click_rate")
+UNCAPPED = ("click_rate",)  # harm is a drop: a cap (an upper limit) means nothing
 LATENCY_GUARDRAIL = "render_p95_ms"
 GUARDRAILS = (*RATE_GUARDRAILS, LATENCY_GUARDRAIL)
 ADVANCE_WHEN = ("not_worse", "better")
@@ -156,6 +160,8 @@ def _guardrail(name: str, raw: Any, where: str) -> Guardrail:
         return Guardrail(name)
     high = 1e7 if name == LATENCY_GUARDRAIL else 1.0
     if isinstance(raw, int | float) and not isinstance(raw, bool):
+        if name in UNCAPPED:
+            raise InputError(f"{name} has no cap: fewer clicks is the harm it tests", where=where)
         return Guardrail(name, cap=_number(raw, where, 0.0, high))
     if not isinstance(raw, Mapping):
         raise InputError('must be an object such as {"cap": 0.001}, a number (the cap) or null', where=where)
@@ -163,6 +169,8 @@ def _guardrail(name: str, raw: Any, where: str) -> Guardrail:
     if unknown:
         raise InputError(f"unknown key(s): {', '.join(sorted(unknown))}", where=where)
     cap = raw.get("cap")
+    if cap is not None and name in UNCAPPED:
+        raise InputError(f"{name} has no cap: fewer clicks is the harm it tests", where=f"{where}.cap")
     return Guardrail(
         name,
         enabled=bool(raw.get("enabled", True)),

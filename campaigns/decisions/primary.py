@@ -6,7 +6,8 @@ from __future__ import annotations
 from campaigns.decisions.policy import MetricDef
 from campaigns.decisions.snapshot import COMPARISON_ARMS, ByStage, Evidence, Snapshot, arm_sum, recipients
 from campaigns.stats import Arms
-from campaigns.stats.lift import LiftTest, lift_test, relative_sequence
+from campaigns.stats.lift import LiftTest
+from campaigns.stats.ratio import ratio_lift_test
 
 
 def randomized_stages(snapshot: Snapshot) -> list[int]:
@@ -31,13 +32,9 @@ def primary_lift(snapshot: Snapshot, evidence: Evidence, metric: MetricDef, alph
     view = evidence.view(metric.numerator, policy)
     t = arms_of(snapshot, view, metric, ("treatment",))
     c = arms_of(snapshot, view, metric, COMPARISON_ARMS)
-    estimate, info = relative_sequence(t.n, t.total, t.total_sq, c.n, c.total, c.total_sq, metric.binary)
-    # "worse" is the direction that hurts: for a lower-is-better metric the harm test reads +lift
-    test = lift_test(
-        float(estimate) if metric.higher_is_better else -float(estimate),
-        float(info),
-        alpha_harm=alpha_harm,
-        alpha_benefit=policy.benefit_alpha,
-        smallest=policy.smallest_effect,
-    )
-    return test
+    # the harm test reads the direction that hurts; the interval is on the ratio scale (campaigns.stats.ratio)
+    return ratio_lift_test(
+        t.n, t.total, t.total_sq, c.n, c.total, c.total_sq, metric.binary,
+        alpha_harm=alpha_harm, alpha_benefit=policy.benefit_alpha, smallest=policy.smallest_effect,
+        higher_is_better=metric.higher_is_better,
+    )  # fmt: skip

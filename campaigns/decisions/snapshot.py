@@ -84,6 +84,9 @@ class Snapshot:
     # {"treatment_per_send": n at the current stage, "interval_hours": h, "every": "weekly"}: the
     # cadence a hold uses to say when it clears (None: unknown)
     cadence: Mapping[str, Any] | None = None
+    # a completed rollout's sends since completion, one period (a day of send-time cohorts) each,
+    # oldest first: (period start, arm -> metric -> sums); see campaigns.decisions.watch
+    watched: tuple[tuple[datetime, StageArms], ...] = ()
 
     @property
     def whole(self) -> Evidence:

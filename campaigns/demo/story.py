@@ -2,7 +2,9 @@
 
 A weekly newsletter ("Weekly picks #1..#4") shares the rollout "AI picks: weekly newsletter", which
 goes shadow -> 10% -> 50% -> 100% -> completed, one stage a week, each advance decided by the
-evaluator on the engagement of simulated recipients. Then a flash sale's rollout ("AI subject
+evaluator on the engagement of simulated recipients; a thousand recipients a week cannot show a 20%
+drop in purchases, so the evaluator will not complete it, and an approver does, knowingly: the rollout
+page says "completed without evidence" (`campaigns.decisions.power`). Then a flash sale's rollout ("AI subject
 lines: flash sale") makes simulated recipients unsubscribe far more often, and the evaluator rolls it
 back on the unsubscribe guardrail.
 
@@ -43,6 +45,7 @@ from models import Decision, Rollout, Segment, Template, simulated_now
 log = logging.getLogger(__name__)
 
 ACTOR = "demo story (simulated)"
+APPROVER = "demo approver (simulated)"
 LABEL = "(simulated)"  # in every name, so lists, the dashboard and the audit log say it too
 SERIES = "Weekly picks"
 ROLLOUT_A = f"AI picks: weekly newsletter {LABEL}"
@@ -141,6 +144,7 @@ def build_story(
             name = f"{SERIES} #{week + 1} {LABEL}"
             _week(session, story_rt, rollout_a, template_id, name, sent, audience, seed, NEWSLETTER)
             summary.campaigns.append(name)
+        _complete_by_hand(session, rollout_a, start + timedelta(days=27))
         sale = start + timedelta(days=28)
         rollout_b = _rollout(session, ROLLOUT_B, PLAN_B, reports, sale - timedelta(hours=1))
         _week(
@@ -179,6 +183,19 @@ def _rollout(
         transition(session, rollout, "start", ACTOR, "demo: first stage", now=at)
         session.commit()
     return rollout
+
+
+def _complete_by_hand(session: Session, rollout: Rollout, at: datetime) -> None:
+    """A thousand simulated recipients a week cannot show a 20% drop in purchases: the evaluator holds
+    at 100% ("not completing on noise") and an approver completes it knowingly, recorded as
+    "completed without evidence" (campaigns.decisions.power)."""
+    session.refresh(rollout)
+    if rollout.state != "ramping" or rollout.stage_index + 1 < len(rollout.stages or []):
+        return
+    with simulated_now(at):
+        transition(session, rollout, "advance", APPROVER, "demo: a small list, completed knowingly", now=at,
+                   override_gates=True)  # fmt: skip
+        session.commit()
 
 
 def _week(

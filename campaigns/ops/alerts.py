@@ -5,8 +5,8 @@ rollout is not sent again, so a five-minute cron does not flood a channel), and 
 (``srm``, ``stale``, ``cap``, ``guardrail``, ``config``) when an evaluation finds one. A webhook
 receives the events whose names start with one of its `events` prefixes (all when empty).
 
-Payloads: ``json`` (generic: event, rollout, decision with reasons and the key evidence),
-``slack`` (an incoming-webhook message: ``text`` plus ``blocks``) or ``pagerduty`` (a PagerDuty
+Payloads: ``json`` (generic: event, rollout, decision with reasons, its one-sentence summary and the key
+evidence), ``slack`` (``text`` plus ``blocks``, the summary first) or ``pagerduty`` (a PagerDuty
 Events API v2 event: set the webhook's URL to the Events API's enqueue endpoint and its secret to the
 service's integration key, which becomes the ``routing_key``). Each request carries::
 
@@ -42,12 +42,7 @@ BACKOFF_SECONDS: tuple[int, ...] = (10, 60, 300, 1800, 3600)  # waits before ret
 TIMEOUT_SECONDS = 10.0
 FORMATS = ("json", "slack", "pagerduty")
 USER_AGENT = "mailramp-webhooks/1"
-_EMOJI = {
-    "advance": ":arrow_up:",
-    "hold": ":pause_button:",
-    "rollback": ":rotating_light:",
-    "pause": ":warning:",
-}
+_EMOJI = {"advance": ":arrow_up:", "hold": ":pause_button:", "rollback": ":rotating_light:", "pause": ":warning:"}  # fmt: skip
 
 
 class DeliveryFailed(RuntimeError):
@@ -91,6 +86,7 @@ def decision_payload(event: str, rollout: Rollout, decision: Decision, base_url:
             "stage_index": decision.stage_index,
             "at": decision.at.isoformat() if decision.at else None,
             "reasons": list(decision.reasons or []),
+            "summary": evidence.get("summary"),
             "application": evidence.get("application"),
         },
         "health": list(evidence.get("health") or []),
@@ -112,7 +108,8 @@ def slack_payload(payload: dict[str, Any]) -> dict[str, Any]:
         f"(#{rollout['id']}, stage {decision['stage_index']}): {decision['outcome']}"
         + ("" if decision["applied"] else " (not applied)")
     ).strip()
-    reasons = "\n".join(f"• {r}" for r in decision["reasons"]) or "• (no reason given)"
+    reasons = "\n".join([*filter(None, [decision.get("summary")]), *(f"• {r}" for r in decision["reasons"])])
+    reasons = reasons or "• (no reason given)"
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": title}},
         {"type": "section", "text": {"type": "mrkdwn", "text": reasons}},

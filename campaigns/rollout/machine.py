@@ -7,7 +7,7 @@ States and actions (anything else raises `campaigns.errors.StateError`)::
 
     draft    --start-->    shadow (stage 0 is shadow/dark) | ramping (stage 0 is internal/beta/percent)
     shadow   --advance-->  shadow | ramping (stage k+1)    ramping --advance--> ramping (k+1)
-    shadow | ramping at the last stage --advance--> completed
+    shadow | ramping at the last stage --advance--> completed   (only on powered evidence, see below)
     shadow | ramping --pause--> paused --resume--> shadow | ramping (same stage, same exposure)
     shadow | ramping | paused | completed --rollback--> rolled_back   (terminal: everyone control)
     any state --kill--> same state, killed      (everyone control at once; `is_killed` sees it)
@@ -21,7 +21,10 @@ caller's `role` (None: a trusted system caller such as the evaluator) is at leas
 a killed rollout cannot advance or start; freeze windows block start and advance; an advance needs
 its stage's gates met on matured recipients (or `override_gates=True` by someone with the approver
 role, with a reason: the audit row records it; `role=None` is a trusted in-process caller, and the
-CLI asks for ``--as`` an approver); an advance or start to
+CLI asks for ``--as`` an approver); a completion, of any plan, manual included, counts as a gate not
+met unless the primary metric and the guardrails had the power to see the harm that matters
+(`campaigns.decisions.power`): only an approver may then complete, and the audit row says
+"completed without evidence"; an advance or start to
 a target exposure above `rollout.approval_from_bp` (or any when `decision_mode == "approval"`) needs
 an `approval` decided by someone other than its requester (`ApprovalRequired` otherwise; see
 `campaigns.rollout.approvals`).
@@ -198,6 +201,14 @@ def transition(
             unmet = unmet_gates(stages[rollout.stage_index].gates, observed, now)
             if not any(observed.recipients_per_arm.values()):
                 unmet.append("no recipient of this stage has matured yet")
+            if to_state == "completed":  # no completion on noise (campaigns.decisions.power)
+                from campaigns.decisions.completion import completion_problems
+
+                noise = completion_problems(session, rollout, now)
+                if noise:
+                    unmet.append("it would be completed without evidence: " + "; ".join(noise))
+                    snapshot["completed_without_evidence"] = bool(override_gates)
+                    reason = f"completed without evidence: {reason}" if override_gates else reason
             snapshot["gates"] = {
                 "observed": observed.to_json(),
                 "unmet": unmet,

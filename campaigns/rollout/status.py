@@ -15,7 +15,7 @@ from campaigns.rollout.gates import active_freeze, parse_freeze_windows, unmet_g
 from campaigns.rollout.machine import ACTION_ROLES, ACTIONS, exposure_after, needs_approval, target_of
 from campaigns.rollout.plans import plan_forecast
 from campaigns.rollout.stages import BASIS_POINTS, parse_plan, plan_to_json
-from models import Rollout, Segment, Send
+from models import Rollout, RolloutAudit, Segment, Send
 
 
 def current_exposure_bp(rollout: Rollout) -> int:
@@ -117,7 +117,21 @@ def rollout_status(
         "report_segments": report_segments(session, rollout),
         "next_actions": next_actions(rollout, now),
         "pending_approvals": [approval_to_json(a) for a in pending_approvals(session, rollout.id)],
+        "completed_without_evidence": completed_without_evidence(session, rollout),
     }
+
+
+def completed_without_evidence(session: Session, rollout: Rollout) -> bool:
+    """Did an approver complete the rollout before its evidence could show the harm that matters?"""
+    if rollout.state != "completed":
+        return False
+    evidence = session.scalar(
+        sa.select(RolloutAudit.evidence)
+        .where(RolloutAudit.rollout_id == rollout.id, RolloutAudit.to_state == "completed")
+        .order_by(RolloutAudit.id.desc())
+        .limit(1)
+    )
+    return bool(((evidence or {}).get("snapshot") or {}).get("completed_without_evidence"))
 
 
 def maturation(session: Session, rollout: Rollout, now: datetime) -> dict[str, Any]:

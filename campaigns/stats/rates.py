@@ -119,3 +119,27 @@ def cap_test(events: float, n: float, cap: float, *, alpha: float) -> RateTest:
         float(log_evalue_above_cap(events, n, cap)),
         alpha,
     )
+
+
+def log_edetector_rate_ratio(
+    x_t: npt.ArrayLike, n_t: npt.ArrayLike, x_c: npt.ArrayLike, n_c: npt.ArrayLike,
+    thetas: tuple[float, ...] = THETAS,
+) -> float:  # fmt: skip
+    """log of a CUSUM e-detector (Shin, Ramdas and Rinaldo 2023) for "treatment's rate became
+    higher than comparison's" over consecutive periods (the last axis: cohorts, oldest first):
+    the largest, over every start period k, of the rate-ratio e-value computed from period k on.
+    Raising an alarm when it reaches 1/alpha keeps the average run length of a harmless rollout
+    above 1/alpha periods, however long it is watched, while a harm that starts late is measured
+    from its start and not diluted by the harmless periods before it."""
+    xt, nt, xc, nc = (np.atleast_1d(np.asarray(a, dtype=np.float64)) for a in (x_t, n_t, x_c, n_c))
+    if xt.size == 0:
+        return 0.0
+    usable = (nt > 0) & (nc > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.where(usable, nt / (nt + nc), 0.0)
+    th = np.asarray(thetas, dtype=np.float64)[:, None]
+    denominator = np.log(q * th + 1.0 - q)
+    per_period = np.where(usable, xt * (np.log(th) - denominator) - xc * denominator, 0.0)  # (thetas, K)
+    from_k = np.cumsum(per_period[:, ::-1], axis=1)[:, ::-1]  # log LR of periods k..K-1, per theta
+    per_start = logsumexp(from_k, axis=0) - math.log(len(thetas))
+    return float(per_start.max())

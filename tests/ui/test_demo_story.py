@@ -49,6 +49,7 @@ def test_the_demo_story(app: Flask, login: Callable[[str], Any]) -> None:
     page.goto(f"/rollouts/{rollout_a}")
     expect(page.locator("#simulated-note")).to_contain_text("simulated recipients")
     expect(page.locator("#rollout-state")).to_contain_text("completed")
+    expect(page.locator("#completed-without-evidence")).to_be_visible()  # 1,000 a week: no power
     expect(page.locator("article.decision").first).to_be_visible()
     expect(page.locator("main")).to_contain_text("advance")
     for chart in ("exposure-chart", "primary-arms-chart", "primary-lift-chart"):

@@ -81,8 +81,14 @@ def test_advance_when_gates_pass_and_primary_not_worse() -> None:
     assert verdict.evidence["srm"]["mismatch"] is False
 
 
+def powered(n: float, rate: float = 0.05) -> dict[str, tuple[float, float, float]]:
+    """An arm whose guardrails have the power to see the harm that matters (no completion on noise)."""
+    x, u, c, k = n * rate, n * 0.01, n * 0.005, n * 0.2
+    return arm(n, x, u, c, click=(k, k, k))
+
+
 def test_last_stage_completes() -> None:
-    data = {2: {"treatment": arm(20_000, 1000), "control": arm(18_000, 900), "holdout": arm(2000, 100)}}
+    data = {2: {"treatment": powered(20_000), "control": powered(18_000), "holdout": powered(2000)}}
     verdict = decide(snapshot(data, stage_index=2))
     assert (
         verdict.outcome == "advance"

@@ -251,3 +251,40 @@ def test_recipients_count_only_once_matured(session: Session) -> None:
     session.commit()
     assert late.outcome == "advance", late.reasons
     assert late.evidence["recipients"]["treatment"] == 300
+
+
+def test_completed_rollout_is_watched_rolled_back_and_alerted(session: Session) -> None:
+    session.add(Webhook(url="http://127.0.0.1:9/hook", secret="s3cret", format="json"))
+    rollout = build(session, n_treatment=600, n_control=300, unsubscribed=(60, 1))  # sent after completion
+    rollout.state, rollout.stage_index = "completed", 1
+    session.add(RolloutAudit(rollout_id=rollout.id, actor="abe", action="advance", from_state="ramping",
+                             to_state="completed", reason="done", at=NOW - timedelta(days=5)))  # fmt: skip
+    session.commit()
+    assert rollout.id in live_rollout_ids(session)  # the periodic evaluator keeps looking
+    decision = evaluate(session, rollout.id, now=NOW)
+    session.commit()
+    assert decision.outcome == "rollback" and decision.applied
+    assert decision.evidence["health"] == ["guardrail:unsubscribe_rate"]
+    assert decision.reasons[0].startswith("after completion, unsubscribe_rate rose")
+    assert decision.evidence["summary"].startswith(
+        "After reaching everyone, AI content started causing more unsubscribes"
+    )
+    session.refresh(rollout)
+    assert rollout.state == "rolled_back"
+    events = [d.event for d in session.scalars(sa.select(WebhookDelivery))]
+    assert "decision.rollback" in events and "health.guardrail" in events
+    payload = session.scalars(sa.select(WebhookDelivery)).first()
+    assert payload is not None and payload.payload["decision"]["summary"] == decision.evidence["summary"]
+
+
+def test_completed_rollout_without_harm_holds_once(session: Session) -> None:
+    rollout = build(session, n_treatment=600, n_control=300, unsubscribed=(2, 1))
+    rollout.state, rollout.stage_index = "completed", 1
+    session.add(RolloutAudit(rollout_id=rollout.id, actor="abe", action="advance", from_state="ramping",
+                             to_state="completed", reason="done", at=NOW - timedelta(days=5)))  # fmt: skip
+    session.commit()
+    first = evaluate(session, rollout.id, now=NOW)
+    session.commit()
+    assert first.outcome == "hold" and first.reasons[0].startswith("completed and watched")
+    again = evaluate(session, rollout.id, now=NOW + timedelta(minutes=5))  # nothing new: no new row
+    assert again.id == first.id

@@ -161,10 +161,18 @@ def test_a_segment_is_excluded_by_hand_in_every_state_completed_included(
         {"id": france.id, "name": "France", "excluded": False}
     ]
     marketer.post(f"{base}/start", json=REASON)
-    for _ in range(3):  # internal, 5%, 50%: each with matured evidence
+    for _ in range(2):  # internal, 5%: each with matured evidence
         add_matured_sends(session, rollout["id"])
         assert marketer.post(f"{base}/advance", json=REASON).status_code == 200
+    add_matured_sends(session, rollout["id"])
+    # a few sends cannot show the harm that matters: completing is "without evidence", for an approver
+    refused = marketer.post(f"{base}/advance", json=REASON)
+    assert refused.status_code == 409 and "completed without evidence" in refused.json["error"]
+    approver = make_api_client("approver", "abe@example.com")
+    done = approver.post(f"{base}/advance", json={**REASON, "override_gates": True})
+    assert done.status_code == 200, done.json
     assert marketer.get(base).json["state"] == "completed"
+    assert marketer.get(base).json["completed_without_evidence"] is True
     # the PATCH a user tries first (409 before): now an audited exclusion
     patched = marketer.patch(base, json={"targeting": {"exclude_segments": [france.id]}, "reason": "harmed"})
     assert patched.status_code == 200, patched.json

@@ -49,6 +49,7 @@ def test_full_path_is_audited(session: Session, make_rollout: Any) -> None:
             f"step {i}",
             {"note": i},
             now=NOW + timedelta(hours=i),
+            override_gates=state == "completed",  # a few sends: completing is "without evidence"
         )
         session.commit()
         assert (rollout.state, rollout.stage_index) == (state, stage)
@@ -69,6 +70,8 @@ def test_full_path_is_audited(session: Session, make_rollout: Any) -> None:
         "from": 10_000,
         "to": 10_000,
     }
+    assert rows[-1].reason == "completed without evidence: step 7"
+    assert rows[-1].evidence["snapshot"]["completed_without_evidence"] is True
     assert rollout.stage_started_at == NOW + timedelta(hours=6)  # entering stage 4; completing keeps it
 
 

@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from campaigns.decisions import Evidence, Snapshot, Verdict, decide, gate_observation
-from campaigns.decisions.learned import cadence_for, with_learned_windows
 from campaigns.decisions.explain import summary
+from campaigns.decisions.learned import cadence_for, with_learned_windows
 from campaigns.decisions.policy import parse_config
 from campaigns.decisions.watched import watched_periods
 from campaigns.errors import InputError, NotFound, StateError

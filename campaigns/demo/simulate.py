@@ -22,9 +22,10 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from campaigns.audience import demo_scope
 from campaigns.events.tracking import RawEvent, push
 from campaigns.runtime import Runtime
-from models import CampaignLink, Event, Send
+from models import CampaignLink, Contact, Event, Send
 
 SIMULATED_AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64; simulated recipient; mailramp) Gecko/20100101 Firefox/128.0"
@@ -92,13 +93,18 @@ def simulate_sends(
     since: datetime | None = None,
     until: datetime | None = None,
     time_scale: float = 1.0,
+    demo_contacts_only: bool = False,
 ) -> SimulationReport:
     """Push the simulated events of these sends (or of every sent message of the campaign) whose
     time is after `since` and at or before `until` (open ends when None). Call
-    `campaigns.events.ingest.ingest` after."""
+    `campaigns.events.ingest.ingest` after. `demo_contacts_only`: the story's recipients act only
+    on the demo's own contacts (campaigns.audience.demo_scope), never on a real one."""
     query = sa.select(Send.id, Send.campaign_id, Send.arm, Send.sent_at).where(
         Send.state == "sent", Send.sent_at.is_not(None)
     )
+    if demo_contacts_only:
+        demo = sa.select(Contact.id).where(demo_scope.demo_contacts_only())
+        query = query.where(Send.contact_id.in_(demo.scalar_subquery()))
     if send_ids is not None:
         query = query.where(Send.id.in_(send_ids))
     if campaign_id is not None:

@@ -57,8 +57,31 @@ def start_services(instance: Path, say: Any) -> list[Any]:
     return keep
 
 
-def prepare(demo_data: str | None, say: Any) -> None:
-    """Migrate; on first run create the demo login and workspace and queue a first model training."""
+def prepare(demo_data: str | None, say: Any) -> str:
+    """Migrate; on first run create the demo login and workspace and queue a first model training.
+    Returns the banner's login line: the demo login only while it works, and says which."""
+    from app import create_app
+    from app.extensions import db
+
+    _prepare(demo_data, say)
+    with create_app().test_request_context():
+        return login_line(db())
+
+
+def login_line(session: Any) -> str:
+    """The demo login while the demo exists and its password still works; after the demo's removal,
+    the same login (its admin is kept) with a reminder; nothing once its password was changed."""
+    from app.auth import authenticate
+    from campaigns.demo.remove import demo_present
+
+    if authenticate(DEMO_EMAIL, DEMO_PASSWORD) is None:
+        return ""
+    if demo_present(session):
+        return f"  demo login: {DEMO_EMAIL} / {DEMO_PASSWORD}"
+    return f"  login: {DEMO_EMAIL} / {DEMO_PASSWORD} (the demo is removed: change this password)"
+
+
+def _prepare(demo_data: str | None, say: Any) -> None:
     import sqlalchemy as sa
 
     from app import create_app, migrate
@@ -232,8 +255,9 @@ def run(host: str, port: int, workers: int, demo_data: str | None, verbose: bool
             shutil.rmtree(metrics_dir, ignore_errors=True)
             metrics_dir.mkdir(parents=True)
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        login = ""
         if not stopping:
-            prepare(demo_data, say)
+            login = prepare(demo_data, say)
         kids = children(host, port, workers, log_file)
         for child in kids:
             if not stopping:
@@ -243,7 +267,8 @@ def run(host: str, port: int, workers: int, demo_data: str | None, verbose: bool
         if not stopping and wait_until_answers(url, lambda: not stopping and web.process.poll() is None):  # type: ignore[union-attr]
             click.echo("")
             click.echo(f"  mailramp is running at {url}")
-            click.echo(f"  demo login: {DEMO_EMAIL} / {DEMO_PASSWORD}")
+            if login:
+                click.echo(login)
             click.echo("  Ctrl-C stops everything.")
             click.echo("")
         elif not stopping:

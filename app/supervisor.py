@@ -158,7 +158,7 @@ def children(host: str, port: int, workers: int, log: IO[bytes] | None) -> list[
     gunicorn = str(Path(python).with_name("gunicorn"))
     web = [gunicorn, "--workers", "2", "--threads", "4", "--bind", f"{host}:{port}", "--access-logfile", "-"]
     return [
-        Child("web", [*web, "--graceful-timeout", "5", "app:create_app()"], log),
+        Child("web", [*web, "--graceful-timeout", "3", "app:create_app()"], log),
         Child("worker", [python, "worker.py", "--workers", str(workers)], log),
         Child("scheduler", [python, "worker.py", "--cron-only"], log),
     ]

@@ -94,3 +94,27 @@ def test_a_completed_rollout_keeps_kill_and_roll_back_out_of_the_way(app: Flask)
     assert page.index("Roll back") > details
     with app.test_request_context():
         assert db().get(Rollout, rollout_id) is not None
+
+
+def test_run_prints_the_demo_login_only_while_the_demo_exists(app: Flask) -> None:
+    from app.auth import hash_password
+    from app.supervisor import DEMO_EMAIL, DEMO_PASSWORD, login_line
+    from campaigns.demo.remove import remove_demo
+    from models import User
+
+    with app.test_request_context():
+        create_user(DEMO_EMAIL, DEMO_PASSWORD, Role.admin)
+        db().commit()
+        assert (
+            login_line(db())
+            == f"  login: {DEMO_EMAIL} / {DEMO_PASSWORD} (the demo is removed: change this password)"
+        )
+        build_demo(db(), None, synthetic_contacts=100)
+        db().commit()
+        assert login_line(db()) == f"  demo login: {DEMO_EMAIL} / {DEMO_PASSWORD}"
+        remove_demo(db())
+        user = db().scalar(sa.select(User).where(User.email == DEMO_EMAIL))
+        assert user is not None
+        user.password_hash = hash_password("something else entirely")
+        db().commit()
+        assert login_line(db()) == ""

@@ -118,3 +118,16 @@ def test_run_prints_the_demo_login_only_while_the_demo_exists(app: Flask) -> Non
         user.password_hash = hash_password("something else entirely")
         db().commit()
         assert login_line(db()) == ""
+
+
+def test_a_sent_campaign_offers_no_wave(app: Flask) -> None:
+    _users(app)
+    with app.test_request_context():
+        build_demo(db(), None, synthetic_contacts=100)
+        template = db().scalar(sa.select(Template.id).limit(1))
+        campaign = Campaign(name="Done", template_id=template, from_email="a@example.com", status="sent")
+        db().add(campaign)
+        db().commit()
+        campaign_id = campaign.id
+    page = login(app, "marketer").get(f"/campaigns/{campaign_id}").get_data(as_text=True)
+    assert 'id="campaign-finished"' in page and "Send wave" not in page

@@ -54,6 +54,11 @@ class MailrampWorker(SimpleWorker):
 
         self.push_exc_handler(record_job_failure)  # counted for /metrics
         self._watchdog: threading.Thread | None = None
+        self._stopping = threading.Event()  # set by the first SIGTERM/SIGINT: the watchdog stands down
+
+    def request_stop(self, signum: Any, frame: Any) -> None:
+        self._stopping.set()
+        super().request_stop(signum, frame)
 
     def _start_scheduler(self, *args: Any, **kwargs: Any) -> None:
         super()._start_scheduler(*args, **kwargs)
@@ -68,13 +73,13 @@ class MailrampWorker(SimpleWorker):
         retries, onto their queue) exits on any Redis error, and rq starts it again only at its
         maintenance pass, ten minutes later. Look every SCHEDULER_CHECK_SECONDS instead: once Redis
         answers again, take the scheduler lock back (or find another worker holds it) and start it."""
-        while not self._stop_requested:
-            time.sleep(SCHEDULER_CHECK_SECONDS)
+        while not self._stopping.wait(SCHEDULER_CHECK_SECONDS):
             scheduler = self.scheduler
-            if self._stop_requested or scheduler is None:
+            if scheduler is None or self._stop_requested:
                 continue
             process = scheduler._process
-            if process is not None and process.is_alive():
+            # alive, or stopped on request (exit 0: a stop of the pool signals it too): leave it
+            if process is not None and (process.is_alive() or process.exitcode == 0):
                 continue
             try:
                 if scheduler.acquire_locks(auto_start=True):
@@ -83,6 +88,8 @@ class MailrampWorker(SimpleWorker):
                     )
             except Exception as exc:  # Redis still away: try again at the next look
                 log.debug("rq's scheduler not started yet: %s", exc)
+            if self._stopping.is_set() and scheduler._process is not None and scheduler._process.is_alive():
+                self.stop_scheduler()  # started in the instant the stop came: stop it again
 
 
 def build() -> Any:

@@ -277,6 +277,7 @@ def run(host: str, port: int, workers: int, demo_data: str | None, verbose: bool
     finally:
         stop_all(kids)
         for service in services:
+            began = time.monotonic()
             with contextlib.suppress(Exception):
                 if hasattr(service, "socket_file"):
                     from campaigns.ops.durability import stop_embedded_redis
@@ -284,6 +285,7 @@ def run(host: str, port: int, workers: int, demo_data: str | None, verbose: bool
                     stop_embedded_redis(service)
                 elif hasattr(service, "stop"):
                     service.stop()
+            log.info("%s stopped in %.1f s", type(service).__name__, time.monotonic() - began)
         if log_file is not None:
             log_file.close()
         click.echo("mailramp stopped.")

@@ -33,6 +33,7 @@ log = logging.getLogger("mailramp.worker")
 STOP_SECONDS = 4.0
 MAX_BACKOFF_SECONDS = 60.0
 HEALTHY_AFTER_SECONDS = 30.0  # a process that lived this long restarts its backoff from 1 s
+SCHEDULER_CHECK_SECONDS = 5.0  # how often a worker looks whether rq's scheduler process is alive
 KILLED_RESTART_SECONDS = 0.5  # a process killed from outside (OOM killer, operator) comes back at once
 
 
@@ -52,6 +53,43 @@ class MailrampWorker(SimpleWorker):
         from campaigns.ops.signals import record_job_failure
 
         self.push_exc_handler(record_job_failure)  # counted for /metrics
+        self._watchdog: threading.Thread | None = None
+        self._stopping = threading.Event()  # set by the first SIGTERM/SIGINT: the watchdog stands down
+
+    def request_stop(self, signum: Any, frame: Any) -> None:
+        self._stopping.set()
+        super().request_stop(signum, frame)
+
+    def _start_scheduler(self, *args: Any, **kwargs: Any) -> None:
+        super()._start_scheduler(*args, **kwargs)
+        if self._watchdog is None and self.scheduler is not None:
+            self._watchdog = threading.Thread(
+                target=self._watch_scheduler, name="scheduler-watchdog", daemon=True
+            )
+            self._watchdog.start()
+
+    def _watch_scheduler(self) -> None:
+        """rq's scheduler process (it moves jobs due later, such as a throttled batch's next pass and
+        retries, onto their queue) exits on any Redis error, and rq starts it again only at its
+        maintenance pass, ten minutes later. Look every SCHEDULER_CHECK_SECONDS instead: once Redis
+        answers again, take the scheduler lock back (or find another worker holds it) and start it."""
+        while not self._stopping.wait(SCHEDULER_CHECK_SECONDS):
+            scheduler = self.scheduler
+            if scheduler is None or self._stop_requested:
+                continue
+            process = scheduler._process
+            # alive, or stopped on request (exit 0: a stop of the pool signals it too): leave it
+            if process is not None and (process.is_alive() or process.exitcode == 0):
+                continue
+            try:
+                if scheduler.acquire_locks(auto_start=True):
+                    log.info(
+                        "rq's scheduler started again (pid %s)", getattr(scheduler._process, "pid", None)
+                    )
+            except Exception as exc:  # Redis still away: try again at the next look
+                log.debug("rq's scheduler not started yet: %s", exc)
+            if self._stopping.is_set() and scheduler._process is not None and scheduler._process.is_alive():
+                self.stop_scheduler()  # started in the instant the stop came: stop it again
 
 
 def build() -> Any:
@@ -226,7 +264,12 @@ def main(argv: list[str] | None = None) -> int:
         worker.work(burst=True, with_scheduler=True)
         return 0
     Pool(slots(rt.settings.queue_name, args.workers)).run()
-    return 0
+    # Every worker process has exited and their work is in the ledger and the journal: skip the
+    # interpreter's finalization, which took seconds here and pushed a stop to the 10-second limit.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

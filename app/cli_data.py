@@ -1,4 +1,5 @@
-"""`mailramp import contacts|items|interactions|suppressions FILE` and `mailramp demo`."""
+"""`mailramp import contacts|items|interactions|suppressions FILE`, `mailramp demo` and
+`mailramp remove-demo`."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from app.extensions import get_runtime
 def init_app(app: Flask) -> None:
     app.cli.add_command(import_group)
     app.cli.add_command(demo_command)
+    app.cli.add_command(remove_demo_command)
     app.cli.add_command(export_group)
 
 
@@ -143,6 +145,27 @@ def demo_command(data_path: str | None, synthetic: bool, force: bool, seed: int,
             told = build_story(session, rt)
         states = ", ".join(f"{name}: {state}" for name, state in told.rollouts.items())
         click.echo(f"demo story with simulated recipients: {states} ({time.perf_counter() - started:.1f} s)")
+
+
+@click.command("remove-demo")
+@with_appcontext
+@click.option("--yes", is_flag=True, help="remove without asking")
+def remove_demo_command(yes: bool) -> None:
+    """Remove the demo in one step: its contacts, campaigns, rollouts, events, items, segments and
+    template (users are kept; the audit log records the removal)."""
+    from campaigns.demo.remove import demo_present, remove_demo
+
+    rt = get_runtime()
+    with rt.session() as session:
+        if not demo_present(session):
+            click.echo("no demo in this workspace: nothing to remove")
+            return
+    if not yes:
+        click.confirm("remove the demo's contacts, campaigns and rollouts for good?", abort=True)
+    with rt.session() as session:
+        removal = remove_demo(session)
+    parts = ", ".join(f"{n} {table}" for table, n in sorted(removal.rows.items()))
+    click.echo(f"demo removed: {parts or 'nothing left'}")
 
 
 def default_demo_data() -> str | None:

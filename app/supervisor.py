@@ -57,8 +57,31 @@ def start_services(instance: Path, say: Any) -> list[Any]:
     return keep
 
 
-def prepare(demo_data: str | None, say: Any) -> None:
-    """Migrate; on first run create the demo login and workspace and queue a first model training."""
+def prepare(demo_data: str | None, say: Any) -> str:
+    """Migrate; on first run create the demo login and workspace and queue a first model training.
+    Returns the banner's login line: the demo login only while it works, and says which."""
+    from app import create_app
+    from app.extensions import db
+
+    _prepare(demo_data, say)
+    with create_app().test_request_context():
+        return login_line(db())
+
+
+def login_line(session: Any) -> str:
+    """The demo login while the demo exists and its password still works; after the demo's removal,
+    the same login (its admin is kept) with a reminder; nothing once its password was changed."""
+    from app.auth import authenticate
+    from campaigns.demo.remove import demo_present
+
+    if authenticate(DEMO_EMAIL, DEMO_PASSWORD) is None:
+        return ""
+    if demo_present(session):
+        return f"  demo login: {DEMO_EMAIL} / {DEMO_PASSWORD}"
+    return f"  login: {DEMO_EMAIL} / {DEMO_PASSWORD} (the demo is removed: change this password)"
+
+
+def _prepare(demo_data: str | None, say: Any) -> None:
     import sqlalchemy as sa
 
     from app import create_app, migrate
@@ -135,7 +158,7 @@ def children(host: str, port: int, workers: int, log: IO[bytes] | None) -> list[
     gunicorn = str(Path(python).with_name("gunicorn"))
     web = [gunicorn, "--workers", "2", "--threads", "4", "--bind", f"{host}:{port}", "--access-logfile", "-"]
     return [
-        Child("web", [*web, "--graceful-timeout", "5", "app:create_app()"], log),
+        Child("web", [*web, "--graceful-timeout", "3", "app:create_app()"], log),
         Child("worker", [python, "worker.py", "--workers", str(workers)], log),
         Child("scheduler", [python, "worker.py", "--cron-only"], log),
     ]
@@ -233,8 +256,9 @@ def run(host: str, port: int, workers: int, demo_data: str | None, verbose: bool
             shutil.rmtree(metrics_dir, ignore_errors=True)
             metrics_dir.mkdir(parents=True)
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        login = ""
         if not stopping:
-            prepare(demo_data, say)
+            login = prepare(demo_data, say)
         kids = children(host, port, workers, log_file)
         for child in kids:
             if not stopping:
@@ -244,7 +268,8 @@ def run(host: str, port: int, workers: int, demo_data: str | None, verbose: bool
         if not stopping and wait_until_answers(url, lambda: not stopping and web.process.poll() is None):  # type: ignore[union-attr]
             click.echo("")
             click.echo(f"  mailramp is running at {url}")
-            click.echo(f"  demo login: {DEMO_EMAIL} / {DEMO_PASSWORD}")
+            if login:
+                click.echo(login)
             click.echo("  Ctrl-C stops everything.")
             click.echo("")
         elif not stopping:
@@ -253,6 +278,7 @@ def run(host: str, port: int, workers: int, demo_data: str | None, verbose: bool
     finally:
         stop_all(kids)
         for service in services:
+            began = time.monotonic()
             with contextlib.suppress(Exception):
                 if hasattr(service, "socket_file"):
                     from campaigns.ops.durability import stop_embedded_redis
@@ -260,6 +286,7 @@ def run(host: str, port: int, workers: int, demo_data: str | None, verbose: bool
                     stop_embedded_redis(service)
                 elif hasattr(service, "stop"):
                     service.stop()
+            log.info("%s stopped in %.1f s", type(service).__name__, time.monotonic() - began)
         if log_file is not None:
             log_file.close()
         click.echo("mailramp stopped.")

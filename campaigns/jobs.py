@@ -354,7 +354,24 @@ def demo_story_job() -> dict[str, Any]:
         return asdict(build_story(session, rt))
 
 
+def demo_story_replaying(rt: Runtime) -> bool:
+    """Is the demo's story still waiting for its worker or replaying? (The dashboard says so.)"""
+    try:
+        job = _fetch(rt, DEMO_STORY_JOB)
+        return job is not None and job.get_status(refresh=True) in (
+            "queued",
+            "started",
+            "deferred",
+            "scheduled",
+        )
+    except RedisError:
+        return False
+
+
+DEMO_STORY_JOB = "demo-story"
+
+
 def enqueue_demo_story(rt: Runtime) -> str:
     # on the slow queue, behind the first training it uses
-    job = queues.queue(rt, queues.TRAINING).enqueue(demo_story_job, job_id="demo-story", job_timeout=1800)
+    job = queues.queue(rt, queues.TRAINING).enqueue(demo_story_job, job_id=DEMO_STORY_JOB, job_timeout=1800)
     return str(job.id)

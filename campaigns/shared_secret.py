@@ -40,7 +40,8 @@ def shared_secret_key(engine: sa.Engine) -> str:
             return str(conn.scalar(sa.select(InstanceSecret.value).where(InstanceSecret.name == NAME)))
     except DBAPIError as exc:  # no such table: the database has not been migrated yet
         raise SecretKeyMissing(
-            "SECRET_KEY is not set and the database has no shared key (not migrated yet?): set SECRET_KEY "
-            "to the same value on every host, or run `mailramp db upgrade` first and mailramp keeps one "
-            f"in the database ({type(exc.orig).__name__})"
+            "SECRET_KEY is not set and the database has no shared key yet (not migrated?): run "
+            "`mailramp db upgrade` (it needs no key; `mailramp run` does it for you), then start again, "
+            "and mailramp keeps one key in the database for every host; or set SECRET_KEY to the same "
+            f"value on every host ({type(exc.orig).__name__})"
         ) from exc

@@ -3,7 +3,7 @@ the viewer's time zone (?tz=, else UTC; the page offers the browser's)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from flask import render_template, request
@@ -11,11 +11,11 @@ from flask import render_template, request
 from app.auth import require_role
 from app.extensions import db
 from app.ui.blueprint import ui
-from campaigns.reports.calendar import month_entries, weeks
+from campaigns.reports.calendar import month_entries, month_to_open, weeks
 from models import Role
 
 
-def _month() -> tuple[int, int]:
+def _month(zone: ZoneInfo) -> tuple[int, int]:
     raw = request.args.get("month", "")
     try:
         year, month = (int(part) for part in raw.split("-"))
@@ -23,8 +23,7 @@ def _month() -> tuple[int, int]:
             return year, month
     except ValueError:
         pass
-    today = datetime.now(UTC)
-    return today.year, today.month
+    return month_to_open(db(), zone)
 
 
 def _zone() -> ZoneInfo:
@@ -37,8 +36,8 @@ def _zone() -> ZoneInfo:
 @ui.route("/calendar")
 @require_role(Role.viewer)
 def calendar() -> str:
-    year, month = _month()
     zone = _zone()
+    year, month = _month(zone)
     entries = month_entries(db(), year, month, zone)
     by_day: dict[date, list[object]] = {}
     for entry in entries:

@@ -70,4 +70,8 @@ def index() -> str:
     ]
     recent = db().scalars(sa.select(Campaign).order_by(Campaign.id.desc()).limit(8)).all()
     finished = db().scalar(sa.select(sa.func.count()).where(Rollout.state.not_in(ACTIVE))) or 0
-    return render_template("ui/dashboard.html", rollouts=rows, campaigns=recent, finished=finished)
+    from app.ui.demo_views import demo_state
+
+    return render_template(
+        "ui/dashboard.html", rollouts=rows, campaigns=recent, finished=finished, demo=demo_state()
+    )

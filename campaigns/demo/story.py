@@ -9,38 +9,40 @@ lines: flash sale") makes simulated recipients unsubscribe far more often, and t
 back on the unsubscribe guardrail.
 
 Nothing is written for the UI's sake: rollouts are created and moved by `campaigns.rollout.changes`
-and the state machine, waves are planned by the planner and sent by `send_batch` over SMTP (to a
-throw-away local server that accepts and discards: the recipients are simulated), events go through
+and the state machine, waves are planned by the planner and sent by `send_batch` (a demo campaign's messages never leave
+the installation: campaigns.sending.demo_transport drops the replay's, whatever `SMTP_URL` says),
+to the demo's own contacts only (the segment "Demo contacts", and the planner's guard in
+campaigns.audience.demo_scope), events go through
 the tracking stream and the ingest worker (`campaigns.demo.simulate`), decisions come from
 `campaigns.decisions.evaluation.evaluate`. Only the clock is simulated (`models.simulated_now`): week by week,
 ending a few days before today. Every page that shows these numbers says "simulated recipients".
+Each campaign is one newsletter: once its wave is out it is closed as sent (no more waves).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 from sqlalchemy.orm import Session
 
+from campaigns.audience.demo_scope import DEMO_SENDER
 from campaigns.campaign_records import create_campaign
 from campaigns.decisions.evaluation import evaluate
 from campaigns.demo.simulate import Audience, Behaviour, simulate_sends
+from campaigns.demo.workspace import DEMO_SEGMENT
 from campaigns.events.ingest import ingest
 from campaigns.rollout import changes
 from campaigns.rollout.machine import transition
 from campaigns.runtime import Runtime
+from campaigns.sending.demo_transport import DISCARD_URL
 from campaigns.sending.planner import plan_wave
 from campaigns.sending.send import send_batch
-from models import Decision, Rollout, Segment, Template, simulated_now
+from models import Campaign, Decision, Rollout, Segment, Template, simulated_now
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ ACTOR = "demo story (simulated)"
 APPROVER = "demo approver (simulated)"
 LABEL = "(simulated)"  # in every name, so lists, the dashboard and the audit log say it too
 SERIES = "Weekly picks"
+SALE_SERIES = "Flash sale"
 ROLLOUT_A = f"AI picks: weekly newsletter {LABEL}"
 ROLLOUT_B = f"AI subject lines: flash sale {LABEL}"
 GATES = {"min_recipients_per_arm": 40, "min_events": 10, "min_duration_hours": 24}
@@ -99,25 +102,10 @@ class StorySummary:
     decisions: int = 0
 
 
-class _Discard:
-    """The simulated recipients' mail server: accepts every message and keeps none."""
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        return "250 accepted by a simulated recipient"
-
-
-@contextmanager
-def _discarding_smtp(rt: Runtime) -> Iterator[Runtime]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    controller = Controller(_Discard(), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        settings = dataclasses.replace(rt.settings, smtp_url=f"smtp://127.0.0.1:{port}")
-        yield Runtime(session_factory=rt.session_factory, redis=rt.redis, settings=settings)
-    finally:
-        controller.stop()
+def _replay_runtime(rt: Runtime) -> Runtime:
+    """The replay's sends are dropped at once (thousands of simulated messages nobody reads)."""
+    settings = dataclasses.replace(rt.settings, smtp_url=DISCARD_URL)
+    return Runtime(session_factory=rt.session_factory, redis=rt.redis, settings=settings)
 
 
 def story_exists(session: Session) -> bool:
@@ -137,28 +125,30 @@ def build_story(
     reports = list(
         session.scalars(sa.select(Segment.id).where(Segment.name.in_(("UK customers", "Gold tier"))))
     )
-    with _discarding_smtp(rt) as story_rt:
-        rollout_a = _rollout(session, ROLLOUT_A, PLAN_A, reports, start - timedelta(hours=1))
-        for week in range(4):
-            sent = start + timedelta(days=7 * week)
-            name = f"{SERIES} #{week + 1} {LABEL}"
-            _week(session, story_rt, rollout_a, template_id, name, sent, audience, seed, NEWSLETTER)
-            summary.campaigns.append(name)
-        _complete_by_hand(session, rollout_a, start + timedelta(days=27))
-        sale = start + timedelta(days=28)
-        rollout_b = _rollout(session, ROLLOUT_B, PLAN_B, reports, sale - timedelta(hours=1))
-        _week(
-            session,
-            story_rt,
-            rollout_b,
-            template_id,
-            f"Flash sale {LABEL}",
-            sale,
-            audience * 2,
-            seed,
-            ANNOYING_AI,
-        )
-        summary.campaigns.append(f"Flash sale {LABEL}")
+    story_rt = _replay_runtime(rt)
+    segment_id = session.scalar(sa.select(Segment.id).where(Segment.name == DEMO_SEGMENT))
+    rollout_a = _rollout(session, ROLLOUT_A, SERIES, PLAN_A, reports, start - timedelta(hours=1))
+    for week in range(4):
+        sent = start + timedelta(days=7 * week)
+        name = f"{SERIES} #{week + 1} {LABEL}"
+        _week(session, story_rt, rollout_a, (template_id, segment_id), name, sent, audience, seed, NEWSLETTER)
+        summary.campaigns.append(name)
+    _complete_by_hand(session, rollout_a, start + timedelta(days=27))
+    sale = start + timedelta(days=28)
+    rollout_b = _rollout(session, ROLLOUT_B, SALE_SERIES, PLAN_B, reports, sale - timedelta(hours=1))
+    sale_name = f"{SALE_SERIES} {LABEL}"
+    _week(
+        session,
+        story_rt,
+        rollout_b,
+        (template_id, segment_id),
+        sale_name,
+        sale,
+        audience * 2,
+        seed,
+        ANNOYING_AI,
+    )
+    summary.campaigns.append(sale_name)
     for rollout in (rollout_a, rollout_b):
         session.refresh(rollout)
         summary.rollouts[rollout.name] = rollout.state
@@ -173,11 +163,11 @@ def build_story(
 
 
 def _rollout(
-    session: Session, name: str, plan: list[dict[str, Any]], reports: list[int], at: datetime
+    session: Session, name: str, series: str, plan: list[dict[str, Any]], reports: list[int], at: datetime
 ) -> Rollout:
     with simulated_now(at):
         rollout = changes.create_rollout(
-            session, name, ACTOR, series=SERIES, stages=plan, holdout_bp=500, primary_metric="conversion_rate",
+            session, name, ACTOR, series=series, stages=plan, holdout_bp=500, primary_metric="conversion_rate",
             guardrails={"unsubscribe_rate": {"cap": 0.01}, "policy": POLICY}, report_segments=reports,
         )  # fmt: skip
         transition(session, rollout, "start", ACTOR, "demo: first stage", now=at)
@@ -202,19 +192,21 @@ def _week(
     session: Session,
     rt: Runtime,
     rollout: Rollout,
-    template_id: int,
+    content: tuple[int, int | None],
     name: str,
     sent: datetime,
     audience: int,
     seed: int,
     behaviour: Audience,
 ) -> None:
-    """One campaign of the series: send a wave, let simulated recipients react, evaluate twice."""
+    """One campaign: send a wave to demo contacts, close the campaign (one newsletter, one wave), let
+    simulated recipients react, evaluate twice."""
+    template_id, segment_id = content
     with simulated_now(sent):
         campaign = create_campaign(
             session,
-            {"name": name, "template_id": template_id, "from_email": "shop@demo.mailramp.test",
-             "from_name": "The Demo Shop", "rollout_id": rollout.id, "series": SERIES},
+            {"name": name, "template_id": template_id, "segment_id": segment_id, "from_email": DEMO_SENDER,
+             "from_name": "The Demo Shop", "rollout_id": rollout.id, "series": rollout.series},
             actor=ACTOR,
         )  # fmt: skip
         session.commit()
@@ -224,9 +216,14 @@ def _week(
         for batch in batches:
             send_batch(rt, campaign.id, wave_id, batch.batch)
     session.expire_all()
+    closed = session.get(Campaign, campaign.id)
+    if closed is not None and closed.status == "paused":  # its one wave is out: nothing left to send
+        closed.status = "sent"
+        session.commit()
     for days in (EVALUATE_AFTER, timedelta(days=6)):
         moment = sent + days
-        simulate_sends(rt, session, campaign_id=campaign.id, audience=behaviour, seed=seed, until=moment)
+        simulate_sends(rt, session, campaign_id=campaign.id, audience=behaviour, seed=seed, until=moment,
+                       demo_contacts_only=True)  # fmt: skip
         with simulated_now(moment):
             ingest(rt)
             session.expire_all()

@@ -22,12 +22,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from campaigns.audience.demo_scope import DEMO_DOMAIN
 from campaigns.catalog.items import categorize
 from campaigns.demo.retail import DemoData, read_online_retail
 from campaigns.imports.stream import analyze, bulk_insert
 from models import Contact, Interaction, Item, Segment, Template, utcnow
 
-DEMO_DOMAIN = "demo.mailramp.test"
 SHOP_URL = "https://shop.example/items/"
 BATCH = 20_000
 TIMEZONES = {
@@ -47,6 +47,11 @@ TIMEZONES = {
 }  # fmt: skip
 
 TEMPLATE_NAME = "Demo: picks for you"
+DEMO_SEGMENT = "Demo contacts (simulated)"  # the story's audience: the demo's own contacts only
+DEMO_SEGMENT_NAMES = (
+    DEMO_SEGMENT, "Beta testers", "UK customers", "Gold tier", "Christmas shoppers", "Candle lovers, recent",
+    "Lapsed customers", "Regulars", "Big spenders", "Europe, not UK",
+)  # fmt: skip
 TEMPLATE = {
     "subject": "{{ contact.first_name or 'Hello' }}, a few things we think you'll like",
     "layout_html": (
@@ -219,6 +224,10 @@ def _demo_segments(
     session: Session, lapsed: dict[str, Any], recent: dict[str, Any], big_spend: float
 ) -> list[str]:
     wanted = {
+        DEMO_SEGMENT: (
+            "The demo's own contacts: the story's campaigns never reach anyone else",
+            {"field": "email", "op": "contains", "value": f"@{DEMO_DOMAIN}"},
+        ),
         "Beta testers": (
             "Contacts in the beta programme (about 2%)",
             {"field": "attributes.beta", "value": True},
@@ -243,6 +252,7 @@ def _demo_segments(
             },
         ),
     }
+    assert set(wanted) == set(DEMO_SEGMENT_NAMES)
     existing = set(session.scalars(sa.select(Segment.name).where(Segment.name.in_(list(wanted)))))
     for name, (description, rules) in wanted.items():
         if name not in existing:

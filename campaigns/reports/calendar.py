@@ -84,6 +84,19 @@ def month_entries(session: Session, year: int, month: int, zone: ZoneInfo) -> li
     return sorted(entries, key=lambda e: (e.at, e.name))
 
 
+def month_to_open(session: Session, zone: ZoneInfo, now: datetime | None = None) -> tuple[int, int]:
+    """The month the calendar opens on: this one when it has something, else the month of the
+    latest wave (a workspace whose sends are all in the past, such as the demo's story)."""
+    now = (now or datetime.now(UTC)).astimezone(zone)
+    if month_entries(session, now.year, now.month, zone):
+        return now.year, now.month
+    latest = session.scalar(sa.select(sa.func.max(sa.func.coalesce(Wave.started_at, Wave.created_at))))
+    if latest is None:
+        return now.year, now.month
+    local = _aware(latest).astimezone(zone)
+    return local.year, local.month
+
+
 def weeks(year: int, month: int) -> list[list[date | None]]:
     """The month as weeks from Monday; None outside the month."""
     first = date(year, month, 1)

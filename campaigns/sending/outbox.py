@@ -23,8 +23,7 @@ class MaildirHandler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         content: bytes = envelope.original_content or envelope.content
-        header = f"X-Outbox-Envelope-To: {', '.join(envelope.rcpt_tos)}\r\n".encode()
-        self.maildir.add(header + content)
+        store_message(self.maildir, envelope.rcpt_tos, content)
         return "250 Message accepted for delivery"
 
 
@@ -32,6 +31,16 @@ def quiet_smtp_server_log() -> None:
     """aiosmtpd logs every command line (`RCPT TO:<address>`) and every recipient at INFO on the
     `mail.log` logger: addresses do not belong in the log at INFO, so its INFO lines are dropped."""
     logging.getLogger("mail.log").setLevel(logging.WARNING)
+
+
+def store_message(box: mailbox.Maildir | Path, rcpt_tos: list[str], content: bytes) -> None:
+    """Keep one message as the outbox keeps what it accepts (the demo's sends come straight here)."""
+    if isinstance(box, Path):
+        for sub in ("tmp", "new", "cur"):
+            (box / sub).mkdir(parents=True, exist_ok=True)
+        box = mailbox.Maildir(str(box), create=True)
+    header = f"X-Outbox-Envelope-To: {', '.join(rcpt_tos)}\r\n".encode()
+    box.add(header + content)
 
 
 def start_outbox(path: Path, host: str = "127.0.0.1", port: int = 8025) -> Controller:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
+from campaigns.audience.demo_scope import demo_contacts_only, is_demo_campaign
 from campaigns.audience.rules import audience_select
 from campaigns.campaign_records import get_campaign
 from campaigns.errors import InputError, StateError
@@ -74,7 +75,7 @@ def plan_wave(
     # The audience without its ORDER BY (a sort nobody needs inside the subquery), minus contacts
     # already in the ledger as an anti-join (NOT EXISTS; NOT IN cannot be one), hash-ordered only
     # when a limit picks a slice; the rows are numbered into batches in the same statement.
-    audience = audience_select(session, campaign.segment_id, now).order_by(None).subquery()
+    audience = campaign_audience(session, campaign, now).order_by(None).subquery()
     already = sa.exists().where(Send.campaign_id == campaign_id, Send.contact_id == audience.c.id)
     picked_query = sa.select(audience.c.id.label("contact_id")).where(~already)
     if limit is not None:
@@ -126,9 +127,18 @@ def plan_wave(
     return wave, batches
 
 
+def campaign_audience(session: Session, campaign: Campaign, now: datetime) -> sa.Select[int]:
+    """The campaign's sendable contacts; a demo campaign's are the demo's own contacts, nobody else
+    (campaigns.audience.demo_scope), whatever its segment says."""
+    query = audience_select(session, campaign.segment_id, now)
+    if is_demo_campaign(campaign.from_email):
+        query = query.where(demo_contacts_only())
+    return query
+
+
 def remaining(session: Session, campaign: Campaign, now: datetime) -> int:
     """Sendable contacts of the audience without a ledger row yet."""
-    audience = audience_select(session, campaign.segment_id, now).subquery()
+    audience = campaign_audience(session, campaign, now).subquery()
     already = sa.select(Send.contact_id).where(Send.campaign_id == campaign.id)
     return int(session.scalar(sa.select(sa.func.count()).where(audience.c.id.not_in(already))) or 0)
 

@@ -239,10 +239,13 @@ class SmtpLoop:
             assert c.refusal is not None
             self._refused(c, *c.refusal)
         elif step == "dot":
-            self._release(c)
             accepted = code == 250
             error = "" if accepted else f"{code} {text!r}"
+            # journaled first, then the turn passes: releasing first let the next connection's dot
+            # go out while this acceptance was not yet journaled, two unjournaled messages at once
+            # (a worker killed there re-sent both)
             self._finish(c, DeliveryResult(message.send_id, accepted, permanent(code), error))
+            self._release(c)
             if code == 421:
                 c.transport._refused(code)
                 self._unregister(c)

@@ -56,3 +56,18 @@ def test_db_upgrade_migrates_the_configured_instance(tmp_path: Path) -> None:
     with engine.connect() as conn:
         assert "rollouts" in sa.inspect(conn).get_table_names()
     engine.dispose()
+
+
+def test_remove_demo_asks_then_removes_in_one_step(app: Flask) -> None:
+    from app.extensions import db
+    from campaigns.demo.workspace import build_demo
+
+    runner = app.test_cli_runner()
+    assert "nothing to remove" in runner.invoke(args=["remove-demo", "--yes"]).output
+    with app.test_request_context():
+        build_demo(db(), None, synthetic_contacts=100)
+        db().commit()
+    assert runner.invoke(args=["remove-demo"], input="n\n").exit_code == 1  # asked, refused: kept
+    result = runner.invoke(args=["remove-demo"], input="y\n")
+    assert result.exit_code == 0 and "demo removed: 100 contacts" in result.output, result.output
+    assert "nothing to remove" in runner.invoke(args=["remove-demo", "--yes"]).output

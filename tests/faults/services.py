@@ -39,6 +39,34 @@ def wait_until(predicate, seconds: float, what: str) -> None:  # type: ignore[no
     raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
 
 
+def wait_while_progressing(  # type: ignore[no-untyped-def]
+    missing, stall_seconds: float, limit_seconds: float, what: str
+) -> None:
+    """Wait until every count `missing()` returns is 0. A machine loaded by other work is slow, not
+    stuck: give up only when the counts have not moved for `stall_seconds`, or after
+    `limit_seconds` in all, and say what was still missing."""
+    started = time.monotonic()
+    last: dict[str, int] | None = None
+    moved = started
+    while True:
+        try:
+            now_missing = missing()
+        except Exception as exc:  # a service restarting under the test: look again
+            now_missing = {f"unknown ({type(exc).__name__})": 1}
+        if not any(now_missing.values()):
+            return
+        now = time.monotonic()
+        if now_missing != last:
+            last, moved = now_missing, now
+        if now - moved > stall_seconds or now - started > limit_seconds:
+            left = ", ".join(f"{n} {name}" for name, n in now_missing.items() if n)
+            raise AssertionError(
+                f"timed out after {now - started:.0f} s ({now - moved:.0f} s without progress) waiting for "
+                f"{what}: still {left}"
+            )
+        time.sleep(0.5)
+
+
 class RedisServer:
     """redis-server on its own port and folder, `appendonly yes`, `appendfsync always`."""
 

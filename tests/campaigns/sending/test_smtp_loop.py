@@ -189,3 +189,55 @@ def test_server_gone_mid_batch_fails_each_message_for_now(redis: Redis) -> None:
     assert not any(r.accepted or r.permanent for r in results)
     assert all(r.error.startswith(("connection lost", "cannot connect")) for r in results)
     assert len(journal.entries()) == 6
+
+
+@pytest.mark.parametrize("pipelining", [False, True], ids=["one-by-one", "pipelined"])
+def test_a_final_dot_goes_out_only_once_every_earlier_acceptance_is_journaled(
+    redis: Redis, serve: Any, pipelining: bool
+) -> None:
+    """With one dot in flight (the default), a worker killed at any instant has at most one accepted
+    message not journaled: so no connection sends its final dot while another's acceptance waits for
+    its journal append. Order of events in the loop's thread: "dot" when a final dot is written,
+    "journal" when a result is appended."""
+    url = serve(ScriptedSink(pipelining=pipelining))
+    events: list[tuple[str, int]] = []
+    journal = SendJournal(redis, 4, 0)
+    transports = [SmtpTransport(SmtpConfig.from_url(url)) for _ in range(3)]
+    writers = [journal.writer() for _ in transports]
+    for writer in writers:
+        append = writer.append
+
+        def journaled(result: DeliveryResult, append: Any = append) -> None:
+            events.append(("journal", result.send_id))
+            append(result)
+
+        writer.append = journaled  # type: ignore[method-assign]
+    loop = SmtpLoop(transports, writers, dots_in_flight=1)
+    commit = loop._commit
+
+    def dot(c: Any, body: bytes = b"") -> None:
+        events.append(("dot", c.message.send_id))
+        commit(c, body)
+
+    loop._commit = dot  # type: ignore[method-assign]
+    body = b"Subject: hi\r\n\r\nbody\r\n"
+    batch = [
+        OutgoingMessage(i, "bounce@example.com", f"r{i}@example.com", f"<{i}@x>", body) for i in range(1, 31)
+    ]
+    try:
+        results = loop.deliver([batch[0::3], batch[1::3], batch[2::3]])
+    finally:
+        loop.close()
+        for writer in writers:
+            writer.close()
+        for transport in transports:
+            transport.close()
+    assert all(r.accepted for r in results) and len(results) == 30
+    unjournaled: set[int] = set()
+    for kind, send_id in events:
+        if kind == "dot":
+            assert not unjournaled, f"dot of {send_id} sent while {unjournaled} accepted but not journaled"
+            unjournaled.add(send_id)
+        else:
+            unjournaled.discard(send_id)
+    assert [kind for kind, _ in events].count("dot") == 30

@@ -171,6 +171,13 @@ def render(
     return Rendered(subject=subject, html=html)
 
 
+def render_subject(source: str, context: dict[str, Any]) -> str:
+    """One subject line on its own (compiled here, within the render limits)."""
+    settings = current_settings()
+    with WATCHDOG.deadline(settings.template_render_seconds):
+        return " ".join(_render(_compile("subject", source), context, settings.template_max_output).split())
+
+
 def _render(template: JinjaTemplate, context: dict[str, Any], limit: int) -> str:
     """Template.render, but refusing output past `limit` characters as it is produced."""
     try:

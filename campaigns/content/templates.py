@@ -96,3 +96,26 @@ def preview(session: Session, template_id: int, contact_id: int | None, ai: bool
         recommendations=recommendations,
         extra={"unsubscribe_url": "#unsubscribe"},
     )
+
+
+def sample_subject(source: str) -> str:
+    """A subject line as the sample contact would read it (control arm): what lists and pages show
+    instead of its Jinja source. A subject that fails to render shows as its source."""
+    from campaigns.content.render import SAMPLE_CONTACT, render_subject
+
+    if "{" not in source:
+        return source
+    key = ("subject", source)
+    hit = _subjects.get(key)
+    if hit is None:
+        try:
+            hit = render_subject(source, {"contact": dict(SAMPLE_CONTACT), "recommendations": []})
+        except Exception:  # a broken or over-limit subject shows as written
+            hit = source
+        _subjects[key] = hit
+        if len(_subjects) > _CACHE_SIZE:
+            _subjects.popitem(last=False)
+    return hit
+
+
+_subjects: OrderedDict[tuple[str, str], str] = OrderedDict()

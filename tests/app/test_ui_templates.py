@@ -68,3 +68,26 @@ def test_catalog_lists_and_excludes_items(app: Flask, marketer: FlaskClient) -> 
     marketer.post(f"/catalog/{item_id}/enabled", data={"enabled": "0"})
     with app.app_context():
         assert db().get(Item, item_id).enabled is False  # type: ignore[union-attr]
+
+
+def test_lists_show_the_subject_rendered_not_its_jinja(app: Flask, marketer: FlaskClient) -> None:
+    from tests.factories import add_campaign
+
+    assert marketer.post("/templates/new", data=GOOD).status_code == 302
+    broken = {**GOOD, "name": "Odd", "subject": "{{ contact.first_name|upper }} {% if %}"}  # refused on save
+    assert marketer.post("/templates/new", data=broken).status_code == 400
+    listing = marketer.get("/templates").get_data(as_text=True)
+    assert "<td>Hello Sample</td>" in listing and "{{ contact.first_name }}" not in listing
+    with app.app_context():
+        template = db().query(Template).one()
+        campaign = add_campaign(db(), template.id)
+    page = marketer.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    assert "Hello Sample" in page and "for a sample contact" in page
+    from campaigns.content.templates import sample_subject
+
+    with app.app_context():
+        assert sample_subject("{% for i in range(10**9) %}x{% endfor %}").startswith(
+            "{% for"
+        )  # over the limit
+        assert sample_subject("{{ broken") == "{{ broken"
+        assert sample_subject("Plain") == "Plain"

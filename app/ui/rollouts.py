@@ -30,7 +30,7 @@ from campaigns.rollout import approvals, changes, plans, service
 from campaigns.rollout.audit import history
 from campaigns.rollout.machine import ACTIONS, ApprovalRequired, transition
 from campaigns.rollout.shadow import shadow_report
-from campaigns.rollout.status import list_rollouts, rollout_status
+from campaigns.rollout.status import list_rollouts, rollout_status, where_now
 from models import Campaign, Decision, Role, Rollout
 
 DECISIONS_SHOWN = 50
@@ -132,7 +132,7 @@ def rollouts_act(rollout_id: int, action: str) -> Response:
             override_gates=request.form.get("override_gates") == "on",
         )
         session.commit()
-        flash(f"Done: {action}. The rollout is now {rollout.state}, stage {rollout.stage_index}.", "success")
+        flash(f"Done: {action}. The rollout is now {where_now(rollout)}.", "success")
     except ApprovalRequired as exc:
         session.rollback()
         rollout = service.get_rollout(session, rollout_id)

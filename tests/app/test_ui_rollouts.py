@@ -4,6 +4,7 @@ applies it, the kill switch, decisions with evidence on the panel and the dashbo
 from __future__ import annotations
 
 import html
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,7 +62,10 @@ def act(client: FlaskClient, rollout_id: int, action: str, reason: str = "becaus
 
 def test_start_advance_needs_an_approver_who_did_not_ask(app: Flask, rollout_id: int) -> None:
     marketer = login(app, "marketer")
-    assert "The rollout is now ramping, stage 0" in act(marketer, rollout_id, "start")
+    started = act(marketer, rollout_id, "start")
+    assert re.search(
+        r"The rollout is now ramping at stage \S+ \(1 of \d\), AI exposure now [\d.]+%", started
+    ), started
     refused = act(marketer, rollout_id, "advance", "too early")
     assert "no recipient of this stage has matured yet" in refused
     with app.app_context():
@@ -78,7 +82,10 @@ def test_start_advance_needs_an_approver_who_did_not_ask(app: Flask, rollout_id:
     done = approver.post(
         f"/approvals/{approval.id}/approve", data={"reason": "numbers hold"}, follow_redirects=True
     )
-    assert "Approved and applied: the rollout is now ramping, stage 1" in done.get_data(as_text=True)
+    assert re.search(
+        r"Approved and applied: the rollout is now ramping at stage \S+ \(2 of \d\)",
+        done.get_data(as_text=True),
+    )
     with app.app_context():
         rollout = db().get(Rollout, rollout_id)
         assert rollout is not None and rollout.stage_index == 1
@@ -307,7 +314,12 @@ def test_manual_plan_maturation_and_segment_buttons_on_the_control_panel(app: Fl
         follow_redirects=True,
     ).get_data(as_text=True)
     assert f"Segment {segment_id} excluded" in done and f'id="segment-{segment_id}-include"' in done
-    act(marketer, rollout_id, "rollback", "stop")
+    rolled = act(marketer, rollout_id, "rollback", "stop")
+    # the flash says it as the page does: "rolled back", the stage by its name, the exposure now
+    assert re.search(
+        r"The rollout is now rolled back at stage \S+ \(1 of \d\), AI exposure now 0%", rolled
+    ), rolled
+    assert "rolled_back" not in rolled.split('role="status"')[1][:300]
     again = marketer.post(
         f"/rollouts/{rollout_id}/segments/{segment_id}/include",
         data={"reason": "fixed"},

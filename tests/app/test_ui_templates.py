@@ -91,3 +91,16 @@ def test_lists_show_the_subject_rendered_not_its_jinja(app: Flask, marketer: Fla
         )  # over the limit
         assert sample_subject("{{ broken") == "{{ broken"
         assert sample_subject("Plain") == "Plain"
+
+
+def test_every_field_error_at_once(app: Flask, marketer: FlaskClient) -> None:
+    broken = {**GOOD, "name": "", "subject": "Hi {{ contact.first_name", "layout_html": "<html></html>",
+              "ai_html": "{% for item in recommendations %}"}  # fmt: skip
+    page = marketer.post("/templates/new", data=broken)
+    text = page.get_data(as_text=True)
+    assert page.status_code == 400 and "4 problems to fix" in text
+    for field in ("name", "subject", "layout_html", "ai_html"):
+        assert f'id="f-{field}-error"' in text, field
+    assert 'id="f-control_html-error"' not in text
+    with app.app_context():
+        assert db().query(Template).count() == 0

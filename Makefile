@@ -9,19 +9,20 @@ PORT ?= 5000
 
 .PHONY: run test test-faults test-scale lint bench bench-sink bench-send bench-assign bench-decisions bench-recommend bench-privacy bench-datapath bench-tracking install clean
 
-# Progress: one line per package pip collects (the full output in .venv/install.log).
+# Progress: one line per package pip collects, then a line every few seconds while pip installs
+# them silently (scripts/install_progress.py; the full output in .venv/install.log).
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
 	@echo "installing mailramp and its dependencies into $(VENV) (a few minutes the first time) ..."
 	@$(BIN)/pip install -q --upgrade pip
-	@set -o pipefail; $(BIN)/pip install -e '.[dev,bench]' 2>&1 | tee $(VENV)/install.log \
-	  | { grep --line-buffered -E '^(Collecting|Installing collected)' || true; } | cut -c1-90 \
+	@set -o pipefail; $(BIN)/pip install -e '.[dev,bench]' 2>&1 \
+	  | $(BIN)/python -u scripts/install_progress.py $(VENV)/install.log $(VENV) \
 	  || { echo "install failed; see $(VENV)/install.log"; exit 1; }
 	@touch $(STAMP)
 	@echo "install done"
 
-# Front-end libraries (Chart.js) from the npm registry, integrity-checked; see scripts/vendor_assets.py
-VENDORED := app/static/vendor/chart.umd.min.js
+# Front-end libraries (Chart.js; axe-core for the browser tests) from the npm registry, integrity-checked; see scripts/vendor_assets.py
+VENDORED := app/static/vendor/chart.umd.min.js tests/ui/vendor/axe.min.js
 $(VENDORED): scripts/vendor_assets.py | $(STAMP)
 	$(BIN)/python scripts/vendor_assets.py && touch $@
 

@@ -20,7 +20,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-VENDOR_DIR = Path(__file__).resolve().parent.parent / "app" / "static" / "vendor"
+ROOT = Path(__file__).resolve().parent.parent
+VENDOR_DIR = ROOT / "app" / "static" / "vendor"
+TEST_VENDOR_DIR = ROOT / "tests" / "ui" / "vendor"  # test-only libraries: never served by the app
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,8 @@ class NpmAsset:
     package: str
     version: str
     integrity: str  # the registry's dist.integrity ("sha512-<base64>")
-    files: dict[str, str]  # path inside the package -> file name under app/static/vendor/
+    files: dict[str, str]  # path inside the package -> file name under `target`
+    target: Path = VENDOR_DIR
 
     @property
     def tarball_url(self) -> str:
@@ -41,6 +44,14 @@ ASSETS = (
         version="4.5.1",
         integrity="sha512-GIjfiT9dbmHRiYi6Nl2yFCq7kkwdkp1W/lp2J99rX0yo9tgJGn3lKQATztIjb5tVtevcBtIdICNWqlq5+E8/Pw==",
         files={"dist/chart.umd.min.js": "chart.umd.min.js", "LICENSE.md": "chart.js.LICENSE.md"},
+    ),
+    # the accessibility checker the browser tests inject into every page type (WCAG 2.1 AA)
+    NpmAsset(
+        package="axe-core",
+        version="4.14.1",
+        integrity="sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ==",
+        files={"axe.min.js": "axe.min.js", "LICENSE": "axe-core.LICENSE"},
+        target=TEST_VENDOR_DIR,
     ),
 )
 
@@ -71,7 +82,8 @@ def _check_integrity(asset: NpmAsset, tarball: bytes) -> None:
         raise SystemExit(f"{asset.package}@{asset.version}: integrity mismatch ({algorithm}-{actual})")
 
 
-def vendor(asset: NpmAsset, target: Path = VENDOR_DIR) -> list[Path]:
+def vendor(asset: NpmAsset, target: Path | None = None) -> list[Path]:
+    target = target or asset.target
     wanted = [target / name for name in asset.files.values()]
     stamp = target / f".{asset.package}-{asset.version}"
     if stamp.exists() and all(p.exists() for p in wanted):

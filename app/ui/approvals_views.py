@@ -13,6 +13,7 @@ from app.ui.actions import perform
 from app.ui.blueprint import ui
 from campaigns.errors import InputError
 from campaigns.rollout import approvals as four_eyes
+from campaigns.rollout.status import where_now
 from models import Approval, Role, Rollout
 
 
@@ -53,6 +54,11 @@ def _back() -> str:
     return local_target(request.form.get("next"), url_for("ui.approvals"))
 
 
+def _where_now(rollout_id: int) -> str:
+    rollout = db().get(Rollout, rollout_id)
+    return where_now(rollout) if rollout is not None else "gone"
+
+
 @ui.route("/approvals/<int:approval_id>/approve", methods=["POST"])
 @require_role(Role.approver)
 def approvals_approve(approval_id: int) -> Response:
@@ -65,7 +71,7 @@ def approvals_approve(approval_id: int) -> Response:
             _reason(False),
             override_gates=request.form.get("override_gates") == "on",
         ),
-        success=lambda row: f"Approved and applied: the rollout is now {row.to_state}, stage {row.to_stage}.",
+        success=lambda row: f"Approved and applied: the rollout is now {_where_now(row.rollout_id)}.",
         back=_back(),
     )
 

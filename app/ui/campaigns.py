@@ -8,12 +8,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
 import sqlalchemy as sa
-from flask import Response, jsonify, render_template, request, url_for
+from flask import Response, flash, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from app.auth import actor, require_role
 from app.extensions import db, get_runtime
-from app.ui.actions import describe, form_int, perform
+from app.ui.actions import describe, perform
 from app.ui.blueprint import ui
 from app.ui.campaign_form import campaign_payload
 from app.ui.charts import engagement_charts, funnel_chart
@@ -25,7 +25,7 @@ from campaigns.errors import InputError
 from campaigns.recommender import registry
 from campaigns.reports import engagement
 from campaigns.reports import results as reports
-from campaigns.sending import planner
+from campaigns.sending import planner, wave_preview
 from models import Campaign, Role, Rollout, Segment, Template, Wave
 
 COMMON_TIMEZONES = ("UTC", "Europe/London", "Europe/Paris", "Europe/Berlin", "America/New_York",
@@ -172,16 +172,45 @@ def campaigns_progress(campaign_id: int) -> Response:
     return jsonify(_progress(campaign_id))
 
 
+def _wave_limit(raw: str) -> int | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise InputError(f"not a whole number: {raw[:20]!r}", where="limit") from None
+    if limit < 1:
+        raise InputError("a wave needs at least one contact", where="limit")
+    return limit
+
+
+@ui.route("/campaigns/<int:campaign_id>/waves/confirm")
+@require_role(Role.marketer)
+def campaigns_confirm_wave(campaign_id: int) -> BaseResponse | str:
+    """The confirmation before a send: how many contacts, in which arms, to which segment, when."""
+    campaign = engine.get_campaign(db(), campaign_id)
+    back = url_for("ui.campaigns_detail", campaign_id=campaign_id)
+    try:
+        limit = _wave_limit(request.args.get("limit", ""))
+        preview = wave_preview.preview_wave(db(), campaign_id, limit)
+    except InputError as exc:
+        flash(describe(exc), "error")
+        return redirect(back)
+    return render_template("ui/wave_confirm.html", campaign=campaign, preview=preview, limit=limit)
+
+
 @ui.route("/campaigns/<int:campaign_id>/waves", methods=["POST"])
 @require_role(Role.marketer)
 def campaigns_send_wave(campaign_id: int) -> BaseResponse:
     engine.get_campaign(db(), campaign_id)
     back = url_for("ui.campaigns_detail", campaign_id=campaign_id)
+    if request.form.get("confirmed") != "1":  # never a send without its confirmation page
+        limit = request.form.get("limit", "").strip()[:20] or None  # url_for leaves out a None
+        return redirect(url_for("ui.campaigns_confirm_wave", campaign_id=campaign_id, limit=limit))
 
     def send() -> dict[str, Any]:
-        limit = form_int("limit")
-        if limit is not None and limit < 1:
-            raise InputError("a wave needs at least one contact", where="limit")
+        limit = _wave_limit(request.form.get("limit", ""))
         db().rollback()  # start_wave opens its own unit of work
         return jobs.start_wave(get_runtime(), campaign_id, limit)
 

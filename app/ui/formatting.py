@@ -142,3 +142,11 @@ def localtime(value: datetime | None, zone: str = "UTC") -> str:
 
     moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value
     return moment.astimezone(ZoneInfo(zone)).strftime("%H:%M")
+
+
+@ui.app_template_filter("subject")
+def subject(source: str | None) -> str:
+    """A subject line as the sample contact reads it, not its Jinja source."""
+    from campaigns.content.templates import sample_subject
+
+    return sample_subject(source or "")

@@ -135,6 +135,11 @@ def _stages(form: MultiDict[str, str], errors: dict[str, str]) -> list[dict[str,
     return plan
 
 
+def stages_from_form(form: MultiDict[str, str], errors: dict[str, str]) -> list[dict[str, Any]]:
+    """The stage rows as a plan; every problem goes into `errors` by field, all at once."""
+    return _stages(form, errors)
+
+
 def _targeting(form: MultiDict[str, str], errors: dict[str, str]) -> dict[str, Any]:
     targeting: dict[str, Any] = {
         key: _ids(form, key, errors) for key in ("include_segments", "exclude_segments", "protected_segments")

@@ -58,6 +58,11 @@ def form_values(rollout: Any | None, default_stages: list[dict[str, Any]] | None
     }
 
 
+def stage_rows(stages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A plan's stages as the form's rows."""
+    return [_stage_row(str(i), s) for i, s in enumerate(stages)]
+
+
 def _stage_row(key: str, stage: dict[str, Any]) -> dict[str, Any]:
     gates = stage.get("gates") or {}
     extra = {k: gates[k] for k in ("primary_metric", "guardrails") if gates.get(k) is not None}

@@ -8,7 +8,6 @@ a pending approval, exactly as over the API.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,8 +29,8 @@ from campaigns.rollout import approvals, changes, plans, service
 from campaigns.rollout.audit import history
 from campaigns.rollout.machine import ACTIONS, ApprovalRequired, transition
 from campaigns.rollout.shadow import shadow_report
-from campaigns.rollout.status import list_rollouts, rollout_status
-from models import Campaign, Decision, Role, Rollout
+from campaigns.rollout.status import list_rollouts, rollout_status, where_now
+from models import Campaign, Decision, Role, Rollout, Segment
 
 DECISIONS_SHOWN = 50
 
@@ -134,7 +133,7 @@ def rollouts_act(rollout_id: int, action: str) -> Response:
             override_gates=request.form.get("override_gates") == "on",
         )
         session.commit()
-        flash(f"Done: {action}. The rollout is now {rollout.state}, stage {rollout.stage_index}.", "success")
+        flash(f"Done: {action}. The rollout is now {where_now(rollout)}.", "success")
     except ApprovalRequired as exc:
         session.rollback()
         rollout = service.get_rollout(session, rollout_id)
@@ -172,37 +171,44 @@ def rollouts_segment(rollout_id: int, segment_id: int, move: str) -> Response:
 @ui.route("/settings/rollout-plan", methods=["GET", "POST"])
 @require_role(Role.viewer)
 def rollout_plan_settings() -> str | Response | tuple[str, int]:
-    """The workspace's default plan: every new rollout starts from it (admins edit it)."""
+    """The workspace's default plan, as the same stage rows as a rollout's plan: every new rollout
+    starts from it (admins edit it). Every field's error shows at once, at its field."""
+    from app.ui.rollout_form import field_of, stages_from_form
+    from app.ui.rollout_form_values import posted_values, stage_rows
+    from app.ui.rollout_settings import _next_key
+    from campaigns.rollout.stages import STAGE_KINDS
+
     current = plans.workspace_plan(db())
-    error = ""
-    stages_text = json.dumps(current["stages"], indent=2)
+    errors: dict[str, str] = {}
+    rows = stage_rows(current["stages"])
     holdout_text = f"{current['holdout_bp'] / 100:g}"
     if request.method == "POST":
         if not _role().allows(Role.admin):
             abort(403)
-        stages_text = request.form.get("stages", "")
-        holdout_text = request.form.get("holdout_percent", "").strip()
+        form = request.form
+        rows, holdout_text = posted_values(form)["stages"], form.get("holdout_percent", "").strip()
+        stages = stages_from_form(form, errors)
+        holdout = 0
         try:
+            holdout = round(float(holdout_text.replace(",", ".")) * 100)
+        except ValueError:
+            errors["holdout_percent"] = f"{holdout_text!r} is not a percentage"
+        if not errors:
             try:
-                stages = json.loads(stages_text)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"not valid JSON: {exc.msg} (line {exc.lineno})", where="stages") from exc
-            try:
-                holdout = round(float(holdout_text) * 100)
-            except ValueError as exc:
-                raise InputError(f"{holdout_text!r} is not a percentage", where="holdout_percent") from exc
-            plans.set_workspace_plan(db(), {"stages": stages, "holdout_bp": holdout}, actor())
-            db().commit()
-            flash("Default plan saved: new rollouts start from it.", "success")
-            return redirect(url_for("ui.rollout_plan_settings"))
-        except (InputError, StateError) as exc:
-            db().rollback()
-            error = describe(exc)
+                plans.set_workspace_plan(db(), {"stages": stages, "holdout_bp": holdout}, actor())
+                db().commit()
+                flash("Default plan saved: new rollouts start from it.", "success")
+                return redirect(url_for("ui.rollout_plan_settings"))
+            except (InputError, StateError) as exc:
+                db().rollback()
+                where = field_of(exc.where, form) if isinstance(exc, InputError) else "stages"
+                errors[where or "stages"] = exc.message if isinstance(exc, InputError) else str(exc)
+    segments = db().execute(sa.select(Segment.id, Segment.name).order_by(Segment.name)).all()
     page = render_template(
-        "ui/rollout_plan_settings.html", stages=stages_text, holdout=holdout_text, error=error,
-        builtin=json.dumps(plans.builtin_plan()["stages"], indent=2),
+        "ui/rollout_plan_settings.html", stages=rows, holdout=holdout_text, errors=errors,
+        kinds=STAGE_KINDS, segments=[(int(i), str(n)) for i, n in segments], next_key=_next_key,
     )  # fmt: skip
-    return (page, 400) if error else page
+    return (page, 400) if errors else page
 
 
 @ui.route("/rollouts/<int:rollout_id>/evaluate", methods=["POST"])

@@ -42,13 +42,23 @@ def templates() -> str:
 
 
 def _editor(template: Template | None, values: dict[str, str], error: InputError | None = None) -> str:
-    field = (error.where or "").split(",")[0].strip() if error else ""
+    """The editor; after a refused save every problem shows at its field at once."""
+    problems = (error.details if error is not None and isinstance(error.details, list) else None) or (
+        [{"where": error.where, "error": error.message}] if error is not None else []
+    )
+    errors: dict[str, str] = {}
+    for problem in problems:
+        where = str(problem.get("where") or "")
+        field = where.split(",")[0].strip()
+        if field in (*FIELDS, "name") and field not in errors:
+            errors[field] = f"{where}: {problem.get('error')}" if "," in where else str(problem.get("error"))
     return render_template(
         "ui/template_edit.html",
         template=template,
         values=values,
-        error=describe(error) if error else "",
-        error_field=field if field in (*FIELDS, "name") else "",
+        error=describe(error) if error and len(problems) == 1 else "",
+        problems=len(problems),
+        errors=errors,
     )
 
 

@@ -135,30 +135,76 @@ SAMPLE_RECOMMENDATIONS = [
 ]
 
 
+def template_problems(subject: str, layout_html: str, control_html: str, ai_html: str) -> list[InputError]:
+    """Every problem of the four parts at once (each compiled on its own; the sample render in both
+    arms once they all compile), each naming its field and line."""
+    problems: list[InputError] = []
+    compiled: dict[str, JinjaTemplate] = {}
+    sources = {
+        "subject": subject,
+        "layout_html": layout_html,
+        "control_html": control_html,
+        "ai_html": ai_html,
+    }
+    for field, source in sources.items():
+        if field == "subject" and not source.strip():
+            problems.append(InputError("a subject is required", where="subject"))
+            continue
+        if field == "subject":
+            try:
+                check_text(source, "subject")  # a header: no line breaks or control characters
+            except InputError as exc:
+                problems.append(exc)
+                continue
+        if field == "layout_html" and not re.search(r"{{-?\s*content\b", source):
+            problems.append(
+                InputError(
+                    "the layout must print {{ content }} where the control or AI block goes", "layout_html"
+                )
+            )
+            continue
+        try:
+            compiled[field] = _compile(field, source)
+        except InputError as exc:
+            problems.append(exc)
+    if problems:
+        return problems
+    template = CompiledTemplate(
+        subject=compiled["subject"],
+        layout=compiled["layout_html"],
+        control=compiled["control_html"],
+        ai=compiled["ai_html"],
+    )
+    for ai in (False, True):
+        try:
+            render(template, ai=ai, contact=SAMPLE_CONTACT, recommendations=SAMPLE_RECOMMENDATIONS)
+        except SecurityError as exc:
+            problems.append(
+                InputError(f"not allowed in a template: {exc}", where="ai_html" if ai else "control_html")
+            )
+        except Exception as exc:
+            where = _error_line(exc, "ai_html" if ai else "control_html")
+            problems.append(InputError(f"the template fails when rendered: {exc}", where=where))
+    return problems
+
+
+def all_at_once(problems: list[InputError]) -> InputError:
+    """The first problem, carrying every one in `details` ([{"where", "error"}], as the API answers)."""
+    first = problems[0]
+    return InputError(
+        first.message, where=first.where, details=[{"where": p.where, "error": p.message} for p in problems]
+    )
+
+
 def validate_template(subject: str, layout_html: str, control_html: str, ai_html: str) -> CompiledTemplate:
     """Compile, check the layout has a content slot, and render a sample in both arms.
 
-    Raises InputError naming the field and line of the first problem.
+    Raises InputError naming the field and line of the first problem (all of them in `details`).
     """
-    if not subject.strip():
-        raise InputError("a subject is required", where="subject")
-    check_text(subject, "subject")  # a header: no line breaks or control characters
-    if not re.search(r"{{-?\s*content\b", layout_html):
-        raise InputError(
-            "the layout must print {{ content }} where the control or AI block goes", "layout_html"
-        )
-    compiled = compile_template(subject, layout_html, control_html, ai_html)
-    for ai in (False, True):
-        try:
-            render(compiled, ai=ai, contact=SAMPLE_CONTACT, recommendations=SAMPLE_RECOMMENDATIONS)
-        except SecurityError as exc:
-            raise InputError(
-                f"not allowed in a template: {exc}", where="ai_html" if ai else "control_html"
-            ) from exc
-        except Exception as exc:
-            where = _error_line(exc, "ai_html" if ai else "control_html")
-            raise InputError(f"the template fails when rendered: {exc}", where=where) from exc
-    return compiled
+    problems = template_problems(subject, layout_html, control_html, ai_html)
+    if problems:
+        raise all_at_once(problems)
+    return compile_template(subject, layout_html, control_html, ai_html)
 
 
 def _error_line(exc: BaseException, field: str) -> str:
@@ -190,6 +236,13 @@ def render(
         html = _render(compiled.layout, {**context, "content": content}, limit)
         subject = " ".join(_render(compiled.subject, context, limit).split())
     return Rendered(subject=subject, html=html)
+
+
+def render_subject(source: str, context: dict[str, Any]) -> str:
+    """One subject line on its own (compiled here, within the render limits)."""
+    settings = current_settings()
+    with WATCHDOG.deadline(settings.template_render_seconds):
+        return " ".join(_render(_compile("subject", source), context, settings.template_max_output).split())
 
 
 def _render(template: JinjaTemplate, context: dict[str, Any], limit: int) -> str:

@@ -14,8 +14,10 @@ from campaigns.content.render import (
     FIELDS,
     CompiledTemplate,
     Rendered,
+    all_at_once,
     contact_context,
     render,
+    template_problems,
     validate_template,
 )
 from campaigns.errors import InputError, NotFound
@@ -31,21 +33,28 @@ def save_template(session: Session, fields: dict[str, Any], template_id: int | N
     template = session.get(Template, template_id) if template_id is not None else Template()
     if template is None:
         raise NotFound(f"template {template_id} does not exist")
+    problems: list[InputError] = []  # every problem at once: a form shows each at its field
     name = str(fields.get("name", template.name or "")).strip()
     if not name:
-        raise InputError("a name is required", where="name")
+        problems.append(InputError("a name is required", where="name"))
     clash = session.scalar(sa.select(Template.id).where(Template.name == name, Template.id != template_id))
-    if clash is not None:
-        raise InputError(f"a template named {name!r} exists already", where="name")
+    if name and clash is not None:
+        problems.append(InputError(f"a template named {name!r} exists already", where="name"))
     values: dict[str, Any] = {f: fields.get(f, getattr(template, f, None)) for f in FIELDS}
+    usable = True
     for field, value in values.items():
         if value is None:
             values[field] = "{{ content }}" if field == "layout_html" else ""
         elif not isinstance(value, str):
-            raise InputError("must be a string", where=field)
+            problems.append(InputError("must be a string", where=field))
+            usable = False
         elif len(value.encode()) > (limit := current_settings().template_max_bytes):
-            raise InputError(f"is over {limit:,} bytes (TEMPLATE_MAX_BYTES)", where=field)
-    validate_template(**values)
+            problems.append(InputError(f"is over {limit:,} bytes (TEMPLATE_MAX_BYTES)", where=field))
+            usable = False
+    if usable:
+        problems += template_problems(**values)
+    if problems:
+        raise all_at_once(problems)
     template.name = name
     for field, value in values.items():
         setattr(template, field, value)
@@ -96,3 +105,26 @@ def preview(session: Session, template_id: int, contact_id: int | None, ai: bool
         recommendations=recommendations,
         extra={"unsubscribe_url": "#unsubscribe"},
     )
+
+
+def sample_subject(source: str) -> str:
+    """A subject line as the sample contact would read it (control arm): what lists and pages show
+    instead of its Jinja source. A subject that fails to render shows as its source."""
+    from campaigns.content.render import SAMPLE_CONTACT, render_subject
+
+    if "{" not in source:
+        return source
+    key = ("subject", source)
+    hit = _subjects.get(key)
+    if hit is None:
+        try:
+            hit = render_subject(source, {"contact": dict(SAMPLE_CONTACT), "recommendations": []})
+        except Exception:  # a broken or over-limit subject shows as written
+            hit = source
+        _subjects[key] = hit
+        if len(_subjects) > _CACHE_SIZE:
+            _subjects.popitem(last=False)
+    return hit
+
+
+_subjects: OrderedDict[tuple[str, str], str] = OrderedDict()

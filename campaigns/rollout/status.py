@@ -31,6 +31,22 @@ def current_exposure_bp(rollout: Rollout) -> int:
     return min(exposure_after(rollout, stages, rollout.stage_index), BASIS_POINTS - rollout.holdout_bp)
 
 
+def where_now(rollout: Rollout) -> str:
+    """The rollout's state and stage as its page says them: "rolled back at stage 1% (1 of 6), AI
+    exposure now 0%" (never the raw `rolled_back` or a 0-based stage index)."""
+    stages = list(rollout.stages or [])
+    state = str(rollout.state).replace("_", " ")
+    text = state
+    if 0 <= rollout.stage_index < len(stages) and rollout.state not in ("draft", "completed"):
+        stage = stages[rollout.stage_index]
+        name = str(stage.get("name", "")) if isinstance(stage, dict) else ""
+        where = f"{rollout.stage_index + 1} of {len(stages)}"
+        text += f" at stage {name} ({where})" if name else f" at stage {where}"
+    exposure = current_exposure_bp(rollout)
+    text += f", AI exposure now {exposure / 100:g}%"
+    return text + (", kill switch on" if rollout.killed else "")
+
+
 def rollout_summary(rollout: Rollout) -> dict[str, Any]:
     """The row without database reads: for lists."""
     stages = list(rollout.stages or [])

@@ -41,6 +41,22 @@ class PlannedBatch:
         return f"send-{self.campaign_id}-{self.wave_id}-{self.batch}"
 
 
+def wave_selection(
+    session: Session, campaign: Campaign, limit: int | None, now: datetime, spread: bool = False
+) -> sa.Select[Any]:
+    """The contact ids (`contact_id`) a wave of `limit` would take now. A limit picks a slice spread
+    over the whole audience (`spread` orders the same way without one)."""
+    audience = campaign_audience(session, campaign, now).order_by(None).subquery()
+    already = sa.exists().where(Send.campaign_id == campaign.id, Send.contact_id == audience.c.id)
+    picked_query = sa.select(audience.c.id.label("contact_id")).where(~already)
+    if limit is not None or spread:
+        order = ((audience.c.id * _SPREAD) % 4_294_967_296, audience.c.id)
+        picked_query = picked_query.order_by(*order)
+    if limit is not None:
+        picked_query = picked_query.limit(limit)
+    return picked_query
+
+
 def plan_wave(
     session: Session,
     campaign_id: int,
@@ -75,13 +91,7 @@ def plan_wave(
     # The audience without its ORDER BY (a sort nobody needs inside the subquery), minus contacts
     # already in the ledger as an anti-join (NOT EXISTS; NOT IN cannot be one), hash-ordered only
     # when a limit picks a slice; the rows are numbered into batches in the same statement.
-    audience = campaign_audience(session, campaign, now).order_by(None).subquery()
-    already = sa.exists().where(Send.campaign_id == campaign_id, Send.contact_id == audience.c.id)
-    picked_query = sa.select(audience.c.id.label("contact_id")).where(~already)
-    if limit is not None:
-        order = ((audience.c.id * _SPREAD) % 4_294_967_296, audience.c.id)
-        picked_query = picked_query.order_by(*order).limit(limit)
-    picked = picked_query.subquery()
+    picked = wave_selection(session, campaign, limit, now).subquery()
     position = sa.func.row_number().over(order_by=picked.c.contact_id) - 1
     rows = sa.select(
         sa.literal(campaign_id),

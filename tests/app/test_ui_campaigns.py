@@ -3,6 +3,7 @@ through a real rq worker to the SMTP sink, and the results per arm and the repor
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -88,7 +89,24 @@ def test_create_with_ai_send_wave_and_see_results(
         rollout = db().get(Rollout, campaign.rollout_id)
         assert rollout is not None and rollout.holdout_bp == 1000 and rollout.plan == "manual"
         assert [s["exposure_bp"] for s in rollout.stages] == [5000]  # one stage, chosen explicitly
-    sent = marketer.post(f"{detail_url}/waves", data={"limit": "40"}, follow_redirects=True)
+    # the campaign page's button asks first: how many, in which arms, to which segment, when
+    unconfirmed = marketer.post(f"{detail_url}/waves", data={"limit": "40"})
+    assert unconfirmed.status_code == 302 and "/waves/confirm?limit=40" in unconfirmed.headers["Location"]
+    with app.app_context():
+        assert db().query(Send).count() == 0  # nothing planned, nothing queued
+    confirm = marketer.get(f"{detail_url}/waves/confirm?limit=40").get_data(as_text=True)
+    assert "<strong data-wave-contacts>40</strong>" in confirm
+    assert "AI (AI content)" in confirm and "control (control content)" in confirm
+    assert "holdout (control content, never AI)" in confirm
+    assert "everyone who can be sent to" in confirm and "Now: the batches are queued" in confirm
+    assert "Send to 40 contacts now" in confirm
+    arms = [int(n.replace(",", "")) for n in re.findall(r"<li>([\d,]+) ", confirm)]
+    assert sum(arms) == 40
+    with app.app_context():
+        assert db().query(Send).count() == 0  # the confirmation page writes nothing
+    bad = marketer.get(f"{detail_url}/waves/confirm?limit=zero", follow_redirects=True)
+    assert "limit: not a whole number" in bad.get_data(as_text=True)
+    sent = marketer.post(f"{detail_url}/waves", data={"limit": "40", "confirmed": "1"}, follow_redirects=True)
     assert "Wave 1 started: 40 contacts" in sent.get_data(as_text=True)
     assert marketer.get(f"{detail_url}/progress").get_json()["finished"] is False
     drain(app)

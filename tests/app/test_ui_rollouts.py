@@ -4,6 +4,7 @@ applies it, the kill switch, decisions with evidence on the panel and the dashbo
 from __future__ import annotations
 
 import html
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,7 +62,10 @@ def act(client: FlaskClient, rollout_id: int, action: str, reason: str = "becaus
 
 def test_start_advance_needs_an_approver_who_did_not_ask(app: Flask, rollout_id: int) -> None:
     marketer = login(app, "marketer")
-    assert "The rollout is now ramping, stage 0" in act(marketer, rollout_id, "start")
+    started = act(marketer, rollout_id, "start")
+    assert re.search(
+        r"The rollout is now ramping at stage \S+ \(1 of \d\), AI exposure now [\d.]+%", started
+    ), started
     refused = act(marketer, rollout_id, "advance", "too early")
     assert "no recipient of this stage has matured yet" in refused
     with app.app_context():
@@ -78,7 +82,10 @@ def test_start_advance_needs_an_approver_who_did_not_ask(app: Flask, rollout_id:
     done = approver.post(
         f"/approvals/{approval.id}/approve", data={"reason": "numbers hold"}, follow_redirects=True
     )
-    assert "Approved and applied: the rollout is now ramping, stage 1" in done.get_data(as_text=True)
+    assert re.search(
+        r"Approved and applied: the rollout is now ramping at stage \S+ \(2 of \d\)",
+        done.get_data(as_text=True),
+    )
     with app.app_context():
         rollout = db().get(Rollout, rollout_id)
         assert rollout is not None and rollout.stage_index == 1
@@ -313,7 +320,12 @@ def test_manual_plan_maturation_and_segment_buttons_on_the_control_panel(app: Fl
         follow_redirects=True,
     ).get_data(as_text=True)
     assert f"Segment {segment_id} excluded" in done and f'id="segment-{segment_id}-include"' in done
-    act(marketer, rollout_id, "rollback", "stop")
+    rolled = act(marketer, rollout_id, "rollback", "stop")
+    # the flash says it as the page does: "rolled back", the stage by its name, the exposure now
+    assert re.search(
+        r"The rollout is now rolled back at stage \S+ \(1 of \d\), AI exposure now 0%", rolled
+    ), rolled
+    assert "rolled_back" not in rolled.split('role="status"')[1][:300]
     again = marketer.post(
         f"/rollouts/{rollout_id}/segments/{segment_id}/include",
         data={"reason": "fixed"},
@@ -329,20 +341,45 @@ def test_manual_plan_maturation_and_segment_buttons_on_the_control_panel(app: Fl
     ).status_code in (302, 403)
 
 
+def _stage_rows(*rows: tuple[str, str, str, str, str]) -> dict[str, list[str]]:
+    """The default plan's form as posted: one row per stage (name, exposure %, recipients, events, hours)."""
+    data: dict[str, list[str]] = {"stage_key": []}
+    for i, (name, exposure, recipients, events, hours) in enumerate(rows):
+        data["stage_key"].append(str(i))
+        for key, value in (("name", name), ("kind", "percent"), ("exposure", exposure),
+                           ("min_recipients", recipients), ("min_events", events), ("min_hours", hours)):  # fmt: skip
+            data[f"stage-{i}-{key}"] = [value]
+    return data
+
+
 def test_default_plan_settings_page(app: Flask, rollout_id: int) -> None:
     admin, marketer = login(app, "admin"), login(app, "marketer")
     page = html.unescape(marketer.get("/settings/rollout-plan").get_data(as_text=True))
-    assert "Default rollout plan" in page and '"exposure_bp": 100,' in page and "readonly" in page
-    assert (
-        marketer.post("/settings/rollout-plan", data={"stages": "[]", "holdout_percent": "5"}).status_code
-        == 403
+    # the same stage rows as a rollout's plan, not a JSON textarea; read-only for a marketer
+    assert "Default rollout plan" in page and 'id="stage-rows"' in page and "<textarea" not in page
+    assert 'name="stage-5-exposure" value="100"' in page and "<fieldset disabled>" in page
+    assert marketer.post("/settings/rollout-plan", data=_stage_rows()).status_code == 403
+    # every field's error at once, each at its field
+    bad = admin.post(
+        "/settings/rollout-plan",
+        data={**_stage_rows(("3%", "abc", "900", "10", "24"), ("30%", "30", "-5", "10", "24")),
+              "holdout_percent": "lots"},
+    )  # fmt: skip
+    text = bad.get_data(as_text=True)
+    assert bad.status_code == 400 and "3 problems to fix" in text
+    assert 'id="stage-0-exposure-error"' in text and 'id="stage-1-min_recipients-error"' in text
+    assert 'id="f-holdout_percent-error"' in text and 'value="abc"' in text  # what was typed stays
+    one_stage = admin.post(
+        "/settings/rollout-plan", data={**_stage_rows(("1%", "1", "0", "0", "0")), "holdout_percent": "5"}
     )
-    bad = admin.post("/settings/rollout-plan", data={"stages": '[{"kind": "percent", "exposure_bp": 100}]',
-                                                     "holdout_percent": "5"})  # fmt: skip
-    assert bad.status_code == 400 and "not a staged plan" in bad.get_data(as_text=True)
-    plan = '[{"kind": "percent", "exposure_bp": 300, "gates": {"min_recipients_per_arm": 900}}, {"kind": "percent", "exposure_bp": 3000, "gates": {"min_recipients_per_arm": 900}}]'
+    assert one_stage.status_code == 400 and "not a staged plan" in one_stage.get_data(as_text=True)
     saved = admin.post(
-        "/settings/rollout-plan", data={"stages": plan, "holdout_percent": "8"}, follow_redirects=True
+        "/settings/rollout-plan",
+        data={
+            **_stage_rows(("3%", "3", "900", "10", "24"), ("30%", "30", "900", "10", "24")),
+            "holdout_percent": "8",
+        },
+        follow_redirects=True,
     )
     assert "Default plan saved" in saved.get_data(as_text=True)
     new_form = html.unescape(marketer.get("/rollouts/new").get_data(as_text=True))

@@ -68,3 +68,39 @@ def test_catalog_lists_and_excludes_items(app: Flask, marketer: FlaskClient) -> 
     marketer.post(f"/catalog/{item_id}/enabled", data={"enabled": "0"})
     with app.app_context():
         assert db().get(Item, item_id).enabled is False  # type: ignore[union-attr]
+
+
+def test_lists_show_the_subject_rendered_not_its_jinja(app: Flask, marketer: FlaskClient) -> None:
+    from tests.factories import add_campaign
+
+    assert marketer.post("/templates/new", data=GOOD).status_code == 302
+    broken = {**GOOD, "name": "Odd", "subject": "{{ contact.first_name|upper }} {% if %}"}  # refused on save
+    assert marketer.post("/templates/new", data=broken).status_code == 400
+    listing = marketer.get("/templates").get_data(as_text=True)
+    assert "<td>Hello Sample</td>" in listing and "{{ contact.first_name }}" not in listing
+    with app.app_context():
+        template = db().query(Template).one()
+        campaign = add_campaign(db(), template.id)
+    page = marketer.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    assert "Hello Sample" in page and "for a sample contact" in page
+    from campaigns.content.templates import sample_subject
+
+    with app.app_context():
+        assert sample_subject("{% for i in range(10**9) %}x{% endfor %}").startswith(
+            "{% for"
+        )  # over the limit
+        assert sample_subject("{{ broken") == "{{ broken"
+        assert sample_subject("Plain") == "Plain"
+
+
+def test_every_field_error_at_once(app: Flask, marketer: FlaskClient) -> None:
+    broken = {**GOOD, "name": "", "subject": "Hi {{ contact.first_name", "layout_html": "<html></html>",
+              "ai_html": "{% for item in recommendations %}"}  # fmt: skip
+    page = marketer.post("/templates/new", data=broken)
+    text = page.get_data(as_text=True)
+    assert page.status_code == 400 and "4 problems to fix" in text
+    for field in ("name", "subject", "layout_html", "ai_html"):
+        assert f'id="f-{field}-error"' in text, field
+    assert 'id="f-control_html-error"' not in text
+    with app.app_context():
+        assert db().query(Template).count() == 0

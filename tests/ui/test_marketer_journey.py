@@ -5,6 +5,7 @@ through a real rq worker to a real SMTP server, and see results per arm, decisio
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -111,6 +112,7 @@ def test_marketer_journey(
     page.get_by_role("button", name="Create campaign").click()
     expect(page.get_by_role("status")).to_contain_text("Created campaign Spring picks")
     page.get_by_role("button", name="Send wave").click()
+    page.get_by_role("button", name=re.compile(r"^Send to [\d,]+ contacts now$")).click()  # the confirmation
     expect(page.get_by_role("status")).to_contain_text("Wave 1 started: 40 contacts")
     expect(page.locator("#send-progress")).to_contain_text("sending")
     assert run_jobs() > 0

@@ -55,7 +55,9 @@ def test_approver_approves_a_stage(app: Flask, login: Callable[[str], Any]) -> N
     screenshot(approver, "approvals")
     approver.get_by_label("Your reason").fill("metrics and guardrails hold")
     approver.get_by_role("button", name="Approve and apply").click()
-    expect(approver.get_by_role("status").first).to_contain_text("the rollout is now ramping, stage 1")
+    expect(approver.get_by_role("status").first).to_contain_text(
+        re.compile(r"the rollout is now ramping at stage \S+ \(2 of")
+    )
     approver.goto(f"/rollouts/{rollout_id}")
     expect(approver.locator("#exposure-now")).to_have_text("50%")
     expect(approver.locator("ol.timeline li.current")).to_contain_text("50%")
@@ -79,6 +81,9 @@ def test_kill_switch_from_the_ui(
     marketer.goto(f"/campaigns/{campaign_id}")
     marketer.get_by_label("Contacts in this wave").fill("10")
     marketer.get_by_role("button", name="Send wave").click()
+    marketer.get_by_role(
+        "button", name=re.compile(r"^Send to [\d,]+ contacts now$")
+    ).click()  # the confirmation
     expect(marketer.get_by_role("status").first).to_contain_text("Wave 1 started")
     run_jobs()
     expect(marketer.locator("#send-progress")).to_contain_text("10 of 10 processed: done")
@@ -95,6 +100,9 @@ def test_kill_switch_from_the_ui(
 
     marketer.goto(f"/campaigns/{campaign_id}")
     marketer.get_by_role("button", name="Send wave").click()
+    marketer.get_by_role(
+        "button", name=re.compile(r"^Send to [\d,]+ contacts now$")
+    ).click()  # the confirmation
     run_jobs()
     contents: dict[int, set[str]] = {}
     with app.app_context():
@@ -132,6 +140,7 @@ def test_a_wave_finishing_does_not_undo_a_click_on_a_link(
     page = login("marketer")
     page.goto(f"/campaigns/{campaign_id}")
     page.get_by_role("button", name="Send wave").click()
+    page.get_by_role("button", name=re.compile(r"^Send to [\d,]+ contacts now$")).click()  # the confirmation
     expect(page.get_by_role("status").first).to_contain_text("Wave 1 started")
     held_polls: list[Any] = []
     held_pages: list[Any] = []

@@ -181,6 +181,17 @@
     };
   };
 
+  /* A long vertical axis title in lines of about 20 characters: never clipped by a short chart. */
+  function axisLines(text) {
+    const lines = [];
+    (text || "").split(" ").forEach((word) => {
+      const last = lines.length - 1;
+      if (last >= 0 && (lines[last] + " " + word).length <= 20) lines[last] += " " + word;
+      else lines.push(word);
+    });
+    return lines.length > 1 ? lines : text;
+  }
+
   function armSeries(spec) {
     const datasets = [];
     spec.arms.forEach((arm, i) => {
@@ -207,7 +218,7 @@
       data: { datasets },
       options: {
         ...baseOptions(spec),
-        scales: { x: xAxis(spec), y: { title: { display: !!spec.y_label, text: spec.y_label }, ticks: { callback: (v) => formatValue(spec.format, v) } } },
+        scales: { x: xAxis(spec), y: { title: { display: !!spec.y_label, text: axisLines(spec.y_label) }, ticks: { callback: (v) => formatValue(spec.format, v) } } },
       },
     };
   }
@@ -350,8 +361,33 @@
     show();
   }
 
+  /* A box that scrolls sideways (a wide table on a small screen) must take keyboard focus, so that
+     the arrow keys scroll it (WCAG 2.1.1): tabindex=0 with a name, only while it does overflow. */
+  const SCROLLERS = ".table-wrap, .table-scroll, details.chart-data, pre";
+  function focusableScrollers(root) {
+    (root || document).querySelectorAll(SCROLLERS).forEach((box) => {
+      const overflows = box.scrollWidth > box.clientWidth + 1;
+      if (overflows && !box.hasAttribute("tabindex")) {
+        const caption = box.querySelector("caption");
+        const heading = box.closest("section, figure, .card");
+        const named = heading && heading.querySelector("h2, h3, figcaption");
+        const label = (caption || named || { textContent: "" }).textContent.trim() || "Table";
+        box.setAttribute("tabindex", "0");
+        box.setAttribute("role", "region");
+        box.setAttribute("aria-label", label + " (scrolls sideways)");
+        box.dataset.scrollerAdded = "1";
+      } else if (!overflows && box.dataset.scrollerAdded) {
+        box.removeAttribute("tabindex");
+        box.removeAttribute("role");
+        box.removeAttribute("aria-label");
+        delete box.dataset.scrollerAdded;
+      }
+    });
+  }
+
   /* Everything a page (or a part swapped in by refreshInPlace) needs once its HTML is there. */
   function enhance(root) {
+    focusableScrollers(root);
     root.querySelectorAll("input[data-browser-timezone]").forEach(fillTimezone);
     root.querySelectorAll("form[data-live-count]").forEach(liveCount);
     root.querySelectorAll("[data-progress-url]").forEach(pollProgress);
@@ -362,6 +398,12 @@
 
   window.addEventListener("DOMContentLoaded", () => {
     enhance(document);
+    let resizing = 0;
+    window.addEventListener("resize", () => {
+      clearTimeout(resizing);
+      resizing = setTimeout(() => focusableScrollers(document), 100);
+    });
+    document.addEventListener("toggle", () => focusableScrollers(document), true); // <details> opened
     window.addEventListener("beforeprint", () => {
       document.querySelectorAll("canvas[data-chart]").forEach((c) => c.chart && c.chart.resize());
     });

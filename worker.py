@@ -91,6 +91,11 @@ class MailrampWorker(SimpleWorker):
             if self._stopping.is_set() and scheduler._process is not None and scheduler._process.is_alive():
                 self.stop_scheduler()  # started in the instant the stop came: stop it again
 
+    def unsubscribe(self) -> None:
+        from campaigns.ops import queues
+
+        queues.quick_unsubscribe(self)
+
 
 def build() -> Any:
     from app import create_app

@@ -25,6 +25,20 @@ from models import Base
 from models.db import make_engine
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _workers_stop_without_waiting() -> Iterator[None]:
+    """Burst workers in tests stop as the product's do (`quick_unsubscribe`), not after rq's wait of
+    up to 60 s for its command channel's thread."""
+    from rq.worker.base import BaseWorker
+
+    from campaigns.ops.queues import quick_unsubscribe
+
+    original = BaseWorker.unsubscribe
+    BaseWorker.unsubscribe = quick_unsubscribe  # type: ignore[method-assign]
+    yield
+    BaseWorker.unsubscribe = original  # type: ignore[method-assign]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

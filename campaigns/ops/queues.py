@@ -58,6 +58,16 @@ class Job(rq_job.Job):
         return super().func
 
 
+def quick_unsubscribe(worker: Any) -> None:
+    """What a stopping rq worker does with its command channel, without rq's unbounded wait: rq 3.0
+    joins its pubsub thread with no time limit, and that thread may have just read the UNSUBSCRIBE
+    and gone back to waiting up to 60 s for a subscription. It is a daemon thread: let it lapse."""
+    if worker.pubsub_thread:
+        worker.pubsub.unsubscribe()
+        worker.pubsub_thread.stop(timeout=1)
+        worker.pubsub.close()
+
+
 def queue_name(prefix: str, kind: str) -> str:
     if kind not in ALL:
         raise ValueError(f"unknown queue kind {kind!r}; one of {', '.join(ALL)}")

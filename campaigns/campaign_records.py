@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from croniter import croniter
 from sqlalchemy.orm import Session
 
-from campaigns.errors import InputError, NotFound
+from campaigns.errors import InputError, NotFound, all_at_once
 from campaigns.sending.headers import check_text
 from models import Campaign, CampaignLink, Rollout, Segment, Template
 from models.db import dialect_insert
@@ -74,45 +74,77 @@ def default_stages(exposure_bp: int) -> list[dict[str, Any]]:
     return [{"name": f"{exposure_bp / 100:g}%", "kind": "percent", "exposure_bp": exposure_bp, "gates": {}}]
 
 
-def create_campaign(session: Session, payload: dict[str, Any], actor: str) -> Campaign:
-    name = str(payload.get("name", "")).strip()
-    if not name:
-        raise InputError("a name is required", where="name")
-    template_id = payload.get("template_id")
-    if not isinstance(template_id, int) or session.get(Template, template_id) is None:
-        raise InputError(f"no template with id {template_id!r}", where="template_id")
-    segment_id = payload.get("segment_id")
-    if segment_id is not None and (
-        not isinstance(segment_id, int) or session.get(Segment, segment_id) is None
-    ):
-        raise InputError(f"no segment with id {segment_id!r}", where="segment_id")
-    wave_size = payload.get("wave_size")
-    if wave_size is not None and (not isinstance(wave_size, int) or wave_size < 1):
-        raise InputError("must be a positive whole number of contacts", where="wave_size")
-    from campaigns.recommender.rules import CampaignRules
+def _campaign_fields(session: Session, payload: dict[str, Any], problems: list[InputError]) -> dict[str, Any]:
+    """The campaign's own fields, checked one by one: every problem is collected, not just the first."""
+    fields: dict[str, Any] = {}
 
-    rules = payload.get("recommendation_rules") or {}
-    if not isinstance(rules, dict):
-        raise InputError(
-            "must be an object like {categories: [...], max_price: 20}", where="recommendation_rules"
-        )
+    def check(key: str, read: Any) -> None:
+        try:
+            fields[key] = read()
+        except InputError as exc:
+            problems.append(exc)
+
+    def name() -> str:
+        value = str(payload.get("name", "")).strip()
+        if not value:
+            raise InputError("a name is required", where="name")
+        return value
+
+    def template_id() -> int:
+        value = payload.get("template_id")
+        if not isinstance(value, int) or session.get(Template, value) is None:
+            raise InputError(f"no template with id {value!r}", where="template_id")
+        return value
+
+    def segment_id() -> int | None:
+        value = payload.get("segment_id")
+        if value is not None and (not isinstance(value, int) or session.get(Segment, value) is None):
+            raise InputError(f"no segment with id {value!r}", where="segment_id")
+        return value
+
+    def wave_size() -> int | None:
+        value = payload.get("wave_size")
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise InputError("must be a positive whole number of contacts", where="wave_size")
+        return value
+
+    def rules() -> dict[str, Any]:
+        from campaigns.recommender.rules import CampaignRules
+
+        value = payload.get("recommendation_rules") or {}
+        if not isinstance(value, dict):
+            raise InputError(
+                "must be an object like {categories: [...], max_price: 20}", where="recommendation_rules"
+            )
+        try:
+            CampaignRules.from_mapping(value)
+        except InputError as exc:
+            raise InputError(exc.message, where="recommendation_" + exc.where) from exc
+        return value
+
+    check("name", name)
+    check("template_id", template_id)
+    check("segment_id", segment_id)
+    check("wave_size", wave_size)
+    check("recommendation_rules", rules)
+    check("subject", lambda: check_text(str(payload.get("subject", "")), "subject"))
+    check("from_email", lambda: _email(payload.get("from_email"), "from_email"))
+    check("from_name", lambda: check_text(str(payload.get("from_name", "")), "from_name"))
+    return fields
+
+
+def create_campaign(session: Session, payload: dict[str, Any], actor: str) -> Campaign:
+    """A campaign (and its rollout, from `ai`). A refusal names the first problem and carries every
+    problem of the campaign's own fields in `details`, so a form shows them all at once."""
+    problems: list[InputError] = []
+    fields = _campaign_fields(session, payload, problems)
+    campaign = Campaign(**fields, series=str(payload.get("series", "")), created_by=actor)
     try:
-        CampaignRules.from_mapping(rules)
+        _schedule(campaign, payload.get("schedule") or {})
     except InputError as exc:
-        raise InputError(exc.message, where="recommendation_" + exc.where) from exc
-    campaign = Campaign(
-        name=name,
-        recommendation_rules=rules,
-        template_id=template_id,
-        segment_id=segment_id,
-        subject=check_text(str(payload.get("subject", "")), "subject"),
-        from_email=_email(payload.get("from_email"), "from_email"),
-        from_name=check_text(str(payload.get("from_name", "")), "from_name"),
-        wave_size=wave_size,
-        series=str(payload.get("series", "")),
-        created_by=actor,
-    )
-    _schedule(campaign, payload.get("schedule") or {})
+        problems.append(exc)
+    if problems:
+        raise all_at_once(problems)
     campaign.rollout_id = _rollout_for(session, payload, campaign, actor)
     campaign.status = "scheduled" if (campaign.send_at or campaign.cron) else "draft"
     session.add(campaign)

@@ -15,6 +15,14 @@ class InputError(ValueError):
         self.details = details
 
 
+def all_at_once(problems: list[InputError]) -> InputError:
+    """The first problem, carrying every one in `details` ([{"where", "error"}], as the API answers)."""
+    first = problems[0]
+    return InputError(
+        first.message, where=first.where, details=[{"where": p.where, "error": p.message} for p in problems]
+    )
+
+
 class StateError(RuntimeError):
     """An action not allowed in the current state (an invalid rollout transition, a sent campaign...)."""
 

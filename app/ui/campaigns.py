@@ -50,8 +50,44 @@ def campaigns() -> str:
     return render_template("ui/campaigns.html", rows=rows)
 
 
-def _form_context(error: str = "") -> dict[str, Any]:
+# The campaign form's fields by the engine's `where` (a problem elsewhere shows at the top only).
+_FORM_FIELDS = {
+    "name": "name",
+    "template_id": "template_id",
+    "segment_id": "segment_id",
+    "from_email": "from_email",
+    "from_name": "from_name",
+    "subject": "subject",
+    "wave_size": "wave_size",
+    "schedule.send_at": "send_at",
+    "schedule.cron": "cron",
+    "schedule.timezone": "timezone",
+}
+
+
+def _field_errors(error: InputError) -> dict[str, str]:
+    """Every problem the engine found, at its field (the template form does the same)."""
+    problems = (
+        error.details if isinstance(error.details, list) else [{"where": error.where, "error": error.message}]
+    )
+    errors: dict[str, str] = {}
+    for problem in problems:
+        field = _FORM_FIELDS.get(str(problem.get("where") or ""))
+        if field is not None and field not in errors:
+            errors[field] = str(problem.get("error"))
+    return errors
+
+
+def _form_context(error: InputError | None = None) -> dict[str, Any]:
+    errors = _field_errors(error) if error is not None else {}
+    problems = (
+        len(error.details)
+        if error is not None and isinstance(error.details, list)
+        else int(error is not None)
+    )
     return {
+        "errors": errors,
+        "problems": problems,
         "templates": db().scalars(sa.select(Template).order_by(Template.name)).all(),
         "segments": db().scalars(sa.select(Segment).order_by(Segment.name)).all(),
         "rollouts": db()
@@ -66,7 +102,7 @@ def _form_context(error: str = "") -> dict[str, Any]:
         "timezones": sorted(available_timezones()),
         "categories": [c for c, _ in catalog.categories(db()) if c],
         "common_timezones": COMMON_TIMEZONES,
-        "error": error,
+        "error": describe(error) if error is not None and problems == 1 else "",
         "form": request.form,
     }
 
@@ -84,7 +120,7 @@ def campaigns_create() -> BaseResponse | tuple[str, int]:
         campaign = engine.create_campaign(db(), campaign_payload(request.form), actor())
     except InputError as exc:
         db().rollback()
-        return render_template("ui/campaign_new.html", **_form_context(describe(exc))), 400
+        return render_template("ui/campaign_new.html", **_form_context(exc)), 400
     return perform(
         lambda: campaign,
         success=lambda c: f"Created campaign {c.name}.",

@@ -31,7 +31,7 @@ from campaigns.content.render_limits import (
     joined,
     sized,
 )
-from campaigns.errors import InputError
+from campaigns.errors import InputError, all_at_once
 from campaigns.runtime import current_settings
 from campaigns.sending.headers import check_text
 
@@ -186,14 +186,6 @@ def template_problems(subject: str, layout_html: str, control_html: str, ai_html
             where = _error_line(exc, "ai_html" if ai else "control_html")
             problems.append(InputError(f"the template fails when rendered: {exc}", where=where))
     return problems
-
-
-def all_at_once(problems: list[InputError]) -> InputError:
-    """The first problem, carrying every one in `details` ([{"where", "error"}], as the API answers)."""
-    first = problems[0]
-    return InputError(
-        first.message, where=first.where, details=[{"where": p.where, "error": p.message} for p in problems]
-    )
 
 
 def validate_template(subject: str, layout_html: str, control_html: str, ai_html: str) -> CompiledTemplate:

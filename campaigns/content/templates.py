@@ -14,13 +14,12 @@ from campaigns.content.render import (
     FIELDS,
     CompiledTemplate,
     Rendered,
-    all_at_once,
     contact_context,
     render,
     template_problems,
     validate_template,
 )
-from campaigns.errors import InputError, NotFound
+from campaigns.errors import InputError, NotFound, all_at_once
 from campaigns.runtime import current_settings
 from models import Contact, Template
 

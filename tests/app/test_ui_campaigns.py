@@ -149,3 +149,33 @@ def test_the_form_refuses_a_from_name_that_would_add_a_header(
         assert page.status_code == 400
         assert "from_name: must not contain line breaks or control characters" in page.get_data(as_text=True)
     assert session.query(Campaign).count() == 0
+
+
+def test_every_field_error_shows_at_once(app: Flask, marketer: FlaskClient, session: Session) -> None:
+    """Three problems in one post: each at its own field, in one round (not one after the other)."""
+    template = add_template(session)
+    page = marketer.post(
+        "/campaigns/new",
+        data=form(template.id, name="", from_email="not an address", timezone="Mars/Olympus"),
+    )
+    assert page.status_code == 400
+    text = page.get_data(as_text=True)
+    assert "3 problems to fix: each is shown at its field." in text
+    for field in ("f-name-error", "f-from_email-error", "f-timezone-error"):
+        assert f'id="{field}"' in text, field
+    assert "a name is required" in text and "unknown timezone" in text
+    assert session.query(Campaign).count() == 0
+
+
+def test_the_api_lists_every_problem_of_a_campaign(app: Flask, session: Session) -> None:
+    from campaigns.campaign_records import create_campaign
+    from campaigns.errors import InputError
+
+    template = add_template(session)
+    with pytest.raises(InputError) as refused:
+        create_campaign(
+            session,
+            {"name": " ", "template_id": template.id, "from_email": "", "wave_size": 0},
+            "tester",
+        )
+    assert [d["where"] for d in refused.value.details] == ["name", "wave_size", "from_email"]

@@ -8,6 +8,7 @@ from flask import Response, jsonify, request
 from pydantic import Field
 
 from app.api.responses import ContactPage, SuppressionOut, SuppressionPage
+from app.api.responses_people import ContactWithSends
 from app.api.schema import BIGINT_MAX, ApiModel, QueryModel
 from app.api.spec import route
 from app.extensions import db
@@ -150,6 +151,7 @@ def contacts_create(body: ContactIn) -> tuple[Response, int]:
     role=Role.viewer,
     summary="A contact with its arm history (every send: campaign, arm, state, sent_at, outcomes)",
     tag="contacts",
+    response=ContactWithSends,
 )
 def contacts_get(contact_id: int) -> Response:
     session = db()

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from flask import Response, jsonify, request
 from pydantic import Field, field_validator
 
+from app.api.responses_people import ImportRunList
 from app.api.schema import QueryModel
 from app.api.spec import route
 from app.auth import actor
@@ -181,6 +182,7 @@ upload_route(
     summary="Recent import runs (without their error lists)",
     query=RunsQuery,
     tag="imports",
+    response=ImportRunList,
 )
 def imports_list(query: RunsQuery) -> Response:
     select = sa.select(ImportRun).order_by(ImportRun.id.desc())

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from flask import Response, jsonify
 from pydantic import Field, field_validator
 
+from app.api.responses_people import DriftOut, RecommendationPreview, TrainingQueued
 from app.api.schema import ApiModel, QueryModel
 from app.api.spec import route
 from app.auth import actor
@@ -126,6 +127,7 @@ def models_get(version_id: int) -> Response:
     body=TrainIn,
     tag="models",
     status=202,
+    response=TrainingQueued,
 )
 def models_train(body: TrainIn) -> tuple[Response, int]:
     job_id = jobs.enqueue_training(get_runtime(), body.kind, body.params, actor(), body.window_days)
@@ -154,6 +156,7 @@ def models_promote(version_id: int, body: PromoteIn) -> Response:
     role=Role.viewer,
     summary="The version's last drift report (country mix and price PSI, unknown contacts and items)",
     tag="models",
+    response=DriftOut,
 )
 def models_drift(version_id: int) -> Response:
     version = registry.get(db(), version_id)
@@ -166,6 +169,7 @@ def models_drift(version_id: int) -> Response:
     role=Role.marketer,
     summary="Re-measure drift against today's contacts and catalog, and store it",
     tag="models",
+    response=DriftOut,
 )
 def models_drift_measure(version_id: int) -> Response:
     session = db()
@@ -181,6 +185,7 @@ def models_drift_measure(version_id: int) -> Response:
     summary="What this version would recommend to a contact now (shadow preview; nothing stored or sent)",
     query=RecommendQuery,
     tag="models",
+    response=RecommendationPreview,
 )
 def models_recommend(version_id: int, contact_id: int, query: RecommendQuery) -> Response:
     session = db()

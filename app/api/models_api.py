@@ -7,7 +7,13 @@ from typing import Any, Literal
 from flask import Response, jsonify
 from pydantic import Field, field_validator
 
-from app.api.responses_people import DriftOut, RecommendationPreview, TrainingQueued
+from app.api.responses_people import (
+    DriftOut,
+    ModelVersionList,
+    ModelVersionOut,
+    RecommendationPreview,
+    TrainingQueued,
+)
 from app.api.schema import ApiModel, QueryModel
 from app.api.spec import route
 from app.auth import actor
@@ -18,25 +24,6 @@ from campaigns.recommender.kinds import KINDS
 from campaigns.recommender.rules import CampaignRules
 from campaigns.recommender.service import score_contact
 from models import ModelVersion, Role
-
-VERSION_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "integer"},
-        "kind": {"type": "string"},
-        "status": {"type": "string", "enum": ["training", "ready", "failed"]},
-        "role": {"type": "string", "enum": ["champion", "challenger", ""]},
-        "params": {"type": "object"},
-        "train_start": {"type": ["string", "null"]},
-        "train_end": {"type": ["string", "null"]},
-        "n_rows": {"type": "integer"},
-        "metrics": {"type": "object"},
-        "drift": {"type": "object"},
-        "sha256": {"type": "string"},
-        "trained_by": {"type": "string"},
-        "pinned_by_rollouts": {"type": "array", "items": {"type": "integer"}},
-    },
-}
 
 
 class ListQuery(QueryModel):
@@ -97,7 +84,7 @@ def version_json(version: ModelVersion, pinned: list[int]) -> dict[str, Any]:
     role=Role.viewer,
     summary="Model versions, newest first",
     query=ListQuery,
-    response={"type": "object", "properties": {"versions": {"type": "array", "items": VERSION_SCHEMA}}},
+    response=ModelVersionList,
     tag="models",
 )
 def models_list(query: ListQuery) -> Response:
@@ -111,7 +98,7 @@ def models_list(query: ListQuery) -> Response:
     "GET",
     role=Role.viewer,
     summary="One model version",
-    response=VERSION_SCHEMA,
+    response=ModelVersionOut,
     tag="models",
 )
 def models_get(version_id: int) -> Response:
@@ -140,7 +127,7 @@ def models_train(body: TrainIn) -> tuple[Response, int]:
     role=Role.approver,
     summary="Give a ready version a role (champion by default); rollouts that pinned a version keep it",
     body=PromoteIn,
-    response=VERSION_SCHEMA,
+    response=ModelVersionOut,
     tag="models",
 )
 def models_promote(version_id: int, body: PromoteIn) -> Response:

@@ -9,7 +9,7 @@ from flask import Response, jsonify
 from pydantic import Field
 
 from app.api.responses import SignupFormList, SignupFormOut
-from app.api.responses_people import ConsentHistory, ErasureReport, PersonData
+from app.api.responses_people import ConsentHistory, ErasureReport, PersonData, SignupResult
 from app.api.schema import ApiModel, Reason
 from app.api.spec import route
 from app.extensions import db, get_runtime
@@ -95,13 +95,7 @@ class SignupIn(ApiModel):
     role=Role.marketer,
     summary="Sign a person up: pending with a confirmation email (double opt-in) or granted at once",
     body=SignupIn,
-    response={
-        "type": "object",
-        "properties": {
-            "contact_id": {"type": "integer"},
-            "state": {"enum": ["pending", "granted", "already"]},
-        },
-    },
+    response=SignupResult,
     tag=TAG,
     status=(200, 201),
 )

@@ -4,7 +4,7 @@ reports, model drift and previews, import runs, waves, results per arm and test 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -197,3 +197,66 @@ class SeedResultOut(BaseModel):
 class SeedSends(BaseModel):
     results: list[SeedResultOut]
     sent: int
+
+
+class RowError(BaseModel):
+    row: int = Field(description="the file line (the header is 1)")
+    field: str | None
+    error: str
+
+
+class ImportRunDetail(ImportRunOut):
+    errors: list[RowError] = Field(description="the first 1,000 problems")
+
+
+class ModelVersionOut(BaseModel):
+    id: int
+    name: str | None
+    kind: str
+    status: str = Field(description="training, ready or failed")
+    role: str | None = Field(description="champion, challenger or empty")
+    params: dict[str, Any] | None
+    train_start: str | None
+    train_end: str | None
+    n_rows: int | None
+    metrics: dict[str, Any] | None
+    drift: dict[str, Any] | None
+    sha256: str | None
+    trained_by: str | None
+    error: str | None
+    created_at: str
+    pinned_by_rollouts: list[int]
+
+
+class ModelVersionList(BaseModel):
+    versions: list[ModelVersionOut]
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    at: str
+    actor: str
+    via: str
+    action: str
+    object_type: str
+    object_id: str | None
+    summary: str | None
+    before: Any
+    after: Any
+
+
+class AuditPage(BaseModel):
+    entries: list[AuditEntryOut]
+    next_before: int | None = Field(description="give it as `before` for the next page; null: the last page")
+
+
+class SignupResult(BaseModel):
+    contact_id: int
+    state: Literal["pending", "granted", "already"] = Field(
+        description="pending: a confirmation email went out; already: signed up before (200)"
+    )
+
+
+class AudienceCount(BaseModel):
+    count: int = Field(description="contacts matching the rules")
+    sendable: int = Field(description="of those: active, consenting, not suppressed")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response, jsonify, stream_with_context
 from pydantic import Field
 
+from app.api.responses_people import AuditPage
 from app.api.schema import BIGINT_MAX, QueryModel
 from app.api.spec import route
 from app.extensions import db, get_runtime
@@ -45,36 +46,13 @@ class AuditPageQuery(AuditQuery):
     limit: int = Field(100, ge=1, le=1000)
 
 
-ENTRY_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "integer"},
-        "at": {"type": "string", "format": "date-time"},
-        "actor": {"type": "string"},
-        "via": {"type": "string"},
-        "action": {"type": "string"},
-        "object_type": {"type": "string"},
-        "object_id": {"type": "string"},
-        "summary": {"type": "string"},
-        "before": {"type": "object"},
-        "after": {"type": "object"},
-    },
-}
-
-
 @route(
     "/audit",
     "GET",
     role=Role.viewer,
     summary="The audit log, newest first, filtered",
     query=AuditPageQuery,
-    response={
-        "type": "object",
-        "properties": {
-            "entries": {"type": "array", "items": ENTRY_SCHEMA},
-            "next_before": {"type": ["integer", "null"]},
-        },
-    },
+    response=AuditPage,
     tag="audit",
 )
 def audit_list(query: AuditPageQuery) -> Response:

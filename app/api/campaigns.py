@@ -9,6 +9,8 @@ from flask import Response, jsonify, stream_with_context
 from pydantic import Field
 
 from app.api.responses import CampaignList, CampaignOut, CampaignWithProgress
+from app.api.responses_people import CampaignResults, WaveStarted
+from app.api.responses_rollouts import CampaignCreated
 from app.api.schema import BIGINT_MAX, ApiModel, Id, Name
 from app.api.spec import route
 from app.auth import actor
@@ -115,7 +117,7 @@ def list_campaigns() -> Response:
     body=CampaignIn,
     tag="campaigns",
     status=201,
-    response=CampaignOut,
+    response=CampaignCreated,
 )
 def create(body: CampaignIn) -> tuple[Response, int]:
     campaign = create_campaign(db(), body.model_dump(exclude_none=True), actor())
@@ -165,6 +167,7 @@ def cancel(campaign_id: int) -> Response:
     summary="Send a wave: the next `limit` contacts of the audience (all that remain when omitted)",
     body=WaveIn,
     status=202,
+    response=WaveStarted,
 )
 def send_wave(campaign_id: int, body: WaveIn) -> tuple[Response, int]:
     get_campaign(db(), campaign_id)
@@ -178,6 +181,7 @@ def send_wave(campaign_id: int, body: WaveIn) -> tuple[Response, int]:
     role=Role.viewer,
     tag="campaigns",
     summary="Sent, delivered, failed, opens, clicks, conversions, revenue, unsubscribes per arm, with rates",
+    response=CampaignResults,
 )
 def results(campaign_id: int) -> Response:
     get_campaign(db(), campaign_id)

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from app.api.contacts import PageQuery
 from app.api.responses import CategoryList, ItemOut, ItemPage
+from app.api.responses_people import InteractionList
 from app.api.schema import ApiModel, QueryModel
 from app.api.spec import route
 from app.extensions import db
@@ -129,6 +130,7 @@ def items_update(item_id: int, body: ItemPatch) -> Response:
     summary="A contact's purchases, returns, clicks and views, newest first",
     query=LimitQuery,
     tag="catalog",
+    response=InteractionList,
 )
 def contact_interactions(contact_id: int, query: LimitQuery) -> Response:
     get_contact(db(), contact_id)

@@ -7,7 +7,8 @@ from typing import Any, Literal
 from flask import Response, jsonify, request
 from pydantic import Field
 
-from app.api.responses import ContactPage, SuppressionOut, SuppressionPage
+from app.api.responses import ContactOut, ContactPage, SuppressionOut, SuppressionPage
+from app.api.responses_people import ContactWithSends
 from app.api.schema import BIGINT_MAX, ApiModel, QueryModel
 from app.api.spec import route
 from app.extensions import db
@@ -39,16 +40,6 @@ class ContactPatch(ApiModel):
 
 class ContactIn(ContactPatch):
     email: str = Field(max_length=320)
-
-
-CONTACT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "integer"},
-        "email": {"type": "string"},
-        "created_at": {"type": "string"},
-    },
-}
 
 
 class PageQuery(QueryModel):
@@ -134,7 +125,7 @@ def contacts_list(query: ContactSearch) -> Response:
     role=Role.marketer,
     summary="Create a contact",
     body=ContactIn,
-    response=CONTACT_SCHEMA,
+    response=ContactOut,
     tag="contacts",
     status=201,
 )
@@ -150,6 +141,7 @@ def contacts_create(body: ContactIn) -> tuple[Response, int]:
     role=Role.viewer,
     summary="A contact with its arm history (every send: campaign, arm, state, sent_at, outcomes)",
     tag="contacts",
+    response=ContactWithSends,
 )
 def contacts_get(contact_id: int) -> Response:
     session = db()
@@ -174,7 +166,7 @@ def contacts_get(contact_id: int) -> Response:
     role=Role.marketer,
     summary="Change some fields of a contact",
     body=ContactPatch,
-    response=CONTACT_SCHEMA,
+    response=ContactOut,
     tag="contacts",
 )
 def contacts_update(contact_id: int, body: ContactPatch) -> Response:

@@ -9,6 +9,7 @@ from flask import Response, jsonify
 from pydantic import Field
 
 from app.api.responses import DeliveryList, DeliveryOut, WebhookCreated, WebhookList, WebhookOut
+from app.api.responses_rollouts import DecisionList, DecisionOut, RolloutMetrics
 from app.api.schema import BIGINT_MAX, ApiModel, QueryModel
 from app.api.spec import route
 from app.auth import actor
@@ -20,17 +21,6 @@ from campaigns.reports import arm_report
 from models import Decision, Role, Rollout
 
 TAG = "decisions"
-_DECISION = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "integer"},
-        "rollout_id": {"type": "integer"},
-        "outcome": {"enum": ["hold", "advance", "rollback", "pause", "exclude_segment", "include_segment"]},
-        "applied": {"type": "boolean"},
-        "reasons": {"type": "array", "items": {"type": "string"}},
-        "evidence": {"type": "object"},
-    },
-}
 
 
 class WebhookPatch(ApiModel):
@@ -76,7 +66,7 @@ class SegmentQuery(QueryModel):
     "POST",
     role=Role.marketer,
     summary="Evaluate a rollout now: decide, store, apply through the state machine, alert",
-    response=_DECISION,
+    response=DecisionOut,
     tag=TAG,
 )
 def rollout_evaluate(rollout_id: int) -> Response:
@@ -94,6 +84,7 @@ def rollout_evaluate(rollout_id: int) -> Response:
     summary="Decisions of a rollout, newest first, with their evidence",
     query=DecisionQuery,
     tag=TAG,
+    response=DecisionList,
 )
 def rollout_decisions(rollout_id: int, query: DecisionQuery) -> Response:
     rows = list_decisions(db(), rollout_id, query.outcome, query.limit)
@@ -105,7 +96,7 @@ def rollout_decisions(rollout_id: int, query: DecisionQuery) -> Response:
     "GET",
     role=Role.viewer,
     summary="One decision",
-    response=_DECISION,
+    response=DecisionOut,
     tag=TAG,
 )
 def decision_get(decision_id: int) -> Response:
@@ -122,6 +113,7 @@ def decision_get(decision_id: int) -> Response:
     summary="Per-arm metrics by stage (and segment) from the incremental aggregates",
     query=SegmentQuery,
     tag=TAG,
+    response=RolloutMetrics,
 )
 def rollout_metrics(rollout_id: int, query: SegmentQuery) -> Response:
     session = db()

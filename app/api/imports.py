@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from flask import Response, jsonify, request
 from pydantic import Field, field_validator
 
+from app.api.responses_people import ImportRunDetail, ImportRunList
 from app.api.schema import QueryModel
 from app.api.spec import route
 from app.auth import actor
@@ -42,32 +43,6 @@ class UploadQuery(QueryModel):
 class RunsQuery(QueryModel):
     kind: Literal["contacts", "items", "interactions", "suppressions"] | None = None
     limit: int = Field(50, ge=1, le=200)
-
-
-RUN_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "integer"},
-        "kind": {"type": "string"},
-        "status": {"enum": ["queued", "running", "done", "failed"]},
-        "rows_total": {"type": "integer"},
-        "rows_imported": {"type": "integer"},
-        "rows_failed": {"type": "integer"},
-        "rows_skipped": {"type": "integer"},
-        "errors": {
-            "type": "array",
-            "description": "the first 1,000 problems: row (file line, header = 1), field, error",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "row": {"type": "integer"},
-                    "field": {"type": "string"},
-                    "error": {"type": "string"},
-                },
-            },
-        },
-    },
-}
 
 
 def run_json(run: ImportRun, with_errors: bool = True) -> dict[str, Any]:
@@ -128,7 +103,7 @@ def upload_route(rule: str, kind: str, summary: str, columns: str) -> None:
         role=Role.marketer,
         summary=summary,
         query=UploadQuery,
-        response=RUN_SCHEMA,
+        response=ImportRunDetail,
         tag="imports",
         status=(201, 202),  # 201: imported during the request; 202: queued (a larger file)
     )(view)
@@ -181,6 +156,7 @@ upload_route(
     summary="Recent import runs (without their error lists)",
     query=RunsQuery,
     tag="imports",
+    response=ImportRunList,
 )
 def imports_list(query: RunsQuery) -> Response:
     select = sa.select(ImportRun).order_by(ImportRun.id.desc())
@@ -195,7 +171,7 @@ def imports_list(query: RunsQuery) -> Response:
     "GET",
     role=Role.viewer,
     summary="An import's progress and its per-row error report",
-    response=RUN_SCHEMA,
+    response=ImportRunDetail,
     tag="imports",
 )
 def imports_get(run_id: int) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response, jsonify
 from pydantic import Field
 
+from app.api.responses_people import WaveStarted
 from app.api.schema import ApiModel
 from app.api.spec import route
 from app.extensions import get_runtime
@@ -30,6 +31,7 @@ class LocalWaveIn(ApiModel):
     body=LocalWaveIn,
     tag="campaigns",
     status=202,
+    response=WaveStarted,
 )
 def send_local_time_wave(campaign_id: int, body: LocalWaveIn) -> tuple[Response, int]:
     wave = start_wave(

@@ -7,6 +7,13 @@ from typing import Any, Literal
 from flask import Response, jsonify
 from pydantic import Field, field_validator
 
+from app.api.responses_people import (
+    DriftOut,
+    ModelVersionList,
+    ModelVersionOut,
+    RecommendationPreview,
+    TrainingQueued,
+)
 from app.api.schema import ApiModel, QueryModel
 from app.api.spec import route
 from app.auth import actor
@@ -17,25 +24,6 @@ from campaigns.recommender.kinds import KINDS
 from campaigns.recommender.rules import CampaignRules
 from campaigns.recommender.service import score_contact
 from models import ModelVersion, Role
-
-VERSION_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "integer"},
-        "kind": {"type": "string"},
-        "status": {"type": "string", "enum": ["training", "ready", "failed"]},
-        "role": {"type": "string", "enum": ["champion", "challenger", ""]},
-        "params": {"type": "object"},
-        "train_start": {"type": ["string", "null"]},
-        "train_end": {"type": ["string", "null"]},
-        "n_rows": {"type": "integer"},
-        "metrics": {"type": "object"},
-        "drift": {"type": "object"},
-        "sha256": {"type": "string"},
-        "trained_by": {"type": "string"},
-        "pinned_by_rollouts": {"type": "array", "items": {"type": "integer"}},
-    },
-}
 
 
 class ListQuery(QueryModel):
@@ -96,7 +84,7 @@ def version_json(version: ModelVersion, pinned: list[int]) -> dict[str, Any]:
     role=Role.viewer,
     summary="Model versions, newest first",
     query=ListQuery,
-    response={"type": "object", "properties": {"versions": {"type": "array", "items": VERSION_SCHEMA}}},
+    response=ModelVersionList,
     tag="models",
 )
 def models_list(query: ListQuery) -> Response:
@@ -110,7 +98,7 @@ def models_list(query: ListQuery) -> Response:
     "GET",
     role=Role.viewer,
     summary="One model version",
-    response=VERSION_SCHEMA,
+    response=ModelVersionOut,
     tag="models",
 )
 def models_get(version_id: int) -> Response:
@@ -126,6 +114,7 @@ def models_get(version_id: int) -> Response:
     body=TrainIn,
     tag="models",
     status=202,
+    response=TrainingQueued,
 )
 def models_train(body: TrainIn) -> tuple[Response, int]:
     job_id = jobs.enqueue_training(get_runtime(), body.kind, body.params, actor(), body.window_days)
@@ -138,7 +127,7 @@ def models_train(body: TrainIn) -> tuple[Response, int]:
     role=Role.approver,
     summary="Give a ready version a role (champion by default); rollouts that pinned a version keep it",
     body=PromoteIn,
-    response=VERSION_SCHEMA,
+    response=ModelVersionOut,
     tag="models",
 )
 def models_promote(version_id: int, body: PromoteIn) -> Response:
@@ -154,6 +143,7 @@ def models_promote(version_id: int, body: PromoteIn) -> Response:
     role=Role.viewer,
     summary="The version's last drift report (country mix and price PSI, unknown contacts and items)",
     tag="models",
+    response=DriftOut,
 )
 def models_drift(version_id: int) -> Response:
     version = registry.get(db(), version_id)
@@ -166,6 +156,7 @@ def models_drift(version_id: int) -> Response:
     role=Role.marketer,
     summary="Re-measure drift against today's contacts and catalog, and store it",
     tag="models",
+    response=DriftOut,
 )
 def models_drift_measure(version_id: int) -> Response:
     session = db()
@@ -181,6 +172,7 @@ def models_drift_measure(version_id: int) -> Response:
     summary="What this version would recommend to a contact now (shadow preview; nothing stored or sent)",
     query=RecommendQuery,
     tag="models",
+    response=RecommendationPreview,
 )
 def models_recommend(version_id: int, contact_id: int, query: RecommendQuery) -> Response:
     session = db()

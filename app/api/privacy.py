@@ -9,6 +9,7 @@ from flask import Response, jsonify
 from pydantic import Field
 
 from app.api.responses import SignupFormList, SignupFormOut
+from app.api.responses_people import ConsentHistory, ErasureReport, PersonData, SignupResult
 from app.api.schema import ApiModel, Reason
 from app.api.spec import route
 from app.extensions import db, get_runtime
@@ -28,6 +29,7 @@ TAG = "privacy"
     role=Role.viewer,
     summary="A contact's consent history, oldest first (how, when, from where, the wording shown)",
     tag=TAG,
+    response=ConsentHistory,
 )
 def consent_history(contact_id: int) -> Response:
     get_contact(db(), contact_id)
@@ -42,6 +44,7 @@ def consent_history(contact_id: int) -> Response:
     summary="Everything held about one contact, as JSON (profile, consent, sends, events, interactions, "
     "recommendations shown); the export itself is audited",
     tag=TAG,
+    response=PersonData,
 )
 def contact_export(contact_id: int) -> Response:
     document = export.person_data(db(), contact_id)
@@ -62,6 +65,7 @@ class EraseIn(ApiModel):
     summary="Erase a contact and everything derived from it; keeps a hash of the address suppressed",
     body=EraseIn,
     tag=TAG,
+    response=ErasureReport,
 )
 def contact_erase(contact_id: int, body: EraseIn) -> Response:
     reason = body.reason.strip()
@@ -91,13 +95,7 @@ class SignupIn(ApiModel):
     role=Role.marketer,
     summary="Sign a person up: pending with a confirmation email (double opt-in) or granted at once",
     body=SignupIn,
-    response={
-        "type": "object",
-        "properties": {
-            "contact_id": {"type": "integer"},
-            "state": {"enum": ["pending", "granted", "already"]},
-        },
-    },
+    response=SignupResult,
     tag=TAG,
     status=(200, 201),
 )

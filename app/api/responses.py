@@ -106,8 +106,43 @@ class CampaignList(BaseModel):
     campaigns: list[CampaignOut]
 
 
+class Delivery(BaseModel):
+    sent: int
+    queued: int
+    throttled: int
+    deferred: int
+    failed: int
+
+
+class FailureReason(BaseModel):
+    reason: str = Field(description="the kind of reason, e.g. `550 refused by the receiving server`")
+    count: int
+    example: str = Field(description="one full error of this kind")
+
+
+class WaveProgress(BaseModel):
+    id: int
+    number: int
+    status: str
+    planned: int
+    batches: int
+    limit: int | None
+    scored_at: str | None
+    scoring_error: str | None = Field(description="an AI wave waits while this is set")
+
+
+class CampaignProgress(BaseModel):
+    states: dict[str, int] = Field(description="sends per ledger state")
+    total: int
+    done: int
+    fraction: float | None
+    delivery: Delivery
+    failures: list[FailureReason] = Field(description="failed sends by kind of reason, most frequent first")
+    waves: list[WaveProgress]
+
+
 class CampaignWithProgress(CampaignOut):
-    progress: dict[str, Any]
+    progress: CampaignProgress
 
 
 class ItemOut(BaseModel):

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from flask import Response, jsonify
 from pydantic import Field
 
+from app.api.responses_rollouts import DefaultPlan, RolloutStatus
 from app.api.schema import ApiModel, Reason
 from app.api.spec import route
 from app.auth import actor, current_user
@@ -76,6 +77,7 @@ def _segment_move(rollout_id: int, segment_id: int, action: str, body: ReasonIn)
     summary="Exclude a segment from the rollout (any state, completed included; audited, webhooks)",
     body=ReasonIn,
     tag=TAG,
+    response=RolloutStatus,
 )
 def rollouts_exclude_segment(rollout_id: int, segment_id: int, body: ReasonIn) -> Response:
     return _segment_move(rollout_id, segment_id, "exclude_segment", body)
@@ -88,13 +90,19 @@ def rollouts_exclude_segment(rollout_id: int, segment_id: int, body: ReasonIn) -
     summary="Include an excluded segment again (undoes an exclusion; audited, webhooks)",
     body=ReasonIn,
     tag=TAG,
+    response=RolloutStatus,
 )
 def rollouts_include_segment(rollout_id: int, segment_id: int, body: ReasonIn) -> Response:
     return _segment_move(rollout_id, segment_id, "include_segment", body)
 
 
 @route(
-    "/settings/default-plan", "GET", role=Role.viewer, summary="The workspace's default rollout plan", tag=TAG
+    "/settings/default-plan",
+    "GET",
+    role=Role.viewer,
+    summary="The workspace's default rollout plan",
+    tag=TAG,
+    response=DefaultPlan,
 )
 def default_plan_get() -> Response:
     return jsonify(plans.workspace_plan(db()))
@@ -107,6 +115,7 @@ def default_plan_get() -> Response:
     summary="Set the workspace's default plan (must be a staged plan: gates, a comparison group)",
     body=DefaultPlanIn,
     tag=TAG,
+    response=DefaultPlan,
 )
 def default_plan_put(body: DefaultPlanIn) -> Response:
     value = plans.set_workspace_plan(db(), body.model_dump(exclude_none=True), actor())

@@ -1,4 +1,5 @@
-"""Rollouts over the API: read (viewer), change (marketer), four-eyes approvals (approver).
+"""Rollouts over the API: read (viewer), change (marketer); asking for, approving and rejecting four-eyes
+approvals is app.api.approvals.
 
 Thin handlers: fetch, call the engine (campaigns.rollout), commit, serialize. The engine checks the
 finer rules (approver-only settings, four eyes, freeze windows, gates) and raises StateError (409),
@@ -10,22 +11,30 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from flask import Response, jsonify
-from pydantic import Field
+from pydantic import BaseModel, Field
 
-from app.api.responses import ApprovalDecided, ApprovalList, ApprovalOut
+from app.api.responses_rollouts import (
+    ApprovalAsked,
+    ArmOut,
+    AuditList,
+    RolloutList,
+    RolloutStatus,
+    RolloutTransitioned,
+    ShadowReport,
+)
 from app.api.rollout_segments import acting_role, enqueue_decisions_after, last_decision_id, required_reason
 from app.api.schema import ApiModel, Id, QueryModel, Reason
 from app.api.spec import api, route
 from app.auth import actor
 from app.extensions import db
-from campaigns.errors import InputError, NotFound
+from campaigns.errors import InputError
 from campaigns.rollout import approvals, changes, service
 from campaigns.rollout.assignment import assign
 from campaigns.rollout.audit import audit_to_json, history
 from campaigns.rollout.machine import ApprovalRequired, RoleError, transition
 from campaigns.rollout.shadow import shadow_report
 from campaigns.rollout.status import list_rollouts, rollout_status, rollout_summary
-from models import Approval, Role
+from models import Role
 
 TAG = "rollouts"
 
@@ -35,12 +44,6 @@ class ActionIn(ApiModel):
     override_gates: bool = Field(
         False, description="advance although the stage has no matured evidence: approver role only, audited"
     )
-    evidence: dict[str, Any] = Field(default_factory=dict)
-
-
-class ApproveIn(ApiModel):
-    reason: str = Field("", max_length=2000)
-    override_gates: bool = False
     evidence: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -87,11 +90,6 @@ class SwitchModelIn(ApiModel):
     reason: Reason
 
 
-class ApprovalRequestIn(ApiModel):
-    action: Literal["advance", "start"] = "advance"
-    reason: Reason
-
-
 class StateQuery(QueryModel):
     state: str | None = Field(None, max_length=50, description="only this state")
 
@@ -105,7 +103,15 @@ def _role_error(exc: RoleError) -> tuple[Response, int]:
     return jsonify(error=str(exc)), 403
 
 
-@route("/rollouts", "GET", role=Role.viewer, summary="List rollouts", query=StateQuery, tag=TAG)
+@route(
+    "/rollouts",
+    "GET",
+    role=Role.viewer,
+    summary="List rollouts",
+    query=StateQuery,
+    tag=TAG,
+    response=RolloutList,
+)
 def rollouts_list(query: StateQuery) -> Response:
     rows = list_rollouts(db(), query.state or None)
     return jsonify(rollouts=[rollout_summary(r) for r in rows])
@@ -119,6 +125,7 @@ def rollouts_list(query: StateQuery) -> Response:
     body=RolloutIn,
     tag=TAG,
     status=201,
+    response=RolloutStatus,
 )
 def rollouts_create(body: RolloutIn) -> tuple[Response, int]:
     settings = body.model_dump(exclude_unset=True)
@@ -136,6 +143,7 @@ def rollouts_create(body: RolloutIn) -> tuple[Response, int]:
     role=Role.viewer,
     summary="A rollout and what may happen next",
     tag=TAG,
+    response=RolloutStatus,
 )
 def rollouts_get(rollout_id: int) -> Response:
     return jsonify(rollout_status(db(), service.get_rollout(db(), rollout_id)))
@@ -148,6 +156,7 @@ def rollouts_get(rollout_id: int) -> Response:
     summary="Edit settings (plan, targeting, gates, freeze windows...)",
     body=RolloutEdit,
     tag=TAG,
+    response=RolloutStatus,
 )
 def rollouts_update(rollout_id: int, body: RolloutEdit) -> Response:
     reason = required_reason(body.reason)
@@ -191,6 +200,9 @@ def _transition(rollout_id: int, action: str, body: ActionIn) -> tuple[Response,
     return jsonify(rollout_status(session, rollout) | {"audit": audit_to_json(row)}), 200
 
 
+TRANSITION_BODIES: dict[int, type[BaseModel]] = {200: RolloutTransitioned, 202: ApprovalAsked}
+
+
 def _register(action: str, summary: str, role: Role) -> None:
     def view(rollout_id: int, body: ActionIn) -> tuple[Response, int]:
         return _transition(rollout_id, action, body)
@@ -204,6 +216,7 @@ def _register(action: str, summary: str, role: Role) -> None:
         body=ActionIn,
         tag=TAG,
         status=(200, 202),  # 202: four eyes needed, an approval request was made instead
+        response=TRANSITION_BODIES,
     )(view)
 
 
@@ -227,6 +240,7 @@ _register("unkill", "Lift the kill switch", Role.approver)
     summary="New salt (audited)",
     body=ActionIn,
     tag=TAG,
+    response=RolloutStatus,
 )
 def rollouts_rerandomize(rollout_id: int, body: ActionIn) -> Response:
     rollout = service.get_rollout(db(), rollout_id)
@@ -242,6 +256,7 @@ def rollouts_rerandomize(rollout_id: int, body: ActionIn) -> Response:
     summary="Blue-green: switch the live model version",
     body=SwitchModelIn,
     tag=TAG,
+    response=RolloutStatus,
 )
 def rollouts_switch_model(rollout_id: int, body: SwitchModelIn) -> Response:
     rollout = service.get_rollout(db(), rollout_id)
@@ -259,6 +274,7 @@ def rollouts_switch_model(rollout_id: int, body: SwitchModelIn) -> Response:
     summary="Switch back to the previous model version",
     body=ActionIn,
     tag=TAG,
+    response=RolloutStatus,
 )
 def rollouts_switch_back(rollout_id: int, body: ActionIn) -> Response:
     rollout = service.get_rollout(db(), rollout_id)
@@ -274,6 +290,7 @@ def rollouts_switch_back(rollout_id: int, body: ActionIn) -> Response:
     summary="The audit log, newest first",
     query=AuditQuery,
     tag=TAG,
+    response=AuditList,
 )
 def rollouts_audit(rollout_id: int, query: AuditQuery) -> Response:
     service.get_rollout(db(), rollout_id)
@@ -287,6 +304,7 @@ def rollouts_audit(rollout_id: int, query: AuditQuery) -> Response:
     role=Role.viewer,
     summary="The arm a contact is in now, and why",
     tag=TAG,
+    response=ArmOut,
 )
 def rollouts_arm(rollout_id: int, contact_id: int) -> Response:
     service.get_rollout(db(), rollout_id)
@@ -310,80 +328,8 @@ def rollouts_arm(rollout_id: int, contact_id: int) -> Response:
     role=Role.viewer,
     summary="Shadow and dark-launch report: AI path errors and latency per stage",
     tag=TAG,
+    response=ShadowReport,
 )
 def rollouts_shadow(rollout_id: int) -> Response:
     service.get_rollout(db(), rollout_id)
     return jsonify(stages=shadow_report(db(), rollout_id))
-
-
-@route(
-    "/rollouts/<int:rollout_id>/approvals",
-    "GET",
-    role=Role.viewer,
-    summary="Approvals of a rollout",
-    tag=TAG,
-    response=ApprovalList,
-)
-def rollouts_approvals(rollout_id: int) -> Response:
-    service.get_rollout(db(), rollout_id)
-    rows = db().query(Approval).filter(Approval.rollout_id == rollout_id).order_by(Approval.id.desc()).all()
-    return jsonify(approvals=[approvals.approval_to_json(a) for a in rows])
-
-
-@route(
-    "/rollouts/<int:rollout_id>/approvals",
-    "POST",
-    role=Role.marketer,
-    summary="Ask for an approval of the next advance (or start)",
-    body=ApprovalRequestIn,
-    tag=TAG,
-    status=201,
-    response=ApprovalOut,
-)
-def rollouts_request_approval(rollout_id: int, body: ApprovalRequestIn) -> tuple[Response, int]:
-    rollout = service.get_rollout(db(), rollout_id)
-    approval = approvals.request_approval(db(), rollout, body.action, actor(), required_reason(body.reason))
-    db().commit()
-    return jsonify(approvals.approval_to_json(approval)), 201
-
-
-def _approval(approval_id: int) -> Approval:
-    approval = db().get(Approval, approval_id)
-    if approval is None:
-        raise NotFound(f"approval {approval_id} does not exist")
-    return approval
-
-
-@route(
-    "/approvals/<int:approval_id>/approve",
-    "POST",
-    role=Role.approver,
-    summary="Approve and apply (four eyes: not your own request)",
-    body=ApproveIn,
-    tag=TAG,
-    response=ApprovalDecided,
-)
-def approvals_approve(approval_id: int, body: ApproveIn) -> Response:
-    approval = _approval(approval_id)
-    row = approvals.approve(
-        db(), approval.id, actor(), acting_role(), body.reason, override_gates=body.override_gates
-    )
-    db().commit()
-    return jsonify(approval=approvals.approval_to_json(approval), audit=audit_to_json(row))
-
-
-@route(
-    "/approvals/<int:approval_id>/reject",
-    "POST",
-    role=Role.approver,
-    summary="Reject an approval request",
-    body=ActionIn,
-    tag=TAG,
-    response=ApprovalDecided,
-)
-def approvals_reject(approval_id: int, body: ActionIn) -> Response:
-    approval = approvals.reject(
-        db(), _approval(approval_id).id, actor(), acting_role(), required_reason(body.reason)
-    )
-    db().commit()
-    return jsonify(approval=approvals.approval_to_json(approval))

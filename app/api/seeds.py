@@ -7,6 +7,7 @@ from dataclasses import asdict
 from flask import Response, jsonify
 from pydantic import Field
 
+from app.api.responses_people import SeedSends
 from app.api.schema import ApiModel
 from app.api.spec import route
 from app.extensions import get_runtime
@@ -30,6 +31,7 @@ class SeedSendIn(ApiModel):
     summary="Send the campaign to seed addresses, once per arm; marked as tests, never counted",
     body=SeedSendIn,
     tag="campaigns",
+    response=SeedSends,
 )
 def test_send(campaign_id: int, body: SeedSendIn) -> tuple[Response, int]:
     results = send_tests(get_runtime(), campaign_id, body.emails, include_suppressed=body.include_suppressed)

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from app.api.contacts import PageQuery, contact_json
 from app.api.responses import SegmentContacts, SegmentList, SegmentOut
+from app.api.responses_people import AudienceCount
 from app.api.schema import ApiModel
 from app.api.spec import route
 from app.extensions import db
@@ -44,15 +45,6 @@ class CountIn(ApiModel):
 
 class MembersQuery(PageQuery):
     sendable: bool = Field(False, description="true: only contacts a campaign would send to")
-
-
-COUNT_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "count": {"type": "integer", "description": "contacts matching the rules"},
-        "sendable": {"type": "integer", "description": "of those: active, consenting, not suppressed"},
-    },
-}
 
 
 def segment_json(s: Segment, counts: dict[str, int] | None = None) -> dict[str, Any]:
@@ -142,7 +134,7 @@ def segments_create(body: SegmentIn) -> tuple[Response, int]:
     role=Role.viewer,
     summary="Live count for rules, without saving them",
     body=CountIn,
-    response=COUNT_SCHEMA,
+    response=AudienceCount,
     tag="segments",
 )
 def segments_count(body: CountIn) -> Response:

@@ -121,7 +121,7 @@ def route(
     summary: str,
     body: type[BaseModel] | dict[str, Any] | None = None,
     query: type[BaseModel] | dict[str, str] | None = None,
-    response: type[BaseModel] | dict[str, Any] | None = None,
+    response: type[BaseModel] | dict[str, Any] | dict[int, type[BaseModel]] | None = None,
     content: str = "application/json",
     tag: str = "",
     status: int | tuple[int, ...] = 200,
@@ -130,7 +130,7 @@ def route(
     """`body` and `query`: pydantic models (validated, see the module docstring), or during the move
     a JSON Schema (body) and a name -> description mapping (query), documented only.
     `response` is a JSON Schema or a model: the body of the success answers, `status` their codes
-    (204 has no body). The error answers every route can give are added (`responses`); `errors`
+    (204 has no body); or a status code -> model mapping when the codes answer different bodies. The error answers every route can give are added (`responses`); `errors`
     names 401 or 403 for a public route that authenticates otherwise (a provider's signature)."""
 
     def decorator(view: F) -> F:
@@ -139,9 +139,7 @@ def route(
         api.add_url_rule(rule, endpoint=view.__name__, view_func=guarded, methods=[method])
         if (body is not None and not _is_model(body)) or (query is not None and not _is_model(query)):
             LEGACY_ROUTES.append(f"{method} {rule}")
-        response_schema: dict[str, Any] | None = (
-            model_schema(response) if _is_model(response) else response  # type: ignore[arg-type,assignment]
-        )
+        response_schema = _response_schemas(response)
         op: dict[str, Any] = {
             "summary": summary,
             "operationId": view.__name__,
@@ -159,6 +157,17 @@ def route(
     return decorator
 
 
+def _response_schemas(
+    response: type[BaseModel] | dict[str, Any] | dict[int, type[BaseModel]] | None,
+) -> dict[str, Any] | dict[int, dict[str, Any]] | None:
+    """A model's JSON Schema; a status code -> model mapping becomes a code -> schema one."""
+    if _is_model(response):
+        return model_schema(response)  # type: ignore[arg-type]
+    if isinstance(response, dict) and response and all(isinstance(k, int) for k in response):
+        return {int(code): model_schema(model) for code, model in response.items()}
+    return response  # type: ignore[return-value]
+
+
 SUCCESS = {
     200: "OK",
     201: "Created",
@@ -171,7 +180,7 @@ _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
 def responses(
     method: str,
     status: int | tuple[int, ...],
-    body: dict[str, Any] | None,
+    body: dict[str, Any] | dict[int, dict[str, Any]] | None,
     content: str,
     authenticated: bool,
     errors: tuple[int, ...] = (),
@@ -184,7 +193,8 @@ def responses(
         entry: dict[str, Any] = {"description": SUCCESS.get(code, "OK")}
         if code != 204:
             default = {"type": "object"} if content == "application/json" else {"type": "string"}
-            entry["content"] = {content: {"schema": body or default}}
+            schema = body.get(code) if body and all(isinstance(k, int) for k in body) else body  # type: ignore[call-overload]
+            entry["content"] = {content: {"schema": schema or default}}
         out[str(code)] = entry
     out["400"] = {"description": "Bad input: says what and where", "content": _ERROR}
     if authenticated or 401 in errors:

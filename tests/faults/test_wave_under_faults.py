@@ -1,8 +1,10 @@
 """A 20,000-contact wave under faults, on PostgreSQL, with a Redis server configured as the README
 asks of production: at least 20 worker SIGKILLs, one Redis restart (SIGKILL, then start on the same
 files) and one cut of every database connection, while recipients open and click the messages they
-receive. Nobody is skipped, duplicates stay within the bound the README states, no event answered
-2xx or 302 is lost, and the wave finishes by itself. Ends with one JSON line of the figures."""
+receive. Nobody is skipped, duplicates stay within the bound the README states, in all and fault by
+fault (each duplicate charged to the fault that caused it: at most 1 per kill), no event answered 2xx
+or 302 is lost, and the wave finishes by itself. `MAILRAMP_FAULTS_KILLS` sets the number of kills
+(20 by default). Ends with one JSON line of the figures."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from models import Base, Event, Send, Wave
 from models.db import make_engine, make_session_factory
 from tests.conftest import free_port
 from tests.factories import add_campaign, add_contacts, add_template
+from tests.faults.attribution import Fault, charge, per_fault
 from tests.faults.services import (
     Platform,
     PrivatePostgres,
@@ -42,7 +45,9 @@ CONTACTS = int(os.environ.get("MAILRAMP_FAULTS_CONTACTS", "20000"))
 CONNECTIONS = 4  # SMTP connections per worker process
 BATCH = 500
 WORKERS = 2
-KILLS = 20
+KILLS = int(os.environ.get("MAILRAMP_FAULTS_KILLS", "20"))
+REDIS_RESTART_AFTER = round(KILLS * 0.3)  # after the 6th of 20 kills
+DATABASE_CUT_AFTER = round(KILLS * 0.65)  # after the 13th of 20
 SECRET = "fault-suite-secret-key"
 # deadlines in all; a wait gives up earlier only when nothing moved for STALL_SECONDS (a loaded
 # machine is slow, not stuck)
@@ -62,8 +67,10 @@ def database() -> tuple[str, PrivatePostgres | None]:
 
 
 class Chaos(threading.Thread):
-    """SIGKILLs a worker process about every second; one Redis restart after the 6th kill and one cut
-    of every database connection after the 13th. Stops when done or when the wave is."""
+    """SIGKILLs a worker process about every second; one Redis restart a second after the kill
+    REDIS_RESTART_AFTER and one cut of every database connection a second after the kill
+    DATABASE_CUT_AFTER (a second apart, so each duplicate can be charged to one fault; `faults`
+    keeps when each came). Stops when done or when the wave is."""
 
     def __init__(self, platform: Platform, redis: RedisServer, cut_database: Any, wave_done: Any) -> None:
         super().__init__(name="chaos", daemon=True)
@@ -76,6 +83,7 @@ class Chaos(threading.Thread):
         self.kills = 0
         self.redis_restarts = 0
         self.database_cuts = 0
+        self.faults: list[Fault] = []
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -83,12 +91,16 @@ class Chaos(threading.Thread):
             while self.kills < KILLS and not self.wave_done():
                 time.sleep(1.0)
                 self.kill_one()
-                if self.kills == 6 and not self.redis_restarts:
+                if self.kills == REDIS_RESTART_AFTER and not self.redis_restarts:
+                    time.sleep(1.0)
+                    self.faults.append(Fault(time.monotonic(), "redis_restart"))
                     self.redis.kill()
                     time.sleep(1.0)
                     self.redis.start()
                     self.redis_restarts += 1
-                if self.kills == 13 and not self.database_cuts:
+                if self.kills == DATABASE_CUT_AFTER and not self.database_cuts:
+                    time.sleep(1.0)
+                    self.faults.append(Fault(time.monotonic(), "database_cut"))
                     self.cut_database()
                     self.database_cuts += 1
         except BaseException as exc:  # reported by the test
@@ -97,7 +109,9 @@ class Chaos(threading.Thread):
     def kill_one(self) -> None:
         ready = [p for p in self.platform.rq_workers() if time.time() - p.create_time() > 1.0]
         if ready:
-            random.choice(ready).kill()
+            victim = random.choice(ready)
+            self.faults.append(Fault(time.monotonic(), "kill"))
+            victim.kill()
             self.kills += 1
 
 
@@ -209,8 +223,14 @@ def test_wave_under_faults(tmp_path: Path) -> None:
         )
         received = sink.recipients
         duplicates = sum(n - 1 for n in received.values())
-        # README: 1 per killed process; a Redis restart, 4 unacknowledged appends per connection + 1
-        bound = chaos.kills * 1 + chaos.redis_restarts * (WINDOW * CONNECTIONS + 1) * WORKERS
+        # docs/architecture.md: 1 per killed process; a Redis restart, 4 unacknowledged appends per
+        # connection + 1 per process; a database cut, 0
+        redis_bound = (WINDOW * CONNECTIONS + 1) * WORKERS
+        bound = chaos.kills * 1 + chaos.redis_restarts * redis_bound
+        charged, unexplained = charge(chaos.faults, sink.arrivals.values())
+        per_kill = per_fault(chaos.faults, charged, "kill")
+        per_redis = per_fault(chaos.faults, charged, "redis_restart")
+        per_cut = per_fault(chaos.faults, charged, "database_cut")
         figures = {
             "contacts": CONTACTS,
             "sent_ledger": ledger.get("sent", 0),
@@ -218,6 +238,12 @@ def test_wave_under_faults(tmp_path: Path) -> None:
             "skipped": CONTACTS - len(received),
             "duplicates": duplicates,
             "duplicate_bound": bound,
+            "duplicates_per_kill_max": max(per_kill, default=0),
+            "kills_by_duplicates": {str(n): k for n, k in sorted(Counter(per_kill).items())},
+            "duplicates_redis_restart": sum(per_redis),
+            "duplicates_redis_restart_bound": redis_bound,
+            "duplicates_database_cut": sum(per_cut),
+            "duplicates_unexplained": unexplained,
             "worker_kills": chaos.kills,
             "redis_restarts": chaos.redis_restarts,
             "database_cuts": chaos.database_cuts,
@@ -234,6 +260,9 @@ def test_wave_under_faults(tmp_path: Path) -> None:
         assert ledger == {"sent": CONTACTS}, ledger
         assert figures["skipped"] == 0, figures
         assert duplicates <= bound, figures
+        assert max(per_kill, default=0) <= 1, figures
+        assert max(per_redis, default=0) <= redis_bound, figures
+        assert sum(per_cut) == 0 and unexplained == 0, figures
         assert figures["events_lost"] == 0 and figures["events_accepted"] > 0, figures
     finally:
         recipients.stopping.set()

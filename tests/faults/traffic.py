@@ -8,6 +8,7 @@ import http.client
 import queue
 import re
 import threading
+import time
 from collections import Counter
 from email import message_from_bytes, policy
 from typing import Any
@@ -20,22 +21,28 @@ CLICK = re.compile(r'href="([^"]*/t/c/[^"]+)"')
 
 
 class CountingSink:
-    """An aiosmtpd handler: counts recipients; every `sample`-th message goes to the recipients."""
+    """An aiosmtpd handler: counts recipients, keeps when each copy arrived (time.monotonic() at the
+    final dot, to charge a duplicate to the fault that caused it); every `sample`-th message goes to
+    the recipients."""
 
     def __init__(self, delay: float, sample: int) -> None:
         self.delay = delay
         self.sample = sample
         self.recipients: Counter[str] = Counter()
+        self.arrivals: dict[str, list[float]] = {}
         self.messages = 0
         self.opened: queue.Queue[bytes] = queue.Queue()
         self._lock = threading.Lock()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        arrived = time.monotonic()
         if self.delay:
             await asyncio.sleep(self.delay)
         with self._lock:
             self.messages += 1
             self.recipients.update(envelope.rcpt_tos)
+            for rcpt in envelope.rcpt_tos:
+                self.arrivals.setdefault(rcpt, []).append(arrived)
             chosen = self.messages % self.sample == 0
         if chosen:
             self.opened.put(envelope.original_content or envelope.content)

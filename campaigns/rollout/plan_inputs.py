@@ -41,11 +41,21 @@ NUMERATORS = {
 
 
 def audience_size(session: Session, campaign: Campaign | None) -> int:
-    from campaigns.audience.rules import audience_select
+    """The sendable audience, through the segment-size cache (`campaigns.audience.sizes`): the
+    evaluator asks at every look, and counting a behavioural segment scans the purchase history.
+    Counted here when no runtime is installed or Redis does not answer."""
+    from redis.exceptions import RedisError
 
-    query = audience_select(session, campaign.segment_id if campaign else None, datetime.now(UTC))
-    total = int(session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery())) or 0)
-    return total
+    from campaigns import runtime
+    from campaigns.audience import sizes
+    from campaigns.audience.rules import count, segment_rules
+
+    segment_id = campaign.segment_id if campaign else None
+    rules = segment_rules(session, segment_id)
+    try:
+        return sizes.size(runtime.current().redis, session, segment_id, rules).sendable
+    except (RuntimeError, RedisError):
+        return count(session, rules, sendable_only=True, now=datetime.now(UTC))
 
 
 def cadence_of(session: Session, campaign: Campaign | None) -> Cadence:

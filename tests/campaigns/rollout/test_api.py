@@ -99,7 +99,7 @@ def test_approver_cannot_approve_own_request(make_api_client: Any, session: Sess
 
 def test_kill_switch_over_the_api(api: Any, make_api_client: Any, session: Session) -> None:
     marketer = make_api_client("marketer")
-    rollout = _create(api)
+    rollout = _create(api, holdout_bp=0)  # no holdout: a killed rollout's contact is control
     base = f"/api/v1/rollouts/{rollout['id']}"
     api.post(f"{base}/start", json=REASON)
     add_matured_sends(session, rollout["id"])

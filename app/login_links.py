@@ -87,12 +87,9 @@ def redeem(token: str, spend: bool) -> tuple[User, str]:
         )
     ):
         raise InputError("this sign-in link is no longer valid: log in again", where="link")
-    key = USED_KEY.format(nonce=link.nonce)
-    used = (
-        get_runtime().redis.exists(key)
-        if not spend
-        else not get_runtime().redis.set(key, 1, nx=True, ex=max_age + 120)
-    )
+    key, redis = USED_KEY.format(nonce=link.nonce), get_runtime().redis
+    # the first POST sets the key; every later one (and every GET after it) finds it set
+    used = not redis.set(key, 1, nx=True, ex=max_age + 120) if spend else bool(redis.exists(key))
     if used:
         raise InputError("this sign-in link was used already: log in again", where="link")
     return user, link.next_path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from collections.abc import Callable
@@ -33,11 +34,17 @@ def create_user(email: str, password: str, role: Role, name: str = "") -> User:
     return user
 
 
+@functools.cache
+def _decoy_hash() -> str:
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
 def authenticate(email: str, password: str) -> User | None:
+    """The active user with this email and password, or None; an unknown email costs the same hash
+    check as a known one, so the time taken does not tell which emails have an account."""
     user = db().scalar(sa.select(User).where(User.email == email.strip().lower(), User.active.is_(True)))
-    if user is None or not check_password_hash(user.password_hash, password):
-        return None
-    return user
+    matches = check_password_hash(user.password_hash if user is not None else _decoy_hash(), password)
+    return user if user is not None and matches else None
 
 
 def token_digest(token: str) -> str:

@@ -38,6 +38,8 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "BLOB_STORE": "database",  # model artifacts and queued uploads: "database" or "file:///shared"
         "SESSION_LIFETIME_MINUTES": 120,
         "LOGIN_ATTEMPTS_PER_MINUTE": 10,
+        "LOGIN_LINK_MINUTES": 15,  # a sign-in link mailed while an account is held works this long, once
+        "LOGIN_LINKS_PER_HOUR": 5,  # sign-in links mailed to one user per hour at most
         "WTF_CSRF_TIME_LIMIT": None,
         "SESSION_COOKIE_SAMESITE": "Lax",  # no session cookie on cross-site POSTs (the API takes cookies too)
         # "production": refuse to start with a plain-http BASE_URL; anything else warns instead

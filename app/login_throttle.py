@@ -1,12 +1,20 @@
-"""Login throttling that slows password guessing without locking the account's owner out.
+"""Login throttling that slows password guessing and never locks the account's owner out.
 
 Only failed logins count, over the last one to two minutes in Redis (shared by every web process):
-- per client address, over every account (one client guessing many accounts), and
-- per account, from every client (many clients guessing one account).
-A browser that signed in to the account before carries a signed device cookie for it; such a browser
-is held only by its own failure counter, so a stranger's wrong guesses (which fill the client and
-account counters) never keep the owner's browser out. A new browser waits while the account's
-counter is full (one minute at most); the right password from a known browser always gets in.
+- per client address, over every account (one client guessing many accounts),
+- per account, from every client (many clients guessing one account), and
+- per browser that signed in to the account before: it carries a signed device cookie and is held
+  only by its own counter, so a stranger's wrong guesses never keep the owner's browser out.
+
+`state` says, first match wins:
+1. a known browser whose own counter is full: "blocked" (429, nothing checked);
+2. a new browser whose client address's counter is full: "blocked" (429, nothing checked: one
+   address cannot make the server check passwords without limit);
+3. a new browser while the account's counter is full: "held" -- the password is checked, but the
+   answer is the same whatever it was ("if the password was right, we emailed a sign-in link"), every
+   try counts as a failure, and a job is enqueued either way (`app.login_links`): the owner gets in
+   through the link, a guesser learns nothing from a held try;
+4. otherwise "open": the password decides.
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ def _known_device(email: str) -> str | None:
 
 
 def _keys(email: str, minute: int) -> list[str]:
+    """The device key alone for a known browser; else the client's key, then the account's."""
     device = _known_device(email)
     if device is not None:
         return [f"mailramp:login:device:{device}:{minute}"]
@@ -55,15 +64,18 @@ def _keys(email: str, minute: int) -> list[str]:
     return [f"mailramp:login:client:{client}:{minute}", f"mailramp:login:account:{_account(email)}:{minute}"]
 
 
-def is_throttled(redis: Redis, email: str) -> bool:
-    """Failures in this minute and the one before (so the count never resets at a minute boundary:
-    a client that reached the limit waits one to two minutes)."""
+def state(redis: Redis, email: str) -> str:
+    """ "open", "held" or "blocked" (the module's rules). Failures in this minute and the one before
+    count (so the count never resets at a minute boundary: a full counter holds one to two minutes)."""
     limit = int(current_app.config["LOGIN_ATTEMPTS_PER_MINUTE"])
     minute = int(time.time() // 60)
     current, previous = _keys(email, minute), _keys(email, minute - 1)
     counts = redis.mget(current + previous)
     n = len(current)
-    return any(int(counts[i] or 0) + int(counts[n + i] or 0) >= limit for i in range(n))
+    full = [int(counts[i] or 0) + int(counts[n + i] or 0) >= limit for i in range(n)]
+    if full[0]:
+        return "blocked"  # a known browser's own counter, or a new browser's client address
+    return "held" if n == 2 and full[1] else "open"
 
 
 def record_failure(redis: Redis, email: str) -> None:

@@ -2,16 +2,18 @@
 OpenAPI entry (`app.api.spec.route`).
 
 Bodies are validated from the raw JSON in strict mode (`true` is not an id, `"5"` is not a number),
-query strings in lax mode (every query value arrives as text). Every string, also inside nested
+query strings in lax mode (every query value arrives as text), except that a number must be written
+plainly (`1000`, `-2`, `0.5`: not `1_000`, ` 5 `, `1e3`, `NaN` or `+5`). Every string, also inside nested
 objects and lists, is refused when it holds a NUL byte (PostgreSQL cannot store one). Ids are bounded
 to the database's bigint range.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from campaigns.errors import InputError
 
@@ -46,10 +48,34 @@ class ApiModel(_NoNul):
     model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, str_max_length=1_000_000)
 
 
+_PLAIN = {int: re.compile(r"-?[0-9]{1,100}"), float: re.compile(r"-?[0-9]{1,100}(\.[0-9]{1,100})?")}
+
+
+def _number_type(annotation: Any) -> type | None:
+    """int or float when the field holds a number (`int`, `float | None`, `Annotated[int, ...]`)."""
+    for kind in (annotation, *get_args(annotation)):
+        if kind in _PLAIN:
+            return kind
+        if get_origin(kind) is Annotated and get_args(kind)[0] in _PLAIN:
+            return get_args(kind)[0]
+    return None
+
+
 class QueryModel(_NoNul):
-    """Query parameters: text coerced to the declared types; unknown parameters are ignored."""
+    """Query parameters: text coerced to the declared types, numbers written plainly; unknown
+    parameters are ignored."""
 
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False, str_max_length=10_000)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _plain_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        kind = _number_type(field.annotation) if field is not None else None
+        if kind is not None and isinstance(value, str) and not _PLAIN[kind].fullmatch(value):
+            plain = "a whole number" if kind is int else "a number"
+            raise ValueError(f"must be {plain} written with digits only (like 5 or -2), not {value[:40]!r}")
+        return value
 
 
 def where(loc: tuple[int | str, ...]) -> str:

@@ -17,7 +17,7 @@ ui = Blueprint("ui", __name__, template_folder="../templates")
 health.init_blueprint(ui)  # the outage banner, and a 503 page while Redis or the database is down
 
 # Actions anyone may POST to: logging in and out changes nothing in the workspace.
-_OPEN_POSTS = {"ui.login", "ui.logout"}
+_OPEN_POSTS = {"ui.login", "ui.sign_in_link", "ui.logout"}
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 # The UI serves every asset itself; nothing inline is executed and nothing may frame it.

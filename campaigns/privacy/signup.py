@@ -214,13 +214,14 @@ def confirmation_refused(session: Session, contact: Contact) -> str:
     return ""
 
 
-def deliver(smtp_url: str, message: OutgoingMessage) -> bool:
-    """Send one confirmation now; False (logged) when the server refuses it or cannot be reached."""
+def deliver(smtp_url: str, message: OutgoingMessage, what: str = "confirmation email to a signup") -> bool:
+    """Send one transactional message (a confirmation, a sign-in link) now; False (logged) when the
+    server refuses it or cannot be reached."""
     with SmtpTransport(SmtpConfig.from_url(smtp_url)) as transport:
         result = transport.send(message)
     if not result.accepted:
         # the reply's code only: servers quote the address in the rest
-        log.warning("confirmation email to a signup not accepted: %s", result.error[:3] or "no reply")
+        log.warning("%s not accepted: %s", what, result.error[:3] or "no reply")
     return result.accepted
 
 

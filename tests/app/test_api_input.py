@@ -130,6 +130,14 @@ def test_query_parameters_are_typed_and_bounded(api: Any) -> None:
     assert api.get("/api/v1/contacts?unknown=1").status_code == 200
 
 
+@pytest.mark.parametrize("value", ["1_000", "%205%20", "NaN", "1e3", "+5", "0x10", "5.0", "%D9%A5"])
+def test_query_numbers_are_written_plainly(api: Any, value: str) -> None:
+    answer = api.get(f"/api/v1/contacts?limit={value}")
+    assert (answer.status_code, answer.json["where"]) == (400, "limit"), value
+    assert "digits only" in answer.json["error"]
+    assert api.get(f"/api/v1/campaigns/1/results?ai_min_price={value}").status_code in (400, 404)
+
+
 def test_conversion_values_finite_and_bounded_refunds_allowed(api: Any, session: Session) -> None:
     template = add_template(session)
     contact_id = add_contacts(session, 1)[0]

@@ -112,7 +112,7 @@ def test_a_forged_device_cookie_counts_as_a_new_browser(app: Flask) -> None:
 # --- ids past the bigint range ------------------------------------------------------------------
 
 
-def _int_routes(app: Flask) -> list[tuple[str, str, dict[str, Any]]]:
+def int_routes(app: Flask) -> list[tuple[str, str, dict[str, Any]]]:
     out = []
     for rule in app.url_map.iter_rules():
         ints = [name for name, conv in rule._converters.items() if type(conv).__name__ == "IntegerConverter"]
@@ -130,7 +130,7 @@ def _int_routes(app: Flask) -> list[tuple[str, str, dict[str, Any]]]:
 
 def test_every_ui_route_answers_404_for_ids_past_the_bigint_range(app: Flask, client: FlaskClient) -> None:
     _login(client, _user(app, Role.admin))
-    routes = _int_routes(app)
+    routes = int_routes(app)
     assert len(routes) >= 12
     for endpoint, method, values in routes:
         with app.test_request_context():
@@ -150,9 +150,10 @@ def _conversion_token(app: Flask, send_id: int = 7) -> str:
     return TokenSigner(app.config["SECRET_KEY"]).sign(TrackingRef("conversion", send_id))
 
 
-@pytest.mark.parametrize(
-    "value", ["1_000", " 5 ", "5 ", "+5", "1e3", "0x10", "\u0665", "5.", ".5", "1,5", "NaN", "", "5\n"]
-)
+LOOSE_NUMBERS = ["1_000", " 5 ", "5 ", "+5", "1e3", "0x10", "\u0665", "5.", ".5", "1,5", "NaN", "", "5\n"]
+
+
+@pytest.mark.parametrize("value", LOOSE_NUMBERS)
 def test_conversion_values_are_plain_decimal_numbers(
     app: Flask, client: FlaskClient, redis: Redis, value: str
 ) -> None:

@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 import urllib.error
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
@@ -23,6 +20,8 @@ from tests.campaigns.sending.test_esp_webhooks import (  # noqa: F401 - `sends` 
     CERT_URL,
     TOPIC,
     arm_count,
+    sendgrid_headers,
+    sendgrid_signer,
     sends,
     ses_bounce,
     sns_message,
@@ -42,21 +41,11 @@ def test_a_replayed_sendgrid_request_is_refused(
     session: Session,
     sends: dict[str, Send],  # noqa: F811
 ) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    public = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    app.config["SENDGRID_WEBHOOK_PUBLIC_KEY"] = base64.b64encode(public).decode()
+    key, app.config["SENDGRID_WEBHOOK_PUBLIC_KEY"] = sendgrid_signer()
     body = json.dumps(
         [{"email": "person1@example.com", "event": "bounce", "type": "bounce", "reason": "550 unknown"}]
     ).encode()
-    stamp = str(int(time.time()))
-    headers = {
-        "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(
-            key.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))
-        ).decode(),
-        "X-Twilio-Email-Event-Webhook-Timestamp": stamp,
-    }
+    headers = sendgrid_headers(key, body)
     first = client.post(
         "/api/v1/webhooks/sendgrid", data=body, headers=headers, content_type="application/json"
     )

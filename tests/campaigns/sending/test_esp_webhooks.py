@@ -223,14 +223,32 @@ def test_ses_notifications_signed_by_sns_are_acted_on(
 # --- SendGrid Event Webhook ----------------------------------------------------------------------
 
 
-def test_sendgrid_events_need_a_valid_ecdsa_signature(
-    app: Any, client: FlaskClient, session: Session, sends: dict[str, Send]
-) -> None:
+def sendgrid_signer() -> tuple[ec.EllipticCurvePrivateKey, str]:
+    """A signing key for SendGrid's signed Event Webhook, and its public key as configured
+    (SENDGRID_WEBHOOK_PUBLIC_KEY: base64 DER)."""
     key = ec.generate_private_key(ec.SECP256R1())
     public = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    app.config["SENDGRID_WEBHOOK_PUBLIC_KEY"] = base64.b64encode(public).decode()
+    return key, base64.b64encode(public).decode()
+
+
+def sendgrid_headers(
+    key: ec.EllipticCurvePrivateKey, body: bytes, stamp: str | None = None
+) -> dict[str, str]:
+    stamp = stamp or str(int(time.time()))
+    return {
+        "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(
+            key.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+        ).decode(),
+        "X-Twilio-Email-Event-Webhook-Timestamp": stamp,
+    }
+
+
+def test_sendgrid_events_need_a_valid_ecdsa_signature(
+    app: Any, client: FlaskClient, session: Session, sends: dict[str, Send]
+) -> None:
+    key, app.config["SENDGRID_WEBHOOK_PUBLIC_KEY"] = sendgrid_signer()
     # Event shapes from SendGrid's Event Webhook reference.
     events = [
         {

@@ -75,7 +75,9 @@ def _out(flow: Flow) -> dict[str, Any]:
     return flow_json(flow, entry_counts(db(), flow.id))
 
 
-@route("/flows", "GET", role=Role.viewer, summary="List flows", query=FlowsQuery, tag="flows", response=FlowList)
+@route(
+    "/flows", "GET", role=Role.viewer, summary="List flows", query=FlowsQuery, tag="flows", response=FlowList
+)
 def flows_list(query: FlowsQuery) -> Response:
     stmt = sa.select(Flow).order_by(Flow.id)
     if query.state:

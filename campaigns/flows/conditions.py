@@ -6,6 +6,7 @@ recorded on any email since entry; the event that started the journey never coun
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -64,5 +65,5 @@ def holds(session: Session, entry: FlowEntry, step: BranchStep, now: datetime) -
     return _exists(session, query)
 
 
-def _exists(session: Session, query: sa.Select[tuple[int]]) -> bool:
+def _exists(session: Session, query: sa.Select[Any]) -> bool:
     return session.scalar(query.limit(1)) is not None

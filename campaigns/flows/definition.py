@@ -200,7 +200,7 @@ class FlowDefinition(_Strict):
     trigger: Trigger
     steps: list[Step] = Field(min_length=1, max_length=MAX_STEPS)
     exit_conditions: list[ExitCondition] = Field(default_factory=list, max_length=20)
-    re_entry: ReEntry = Field(default_factory=ReEntry)
+    re_entry: ReEntry = Field(default_factory=lambda: ReEntry(rule="never", days=None))
 
     @model_validator(mode="after")
     def _graph(self) -> FlowDefinition:

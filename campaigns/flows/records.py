@@ -78,9 +78,7 @@ def create_flow(session: Session, name: str, definition: FlowDefinition, actor: 
     return flow
 
 
-def update_flow(
-    session: Session, flow_id: int, name: str | None, definition: FlowDefinition | None
-) -> Flow:
+def update_flow(session: Session, flow_id: int, name: str | None, definition: FlowDefinition | None) -> Flow:
     """A changed definition becomes a new version: new entries follow it, entries inside keep theirs."""
     flow = get_flow(session, flow_id)
     if flow.state == "archived":
@@ -138,7 +136,9 @@ def flow_json(flow: Flow, counts: dict[str, int] | None = None) -> dict[str, Any
 
 def entry_counts(session: Session, flow_id: int) -> dict[str, int]:
     rows = session.execute(
-        sa.select(FlowEntry.state, sa.func.count()).where(FlowEntry.flow_id == flow_id).group_by(FlowEntry.state)
+        sa.select(FlowEntry.state, sa.func.count())
+        .where(FlowEntry.flow_id == flow_id)
+        .group_by(FlowEntry.state)
     ).all()
     return {state: int(n) for state, n in rows}
 

@@ -63,7 +63,9 @@ def claim(session: Session, now: datetime, limit: int) -> list[FlowEntry]:
     return list(session.scalars(query))
 
 
-def run_due(rt: Runtime, clock: Clock = utcnow, batch: int = BATCH, max_batches: int = MAX_BATCHES) -> TickOutcome:
+def run_due(
+    rt: Runtime, clock: Clock = utcnow, batch: int = BATCH, max_batches: int = MAX_BATCHES
+) -> TickOutcome:
     """Advance every due entry (up to `max_batches` x `batch`), then enqueue the send batches."""
     from campaigns.jobs import enqueue_batches
 
@@ -108,7 +110,9 @@ def flow_tick_job() -> dict[str, int]:
     }
 
 
-def _advance_alone(session: Session, entry: FlowEntry, now: datetime, book: WaveBook, out: TickOutcome) -> None:
+def _advance_alone(
+    session: Session, entry: FlowEntry, now: datetime, book: WaveBook, out: TickOutcome
+) -> None:
     entry_id = entry.id
     try:
         with session.begin_nested():
@@ -127,7 +131,9 @@ def _advance_alone(session: Session, entry: FlowEntry, now: datetime, book: Wave
             finish(session, entry, "exited", f"error: {entry.last_error}", now)
             out.exited += 1
         else:
-            entry.next_due_at = now + timedelta(minutes=RETRY_MINUTES[min(entry.attempts, len(RETRY_MINUTES)) - 1])
+            entry.next_due_at = now + timedelta(
+                minutes=RETRY_MINUTES[min(entry.attempts, len(RETRY_MINUTES)) - 1]
+            )
 
 
 def advance(session: Session, entry: FlowEntry, now: datetime, book: WaveBook, out: TickOutcome) -> None:
@@ -142,7 +148,9 @@ def advance(session: Session, entry: FlowEntry, now: datetime, book: WaveBook, o
         step = definition.step(step_id) if step_id else None
         exit_event = conditions.exit_seen(session, entry, definition) if step is not None else None
         holds = conditions.holds(session, entry, step, now) if isinstance(step, BranchStep) else None
-        action = decide(definition, step_id, now, contact.timezone, exit_event=exit_event, condition_holds=holds)
+        action = decide(
+            definition, step_id, now, contact.timezone, exit_event=exit_event, condition_holds=holds
+        )
         if isinstance(action, Exit | Complete):
             state = "exited" if isinstance(action, Exit) else "completed"
             finish(session, entry, state, action.reason if isinstance(action, Exit) else "", now)

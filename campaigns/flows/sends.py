@@ -121,7 +121,9 @@ def write_send(
     if wave is None:
         # the campaign row lock orders wave numbers between workers (PostgreSQL; SQLite is serialised)
         session.scalar(sa.select(Campaign.id).where(Campaign.id == campaign_id).with_for_update())
-        number = (session.scalar(sa.select(sa.func.max(Wave.number)).where(Wave.campaign_id == campaign_id)) or 0) + 1
+        number = (
+            session.scalar(sa.select(sa.func.max(Wave.number)).where(Wave.campaign_id == campaign_id)) or 0
+        ) + 1
         wave = Wave(campaign_id=campaign_id, number=number, status="sending", started_at=now)
         session.add(wave)
         session.flush()

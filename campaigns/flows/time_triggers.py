@@ -35,7 +35,8 @@ def run_time_triggers(rt: Runtime, now: datetime | None = None) -> int:
         flow_ids = list(
             session.scalars(
                 sa.select(Flow.id).where(
-                    Flow.state == "active", Flow.trigger_kind.in_(("segment_joined", "inactivity", "date_attribute"))
+                    Flow.state == "active",
+                    Flow.trigger_kind.in_(("segment_joined", "inactivity", "date_attribute")),
                 )
             )
         )
@@ -87,7 +88,12 @@ def _segment(session: Session, flow: Flow, trigger: SegmentJoined, now: datetime
 def _inactive(session: Session, flow: Flow, trigger: Inactivity, now: datetime) -> list[tuple[int, str]]:
     cutoff = now - timedelta(days=trigger.days)
     rows = session.execute(
-        sa.select(Send.contact_id, sa.func.max(Send.opened_at), sa.func.max(Send.clicked_at), sa.func.min(Send.sent_at))
+        sa.select(
+            Send.contact_id,
+            sa.func.max(Send.opened_at),
+            sa.func.max(Send.clicked_at),
+            sa.func.min(Send.sent_at),
+        )
         .join(Contact, Contact.id == Send.contact_id)
         .where(Send.sent_at.is_not(None), sendable())
         .group_by(Send.contact_id)

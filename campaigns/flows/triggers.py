@@ -31,7 +31,9 @@ CONTACT_CONFIRMED = "contact_confirmed"
 
 def definition_of(session: Session, flow_id: int, version: int) -> FlowDefinition:
     stored = session.scalar(
-        sa.select(FlowVersion.definition).where(FlowVersion.flow_id == flow_id, FlowVersion.version == version)
+        sa.select(FlowVersion.definition).where(
+            FlowVersion.flow_id == flow_id, FlowVersion.version == version
+        )
     )
     if stored is None:
         raise LookupError(f"flow {flow_id} has no version {version}")

@@ -127,7 +127,12 @@ def sign_up(
     if created:
         record_event(session, contact.id, CONTACT_CREATED, key=f"{CONTACT_CREATED}:{contact.id}")
     if not double_opt_in:  # single opt-in: consent is granted now, as a confirmation would
-        record_event(session, contact.id, CONTACT_CONFIRMED, key=f"{CONTACT_CONFIRMED}:{contact.id}:{utcnow().isoformat()}")
+        record_event(
+            session,
+            contact.id,
+            CONTACT_CONFIRMED,
+            key=f"{CONTACT_CONFIRMED}:{contact.id}:{utcnow().isoformat()}",
+        )
     return SignupResult(contact.id, state), contact
 
 

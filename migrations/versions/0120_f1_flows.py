@@ -46,7 +46,12 @@ def upgrade() -> None:
     op.create_table(
         "flow_versions",
         sa.Column("id", BigId, primary_key=True),
-        sa.Column("flow_id", BigId, sa.ForeignKey("flows.id", ondelete="CASCADE", name="fk_flow_versions_flow_id_flows"), nullable=False),
+        sa.Column(
+            "flow_id",
+            BigId,
+            sa.ForeignKey("flows.id", ondelete="CASCADE", name="fk_flow_versions_flow_id_flows"),
+            nullable=False,
+        ),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("definition", JSONType, nullable=False),
         sa.Column("created_at", When, nullable=False),
@@ -56,8 +61,18 @@ def upgrade() -> None:
     op.create_table(
         "flow_entries",
         sa.Column("id", BigId, primary_key=True),
-        sa.Column("flow_id", BigId, sa.ForeignKey("flows.id", ondelete="CASCADE", name="fk_flow_entries_flow_id_flows"), nullable=False),
-        sa.Column("contact_id", BigId, sa.ForeignKey("contacts.id", ondelete="CASCADE", name="fk_flow_entries_contact_id_contacts"), nullable=False),
+        sa.Column(
+            "flow_id",
+            BigId,
+            sa.ForeignKey("flows.id", ondelete="CASCADE", name="fk_flow_entries_flow_id_flows"),
+            nullable=False,
+        ),
+        sa.Column(
+            "contact_id",
+            BigId,
+            sa.ForeignKey("contacts.id", ondelete="CASCADE", name="fk_flow_entries_contact_id_contacts"),
+            nullable=False,
+        ),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("generation", sa.Integer(), nullable=False),
         sa.Column("trigger_key", sa.String(300), nullable=False),
@@ -81,19 +96,38 @@ def upgrade() -> None:
     op.create_table(
         "flow_step_campaigns",
         sa.Column("id", BigId, primary_key=True),
-        sa.Column("flow_id", BigId, sa.ForeignKey("flows.id", ondelete="CASCADE", name="fk_flow_step_campaigns_flow_id_flows"), nullable=False),
+        sa.Column(
+            "flow_id",
+            BigId,
+            sa.ForeignKey("flows.id", ondelete="CASCADE", name="fk_flow_step_campaigns_flow_id_flows"),
+            nullable=False,
+        ),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("step_id", sa.String(64), nullable=False),
         sa.Column("generation", sa.Integer(), nullable=False),
-        sa.Column("campaign_id", BigId, sa.ForeignKey("campaigns.id", ondelete="CASCADE", name="fk_flow_step_campaigns_campaign_id_campaigns"), nullable=False),
+        sa.Column(
+            "campaign_id",
+            BigId,
+            sa.ForeignKey(
+                "campaigns.id", ondelete="CASCADE", name="fk_flow_step_campaigns_campaign_id_campaigns"
+            ),
+            nullable=False,
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_flow_step_campaigns"),
-        sa.UniqueConstraint("flow_id", "version", "step_id", "generation", name="uq_flow_step_campaigns_flow_id"),
+        sa.UniqueConstraint(
+            "flow_id", "version", "step_id", "generation", name="uq_flow_step_campaigns_flow_id"
+        ),
     )
     op.create_index("ix_flow_step_campaigns_campaign_id", "flow_step_campaigns", ["campaign_id"])
     op.create_table(
         "contact_events",
         sa.Column("id", BigId, primary_key=True),
-        sa.Column("contact_id", BigId, sa.ForeignKey("contacts.id", ondelete="CASCADE", name="fk_contact_events_contact_id_contacts"), nullable=False),
+        sa.Column(
+            "contact_id",
+            BigId,
+            sa.ForeignKey("contacts.id", ondelete="CASCADE", name="fk_contact_events_contact_id_contacts"),
+            nullable=False,
+        ),
         sa.Column("name", sa.String(100), nullable=False),
         sa.Column("key", sa.String(300), nullable=False),
         sa.Column("properties", JSONType, nullable=False),

@@ -108,11 +108,17 @@ def test_added_to_cart_without_purchase_gets_the_reminder_with_one_does_not(
     for email in ("keeps@example.com", "buys@example.com", "late@example.com"):
         posted = api.post(
             "/api/v1/contact-events",
-            json={"name": "added_to_cart", "email": email, "key": f"cart-{email}", "properties": {"sku": "A1"}},
+            json={
+                "name": "added_to_cart",
+                "email": email,
+                "key": f"cart-{email}",
+                "properties": {"sku": "A1"},
+            },
         )
         assert posted.status_code == 202 and posted.json["recorded"] is True
     replay = api.post(
-        "/api/v1/contact-events", json={"name": "added_to_cart", "email": "keeps@example.com", "key": "cart-keeps@example.com"}
+        "/api/v1/contact-events",
+        json={"name": "added_to_cart", "email": "keeps@example.com", "key": "cart-keeps@example.com"},
     )
     assert replay.status_code == 202 and replay.json["recorded"] is False  # the same event, once
     clock = start_clock()
@@ -127,9 +133,7 @@ def test_added_to_cart_without_purchase_gets_the_reminder_with_one_does_not(
         "keeps@example.com",
         "late@example.com",
     }
-    states = Counter(
-        (e.state, e.exit_reason) for e in session.scalars(sa.select(FlowEntry)).all()
-    )
+    states = Counter((e.state, e.exit_reason) for e in session.scalars(sa.select(FlowEntry)).all())
     assert states == {("completed", ""): 2, ("exited", "exit condition: purchase"): 1}
 
 

@@ -113,7 +113,7 @@ def change_state(session: Session, flow_id: int, action: str) -> Flow:
         for entry in session.scalars(
             sa.select(FlowEntry).where(FlowEntry.flow_id == flow.id, FlowEntry.state == "active")
         ):
-            finish(session, entry, "exited", "flow archived", now)
+            finish(session, entry, "exited", "flow archived", now, withdraw=True)
     flow.state = target
     session.flush()
     return flow

@@ -153,7 +153,8 @@ def advance(session: Session, entry: FlowEntry, now: datetime, book: WaveBook, o
         )
         if isinstance(action, Exit | Complete):
             state = "exited" if isinstance(action, Exit) else "completed"
-            finish(session, entry, state, action.reason if isinstance(action, Exit) else "", now)
+            reason = action.reason if isinstance(action, Exit) else ""
+            finish(session, entry, state, reason, now, withdraw=exit_event is not None)
             out.exited += state == "exited"
             out.completed += state == "completed"
             return

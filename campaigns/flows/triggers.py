@@ -152,14 +152,18 @@ def exit_on_event(session: Session, contact_id: int, event: str, now: datetime) 
     for entry in entries:
         definition = definition_of(session, entry.flow_id, entry.version)
         if any(_matches(c.event, event) for c in definition.exit_conditions):
-            finish(session, entry, "exited", f"exit condition: {event}", now)
+            finish(session, entry, "exited", f"exit condition: {event}", now, withdraw=True)
             ended += 1
     return ended
 
 
-def finish(session: Session, entry: FlowEntry, state: str, reason: str, now: datetime) -> None:
+def finish(
+    session: Session, entry: FlowEntry, state: str, reason: str, now: datetime, *, withdraw: bool = False
+) -> None:
+    """End the journey. `withdraw`: its send not gone out yet is skipped (an exit condition, an
+    archived flow); an exit step or the last step lets it go."""
     entry.state, entry.exit_reason, entry.finished_at, entry.next_due_at = state, reason[:300], now, None
-    if state == "exited" and entry.last_send_id is not None:
+    if withdraw and entry.last_send_id is not None:
         session.execute(
             sa.update(Send)
             .where(Send.id == entry.last_send_id, Send.state == "queued")

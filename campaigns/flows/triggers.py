@@ -12,6 +12,7 @@ transaction, it enters the contact into the active flows it triggers and ends th
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,7 @@ from campaigns.flows.engine import may_enter
 from models import ContactEvent, Flow, FlowEntry, FlowVersion, Send, utcnow
 from models.db import dialect_insert
 
+log = logging.getLogger(__name__)
 CONTACT_CREATED = "contact_created"
 CONTACT_CONFIRMED = "contact_confirmed"
 
@@ -82,7 +84,11 @@ def enter_flows(
     ).all()
     entries = []
     for flow in flows:
-        entry = enter(session, flow, contact_id, trigger_key, properties, now)
+        try:  # a broken flow never stops what recorded the event (a signup, a contact's creation)
+            entry = enter(session, flow, contact_id, trigger_key, properties, now)
+        except Exception:
+            log.exception("flow %s: contact %s could not enter", flow.id, contact_id)
+            continue
         if entry is not None:
             entries.append(entry)
     return entries
@@ -150,7 +156,11 @@ def exit_on_event(session: Session, contact_id: int, event: str, now: datetime) 
     ).all()
     ended = 0
     for entry in entries:
-        definition = definition_of(session, entry.flow_id, entry.version)
+        try:
+            definition = definition_of(session, entry.flow_id, entry.version)
+        except Exception:  # a broken version: the scheduler fails the entry alone
+            log.exception("flow entry %s: its definition cannot be read", entry.id)
+            continue
         if any(_matches(c.event, event) for c in definition.exit_conditions):
             finish(session, entry, "exited", f"exit condition: {event}", now, withdraw=True)
             ended += 1

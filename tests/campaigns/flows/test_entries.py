@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from campaigns.flows.scheduler import run_due
 from campaigns.flows.time_triggers import run_time_triggers
 from campaigns.flows.triggers import record_event
-from models import Campaign, Contact, FlowEntry, FlowVersion, Send, simulated_now
+from models import Campaign, Contact, Flow, FlowEntry, FlowVersion, Send, simulated_now
 from tests.campaigns.flows.helpers import make_flow, send_step, start_clock, tick
 from tests.conftest import ApiClient, SmtpSink
 from tests.factories import add_contacts
@@ -147,6 +147,14 @@ def test_a_bad_record_fails_alone_then_exits(app: Flask, session: Session, api: 
     assert states == {(good["id"], "completed"): 3, (bad["id"], "exited"): 3}
     [reason] = set(session.scalars(sa.select(FlowEntry.exit_reason).where(FlowEntry.flow_id == bad["id"])))
     assert reason.startswith("error: ValidationError")
+    # a broken flow never stops what records its trigger: the contact is created, nobody enters
+    broken = make_flow(
+        api, "Broken", {"trigger": {"kind": "contact_created"}, "steps": [send_step(session, "x", "X")]}
+    )
+    session.execute(sa.update(Flow).where(Flow.id == broken["id"]).values(definition={"steps": 1}))
+    session.commit()
+    assert api.post("/api/v1/contacts", json={"email": "fine@example.com"}).status_code == 201
+    assert session.scalar(sa.select(sa.func.count()).where(FlowEntry.flow_id == broken["id"])) == 0
 
 
 def test_several_schedulers_advance_each_entry_once(app: Flask, session: Session, api: ApiClient) -> None:

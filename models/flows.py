@@ -68,9 +68,9 @@ class FlowEntry(Base):
     contact_id: Mapped[int] = mapped_column(sa.ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
     version: Mapped[int] = mapped_column()  # the flow version this journey follows
     generation: Mapped[int] = mapped_column(default=1)  # the contact's n-th entry into this flow
-    trigger_key: Mapped[str] = mapped_column(sa.String(300))
+    trigger_key: Mapped[str] = mapped_column(sa.String(420))  # "<event name>:<event key>"
     entered_at: Mapped[datetime] = mapped_column(default=utcnow)
-    step_id: Mapped[str] = mapped_column(sa.String(64))  # the step to run when due
+    step_id: Mapped[str] = mapped_column(sa.String(64))  # the step to run when due; "": past the last
     # when the current step is due; null once the journey is over
     next_due_at: Mapped[datetime | None] = mapped_column(default=None)
     state: Mapped[str] = mapped_column(sa.String(10), default="active")

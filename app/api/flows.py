@@ -57,7 +57,7 @@ class ContactEventIn(ApiModel):
     contact_id: Id | None = Field(None, description="the contact, or give `email`")
     email: str | None = Field(None, max_length=320)
     key: str | None = Field(
-        None, min_length=1, max_length=200, description="an id of the event: posting it again does nothing"
+        None, min_length=1, max_length=190, description="an id of the event: posting it again does nothing"
     )
     properties: dict[str, Any] = Field(default_factory=dict, description="kept with the event and the entry")
     occurred_at: datetime | None = Field(None, description="ISO 8601 with a time zone; default now")

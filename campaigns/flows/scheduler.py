@@ -92,7 +92,7 @@ def run_due(
             if len(entries) < batch:
                 break
     finally:
-        if lock is not None:
+        if lock is not None and lock.owned():  # a tick longer than the lock's life lost it already
             lock.release()
     return outcome
 
@@ -138,7 +138,9 @@ def _advance_alone(
 
 def advance(session: Session, entry: FlowEntry, now: datetime, book: WaveBook, out: TickOutcome) -> None:
     """Run the entry's steps until it waits, completes or exits (campaigns.flows.engine's rules)."""
-    definition = definition_of(session, entry.flow_id, entry.version)
+    key = (entry.flow_id, entry.version)
+    definition = book.definitions.get(key) or definition_of(session, entry.flow_id, entry.version)
+    book.definitions[key] = definition  # versions never change: parsed once per transaction
     contact = session.get(Contact, entry.contact_id)
     if contact is None:  # erased meanwhile: the cascade removes the entry too
         finish(session, entry, "exited", "contact deleted", now)

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from campaigns.flows.definition import SendStep
+from campaigns.flows.definition import FlowDefinition, SendStep
 from campaigns.sending.planner import PlannedBatch
 from models import Campaign, Flow, FlowEntry, FlowStepCampaign, Send, Template, Wave
 
@@ -33,6 +33,7 @@ class WaveBook:
     batch_size: int
     waves: dict[int, Wave] = field(default_factory=dict)  # campaign id -> wave
     counts: dict[int, int] = field(default_factory=dict)  # wave id -> rows
+    definitions: dict[tuple[int, int], FlowDefinition] = field(default_factory=dict)  # (flow, version)
     _staged: list[tuple[int, int, bool]] = field(default_factory=list)  # (campaign, wave, new wave)
 
     def keep(self) -> None:

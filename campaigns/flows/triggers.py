@@ -123,7 +123,7 @@ def enter(
         contact_id=contact_id,
         version=flow.version,
         generation=count + 1,
-        trigger_key=trigger_key[:300],
+        trigger_key=trigger_key[:420],
         entered_at=now,
         step_id=definition.steps[0].id,
         next_due_at=now,

@@ -75,7 +75,7 @@ def upgrade() -> None:
         ),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("generation", sa.Integer(), nullable=False),
-        sa.Column("trigger_key", sa.String(300), nullable=False),
+        sa.Column("trigger_key", sa.String(420), nullable=False),
         sa.Column("entered_at", When, nullable=False),
         sa.Column("step_id", sa.String(64), nullable=False),
         sa.Column("next_due_at", When, nullable=True),

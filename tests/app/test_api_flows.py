@@ -117,6 +117,11 @@ def test_edits_make_versions_and_states_move_as_allowed(session: Session, api: A
 
 
 def test_contact_events_name_what_is_wrong(session: Session, api: ApiClient) -> None:
+    contact_id = api.post("/api/v1/contacts", json={"email": "c@example.com"}).json["id"]
+    longest = {"name": "n" * 100, "email": "c@example.com", "key": "k" * 190, "properties": {"a": [1]}}
+    answer = api.post("/api/v1/contact-events", json=longest).json
+    assert answer == {"recorded": True, "contact_id": contact_id}
+    assert api.post("/api/v1/contact-events", json={**longest, "key": "k" * 191}).json["where"] == "key"
     assert api.post("/api/v1/contact-events", json={"name": "browsed"}).json["where"] == "body"
     unknown = api.post("/api/v1/contact-events", json={"name": "browsed", "email": "nobody@example.com"})
     assert unknown.status_code == 400 and unknown.json["where"] == "email"

@@ -23,6 +23,17 @@ step is sent at most once per entry: the ledger row and the entry's move past th
 transaction, and the send path never re-sends a `sent` row. An edit makes a new version; entries keep
 the version they entered with. One bad entry fails alone (retried with backoff, then exited).
 
+Where the next pieces attach:
+- AI content behind a rollout: `sends.step_campaign` makes each step's hidden campaign; give it the
+  step's `rollout_id` (one rollout per `series`), set `Send.rollout_id` in `sends.write_send`, and pass
+  `score_first=True` to `enqueue_batches` in `scheduler.run_due` for such campaigns (send_batch_job
+  refuses an unscored AI wave). `SendStep.ai_content` is stored and validated already.
+- Frequency caps and quiet hours: in `scheduler.advance`, on a `Send` action before `write_send`:
+  defer the entry (`next_due_at` = the allowed instant, step unchanged) or write the row with
+  `Send.not_before` (the send path holds such rows until then).
+- Time in tests: `scheduler.run_due(rt, clock=...)`, `time_triggers.run_time_triggers(rt, now)` and
+  `models.simulated_now` around event recording (tests/campaigns/flows/helpers.py).
+
 Imports models/, campaigns.audience, campaigns.sending (planner types), campaigns.jobs (enqueueing,
 lazily); nothing imports it but contacts/privacy (event hooks, lazily), ops.periodic and app/.
 """

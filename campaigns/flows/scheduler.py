@@ -83,6 +83,10 @@ def run_due(
             planned: list[PlannedBatch] = []
             with rt.session() as session:
                 entries = claim(session, now, batch)
+                # their contacts in one query: advance() finds them in the identity map
+                session.scalars(
+                    sa.select(Contact).where(Contact.id.in_({e.contact_id for e in entries}))
+                ).all()
                 book = WaveBook(rt.settings.batch_size)
                 for entry in entries:
                     _advance_alone(session, entry, now, book, outcome)

@@ -33,6 +33,7 @@ class WaveBook:
     batch_size: int
     waves: dict[int, Wave] = field(default_factory=dict)  # campaign id -> wave
     counts: dict[int, int] = field(default_factory=dict)  # wave id -> rows
+    campaigns: dict[tuple[int, int, str, int], int] = field(default_factory=dict)  # step key -> campaign
     definitions: dict[tuple[int, int], FlowDefinition] = field(default_factory=dict)  # (flow, version)
     _staged: list[tuple[int, int, bool]] = field(default_factory=list)  # (campaign, wave, new wave)
 
@@ -47,6 +48,7 @@ class WaveBook:
                 self.waves.pop(campaign_id, None)
                 self.counts.pop(wave_id, None)
         self._staged.clear()
+        self.campaigns.clear()  # one made inside the rolled-back savepoint is gone too
 
     def planned(self) -> list[PlannedBatch]:
         out = []
@@ -111,7 +113,9 @@ def write_send(
 ) -> int:
     """One `queued` ledger row for this entry's step; its id. Idempotent: a row already written for
     (campaign, contact) is returned as it is."""
-    campaign_id = step_campaign(session, flow, entry, step)
+    key = (flow.id, entry.version, step.id, entry.generation)
+    campaign_id = book.campaigns.get(key) or step_campaign(session, flow, entry, step)
+    book.campaigns[key] = campaign_id  # committed or not, it exists for the rest of this transaction
     existing = session.scalar(
         sa.select(Send.id).where(Send.campaign_id == campaign_id, Send.contact_id == entry.contact_id)
     )

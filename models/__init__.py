@@ -8,6 +8,7 @@ from models.consent import ConsentRecord, SignupForm
 from models.contacts import Contact, ImportRun, Suppression
 from models.deliverability import Bounce, DkimKey
 from models.events import ArmMetric, Event
+from models.flows import ContactEvent, Flow, FlowEntry, FlowStepCampaign, FlowVersion
 from models.recommender import ModelVersion, Recommendation
 from models.retention import FoldedResult
 from models.rollouts import Approval, Decision, Rollout, RolloutAudit, ShadowRender, WorkspaceSetting
@@ -31,9 +32,14 @@ __all__ = [
     "CampaignLink",
     "ConsentRecord",
     "Contact",
+    "ContactEvent",
     "Decision",
     "DkimKey",
     "Event",
+    "Flow",
+    "FlowEntry",
+    "FlowStepCampaign",
+    "FlowVersion",
     "FoldedResult",
     "ImportRun",
     "InstanceSecret",

@@ -30,6 +30,8 @@ class Campaign(Base):
     cron: Mapped[str | None] = mapped_column(sa.String(100), default=None)
     timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
     wave_size: Mapped[int | None] = mapped_column(default=None)  # contacts per scheduled wave; null: all
+    # "campaign", or "flow_step": the hidden campaign a flow's send step sends through (models.flows)
+    kind: Mapped[str] = mapped_column(sa.String(20), default="campaign", server_default="campaign")
     series: Mapped[str] = mapped_column(sa.String(200), default="", index=True)
     # filters on the AI block's recommendations: categories, price range, at most N per category
     recommendation_rules: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=sa.text("'{}'"))

@@ -105,7 +105,9 @@ def campaign_json(c: Campaign) -> dict[str, Any]:
     "/campaigns", "GET", role=Role.viewer, summary="List campaigns", tag="campaigns", response=CampaignList
 )
 def list_campaigns() -> Response:
-    rows = db().scalars(sa.select(Campaign).order_by(Campaign.id.desc()).limit(500))
+    rows = db().scalars(
+        sa.select(Campaign).where(Campaign.kind == "campaign").order_by(Campaign.id.desc()).limit(500)
+    )
     return jsonify(campaigns=[campaign_json(c) for c in rows])
 
 

@@ -42,6 +42,7 @@ def campaigns() -> str:
             .join(Template, Template.id == Campaign.template_id)
             .outerjoin(Segment, Segment.id == Campaign.segment_id)
             .outerjoin(Rollout, Rollout.id == Campaign.rollout_id)
+            .where(Campaign.kind == "campaign")
             .order_by(Campaign.id.desc())
             .limit(500)
         )

@@ -68,7 +68,11 @@ def index() -> str:
         }
         for r in rollouts
     ]
-    recent = db().scalars(sa.select(Campaign).order_by(Campaign.id.desc()).limit(8)).all()
+    recent = (
+        db()
+        .scalars(sa.select(Campaign).where(Campaign.kind == "campaign").order_by(Campaign.id.desc()).limit(8))
+        .all()
+    )
     finished = db().scalar(sa.select(sa.func.count()).where(Rollout.state.not_in(ACTIVE))) or 0
     from app.ui.demo_views import demo_state
 

@@ -162,6 +162,9 @@ def create_contact(session: Session, values: Mapping[str, Any]) -> Contact:
 
     suppress_again(session, [contact.email])
     _consent_changed(session, contact.id, contact.consent)
+    from campaigns.flows.triggers import CONTACT_CREATED, record_event
+
+    record_event(session, contact.id, CONTACT_CREATED, key=f"{CONTACT_CREATED}:{contact.id}")
     return contact
 
 

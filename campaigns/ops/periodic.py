@@ -44,6 +44,8 @@ class PeriodicJob:
 
 def periodic_jobs() -> list[PeriodicJob]:
     from campaigns.decisions.evaluation import CRON_JOBS
+    from campaigns.flows.scheduler import flow_tick_job
+    from campaigns.flows.time_triggers import time_triggers_job
     from campaigns.ops.recovery import recover_interrupted_job
     from campaigns.privacy.retention import retention_job
 
@@ -54,6 +56,8 @@ def periodic_jobs() -> list[PeriodicJob]:
         PeriodicJob(retention_job, cron="17 3 * * *", timeout=3600),  # daily, 03:17 UTC
         PeriodicJob(outbox_recipients_job, interval=10, timeout=120),  # does nothing unless switched on
         PeriodicJob(recover_interrupted_job, interval=60),
+        PeriodicJob(flow_tick_job, interval=10, timeout=600),  # due flow steps (campaigns.flows)
+        PeriodicJob(time_triggers_job, interval=300, timeout=1800),  # segment, inactivity, dates
     ]
     for spec in CRON_JOBS:  # the evaluator's and the webhooks' own declarations
         module, _, name = spec["func"].rpartition(".")

@@ -98,6 +98,7 @@ def sign_up(
     contact = session.scalar(sa.select(Contact).where(Contact.email == email))
     if contact is not None and contact.consent and contact.status == "active":
         return SignupResult(contact.id, "already"), contact
+    created = contact is None
     if contact is None:
         contact = Contact(email=email, name=name, attributes=attributes, consent=False)
         session.add(contact)
@@ -121,6 +122,17 @@ def sign_up(
         suppress_again(session, [email])  # no proof of the mailbox: an erased address stays suppressed
         _grant(contact)
     session.flush()
+    from campaigns.flows.triggers import CONTACT_CONFIRMED, CONTACT_CREATED, record_event
+
+    if created:
+        record_event(session, contact.id, CONTACT_CREATED, key=f"{CONTACT_CREATED}:{contact.id}")
+    if not double_opt_in:  # single opt-in: consent is granted now, as a confirmation would
+        record_event(
+            session,
+            contact.id,
+            CONTACT_CONFIRMED,
+            key=f"{CONTACT_CONFIRMED}:{contact.id}:{utcnow().isoformat()}",
+        )
     return SignupResult(contact.id, state), contact
 
 
@@ -170,6 +182,10 @@ def confirm(
     )
     _grant(contact)
     session.flush()
+    from campaigns.flows.triggers import CONTACT_CONFIRMED, record_event
+
+    # welcome flows start here, in the same transaction (once per signup confirmed)
+    record_event(session, contact.id, CONTACT_CONFIRMED, key=f"{CONTACT_CONFIRMED}:{contact.id}:{pending.id}")
     return contact
 
 

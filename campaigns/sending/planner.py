@@ -179,7 +179,8 @@ def finish_wave_if_done(session: Session, wave_id: int, now: datetime | None = N
         return False
     wave.status, wave.finished_at = "done", now
     campaign = session.get(Campaign, wave.campaign_id)
-    if campaign is not None and campaign.status == "sending":
+    # a flow step's hidden campaign stays `sending` while its flow lives (campaigns.flows)
+    if campaign is not None and campaign.status == "sending" and campaign.kind == "campaign":
         still_sending = session.scalar(
             sa.select(sa.func.count()).where(
                 Wave.campaign_id == campaign.id, Wave.status.in_(("planning", "sending")), Wave.id != wave_id

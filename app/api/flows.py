@@ -1,0 +1,213 @@
+"""Flows: triggered journeys (campaigns.flows). The request schema of a flow's definition is
+campaigns.flows.definition.FlowDefinition: a bad one answers 400 naming the step and the field
+(`definition.steps.1.wait.hours`). Also `POST /contact-events`: a custom event about a contact
+(`browsed`, `added_to_cart`, `purchase`...) that enters and exits flows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from flask import Response, jsonify
+from pydantic import Field, model_validator
+
+from app.api.contacts import PageQuery
+from app.api.responses_flows import ContactEventAccepted, FlowEntryList, FlowList, FlowOut
+from app.api.schema import ApiModel, Id, Name, QueryModel
+from app.api.spec import route
+from app.auth import actor
+from app.extensions import db
+from campaigns.contacts.records import normalize_email
+from campaigns.errors import InputError, NotFound
+from campaigns.flows.definition import EVENT_NAME, FlowDefinition
+from campaigns.flows.records import (
+    change_state,
+    create_flow,
+    entry_counts,
+    entry_json,
+    flow_json,
+    get_flow,
+    update_flow,
+)
+from campaigns.flows.triggers import record_event
+from models import Contact, Flow, FlowEntry, Role
+
+
+class FlowIn(ApiModel):
+    name: Name
+    definition: FlowDefinition
+
+
+class FlowPatch(ApiModel):
+    name: Name | None = None
+    definition: FlowDefinition | None = None
+
+
+class EntriesQuery(PageQuery):
+    state: Literal["active", "completed", "exited"] | None = None
+
+
+class FlowsQuery(QueryModel):
+    state: Literal["draft", "active", "paused", "archived"] | None = None
+
+
+class ContactEventIn(ApiModel):
+    name: str = Field(pattern=EVENT_NAME, description="`browsed`, `added_to_cart`, `purchase`, any name")
+    contact_id: Id | None = Field(None, description="the contact, or give `email`")
+    email: str | None = Field(None, max_length=320)
+    key: str | None = Field(
+        None, min_length=1, max_length=190, description="an id of the event: posting it again does nothing"
+    )
+    properties: dict[str, Any] = Field(default_factory=dict, description="kept with the event and the entry")
+    occurred_at: datetime | None = Field(None, description="ISO 8601 with a time zone; default now")
+
+    @model_validator(mode="after")
+    def _who(self) -> ContactEventIn:
+        if (self.contact_id is None) == (self.email is None):
+            raise ValueError("give contact_id or email (one of them)")
+        if self.occurred_at is not None and self.occurred_at.tzinfo is None:
+            raise ValueError("occurred_at needs a time zone")
+        return self
+
+
+def _out(flow: Flow) -> dict[str, Any]:
+    return flow_json(flow, entry_counts(db(), flow.id))
+
+
+@route(
+    "/flows", "GET", role=Role.viewer, summary="List flows", query=FlowsQuery, tag="flows", response=FlowList
+)
+def flows_list(query: FlowsQuery) -> Response:
+    stmt = sa.select(Flow).order_by(Flow.id)
+    if query.state:
+        stmt = stmt.where(Flow.state == query.state)
+    return jsonify(flows=[_out(f) for f in db().scalars(stmt)])
+
+
+@route(
+    "/flows",
+    "POST",
+    role=Role.marketer,
+    summary="Create a flow (a draft; a bad definition answers 400 naming the step and field)",
+    body=FlowIn,
+    tag="flows",
+    status=201,
+    response=FlowOut,
+)
+def flows_create(body: FlowIn) -> tuple[Response, int]:
+    flow = create_flow(db(), body.name, body.definition, actor())
+    db().commit()
+    return jsonify(_out(flow)), 201
+
+
+@route("/flows/<int:flow_id>", "GET", role=Role.viewer, summary="A flow", tag="flows", response=FlowOut)
+def flows_get(flow_id: int) -> Response:
+    return jsonify(_out(get_flow(db(), flow_id)))
+
+
+@route(
+    "/flows/<int:flow_id>",
+    "PATCH",
+    role=Role.marketer,
+    summary="Rename a flow or change its definition (a new version; journeys inside keep theirs)",
+    body=FlowPatch,
+    tag="flows",
+    response=FlowOut,
+)
+def flows_update(flow_id: int, body: FlowPatch) -> Response:
+    flow = update_flow(db(), flow_id, body.name, body.definition)
+    db().commit()
+    return jsonify(_out(flow))
+
+
+def _transition(flow_id: int, action: str) -> Response:
+    flow = change_state(db(), flow_id, action)
+    db().commit()
+    return jsonify(_out(flow))
+
+
+@route(
+    "/flows/<int:flow_id>/activate",
+    "POST",
+    role=Role.marketer,
+    summary="Activate a draft or paused flow: triggers enter contacts, due steps run",
+    tag="flows",
+    response=FlowOut,
+)
+def flows_activate(flow_id: int) -> Response:
+    return _transition(flow_id, "activate")
+
+
+@route(
+    "/flows/<int:flow_id>/pause",
+    "POST",
+    role=Role.marketer,
+    summary="Pause a flow: nobody enters, journeys inside wait where they are",
+    tag="flows",
+    response=FlowOut,
+)
+def flows_pause(flow_id: int) -> Response:
+    return _transition(flow_id, "pause")
+
+
+@route(
+    "/flows/<int:flow_id>/archive",
+    "POST",
+    role=Role.marketer,
+    summary="Archive a flow: its open journeys exit, unsent steps are skipped",
+    tag="flows",
+    response=FlowOut,
+)
+def flows_archive(flow_id: int) -> Response:
+    return _transition(flow_id, "archive")
+
+
+@route(
+    "/flows/<int:flow_id>/entries",
+    "GET",
+    role=Role.viewer,
+    summary="A flow's journeys: each contact's step and state (keyset pages by id)",
+    query=EntriesQuery,
+    tag="flows",
+    response=FlowEntryList,
+)
+def flows_entries(flow_id: int, query: EntriesQuery) -> Response:
+    get_flow(db(), flow_id)
+    stmt = (
+        sa.select(FlowEntry)
+        .where(FlowEntry.flow_id == flow_id, FlowEntry.id > query.after)
+        .order_by(FlowEntry.id)
+        .limit(query.limit)
+    )
+    if query.state:
+        stmt = stmt.where(FlowEntry.state == query.state)
+    return jsonify(entries=[entry_json(e) for e in db().scalars(stmt)])
+
+
+@route(
+    "/contact-events",
+    "POST",
+    role=Role.marketer,
+    summary="Record an event about a contact (enters and exits flows; `key` makes a replay harmless)",
+    body=ContactEventIn,
+    tag="flows",
+    status=202,
+    response=ContactEventAccepted,
+)
+def contact_event(body: ContactEventIn) -> tuple[Response, int]:
+    if body.contact_id is not None:
+        contact_id = db().scalar(sa.select(Contact.id).where(Contact.id == body.contact_id))
+        if contact_id is None:
+            raise NotFound(f"contact {body.contact_id} does not exist")
+    else:
+        email = normalize_email(body.email or "")
+        contact_id = db().scalar(sa.select(Contact.id).where(Contact.email == email))
+        if contact_id is None:
+            raise InputError("no contact has this email", where="email")
+    key = f"api:{body.name}:{body.key}" if body.key else None
+    recorded = record_event(
+        db(), contact_id, body.name, key=key, properties=body.properties, occurred_at=body.occurred_at
+    )
+    db().commit()
+    return jsonify(recorded=recorded, contact_id=contact_id), 202

@@ -1,0 +1,150 @@
+"""A send step's way into the campaign send path.
+
+Each send step sends through a hidden campaign (`Campaign.kind == "flow_step"`), one per (flow,
+version, step, generation) in `flow_step_campaigns`, where generation n is a contact's n-th entry
+into the flow. So the ledger's unique (campaign, contact) key, the deterministic Message-ID, the
+tracking tokens, suppression and consent checks, the journal, throttling and per-arm aggregates all
+apply unchanged, and a re-entered contact gets the step again through the next generation's campaign.
+The campaigns of one step share `series = "flow:<flow>:<step>"`: reports per step add them up, and a
+rollout for the step attaches to the series (phase 2).
+
+Within one scheduler transaction the rows written for a campaign form one wave (`WaveBook`), cut into
+batches of `batch_size`; the batches are enqueued as `send_batch_job`s after the commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from campaigns.flows.definition import FlowDefinition, SendStep
+from campaigns.sending.planner import PlannedBatch
+from models import Campaign, Flow, FlowEntry, FlowStepCampaign, Send, Template, Wave
+
+
+@dataclass
+class WaveBook:
+    """The waves this transaction writes ledger rows into, and how many rows each holds."""
+
+    batch_size: int
+    waves: dict[int, Wave] = field(default_factory=dict)  # campaign id -> wave
+    counts: dict[int, int] = field(default_factory=dict)  # wave id -> rows
+    campaigns: dict[tuple[int, int, str, int], int] = field(default_factory=dict)  # step key -> campaign
+    definitions: dict[tuple[int, int], FlowDefinition] = field(default_factory=dict)  # (flow, version)
+    _staged: list[tuple[int, int, bool]] = field(default_factory=list)  # (campaign, wave, new wave)
+
+    def keep(self) -> None:
+        self._staged.clear()
+
+    def forget_failed(self) -> None:
+        """The entry's savepoint rolled back: so did the rows (and waves) it wrote."""
+        for campaign_id, wave_id, created in reversed(self._staged):
+            self.counts[wave_id] -= 1
+            if created:
+                self.waves.pop(campaign_id, None)
+                self.counts.pop(wave_id, None)
+        self._staged.clear()
+        self.campaigns.clear()  # one made inside the rolled-back savepoint is gone too
+
+    def planned(self) -> list[PlannedBatch]:
+        out = []
+        for campaign_id, wave in self.waves.items():
+            total = self.counts.get(wave.id, 0)
+            wave.planned = total
+            wave.batches = (total + self.batch_size - 1) // self.batch_size
+            wave.status = "sending" if total else "done"
+            for batch in range(wave.batches):
+                size = min(self.batch_size, total - batch * self.batch_size)
+                out.append(PlannedBatch(campaign_id, wave.id, batch, size))
+        return out
+
+
+def step_campaign(session: Session, flow: Flow, entry: FlowEntry, step: SendStep) -> int:
+    """The hidden campaign of (flow, entry's version, step, entry's generation); made on first use."""
+    key = (
+        FlowStepCampaign.flow_id == flow.id,
+        FlowStepCampaign.version == entry.version,
+        FlowStepCampaign.step_id == step.id,
+        FlowStepCampaign.generation == entry.generation,
+    )
+    found = session.scalar(sa.select(FlowStepCampaign.campaign_id).where(*key))
+    if found is not None:
+        return found
+    if session.get(Template, step.template_id) is None:
+        raise LookupError(f"step {step.id}: template {step.template_id} does not exist")
+    try:
+        with session.begin_nested():  # another worker may make the same one at the same time
+            campaign = Campaign(
+                kind="flow_step",
+                name=f"{flow.name} / {step.id} (v{entry.version}, entry {entry.generation})"[:200],
+                template_id=step.template_id,
+                from_email=step.from_email,
+                from_name=step.from_name,
+                status="sending",
+                series=f"flow:{flow.id}:{step.id}",
+                created_by=flow.created_by,
+            )
+            session.add(campaign)
+            session.flush()
+            session.add(
+                FlowStepCampaign(
+                    flow_id=flow.id,
+                    version=entry.version,
+                    step_id=step.id,
+                    generation=entry.generation,
+                    campaign_id=campaign.id,
+                )
+            )
+            session.flush()
+            return campaign.id
+    except IntegrityError:
+        found = session.scalar(sa.select(FlowStepCampaign.campaign_id).where(*key))
+        if found is None:
+            raise
+        return found
+
+
+def write_send(
+    session: Session, flow: Flow, entry: FlowEntry, step: SendStep, book: WaveBook, now: datetime
+) -> int:
+    """One `queued` ledger row for this entry's step; its id. Idempotent: a row already written for
+    (campaign, contact) is returned as it is."""
+    key = (flow.id, entry.version, step.id, entry.generation)
+    campaign_id = book.campaigns.get(key) or step_campaign(session, flow, entry, step)
+    book.campaigns[key] = campaign_id  # committed or not, it exists for the rest of this transaction
+    existing = session.scalar(
+        sa.select(Send.id).where(Send.campaign_id == campaign_id, Send.contact_id == entry.contact_id)
+    )
+    if existing is not None:
+        return existing
+    wave = book.waves.get(campaign_id)
+    created = wave is None
+    if wave is None:
+        # the campaign row lock orders wave numbers between workers (PostgreSQL; SQLite is serialised)
+        session.scalar(sa.select(Campaign.id).where(Campaign.id == campaign_id).with_for_update())
+        number = (
+            session.scalar(sa.select(sa.func.max(Wave.number)).where(Wave.campaign_id == campaign_id)) or 0
+        ) + 1
+        wave = Wave(campaign_id=campaign_id, number=number, status="sending", started_at=now)
+        session.add(wave)
+        session.flush()
+        book.waves[campaign_id] = wave
+        book.counts[wave.id] = 0
+    position = book.counts[wave.id]
+    send = Send(
+        campaign_id=campaign_id,
+        contact_id=entry.contact_id,
+        wave_id=wave.id,
+        batch=position // book.batch_size,
+        state="queued",
+        queued_at=now,
+    )
+    session.add(send)
+    session.flush()
+    book.counts[wave.id] = position + 1
+    book._staged.append((campaign_id, wave.id, created))
+    return send.id

@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import sys
 import time
+import zlib
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -104,25 +107,55 @@ def summarize(r: dict[str, np.ndarray], max_waves: int) -> dict[str, Any]:
     }
 
 
-def run_cell(cell: Cell, args: argparse.Namespace, gb: Any) -> dict[str, Any]:
-    stages, fc = plan_for(cell)
-    out: dict[str, Any] = {"plan": [(s["exposure_bp"], s["gates"]["min_recipients_per_arm"]) for s in stages],
-                           "forecast": {k: fc[k] for k in ("sends_to_everyone", "expected_exposed_if_harmful")}}  # fmt: skip
-    scenarios = [s for s in SCENARIOS if not args.scenarios or s in args.scenarios.split(",")]
-    for i, name in enumerate(scenarios):
-        effect, oracle_effect = SCENARIOS[name]
-        seed = args.seed + 1000 * i + hash(cell.name) % 997
-        common = dict(cell=cell, effect=effect, stages=stages, rollouts=args.rollouts, max_waves=args.max_waves,
-                      seed=seed, segments=name.startswith("segment"))  # fmt: skip
-        row = {"mailramp": summarize(simulate("mailramp", **common), args.max_waves)}  # type: ignore[arg-type]
+def _task(job: tuple[Cell, str, str, argparse.Namespace]) -> tuple[str, str, str, dict[str, Any], float]:
+    """One (cell, scenario, method) in a worker process: the seed depends on the cell and scenario only."""
+    cell, name, method, args = job
+    started = time.process_time()
+    stages, _ = plan_for(cell)
+    effect, oracle_effect = SCENARIOS[name]
+    seed = args.seed + 1000 * list(SCENARIOS).index(name) + zlib.crc32(cell.name.encode()) % 997
+    common = dict(cell=cell, effect=effect, stages=stages, rollouts=args.rollouts, max_waves=args.max_waves,
+                  seed=seed, segments=name.startswith("segment"))  # fmt: skip
+    extra: dict[str, Any] = {}
+    if method == "oracle":
+        extra["oracle_effect"] = oracle_effect
+    if method == "gbstats":
+        extra["gb"] = gbstats_test()
+    result = summarize(simulate(method, **common, **extra), args.max_waves)
+    return cell.name, name, method, result, time.process_time() - started
+
+
+def jobs_for(cell: Cell, args: argparse.Namespace) -> list[tuple[Cell, str, str, argparse.Namespace]]:
+    out = []
+    for name in (s for s in SCENARIOS if not args.scenarios or s in args.scenarios.split(",")):
+        out.append((cell, name, "mailramp", args))
         if name in ("-10%", "-20%", "-30%"):
-            row["oracle"] = summarize(
-                simulate("oracle", oracle_effect=oracle_effect, **common), args.max_waves
-            )  # type: ignore[arg-type]
-        if gb is not None and name in ("+10%", "-20%") and args.gbstats:
-            row["gbstats"] = summarize(simulate("gbstats", gb=gb, **common), args.max_waves)  # type: ignore[arg-type]
-        out[name] = row
+            out.append((cell, name, "oracle", args))
+        if args.gbstats and name in ("+10%", "-20%"):
+            out.append((cell, name, "gbstats", args))
     return out
+
+
+def run_cells(cells: list[Cell], args: argparse.Namespace) -> tuple[dict[str, Any], float]:
+    """Every (cell, scenario, method) as one task over `--workers` processes; the slow ones first."""
+    results: dict[str, Any] = {}
+    for cell in cells:
+        stages, fc = plan_for(cell)
+        results[cell.name] = {
+            "plan": [(s["exposure_bp"], s["gates"]["min_recipients_per_arm"]) for s in stages],
+            "forecast": {k: fc[k] for k in ("sends_to_everyone", "expected_exposed_if_harmful",
+                                            "sends_to_everyone_if_harmless")
+                         if k in fc},
+        }  # fmt: skip
+    jobs = [j for c in cells for j in jobs_for(c, args)]
+    jobs.sort(key=lambda j: (j[2] != "mailramp", j[0].wave))  # small waves live longest: start them first
+    cpu = 0.0
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=args.workers, mp_context=ctx) as pool:
+        for cell_name, name, method, result, spent in pool.map(_task, jobs):
+            results[cell_name].setdefault(name, {})[method] = result
+            cpu += spent
+    return results, cpu
 
 
 def targets(cell: Cell, r: dict[str, Any]) -> dict[str, Any]:
@@ -179,22 +212,20 @@ def main() -> None:
     parser.add_argument("--max-waves", type=int, default=60)
     parser.add_argument("--seed", type=int, default=20241120)
     parser.add_argument("--gbstats", action="store_true", help="also run gbstats (+10%%, -20%%)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (cells x scenarios at once)")
     parser.add_argument("--events", type=int, default=0, help="also time evaluate() with this many events")
     args = parser.parse_args()
-    gb = gbstats_test() if args.gbstats else None
     cells = [c for c in CELLS if not args.cells or c.name in args.cells.split(",")]
     print(f"{args.rollouts} rollouts per cell and scenario, a wave a day, up to {args.max_waves} waves; "
-          f"gbstats: {'on' if gb else 'off'}", flush=True)  # fmt: skip
-    results: dict[str, Any] = {}
+          f"gbstats: {'on' if args.gbstats else 'off'}; {args.workers} worker process(es)", flush=True)  # fmt: skip
+    started = time.perf_counter()
+    results, cpu = run_cells(cells, args)
     checks: dict[str, Any] = {}
     for cell in cells:
-        started = time.perf_counter()
-        results[cell.name] = run_cell(cell, args, gb)
         checks[cell.name] = targets(cell, results[cell.name])
         r = results[cell.name]
         print(f"\n{cell.name}: plan {r['plan']}; forecast: to everyone after {r['forecast']['sends_to_everyone']} "
-              f"waves, {r['forecast']['expected_exposed_if_harmful']} exposed to a -20% harm "
-              f"({time.perf_counter() - started:.0f} s)")  # fmt: skip
+              f"waves, {r['forecast']['expected_exposed_if_harmful']} exposed to a -20% harm")  # fmt: skip
         for name, row in r.items():
             if name in ("plan", "forecast"):
                 continue
@@ -204,12 +235,14 @@ def main() -> None:
                       f"exposed {m['median_exposed']:>9,.0f}  seg.A excl. {fmt(m['segment_A_excluded'])}  "
                       f"rolled back by wave 3 {fmt(m['rolled_back_by_wave_3'])}")  # fmt: skip
         print("  targets: " + ", ".join(f"{k} {fmt(v)}" for k, v in checks[cell.name].items()), flush=True)
+    wall = time.perf_counter() - started
+    print(f"\n{wall:.0f} s wall, {cpu:.0f} s CPU in the workers", flush=True)
     timing: dict[str, Any] = {}
     if args.events > 0:
         from bench.decisions_db import evaluation_timing
 
         timing = evaluation_timing(args.events)
-    print(json.dumps({"rollouts_per_cell": args.rollouts, "targets": checks, "cells": results, **timing},
+    print(json.dumps({"rollouts_per_cell": args.rollouts, "wall_s": wall, "cpu_s": cpu, "targets": checks, "cells": results, **timing},
                      separators=(",", ":"), default=float))  # fmt: skip
 
 

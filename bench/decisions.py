@@ -80,7 +80,7 @@ def plan_for(cell: Cell) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     inputs = PlanInputs(
         Cadence("series", cell.wave, 24.0), baselines={**DEFAULT_BASELINES, "conversion_rate": cell.base},
         baseline_source="history", window_hours=window, arrival_p50_hours=p50,
-        harm_alpha=policy.harm_alpha, rail_alpha=policy.rail_alpha(4),
+        harm_alpha=policy.harm_alpha, rail_alpha=policy.rail_alpha(),
     )  # fmt: skip
     sized = size_plan(inputs)
     return sized.stages, forecast(inputs, sized.stages, sized)
@@ -98,6 +98,7 @@ def summarize(r: dict[str, np.ndarray], max_waves: int) -> dict[str, Any]:
         "reached_100_within_60": float(((reached >= 0) & (reached < 60)).mean()),
         "reached_100_within_22": float(((reached >= 0) & (reached < 22)).mean()),
         "median_waves_to_100": _median(reached[reached >= 0].astype(float)),
+        "median_waves_to_complete": _median(r["stopped_at"][outcome == "completed"].astype(float)),
         "median_exposed": float(np.median(r["exposed"])),
         "segment_A_excluded": float(r["excluded"][:, 0].mean()),
         "other_segment_excluded": float(r["excluded"][:, 1:].any(axis=1).mean()),

@@ -7,6 +7,11 @@ values only:
   recipients reach its gate; a send's recipients mature ``window_hours`` after it, so a stage takes
   at least one send plus ``lag`` sends of waiting (``lag = ceil(window / interval)``, at least 1);
 - **time to reach everyone**: until the first send at the last stage (the plan's cap);
+- **time to complete**: the last stage then holds until its own gate has matured and the tests have
+  the power to see the harm that matters (`campaigns.decisions.power`: the primary metric's -20% on
+  matured recipients, unsubscribes and complaints doubling on the events arrived so far); a small
+  list waits there longest (its holdout sees few events), and a plan that cannot get that power within
+  the horizon says it completes only by an approver's hand;
 - **the smallest harm each stage can detect** with 80% power on the evidence gathered by its end
   (relative, on the primary metric; a rate ratio, on unsubscribes);
 - **the expected number of contacts exposed to a harmful variant** (the harm that matters): the
@@ -29,6 +34,7 @@ from campaigns.rollout.sizing import (
     PlanInputs,
     SizedPlan,
     events_needed,
+    info_needed,
     info_per_recipient,
     primary_threshold,
     smallest_harm,
@@ -103,6 +109,50 @@ def _exposed(inputs: PlanInputs, exposures: list[int]) -> tuple[float | None, in
     return None, None
 
 
+def comparison_share(inputs: PlanInputs, exposure_bp: int) -> float:
+    """The comparison's share at this exposure (control and holdout; the holdout alone at the cap)."""
+    return max(1.0 - min(exposure_bp, BASIS - inputs.holdout_bp) / BASIS, 0.0)
+
+
+def _complete(inputs: PlanInputs, walk: list[int], stages: Sequence[tuple[int, int]]) -> int | None:
+    """The send after whose look the rollout is expected to complete (None: not within the horizon).
+    Needs, at that look: the last stage's gate on matured recipients, the primary metric's -20% seen
+    with 80% power on matured recipients, and unsubscribes and complaints doubling seen with 80% power
+    on the events arrived so far (each guardrail's expected events: its rate times ``T C / (T + C)``
+    of the pooled treatment and comparison recipients, as `rate_power` pools them)."""
+    last = len(stages) - 1
+    if last not in walk:
+        return None
+    lag = lag_sends(inputs)
+    harm = float(inputs.harm.get("primary", 0.2))
+    rate = float(inputs.baselines.get(inputs.primary_metric, 0.02))
+    lift_needed = info_needed(harm, primary_threshold(inputs.harm_alpha, harm))
+    odds = min(max(rate, 1e-6), 0.5) / (1.0 - min(max(rate, 1e-6), 0.5))
+    rails = []
+    for metric in ("unsubscribe_rate", "complaint_rate"):
+        theta = float(inputs.harm.get(metric, 2.0))
+        rails.append((float(inputs.baselines.get(metric, 0.0)), events_needed(theta, inputs.rail_alpha)))
+    hours = inputs.cadence.interval_hours
+    exposures = [stages[k][0] for k in walk]
+    per = [treatment_per_send(inputs, bp) for bp in exposures]
+    start = walk.index(last)
+    for m in range(start, len(walk)):  # the look after send m
+        matured = range(0, m + 2 - lag)
+        at_last = sum(per[j] for j in matured if j >= start)
+        if at_last < stages[last][1]:
+            continue
+        info = sum(odds * comparison_share(inputs, exposures[j]) * per[j] for j in matured)
+        if info < lift_needed:
+            continue
+        # the guardrails' power is computed on pooled counts (`rate_power`): T C / (T + C) recipients
+        got = [arrived(inputs, (m + 1 - j) * hours) for j in range(m + 1)]
+        t = sum(per[j] * got[j] for j in range(m + 1))
+        c = sum(inputs.cadence.per_send * comparison_share(inputs, exposures[j]) * got[j] for j in range(m + 1))
+        if all(r > 0 and r * t * c / max(t + c, 1e-9) >= need for r, need in rails):
+            return m
+    return None
+
+
 def forecast(inputs: PlanInputs, stages: Sequence[Mapping[str, Any]], sized: SizedPlan | None = None) -> dict[str, Any]:  # fmt: skip
     """The forecast of a plan's percent stages for this audience (see the module docstring)."""
     percent = [
@@ -143,10 +193,13 @@ def forecast(inputs: PlanInputs, stages: Sequence[Mapping[str, Any]], sized: Siz
     last = len(percent) - 1
     to_all = walk.index(last) if last in walk else None
     exposed, caught_at = _exposed(inputs, exposures)
+    done = _complete(inputs, walk, percent)
     out.update(
         stages=rows,
         sends_to_everyone=to_all,
         days_to_everyone=None if to_all is None else round(to_all * hours / 24, 1),
+        sends_to_complete=done,
+        days_to_complete=None if done is None else round(done * hours / 24, 1),
         expected_exposed_if_harmful=None if exposed is None else round(exposed),
         harm_caught_after_sends=caught_at,
         words=words(inputs, sized, to_all),

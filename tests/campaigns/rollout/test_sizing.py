@@ -79,3 +79,37 @@ def test_a_plan_that_cannot_move_says_so() -> None:
     out = forecast(stuck, stages)
     assert out["stages"][0]["treatment_per_send"] == 30.0
     assert out["sends_to_everyone"] == 67  # 2,000 / 30 per send, each matured before the next send
+
+
+def test_the_forecast_waits_for_the_power_to_complete() -> None:
+    # a large list completes soon after reaching everyone; a small one waits at 100% for its holdout
+    # to see enough unsubscribes and complaints (the completion-power check), longer than reaching it
+    big = inputs(100_000, 24.0, conversion=0.03, window_hours=12.0, arrival_p50_hours=3.0)
+    small = inputs(20_000, 24.0, conversion=0.03, window_hours=12.0, arrival_p50_hours=3.0)
+    for case in (big, small):
+        plan = size_plan(case)
+        out = forecast(case, plan.stages, plan)
+        assert out["sends_to_complete"] is not None
+        assert out["sends_to_complete"] >= out["sends_to_everyone"]
+        assert out["days_to_complete"] == out["sends_to_complete"]
+    wait = {}
+    for name, case in (("big", big), ("small", small)):
+        plan = size_plan(case)
+        out = forecast(case, plan.stages, plan)
+        wait[name] = out["sends_to_complete"] - out["sends_to_everyone"]
+    assert wait["small"] > wait["big"]
+    # rarer complaints need a longer wait; without them (no baseline) the wait is the shortest
+    rare = inputs(20_000, 24.0, conversion=0.03, window_hours=12.0, arrival_p50_hours=3.0)
+    plan = size_plan(rare)
+    base = forecast(rare, plan.stages, plan)["sends_to_complete"]
+    rarer = PlanInputs(rare.cadence, baselines={**rare.baselines, "complaint_rate": 0.0001},
+                       window_hours=12.0, arrival_p50_hours=3.0)  # fmt: skip
+    assert forecast(rarer, plan.stages, plan)["sends_to_complete"] > base
+
+
+def test_a_plan_stuck_below_everyone_never_completes_in_the_forecast() -> None:
+    stuck = inputs(3000)
+    stages = [{"kind": "percent", "exposure_bp": 100, "gates": {"min_recipients_per_arm": 100_000}},
+              {"kind": "percent", "exposure_bp": 10_000, "gates": {"min_recipients_per_arm": 2000}}]  # fmt: skip
+    out = forecast(stuck, stages)
+    assert out["sends_to_everyone"] is None and out["sends_to_complete"] is None

@@ -145,7 +145,7 @@ def run_cells(cells: list[Cell], args: argparse.Namespace) -> tuple[dict[str, An
         results[cell.name] = {
             "plan": [(s["exposure_bp"], s["gates"]["min_recipients_per_arm"]) for s in stages],
             "forecast": {k: fc[k] for k in ("sends_to_everyone", "expected_exposed_if_harmful",
-                                            "sends_to_everyone_if_harmless")
+                                            "sends_to_complete")
                          if k in fc},
         }  # fmt: skip
     jobs = [j for c in cells for j in jobs_for(c, args)]
@@ -171,6 +171,10 @@ def targets(cell: Cell, r: dict[str, Any]) -> dict[str, Any]:
         t["to_all_forecast_vs_sim"] = (
             (fc["sends_to_everyone"] / sim) if sim and fc["sends_to_everyone"] else None
         )
+        done, fc_done = aa["median_waves_to_complete"], fc.get("sends_to_complete")
+        t["aa_completed"] = aa["completed"]
+        t["complete_forecast_vs_sim"] = fc_done / done if done and fc_done else None
+        t["complete_forecast"] = fc_done
     if "+10%" in r:
         up = r["+10%"]["mailramp"]
         t["up10_median_waves"] = up["median_waves_to_100"]

@@ -24,13 +24,13 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import bdtrc, ndtr
 
+from campaigns.decisions.early import HARM_PRIMARY
 from campaigns.decisions.policy import LATENCY_GUARDRAIL, METRIC_DEFS
 from campaigns.decisions.primary import arms_of
 from campaigns.decisions.snapshot import COMPARISON_ARMS, Evidence, Snapshot
 from campaigns.stats.lift import LiftTest, _log_e
 from campaigns.stats.rates import log_evalue_rate_ratio
 
-HARM_PRIMARY = 0.20  # relative drop of the primary metric that matters
 HARM_RATIOS: dict[str, float] = {"unsubscribe_rate": 2.0, "complaint_rate": 2.0, "click_rate": 0.8}
 POWER = 0.80
 

@@ -41,9 +41,11 @@ from campaigns.rollout.sizing import (
     smallest_ratio,
     treatment_per_send,
 )
-from campaigns.stats.rates import THETAS
 
 HORIZON_SENDS = 520
+# the early harm test's price for not knowing the harm's size, at the harm that matters: its mixture
+# puts half its weight there (`campaigns.decisions.early.primary_ratios`)
+EARLY_MIXTURE_COST = math.log(2.0)
 
 
 def lag_sends(inputs: PlanInputs) -> int:
@@ -90,7 +92,7 @@ def _exposed(inputs: PlanInputs, exposures: list[int]) -> tuple[float | None, in
     lag = lag_sends(inputs)
     lift_needed = 2.0 * primary_threshold(inputs.harm_alpha, harm) / (harm * harm)
     eta = -math.log(1.0 - harm)
-    rr_needed = 2.0 * (math.log(2.0 / inputs.harm_alpha) + math.log(len(THETAS))) / (eta * eta)
+    rr_needed = 2.0 * (math.log(2.0 / inputs.harm_alpha) + EARLY_MIXTURE_COST) / (eta * eta)
     sent = 0.0
     for m in range(len(exposures) + 1):
         lift_info = sum(
@@ -147,7 +149,9 @@ def _complete(inputs: PlanInputs, walk: list[int], stages: Sequence[tuple[int, i
         # the guardrails' power is computed on pooled counts (`rate_power`): T C / (T + C) recipients
         got = [arrived(inputs, (m + 1 - j) * hours) for j in range(m + 1)]
         t = sum(per[j] * got[j] for j in range(m + 1))
-        c = sum(inputs.cadence.per_send * comparison_share(inputs, exposures[j]) * got[j] for j in range(m + 1))
+        c = sum(
+            inputs.cadence.per_send * comparison_share(inputs, exposures[j]) * got[j] for j in range(m + 1)
+        )
         if all(r > 0 and r * t * c / max(t + c, 1e-9) >= need for r, need in rails):
             return m
     return None

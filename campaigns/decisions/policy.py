@@ -91,6 +91,11 @@ class Guardrail:
     enabled: bool = True
     cap: float | None = None  # a rate in (0, 1), or milliseconds for render_p95_ms
 
+    def alpha(self, share: float) -> float:
+        """Each of this guardrail's tests' alpha from its share: a rate guardrail with a cap runs two
+        tests (above the cap, worse than comparison), so each gets half of the share."""
+        return share / 2 if self.cap is not None and self.name != LATENCY_GUARDRAIL else share
+
 
 @dataclass(frozen=True)
 class Policy:

@@ -114,7 +114,7 @@ def completion_power(snapshot: Snapshot, whole: Evidence, test: LiftTest | None)
             # no click at all in either arm: messages without tracked links, nothing to watch
             out[rail.name] = {"harm_ratio": ratio, "power": None, "note": "no events recorded: not measured"}
             continue
-        p = rate_power(sum(t.n), sum(t.total), sum(c.n), sum(c.total), ratio, rail_alpha)
+        p = rate_power(sum(t.n), sum(t.total), sum(c.n), sum(c.total), ratio, rail.alpha(rail_alpha))
         out[rail.name] = {"harm_ratio": ratio, "power": p}
         if p < POWER:
             harm = f"a {1 - ratio:.0%} drop" if ratio < 1 else f"{ratio:g}x as many"

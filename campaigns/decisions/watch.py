@@ -79,7 +79,7 @@ def watch(snapshot: Snapshot, evidence: dict[str, Any]) -> Verdict:
             log_e = log_edetector_rate_ratio(x_t, n_t, x_c, n_c, WATCH_THETAS) if periods else 0.0
         rate_t = sum(x_t) / sum(n_t) if sum(n_t) > 0 else None
         rate_c = sum(x_c) / sum(n_c) if sum(n_c) > 0 else None
-        failed = log_e >= math.log(1.0 / alpha)
+        failed = log_e >= math.log(1.0 / rail.alpha(alpha))
         out[rail.name] = {"log_e_detector": log_e, "rate_treatment": rate_t, "rate_holdout": rate_c,
                           "n_treatment": sum(n_t), "n_holdout": sum(n_c), "failed": failed}  # fmt: skip
         if failed:
@@ -87,11 +87,11 @@ def watch(snapshot: Snapshot, evidence: dict[str, Any]) -> Verdict:
             rollback.append(
                 f"after completion, {rail.name} {went}: {_pct(rate_t)} with AI content against {_pct(rate_c)} "
                 f"in the holdout since {since.date().isoformat()} (e-detector {math.exp(min(log_e, 700)):.3g} >= "
-                f"{1 / alpha:g}): rolling the AI content back"
+                f"{1 / rail.alpha(alpha):g}): rolling the AI content back"
             )
             health.append(f"guardrail:{rail.name}")
         if rail.cap is not None and not metric.higher_is_better:
-            check = cap_test(sum(x_t), sum(n_t), rail.cap, alpha=alpha)
+            check = cap_test(sum(x_t), sum(n_t), rail.cap, alpha=rail.alpha(alpha))
             out[rail.name]["cap"] = {**check.to_json(), "cap": rail.cap}
             if check.worse:
                 rollback.append(

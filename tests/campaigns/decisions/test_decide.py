@@ -338,3 +338,11 @@ def test_the_early_test_is_centred_on_the_harm_that_matters() -> None:
     # and the same counts the right way round (no harm) are not worse under either
     swapped = ((400.0,), (20_000.0,), (500.0,), (20_000.0,))
     assert not rate_ratio_test(*swapped, alpha=0.015, thetas=thetas, weights=weights).worse
+
+
+def test_a_capped_guardrail_splits_its_alpha_between_its_two_tests() -> None:
+    verdict = decide(snapshot(healthy(), guardrails={"complaint_rate": {"cap": 0.001}}))
+    share = parse_config("conversion_rate", {}).policy.rail_alpha(5)
+    assert verdict.evidence["caps"]["complaint_rate"]["alpha"] == pytest.approx(share / 2)
+    assert verdict.evidence["guardrails"]["complaint_rate"]["alpha"] == pytest.approx(share / 2)
+    assert verdict.evidence["guardrails"]["unsubscribe_rate"]["alpha"] == pytest.approx(share)

@@ -17,6 +17,9 @@ values only:
 - **the expected number of contacts exposed to a harmful variant** (the harm that matters): the
   treatment recipients sent before the harm test's median crossing (the matured lift test, or the
   early rate-ratio test on events as they arrive, whichever is first);
+- **watching after 100%** (`watch`): within how many sends the watch would roll back a tripling of
+  unsubscribes that starts after completion, in 90% of cases, with this holdout (the holdout sees
+  few unsubscribes on a small list), and the smallest holdout that would do it within 3 sends;
 - **words**: what this plan can and cannot learn on this audience, said plainly.
 """
 
@@ -157,6 +160,42 @@ def _complete(inputs: PlanInputs, walk: list[int], stages: Sequence[tuple[int, i
     return None
 
 
+# the watch's alpha per guardrail (`campaigns.decisions.watch.watch_alpha` of the default policy) and
+# its mixture over x1.5, x2 and x3 (a third each)
+WATCH_ALPHA = 0.005
+WATCH_RATIOS = (1.5, 2.0, 3.0)
+WATCH_HOLDOUTS = (500, 1000, 2000, 3000)
+Z90 = 1.2815515655446004
+
+
+def watch_sends(inputs: PlanInputs, holdout_bp: int, theta: float = 3.0, limit: int = 52) -> int | None:
+    """Sends after a `theta`-fold rise of unsubscribes starts (after completion) until the watch's
+    e-detector crosses in 90% of cases: expected log likelihood ratio, less 1.28 standard deviations
+    of its Poisson noise, past log(3 / alpha)."""
+    rate = float(inputs.baselines.get("unsubscribe_rate", 0.003))
+    per = inputs.cadence.per_send
+    q = 1.0 - holdout_bp / BASIS
+    threshold = math.log(len(WATCH_RATIOS) / WATCH_ALPHA)
+    got = 0.0
+    for k in range(1, limit + 1):
+        got += arrived(inputs, k * inputs.cadence.interval_hours)  # every harmed send so far
+        x_t, x_c = theta * rate * per * q * got, rate * per * (1 - q) * got
+        for r in WATCH_RATIOS:
+            step = math.log(q * r + 1.0 - q)
+            mean = x_t * (math.log(r) - step) - x_c * step
+            sd = math.sqrt(x_t * (math.log(r) - step) ** 2 + x_c * step * step)
+            if mean - Z90 * sd >= threshold:
+                return k
+    return None
+
+
+def _watch(inputs: PlanInputs) -> dict[str, Any]:
+    sends = watch_sends(inputs, inputs.holdout_bp)
+    enough = next((h for h in WATCH_HOLDOUTS if (watch_sends(inputs, h) or 99) <= 3), None)
+    return {"holdout_bp": inputs.holdout_bp, "sends_to_catch_x3_unsubscribes": sends,
+            "holdout_bp_within_3_sends": enough}  # fmt: skip
+
+
 def forecast(inputs: PlanInputs, stages: Sequence[Mapping[str, Any]], sized: SizedPlan | None = None) -> dict[str, Any]:  # fmt: skip
     """The forecast of a plan's percent stages for this audience (see the module docstring)."""
     percent = [
@@ -206,6 +245,7 @@ def forecast(inputs: PlanInputs, stages: Sequence[Mapping[str, Any]], sized: Siz
         days_to_complete=None if done is None else round(done * hours / 24, 1),
         expected_exposed_if_harmful=None if exposed is None else round(exposed),
         harm_caught_after_sends=caught_at,
+        watch=_watch(inputs),
         words=words(inputs, sized, to_all),
     )
     if sized is not None:
@@ -259,8 +299,16 @@ def words(inputs: PlanInputs, sized: SizedPlan | None, to_all: int | None) -> st
             f"it can tell a {harm:.0%} drop in {primary} within {_time(inputs, sized.primary_sends)} "
             f"at {first_bp / 100:g}%"
         )
+    seen = watch_sends(inputs, inputs.holdout_bp)
     if to_all is not None:
         parts.append(f"it reaches everyone after about {_time(inputs, to_all)} if nothing is wrong")
+        if seen is None or seen > 3:
+            bigger = next((h for h in WATCH_HOLDOUTS if (watch_sends(inputs, h) or 99) <= 3), None)
+            parts.append(
+                f"after that its {inputs.holdout_bp / 100:g}% holdout would catch a tripling of unsubscribes "
+                + (f"within {_time(inputs, seen)}" if seen else "only slowly")
+                + (f" (a {bigger / 100:g}% holdout: within 3 sends)" if bigger else "")
+            )
     else:
         parts.append("it does not reach everyone within the forecast's horizon")
     return "; ".join(parts) + "."

@@ -113,3 +113,21 @@ def test_a_plan_stuck_below_everyone_never_completes_in_the_forecast() -> None:
               {"kind": "percent", "exposure_bp": 10_000, "gates": {"min_recipients_per_arm": 2000}}]  # fmt: skip
     out = forecast(stuck, stages)
     assert out["sends_to_everyone"] is None and out["sends_to_complete"] is None
+
+
+def test_the_forecast_says_how_fast_the_watch_after_100_percent_is() -> None:
+    from campaigns.decisions.watch import WATCH_THETAS, watch_alpha
+    from campaigns.rollout.forecast import WATCH_ALPHA, WATCH_RATIOS, watch_sends
+
+    assert watch_alpha(0.05, None, 5) == WATCH_ALPHA and WATCH_RATIOS == WATCH_THETAS  # priced alike
+    big, mid = inputs(100_000, 24.0), inputs(20_000, 24.0)
+    assert (watch_sends(big, 500) or 99) <= 3  # a tripling of unsubscribes caught within 3 sends
+    slow, fast = watch_sends(mid, 500), watch_sends(mid, 1000)
+    assert slow is not None and fast is not None and fast < slow
+    plan = size_plan(mid)
+    out = forecast(mid, plan.stages, plan)
+    assert out["watch"]["sends_to_catch_x3_unsubscribes"] == slow
+    assert out["watch"]["holdout_bp_within_3_sends"] in (1000, 2000)
+    assert "holdout would catch a tripling of unsubscribes" in out["words"]
+    plan = size_plan(big)
+    assert "holdout would catch" not in forecast(big, plan.stages, plan)["words"]

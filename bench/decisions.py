@@ -90,13 +90,15 @@ def _median(values: np.ndarray) -> float | None:
     return float(np.median(values)) if values.size else None
 
 
-def summarize(r: dict[str, np.ndarray], max_waves: int) -> dict[str, Any]:
+def summarize(r: dict[str, np.ndarray], max_waves: int, forecast_to_all: int | None = None) -> dict[str, Any]:
     outcome, reached = r["outcome"], r["reached_at"]
+    by = max_waves if forecast_to_all is None else forecast_to_all
     return {
         "rolled_back_or_paused": float(np.isin(outcome, ("rolled_back", "paused")).mean()),
         "reached_100": float((reached >= 0).mean()),
         "reached_100_within_60": float(((reached >= 0) & (reached < 60)).mean()),
         "reached_100_within_22": float(((reached >= 0) & (reached < 22)).mean()),
+        "reached_100_within_forecast": float(((reached >= 0) & (reached <= by)).mean()),
         "median_waves_to_100": _median(reached[reached >= 0].astype(float)),
         "median_waves_to_complete": _median(r["stopped_at"][outcome == "completed"].astype(float)),
         "median_exposed": float(np.median(r["exposed"])),
@@ -112,7 +114,7 @@ def _task(job: tuple[Cell, str, str, argparse.Namespace]) -> tuple[str, str, str
     """One (cell, scenario, method) in a worker process: the seed depends on the cell and scenario only."""
     cell, name, method, args = job
     started = time.process_time()
-    stages, _ = plan_for(cell)
+    stages, fc = plan_for(cell)
     effect, oracle_effect = SCENARIOS[name]
     seed = args.seed + 1000 * list(SCENARIOS).index(name) + zlib.crc32(cell.name.encode()) % 997
     common = dict(cell=cell, effect=effect, stages=stages, rollouts=args.rollouts, max_waves=args.max_waves,
@@ -122,7 +124,7 @@ def _task(job: tuple[Cell, str, str, argparse.Namespace]) -> tuple[str, str, str
         extra["oracle_effect"] = oracle_effect
     if method == "gbstats":
         extra["gb"] = gbstats_test()
-    result = summarize(simulate(method, **common, **extra), args.max_waves)
+    result = summarize(simulate(method, **common, **extra), args.max_waves, fc["sends_to_everyone"])
     return cell.name, name, method, result, time.process_time() - started
 
 
@@ -180,9 +182,7 @@ def targets(cell: Cell, r: dict[str, Any]) -> dict[str, Any]:
         t["up10_median_waves"] = up["median_waves_to_100"]
         t["up10_within_22"] = up["reached_100_within_22"]
         fc_all = fc["sends_to_everyone"]
-        t["up10_within_forecast"] = (
-            None if fc_all is None else up["reached_100_within_60"] if fc_all >= 60 else None
-        )
+        t["up10_within_forecast"] = None if fc_all is None else up["reached_100_within_forecast"]
     if "-20%" in r:
         harm = r["-20%"]
         t["harm20_reached_100"] = harm["mailramp"]["reached_100"]

@@ -201,6 +201,35 @@ def targets(cell: Cell, r: dict[str, Any]) -> dict[str, Any]:
     return t
 
 
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def markdown(results: dict[str, Any], checks: dict[str, Any]) -> str:
+    """The per-cell table of docs/performance.md."""
+    head = ("| cell | plan (exposure: gate) | A/A rolled back or paused | A/A at 100% < 60 waves | waves to 100%: "
+            "forecast / sim. | waves to complete: forecast / sim. (A/A completed < 60) | +10% at 100% < 22 waves | "
+            "+10% within the forecast | -20%: reached 100% | -20%: exposed vs oracle | -20% exposure: forecast / sim. | "
+            "segment -50%: excluded, rest at 100% | x3 unsubscribes rolled back by wave 3 |")  # fmt: skip
+    rows = [head, "|" + "---|" * (head.count("|") - 1)]
+    for name, r in results.items():
+        t, fc = checks[name], r["forecast"]
+        plan = " → ".join(f"{bp / 100:g}%: {gate:,}" for bp, gate in r["plan"])
+        aa = r["no effect"]["mailramp"]
+        done = (
+            f"{fc.get('sends_to_complete')} / {fmt(aa['median_waves_to_complete'])} ({_pct(aa['completed'])})"
+        )
+        seg = r["segment A -50%"]["mailramp"]
+        rows.append(
+            f"| {name} | {plan} | {_pct(t['aa_wrong'])} | {_pct(t['aa_reach_60'])} | {fc['sends_to_everyone']} / "
+            f"{fmt(aa['median_waves_to_100'])} | {done} | {_pct(t['up10_within_22'])} | {_pct(t['up10_within_forecast'])} | "
+            f"{_pct(t['harm20_reached_100'])} | {fmt(t['harm20_exposed_vs_oracle'])}x | "
+            f"{fmt(t['exposure_forecast_vs_sim'])}x | {_pct(seg['segment_A_excluded'])}, {_pct(seg['reached_100'])} | "
+            f"{_pct(t['unsub3_rolled_back_by_wave_3'])} |"
+        )  # fmt: skip
+    return "\n".join(rows)
+
+
 def fmt(x: Any) -> str:
     if x is None:
         return "-"
@@ -241,6 +270,8 @@ def main() -> None:
                       f"rolled back by wave 3 {fmt(m['rolled_back_by_wave_3'])}")  # fmt: skip
         print("  targets: " + ", ".join(f"{k} {fmt(v)}" for k, v in checks[cell.name].items()), flush=True)
     wall = time.perf_counter() - started
+    if not args.scenarios:
+        print("\n" + markdown(results, checks))
     print(f"\n{wall:.0f} s wall, {cpu:.0f} s CPU in the workers", flush=True)
     timing: dict[str, Any] = {}
     if args.events > 0:

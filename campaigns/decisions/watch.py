@@ -6,9 +6,10 @@ the holdout. Each rate guardrail runs a CUSUM e-detector (`campaigns.stats.rates
 a harm that starts weeks after completion is measured from its start, not diluted by the weeks
 before. **Its own error budget**: a detector runs for ever, so what it bounds is how often a
 harmless rollout is rolled back (at most once per ``1 / alpha`` periods per guardrail), not whether
-it ever is; the watch therefore gets ``WATCH_SHARE`` (half) of the rollout's alpha, split between its
-guardrails (0.5% each by default), which kept the false rollbacks of harmless rollouts watched for
-20 waves at or below 5% on the bench (the whole alpha gave 6% to 10.5%). Each detector mixes only
+it ever is; the watch therefore gets ``WATCH_SHARE`` (40%) of the rollout's alpha, split between its
+guardrails (0.4% each by default), chosen on `bench/decisions_watch.py` so that harmless rollouts
+watched for 20 waves are rolled back at most 5% of the time (the whole alpha gave 6% to 10.5%, half
+of it 0.5% to 5.5%). Each detector mixes only
 the harms that matter around its guardrail's (`WATCH_THETAS`: x1.5 to x3 for a rise, a 20% to 50% drop
 for clicks), not barely-there or extreme ratios, which bought back part of the power the smaller
 alpha costs. A guardrail that fails (or a cap broken since completion) rolls the AI content back and
@@ -31,7 +32,7 @@ from campaigns.stats.rates import log_edetector_rate_ratio
 # AI content's, so 1.25 is a 20% drop); mixed with equal weight
 WATCH_THETAS = (1.5, 2.0, 3.0)
 WATCH_THETAS_DROP = (1.25, 1.5, 2.0)
-WATCH_SHARE = 0.5  # of the rollout's alpha, split between the watched guardrails
+WATCH_SHARE = 0.4  # of the rollout's alpha, split between the watched guardrails
 
 TREATED = ("treatment",)
 

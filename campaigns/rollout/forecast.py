@@ -162,7 +162,7 @@ def _complete(inputs: PlanInputs, walk: list[int], stages: Sequence[tuple[int, i
 
 # the watch's alpha per guardrail (`campaigns.decisions.watch.watch_alpha` of the default policy) and
 # its mixture over x1.5, x2 and x3 (a third each)
-WATCH_ALPHA = 0.005
+WATCH_ALPHA = 0.004
 WATCH_RATIOS = (1.5, 2.0, 3.0)
 WATCH_HOLDOUTS = (500, 1000, 2000, 3000)
 Z90 = 1.2815515655446004

@@ -113,7 +113,7 @@ def test_quiet_hours_defer_to_each_contacts_local_morning(
     _rules(session, quiet_start="21:00", quiet_end="08:00", default_timezone="Europe/Paris")
     campaign = add_campaign(session, add_template(session).id)
     with simulated_now(LATE):
-        wave, batches = plan_wave(session, campaign.id, None, 1000, LATE)
+        wave, _batches = plan_wave(session, campaign.id, None, 1000, LATE)
         session.commit()
         outcome = send_batch(rt, campaign.id, wave.id, 0)
     assert outcome.sent == 2 and outcome.skipped == 0
@@ -190,12 +190,12 @@ def test_two_workers_claiming_for_one_contact_never_exceed_the_cap(app: Any, ses
     [contact] = add_contacts(session, 1)
     _rules(session, max_per_24h=1)
     template = add_template(session)
-    send_ids = []
+    send_ids: list[int] = []
     for name in ("A", "B"):
         campaign = add_campaign(session, template.id, name=name)
         plan_wave(session, campaign.id, None, 1000)
         session.commit()
-        send_ids.append(session.scalar(sa.select(Send.id).where(Send.campaign_id == campaign.id)))
+        send_ids.append(int(session.scalar(sa.select(Send.id).where(Send.campaign_id == campaign.id)) or 0))
     now = datetime.now(UTC)
     # worker A takes the contact's lock, as claim_sends does, and has not committed yet
     first = rt.session_factory()

@@ -5,7 +5,6 @@ the Settings page's form, and writes the OpenAPI entry."""
 from __future__ import annotations
 
 from typing import Any, Self
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Response, jsonify
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -15,6 +14,7 @@ from app.api.spec import route
 from app.auth import actor
 from app.extensions import db
 from campaigns.sending.cap_claims import load_rules, save_rules
+from campaigns.sending.caps import known_zone
 from models import Role
 
 TAG = "settings"
@@ -49,10 +49,8 @@ class SendingRulesIn(ApiModel):
     @field_validator("default_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Paris)") from None
+        if known_zone(value) is None:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Paris)")
         return value
 
     @model_validator(mode="after")

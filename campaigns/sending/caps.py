@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -102,15 +103,18 @@ class Verdict:
 SEND = Verdict("send")
 
 
+def known_zone(name: str) -> ZoneInfo | None:
+    """The zone named so, or None for anything else ("Europe" is a directory: OSError)."""
+    try:
+        return ZoneInfo(name) if name else None
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
+@lru_cache(maxsize=4096)
 def zone_of(name: str | None, default: str) -> ZoneInfo:
     """The contact's zone; an empty or unknown one is the workspace default's (then UTC)."""
-    for candidate in (name, default, "UTC"):
-        if candidate:
-            try:
-                return ZoneInfo(candidate)
-            except (ZoneInfoNotFoundError, ValueError):
-                continue
-    return ZoneInfo("UTC")
+    return known_zone(name or "") or known_zone(default) or ZoneInfo("UTC")
 
 
 def quiet_until(now: datetime, tz: ZoneInfo, start: time, end: time) -> datetime | None:

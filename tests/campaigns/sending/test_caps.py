@@ -23,6 +23,7 @@ LATE = datetime(2026, 12, 6, 22, 30, tzinfo=UTC)
         ("America/New_York", None),  # 17:30: not quiet
         ("", datetime(2026, 12, 7, 7, 0, tzinfo=UTC)),  # no zone: the workspace default (Paris)
         ("Mars/Olympus_Mons", datetime(2026, 12, 7, 7, 0, tzinfo=UTC)),  # unknown: the default
+        ("Europe", datetime(2026, 12, 7, 7, 0, tzinfo=UTC)),  # a directory of zones: the default
     ],
 )
 def test_quiet_hours_end_at_the_local_morning(zone: str, until: datetime | None) -> None:

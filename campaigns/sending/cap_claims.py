@@ -20,6 +20,7 @@ it is due. The batch comes back for it as for local-time delivery (campaigns.sen
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -158,8 +159,8 @@ def claim_sends(
         )
     counts = _counts(session, contact_ids, rules, now)
     claim: list[int] = []
-    skip: list[dict[str, Any]] = []
-    defer: list[dict[str, Any]] = []
+    # rows by what is written to them: a few groups (one per cap, one per zone's end of quiet hours)
+    held: dict[tuple[str, str, datetime | None], list[int]] = defaultdict(list)
     seen: dict[int, int] = {}  # contact -> rows claimed in this call (several rows, one contact)
     for send_id, contact_id in rows:
         if int(contact_id) not in counts:  # the contact is gone (its rows go with it)
@@ -168,43 +169,42 @@ def claim_sends(
         more = seen.get(int(contact_id), 0)
         verdict = judge(rules, kind, now, n24 + more, n7 + more, tz)
         if verdict.action == "defer":
-            defer.append({"b_id": send_id, "b_at": verdict.defer_until, "b_error": verdict.reason})
+            held["queued", verdict.reason, verdict.defer_until].append(int(send_id))
         elif verdict.action == "skip":
-            skip.append({"b_id": send_id, "b_error": verdict.reason})
+            held["skipped", verdict.reason, None].append(int(send_id))
         else:
             claim.append(int(send_id))
             seen[int(contact_id)] = seen.get(int(contact_id), 0) + 1
-    _write(session, claim, skip, defer, now)
-    out.claimed, out.skipped, out.deferred = len(claim), len(skip), len(defer)
-    out.next_due = min((d["b_at"] for d in defer), default=None)
+    _write(session, claim, held, now)
+    out.claimed = len(claim)
+    out.skipped = sum(len(v) for (state, _, _), v in held.items() if state == "skipped")
+    out.deferred = sum(len(v) for (state, _, _), v in held.items() if state == "queued")
+    out.next_due = min((at for _, _, at in held if at is not None), default=None)
     return out
 
 
 def _write(
-    session: Session, claim: list[int], skip: list[dict[str, Any]], defer: list[dict[str, Any]], now: datetime
+    session: Session,
+    claim: list[int],
+    held: dict[tuple[str, str, datetime | None], list[int]],
+    now: datetime,
 ) -> None:
+    """One UPDATE for the claimed rows, one per group of held rows; each only where the row is
+    still `queued` and unclaimed."""
     table: sa.Table = Send.__table__  # type: ignore[assignment]
-    guard = sa.and_(
-        table.c.id == sa.bindparam("b_id"), table.c.state == "queued", table.c.claimed_at.is_(None)
-    )
+    still_open = sa.and_(table.c.state == "queued", table.c.claimed_at.is_(None))
     if claim:
         quiet = table.c.error.like(QUIET_PREFIX + "%")
         session.execute(
             sa.update(table)
-            .where(table.c.id.in_(claim), table.c.state == "queued", table.c.claimed_at.is_(None))
+            .where(table.c.id.in_(claim), still_open)
             .values(claimed_at=now, error=sa.case((quiet, ""), else_=table.c.error))
         )
-    if skip:
-        session.execute(
-            sa.update(table).where(guard).values(state="skipped", error=sa.bindparam("b_error")), skip
-        )
-    if defer:
-        session.execute(
-            sa.update(table)
-            .where(guard)
-            .values(not_before=sa.bindparam("b_at"), error=sa.bindparam("b_error")),
-            defer,
-        )
+    for (state, reason, until), ids in held.items():
+        values: dict[str, Any] = {"state": state, "error": reason}
+        if until is not None:
+            values["not_before"] = until
+        session.execute(sa.update(table).where(table.c.id.in_(ids), still_open).values(**values))
 
 
 def hold_batch(

@@ -235,3 +235,44 @@ def _wait_for_a_lock_wait(session: Session) -> None:
             return
         threading.Event().wait(0.01)  # polling a state: the count above, not a duration
     raise AssertionError("the second claim never waited for the first's lock")
+
+
+def test_racing_claims_for_the_same_contacts_claim_each_once(app: Any, session: Session) -> None:
+    """Both dialects: two workers start their claims together on two campaigns' rows for the same
+    contacts; both finish (no lock error on SQLite) and, with a cap of 1, each contact is claimed by
+    exactly one of them. The interleaving is left to chance here (without the lock this passes too,
+    most runs): the test above is the one that forces the race."""
+    rt: Runtime = app.extensions["mailramp"]
+    contacts = add_contacts(session, 50)
+    _rules(session, max_per_24h=1)
+    template = add_template(session)
+    rows: list[list[int]] = []
+    for name in ("A", "B"):
+        campaign = add_campaign(session, template.id, name=name)
+        plan_wave(session, campaign.id, None, 1000)
+        session.commit()
+        rows.append(
+            [int(i) for i in session.scalars(sa.select(Send.id).where(Send.campaign_id == campaign.id))]
+        )
+    session.commit()
+    now = datetime.now(UTC)
+    start = threading.Barrier(2)
+
+    def worker(send_ids: list[int]) -> None:
+        own = rt.session_factory()
+        try:
+            start.wait(timeout=30)
+            claim_sends(own, send_ids, "campaign", now)
+            own.commit()
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=worker, args=(ids,)) for ids in rows]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    session.expire_all()
+    claimed = session.scalars(sa.select(Send.contact_id).where(Send.claimed_at.is_not(None))).all()
+    skipped = session.scalars(sa.select(Send.contact_id).where(Send.state == "skipped")).all()
+    assert sorted(claimed) == sorted(contacts) and sorted(skipped) == sorted(contacts)

@@ -1,7 +1,7 @@
 """frequency caps and quiet hours: sends.claimed_at and an index to count a contact's recent sends
 
 Revision ID: fc_1
-Revises: h21w_1
+Revises: f1_1
 Create Date: 2026-12-06
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "fc_1"
-down_revision = "h21w_1"
+down_revision = "f1_1"
 branch_labels = None
 depends_on = None
 

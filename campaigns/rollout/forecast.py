@@ -39,6 +39,7 @@ from campaigns.rollout.sizing import (
     events_needed,
     info_needed,
     info_per_recipient,
+    lag_sends,
     primary_threshold,
     smallest_harm,
     smallest_ratio,
@@ -49,10 +50,6 @@ HORIZON_SENDS = 520
 # the early harm test's price for not knowing the harm's size, at the harm that matters: its mixture
 # puts half its weight there (`campaigns.decisions.early.primary_ratios`)
 EARLY_MIXTURE_COST = math.log(2.0)
-
-
-def lag_sends(inputs: PlanInputs) -> int:
-    return max(1, math.ceil(inputs.window_hours / max(inputs.cadence.interval_hours, 1e-6) - 1e-9))
 
 
 def arrived(inputs: PlanInputs, age_hours: float) -> float:

@@ -18,6 +18,13 @@ whose gate (the information to detect the harm with power, in matured treatment 
 within ``TARGET_SENDS`` sends; each later stage needs one send's matured evidence (the harm that
 matters has been ruled out with power before anyone past the first stage gets AI content).
 
+**The last step needs more.** 80% power leaves one harm in five undetected at the first gate; most
+are caught at the later stages, but on a small or slow list a harm missed by chance could reach
+everyone. So the stage before the cap is gated on the information (summed over the stages, as the
+lift test sums it) to detect the harm that matters with ``FINAL_POWER`` (99.5%): about 2.6x the first
+gate's. The earlier stages keep 80%; a list that gathers that information quickly pays nothing, a
+small one waits longer at its last stage before everyone gets AI content (the forecast prices it).
+
 **Too small to learn.** When the first stage cannot gather that information on the primary metric
 within a year (or within a one-off campaign's sends), the plan says so in words and, unless the
 marketer chose ``mode="learn"`` knowingly, sizes its gates on the guardrails instead (``"protect"``):
@@ -42,6 +49,8 @@ LADDER = (100, 500, 1000, 2500, 5000)  # basis points; the cap (100% by default)
 TARGET_SENDS = 6  # the first stage should gather its evidence within this many sends
 Z_POWER = 0.8416212335729143  # one-sided z of 80% power
 POWER = 0.8
+Z_FINAL = 2.5758293035489004  # one-sided z of 99.5% power: the information before the step to the cap
+FINAL_POWER = 0.995
 YEAR_HOURS = 24 * 365
 MIN_SAMPLES = 200
 # Stated baselines when the workspace has no history (per recipient).
@@ -190,6 +199,28 @@ def sends_for(inputs: PlanInputs, exposure_bp: int, recipients: int) -> int | No
     return None if per <= 0 else max(1, math.ceil(recipients / per))
 
 
+def lag_sends(inputs: PlanInputs) -> int:
+    """Sends until a send's recipients have matured (at least one)."""
+    return max(1, math.ceil(inputs.window_hours / max(inputs.cadence.interval_hours, 1e-6) - 1e-9))
+
+
+def final_gate(inputs: PlanInputs, stages: list[dict[str, Any]]) -> int:
+    """The gate of the stage before the cap: the information to detect the harm that matters with
+    `FINAL_POWER`, less what the earlier stages are expected to have gathered (each sends until its
+    gate has matured: ``ceil(gate / per send) + lag - 1`` sends), in matured treatment recipients."""
+    req = primary_requirement(inputs, stages[-1]["exposure_bp"])
+    threshold = primary_threshold(inputs.harm_alpha, req.harm)
+    rate = float(inputs.baselines.get(inputs.primary_metric, DEFAULT_BASELINES["conversion_rate"]))
+    got = 0.0
+    for stage in stages[:-1]:
+        bp, per = stage["exposure_bp"], treatment_per_send(inputs, stage["exposure_bp"])
+        sends = math.ceil(stage["gates"]["min_recipients_per_arm"] / max(per, 1e-9)) + lag_sends(inputs) - 1
+        got += info_per_recipient(rate, bp) * per * sends
+    missing = info_needed(req.harm, threshold, Z_FINAL) - got
+    need = missing / info_per_recipient(rate, stages[-1]["exposure_bp"])
+    return int(math.ceil(max(need, 0.0) / 10.0) * 10)
+
+
 def learnable(inputs: PlanInputs, sends: int | None) -> bool:
     if sends is None:
         return False
@@ -232,6 +263,11 @@ def size_plan(inputs: PlanInputs) -> SizedPlan:
             continue
         one_send = int(treatment_per_send(inputs, bp) * 0.9)
         stages.append(_stage(bp, max(MIN_SAMPLES, min(one_send, req.recipients()))))
+    if mode == "learn" and len(stages) > 1:  # the step to the cap: the harm ruled out with 99.5% power
+        gates = stages[-2]["gates"]
+        gates["min_recipients_per_arm"] = max(
+            gates["min_recipients_per_arm"], final_gate(inputs, stages[:-1])
+        )
     return SizedPlan(mode, stages, req, can_learn, sends)
 
 

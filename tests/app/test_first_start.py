@@ -27,7 +27,9 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.mark.timeout(600)
-def test_db_upgrade_and_run_on_an_empty_postgresql_without_secret_key(tmp_path: Path, database_url: str) -> None:
+def test_db_upgrade_and_run_on_an_empty_postgresql_without_secret_key(
+    tmp_path: Path, database_url: str
+) -> None:
     schema = f"first_start_{uuid.uuid4().hex[:8]}"
     admin = make_engine(database_url)
     with admin.begin() as conn:

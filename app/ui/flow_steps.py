@@ -10,12 +10,13 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def describe_trigger(trigger: dict[str, Any]) -> str:
+def describe_trigger(trigger: dict[str, Any], segments: dict[int, str] | None = None) -> str:
     kind = trigger.get("kind", "")
     if kind == "event":
         return f"When the event {trigger.get('name', '')!r} is posted"
     if kind == "segment_joined":
-        return f"When a contact joins segment {trigger.get('segment_id')}"
+        segment_id = int(trigger.get("segment_id", 0))
+        return f"When a contact joins segment {(segments or {}).get(segment_id, segment_id)!r}"
     if kind == "inactivity":
         return f"When a contact has not opened or clicked for {_plural(int(trigger.get('days', 0)), 'day')}"
     if kind == "date_attribute":

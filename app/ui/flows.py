@@ -181,7 +181,10 @@ def flows_detail(flow_id: int) -> str:
         "ui/flow_detail.html",
         flow=flow,
         counts=records.entry_counts(db(), flow.id),
-        trigger=describe_trigger(flow.definition.get("trigger", {})),
+        trigger=describe_trigger(
+            flow.definition.get("trigger", {}),
+            {int(i): str(n) for i, n in db().execute(sa.select(Segment.id, Segment.name))},
+        ),
         steps=describe_steps(flow.definition, _template_names()),
         definition=flow.definition,
         recent=recent,

@@ -252,3 +252,25 @@ def test_hostile_input_is_refused_at_its_field(app: Flask, template_id: int) -> 
     assert 'id="step-3-id-error"' in script.get_data(as_text=True)
     with app.app_context():
         assert db().scalar(sa.select(sa.func.count()).select_from(Flow)) == 0
+
+
+def test_steps_in_words() -> None:
+    from app.ui.flow_steps import describe_step, describe_trigger
+
+    assert (
+        describe_trigger({"kind": "segment_joined", "segment_id": 4}, {4: "VIPs"})
+        == "When a contact joins segment 'VIPs'"
+    )
+    assert describe_trigger(
+        {"kind": "date_attribute", "attribute": "birthday", "offset_days": -3, "yearly": True}
+    ) == ("3 days before the date in attribute 'birthday', every year")
+    wait = {"type": "wait", "days": 1, "hours": 2, "until_local_time": "09:30"}
+    assert describe_step(wait, {}) == "Wait 1 day, 2 hours, then until 09:30 in the contact's time zone"
+    assert describe_step({"type": "send", "template_id": 9, "from_email": "a@b.co"}, {}) == (
+        "Send 'template 9 (missing)' from a@b.co"
+    )
+    branch = {"type": "branch", "condition": {"segment_rules": {}}, "then": "x"}
+    assert (
+        describe_step(branch, {})
+        == "If the contact matches the segment rule: go to x, otherwise the next step"
+    )

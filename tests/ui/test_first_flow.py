@@ -50,6 +50,7 @@ def test_the_readme_first_flow_as_written(
 
     page.get_by_role("button", name=said("Activate")).click()
     expect(page.get_by_role("status")).to_contain_text("Activated flow Abandoned cart")
+    screenshot(page, "flow-detail")
 
     # a contact puts something in the cart (the events API does this in a shop); the scheduler ticks
     with app.app_context():

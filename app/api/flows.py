@@ -13,17 +13,25 @@ from flask import Response, jsonify
 from pydantic import Field, model_validator
 
 from app.api.contacts import PageQuery
-from app.api.responses_flows import ContactEventAccepted, FlowEntryList, FlowList, FlowOut
+from app.api.responses_flows import (
+    ContactEventAccepted,
+    FlowEntryList,
+    FlowList,
+    FlowOut,
+    FlowTemplateList,
+)
 from app.api.schema import ApiModel, Id, Name, QueryModel
 from app.api.spec import route
 from app.auth import actor
 from app.extensions import db
 from campaigns.contacts.records import normalize_email
 from campaigns.errors import InputError, NotFound
+from campaigns.flows import library
 from campaigns.flows.definition import EVENT_NAME, FlowDefinition
 from campaigns.flows.records import (
     change_state,
     create_flow,
+    create_from_library,
     entry_counts,
     entry_json,
     flow_json,
@@ -35,8 +43,25 @@ from models import Contact, Flow, FlowEntry, Role
 
 
 class FlowIn(ApiModel):
-    name: Name
-    definition: FlowDefinition
+    name: Name | None = Field(None, description="required with `definition`; default: the ready-made flow's")
+    definition: FlowDefinition | None = Field(None, description="the flow, or give `from_template`")
+    from_template: Literal["welcome", "abandoned_cart", "post_purchase", "win_back"] | None = Field(
+        None, description="a ready-made flow (`GET /flow-templates`); its email templates are made if missing"
+    )
+    from_email: str | None = Field(
+        None, max_length=320, description="the sender of its emails (`from_template`)"
+    )
+    from_name: str = Field("", max_length=200)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FlowIn:
+        if (self.definition is None) == (self.from_template is None):
+            raise ValueError("give definition or from_template (one of them)")
+        if self.definition is not None and not self.name:
+            raise ValueError("name: a flow needs a name")
+        if self.from_template is not None and not self.from_email:
+            raise ValueError("from_email: a ready-made flow needs the sender's address")
+        return self
 
 
 class FlowPatch(ApiModel):
@@ -96,9 +121,27 @@ def flows_list(query: FlowsQuery) -> Response:
     response=FlowOut,
 )
 def flows_create(body: FlowIn) -> tuple[Response, int]:
-    flow = create_flow(db(), body.name, body.definition, actor())
+    if body.definition is not None:
+        flow = create_flow(db(), body.name or "", body.definition, actor())
+    else:
+        assert body.from_template is not None and body.from_email is not None
+        flow = create_from_library(
+            db(), body.from_template, body.name or "", body.from_email, actor(), body.from_name
+        )
     db().commit()
     return jsonify(_out(flow)), 201
+
+
+@route(
+    "/flow-templates",
+    "GET",
+    role=Role.viewer,
+    summary="Ready-made flows: welcome series, abandoned cart, post-purchase cross-sell, win-back",
+    tag="flows",
+    response=FlowTemplateList,
+)
+def flow_templates() -> Response:
+    return jsonify(flow_templates=library.catalog_json())
 
 
 @route("/flows/<int:flow_id>", "GET", role=Role.viewer, summary="A flow", tag="flows", response=FlowOut)

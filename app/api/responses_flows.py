@@ -24,6 +24,18 @@ class FlowList(BaseModel):
     flows: list[FlowOut]
 
 
+class FlowTemplateOut(BaseModel):
+    key: str = Field(description="what `POST /flows` takes as `from_template`")
+    name: str
+    summary: str
+    templates: list[str] = Field(description="the email templates it uses, made if the workspace lacks them")
+    definition: dict[str, Any] = Field(description="send steps name a library template by key")
+
+
+class FlowTemplateList(BaseModel):
+    flow_templates: list[FlowTemplateOut]
+
+
 class FlowEntryOut(BaseModel):
     id: int
     contact_id: int

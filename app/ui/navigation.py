@@ -32,6 +32,7 @@ NAV = (
     NavLink("ui.signup_forms_page", "Signup forms", Role.viewer, "Audience"),
     NavLink("ui.templates", "Templates", Role.viewer, "Send"),
     NavLink("ui.campaigns", "Campaigns", Role.viewer, "Send"),
+    NavLink("ui.flows", "Flows", Role.viewer, "Send"),
     NavLink("ui.calendar", "Calendar", Role.viewer, "Send"),
     NavLink("ui.outbox", "Outbox", Role.viewer, "Send"),
     NavLink("ui.rollouts", "Rollouts", Role.viewer, "Release"),

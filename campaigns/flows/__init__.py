@@ -10,7 +10,9 @@ What this package owns, and where to look:
 - scheduler: the periodic job that claims due entries (`FOR UPDATE SKIP LOCKED` on PostgreSQL, a Redis
   lock on SQLite) and advances them; conditions: the facts a step needs from the database.
 - sends: a send step writes a `queued` row into the send ledger of the step's hidden campaign.
-- records: create / edit (versioned) / activate / pause / archive.
+- records: create / edit (versioned) / activate / pause / archive; a draft from a ready-made flow.
+- library (pure): the ready-made flows (welcome, abandoned cart, post-purchase, win-back) and the email
+  templates they need, as data.
 
 The send ledger and re-entry. `sends` is unique on (campaign, contact). Each send step sends through a
 hidden campaign (`kind = "flow_step"`) per (flow, version, step, generation), generation n being a

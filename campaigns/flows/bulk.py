@@ -3,7 +3,8 @@ query per fact per round rather than several per entry.
 
 Each round takes the entries still moving, asks the database what the engine needs for all of them
 at once (the contacts' time zones once; exit events once per run, one query per exit condition;
-branch conditions, one query per branch step), lets `engine.decide` choose each entry's action, and
+branch conditions, one query per branch step; the sending rules, one query per round with sends:
+campaigns.flows.caps), lets `engine.decide` choose each entry's action, and
 applies the actions together: send steps write their ledger rows through `sends.write_sends` (per
 step campaign one read and one multi-row insert), entries that wait or end change in memory and are
 flushed as one executemany UPDATE. Entries that sent or took a branch go on to the next round; a
@@ -37,7 +38,7 @@ Outcome = dict[str, int]  # advanced, sent, completed, exited
 def advance_batch(session: Session, entries: list[FlowEntry], now: datetime, book: WaveBook) -> Outcome:
     """Advance every entry until it waits, completes or exits; the counts. Raises on any error (the
     caller's savepoint then holds none of it)."""
-    out = {"advanced": len(entries), "sent": 0, "completed": 0, "exited": 0}
+    out = {"advanced": len(entries), "sent": 0, "completed": 0, "exited": 0, "deferred": 0, "capped": 0}
     zones = dict(
         session.execute(
             sa.select(Contact.id, Contact.timezone).where(Contact.id.in_({e.contact_id for e in entries}))
@@ -94,13 +95,14 @@ def advance_batch(session: Session, entries: list[FlowEntry], now: datetime, boo
             elif isinstance(action, Send):
                 sends.append((flows[entry.flow_id], entry, action))
         if sends:
-            written = write_sends(session, [(f, e, a.step) for f, e, a in sends], book, now)
+            sends, skipped = _caps(session, sends, book, now, out)
+            written = write_sends(session, [(f, e, a.step) for f, e, a in sends], book, now, skipped)
             for _flow, entry, action in sends:
                 entry.last_send_id = written[entry.id]
                 entry.step_id, entry.attempts, entry.last_error = action.next_step or "", 0, ""
                 entry.next_due_at = now
                 after.append(entry)
-            out["sent"] += len(sends)
+            out["sent"] += len(sends) - len(skipped)
         moving = after
     if moving:
         raise RuntimeError(f"{len(moving)} entries took more than {MAX_HOPS} steps in one run")
@@ -113,6 +115,27 @@ def advance_batch(session: Session, entries: list[FlowEntry], now: datetime, boo
         )
     session.flush()
     return out
+
+
+def _caps(
+    session: Session, sends: list[tuple[Flow, FlowEntry, Send]], book: WaveBook, now: datetime, out: Outcome
+) -> tuple[list[tuple[Flow, FlowEntry, Send]], dict[int, str]]:
+    """Frequency caps and quiet hours (campaigns.flows.caps), one query for the round: a deferred
+    entry waits at its send step until the quiet hours end; a capped one gets its row `skipped`."""
+    verdicts = book.rules.verdicts(session, {e.contact_id for _f, e, _a in sends}, now)
+    kept, skipped = [], {}
+    for flow, entry, action in sends:
+        verdict = verdicts[entry.contact_id]
+        if verdict.action == "defer":
+            entry.next_due_at = verdict.defer_until or now
+            entry.attempts, entry.last_error = 0, ""
+            out["deferred"] += 1
+            continue
+        if verdict.action == "skip":
+            skipped[entry.id] = verdict.reason
+            out["capped"] += 1
+        kept.append((flow, entry, action))
+    return kept, skipped
 
 
 def _exit_events(

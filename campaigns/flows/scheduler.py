@@ -52,6 +52,8 @@ class TickOutcome:
     completed: int = 0
     exited: int = 0
     failed: int = 0
+    deferred: int = 0  # send steps held for the contact's quiet hours (campaigns.flows.caps)
+    capped: int = 0  # send steps skipped by a frequency cap
     batches: list[PlannedBatch] = field(default_factory=list)
 
 
@@ -137,6 +139,8 @@ def flow_tick_job() -> dict[str, int]:
         "completed": outcome.completed,
         "exited": outcome.exited,
         "failed": outcome.failed,
+        "deferred": outcome.deferred,
+        "capped": outcome.capped,
     }
 
 
@@ -200,8 +204,15 @@ def advance(session: Session, entry: FlowEntry, now: datetime, book: WaveBook, o
         if isinstance(action, Send):
             flow = session.get(Flow, entry.flow_id)
             assert flow is not None
-            entry.last_send_id = write_send(session, flow, entry, action.step, book, now)
-            out.sent += 1
+            verdict = book.rules.verdicts(session, [entry.contact_id], now)[entry.contact_id]
+            if verdict.action == "defer":  # campaigns.flows.caps: wait at the step
+                entry.next_due_at, entry.attempts, entry.last_error = verdict.defer_until or now, 0, ""
+                out.deferred += 1
+                return
+            skipped = verdict.reason if verdict.action == "skip" else ""
+            entry.last_send_id = write_send(session, flow, entry, action.step, book, now, skipped)
+            out.sent += not skipped
+            out.capped += bool(skipped)
             entry.step_id, entry.attempts, entry.last_error = action.next_step or "", 0, ""
             entry.next_due_at = now
             continue

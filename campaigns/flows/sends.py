@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from campaigns.flows.caps import Rules
 from campaigns.flows.definition import FlowDefinition, SendStep
 from campaigns.sending.planner import PlannedBatch
 from models import Campaign, Flow, FlowEntry, FlowStepCampaign, Send, Template, Wave
@@ -35,6 +36,7 @@ class WaveBook:
     counts: dict[int, int] = field(default_factory=dict)  # wave id -> rows
     campaigns: dict[tuple[int, int, str, int], int] = field(default_factory=dict)  # step key -> campaign
     definitions: dict[tuple[int, int], FlowDefinition] = field(default_factory=dict)  # (flow, version)
+    rules: Rules = field(default_factory=Rules)  # frequency caps and quiet hours
     _staged: list[tuple[int, int, bool]] = field(default_factory=list)  # (campaign, wave, new wave)
 
     def keep(self) -> None:
@@ -109,10 +111,17 @@ def step_campaign(session: Session, flow: Flow, entry: FlowEntry, step: SendStep
 
 
 def write_send(
-    session: Session, flow: Flow, entry: FlowEntry, step: SendStep, book: WaveBook, now: datetime
+    session: Session,
+    flow: Flow,
+    entry: FlowEntry,
+    step: SendStep,
+    book: WaveBook,
+    now: datetime,
+    skipped: str = "",
 ) -> int:
-    """One `queued` ledger row for this entry's step; its id. Idempotent: a row already written for
-    (campaign, contact) is returned as it is."""
+    """One `queued` ledger row for this entry's step (`skipped` with that reason when `skipped` is
+    set: a frequency cap); its id. Idempotent: a row already written for (campaign, contact) is
+    returned as it is."""
     key = (flow.id, entry.version, step.id, entry.generation)
     campaign_id = book.campaigns.get(key) or step_campaign(session, flow, entry, step)
     book.campaigns[key] = campaign_id  # committed or not, it exists for the rest of this transaction
@@ -129,7 +138,8 @@ def write_send(
         contact_id=entry.contact_id,
         wave_id=wave.id,
         batch=position // book.batch_size,
-        state="queued",
+        state="skipped" if skipped else "queued",
+        error=skipped,
         queued_at=now,
     )
     session.add(send)
@@ -157,9 +167,13 @@ def wave_of(session: Session, book: WaveBook, campaign_id: int, now: datetime) -
 
 
 def write_sends(
-    session: Session, items: list[tuple[Flow, FlowEntry, SendStep]], book: WaveBook, now: datetime
+    session: Session,
+    items: list[tuple[Flow, FlowEntry, SendStep]],
+    book: WaveBook,
+    now: datetime,
+    skipped: dict[int, str] | None = None,
 ) -> dict[int, int]:
-    """`write_send` for many entries: per step campaign, one query for the rows already written and
+    """`write_send` for many entries (`skipped`: entry id -> the cap's reason): per step campaign, one query for the rows already written and
     one multi-row insert for the rest. Returns entry id -> ledger row id. The caller's savepoint
     covers them all (campaigns.flows.bulk: on any error the batch is advanced entry by entry)."""
     by_campaign: dict[int, list[FlowEntry]] = {}
@@ -188,7 +202,8 @@ def write_sends(
                     "contact_id": e.contact_id,
                     "wave_id": wave.id,
                     "batch": (start + i) // book.batch_size,
-                    "state": "queued",
+                    "state": "skipped" if (skipped or {}).get(e.id) else "queued",
+                    "error": (skipped or {}).get(e.id, ""),
                     "queued_at": now,
                 }
                 for i, e in enumerate(new)

@@ -2,7 +2,7 @@
 times they joined (leaving and joining again is a new join)
 
 Revision ID: f4_1
-Revises: f1_1
+Revises: fc_1
 Create Date: 2026-12-06
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "f4_1"
-down_revision = "f1_1"
+down_revision = "fc_1"
 branch_labels = None
 depends_on = None
 

@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import sqlalchemy as sa
 
 from bench.common import emit, workdir
+from bench.send import NullTransport
 
 ZONES = ("Europe/London", "Europe/Berlin", "America/New_York", "Asia/Tokyo")
 TICK = 10.0  # seconds: flow_tick_job's interval (campaigns.ops.periodic)
@@ -57,29 +58,6 @@ class SimClock:
 
     def jump(self, to: datetime) -> None:
         self.base, self.wall = to, time.monotonic()
-
-
-class NullTransport:
-    """Accepts everything at once (bench/send.py's): the send path without the network."""
-
-    def __init__(self, url: str) -> None:
-        pass
-
-    def __enter__(self) -> NullTransport:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def send(self, message: Any) -> Any:
-        from campaigns.sending.delivery import DeliveryResult
-
-        return DeliveryResult(message.send_id, True)
-
-    def send_journaled(self, message: Any, append: Any, commit: Any) -> Any:
-        result = self.send(message)
-        append(result)
-        return result
 
 
 def memory() -> tuple[float, float]:

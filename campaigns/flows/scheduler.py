@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import Session
 
 from campaigns.flows import conditions
@@ -120,8 +121,14 @@ def advance_claimed(
             setattr(outcome, name, getattr(outcome, name) + count)
         return book
     book = WaveBook(batch_size)
+    kept = []
     for entry in entries:
-        session.refresh(entry)
+        try:
+            session.refresh(entry)
+        except InvalidRequestError:  # gone meanwhile (its contact erased): nothing to advance
+            continue
+        kept.append(entry)
+    entries = kept
     # their contacts in one query: advance() finds them in the identity map
     session.scalars(sa.select(Contact).where(Contact.id.in_({e.contact_id for e in entries}))).all()
     for entry in entries:

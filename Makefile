@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 PORT ?= 5000
 
-.PHONY: run test test-faults test-scale lint bench bench-sink bench-send bench-assign bench-decisions bench-recommend bench-privacy bench-datapath bench-tracking install clean
+.PHONY: run test test-faults test-scale lint bench bench-sink bench-send bench-assign bench-decisions bench-recommend bench-privacy bench-datapath bench-tracking bench-flows install clean
 
 # Progress: one line per package pip collects, then a line every few seconds while pip installs
 # them silently (scripts/install_progress.py; the full output in .venv/install.log).
@@ -82,6 +82,11 @@ bench-datapath: $(STAMP)
 
 bench-tracking: $(STAMP)
 	$(BIN)/python bench/tracking.py
+
+# 100,000 contacts through a flow over a simulated day (set BENCH_DATABASE_URL to a PostgreSQL database
+# it may empty, BENCH_REDIS_URL to a Redis it may flush; else SQLite and a redis-server of its own)
+bench-flows: $(STAMP)
+	$(BIN)/python bench/flows.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

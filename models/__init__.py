@@ -8,7 +8,7 @@ from models.consent import ConsentRecord, SignupForm
 from models.contacts import Contact, ImportRun, Suppression
 from models.deliverability import Bounce, DkimKey
 from models.events import ArmMetric, Event
-from models.flows import ContactEvent, Flow, FlowEntry, FlowStepCampaign, FlowVersion
+from models.flows import ContactEvent, Flow, FlowEntry, FlowSegmentMember, FlowStepCampaign, FlowVersion
 from models.recommender import ModelVersion, Recommendation
 from models.retention import FoldedResult
 from models.rollouts import Approval, Decision, Rollout, RolloutAudit, ShadowRender, WorkspaceSetting
@@ -38,6 +38,7 @@ __all__ = [
     "Event",
     "Flow",
     "FlowEntry",
+    "FlowSegmentMember",
     "FlowStepCampaign",
     "FlowVersion",
     "FoldedResult",

@@ -10,6 +10,8 @@ Tables:
   send ledger's unique (campaign, contact) key holds across re-entries.
 - `contact_events`: events about a contact the flows act on (custom events from the API, purchases,
   signups); unique on `key`, so an event posted twice is recorded once.
+- `flow_segment_members`: for `segment_joined` flows, who was in the segment at the last check and
+  how many times they joined, so leaving and joining again is seen.
 """
 
 from __future__ import annotations
@@ -106,3 +108,18 @@ class ContactEvent(Base):
     properties: Mapped[dict[str, Any]] = mapped_column(default=dict)
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FlowSegmentMember(Base):
+    """Whether a contact was in a `segment_joined` flow's segment at the last check, and how many
+    times it joined: leaving and joining again is a new join (`joins` + 1), a new trigger key."""
+
+    __tablename__ = "flow_segment_members"
+
+    flow_id: Mapped[int] = mapped_column(sa.ForeignKey("flows.id", ondelete="CASCADE"), primary_key=True)
+    contact_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    present: Mapped[bool] = mapped_column(default=True)
+    joins: Mapped[int] = mapped_column(default=1)
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -18,7 +18,7 @@ Plain: `email` or `customer_id`, `sku`, `occurred_at`, and optionally `quantity`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -134,6 +134,7 @@ class InteractionImporter:
         records = [{**{f: p[f] for f in fields}, "source": "import"} for p in parsed]
         if records:
             bulk_insert(session, Interaction, records)
+            _recent_purchases_to_flows(session, records)
         report.rows_imported += len(records)
 
     def _parse(self, row: Row, report: ImportReport) -> dict[str, Any] | None:
@@ -302,3 +303,27 @@ class InteractionImporter:
 
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+RECENT = timedelta(hours=48)  # purchases older than this are history: they start no flow
+
+
+def _recent_purchases_to_flows(session: Session, records: list[dict[str, Any]]) -> None:
+    """Purchases of the last 48 hours (a feed of today's orders, not a history file) are purchases to
+    the flows (campaigns.flows.entering.record_purchases): keyed by contact, item, reference and
+    time, so importing the same order again acts once."""
+    now = utcnow()
+    recent = [
+        (
+            r["contact_id"],
+            f"interaction:{r['contact_id']}:{r['item_id']}:{r['reference'] or ''}:{r['occurred_at'].isoformat()}",
+            {"item_id": r["item_id"], "value": r["value"], "reference": r["reference"]},
+            r["occurred_at"],
+        )
+        for r in records
+        if r["kind"] == "purchase" and _utc(r["occurred_at"]) >= now - RECENT
+    ]
+    if recent:
+        from campaigns.flows.entering import record_purchases
+
+        record_purchases(session, recent, now)

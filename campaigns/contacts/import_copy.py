@@ -102,7 +102,23 @@ def write_chunk(
             "actor": cite.actor[:400],
         },
     )
+    _enter_flows(session, now)
     return rows - len(taken)
+
+
+def _enter_flows(session: Session, now: datetime) -> None:
+    """The chunk's new contacts enter the `contact_created` flows: one query for their ids and one
+    set-based entry (campaigns.flows.entering), only when such a flow is active."""
+    from campaigns.flows.entering import any_listening, enter_created
+    from campaigns.flows.triggers import CONTACT_CREATED
+
+    if not any_listening(session, CONTACT_CREATED):
+        return
+    created = session.connection().exec_driver_sql(
+        f"SELECT c.id FROM contacts c WHERE c.email = ANY(ARRAY(SELECT email FROM {STAGING} "
+        "WHERE contact_id IS NULL)) ORDER BY c.id"
+    )
+    enter_created(session, [int(row[0]) for row in created], now)
 
 
 # The rest of the chunk in one statement (each data-modifying WITH runs once; they touch different rows):

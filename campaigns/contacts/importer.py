@@ -134,6 +134,7 @@ class ContactImporter:
         if inserts:
             bulk_insert(session, Contact, inserts)
             suppress_again(session, [row["email"] for row in inserts])
+            _enter_flows(session, [row["email"] for row in inserts], now)
         for keys in {tuple(sorted(u)) for u in updates}:
             batch = [u for u in updates if tuple(sorted(u)) == keys]
             session.execute(sa.update(Contact), batch)
@@ -273,3 +274,13 @@ def _changes(old: Any, fields: dict[str, Any], now: Any) -> dict[str, Any]:
     if fields["attributes"]:
         change["attributes"] = {**(old.attributes or {}), **fields["attributes"]}
     return change
+
+
+def _enter_flows(session: Session, emails: list[str], now: Any) -> None:
+    """New contacts enter the `contact_created` flows, set-based per chunk (campaigns.flows.entering)."""
+    from campaigns.flows.entering import any_listening, enter_created
+    from campaigns.flows.triggers import CONTACT_CREATED
+
+    if any_listening(session, CONTACT_CREATED):
+        ids = session.scalars(sa.select(Contact.id).where(Contact.email.in_(emails)).order_by(Contact.id))
+        enter_created(session, list(ids), now)

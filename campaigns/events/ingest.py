@@ -174,7 +174,22 @@ def _store(
     consent.record_events(session, rows)  # unsubscribes, complaints, bounces in the consent history
     labelled = {s.id: s.segments for s in sends.values() if s.segments}
     metrics.record_events(session, rows, segments=labelled)
+    _purchases_to_flows(session, rows)
     report.stored += len(rows)
+
+
+def _purchases_to_flows(session: Session, rows: list[Event]) -> None:
+    """A conversion is a purchase to the flows: it starts `purchase` flows and ends journeys that
+    exit on one (campaigns.flows.entering.record_purchases, set-based over the batch)."""
+    bought = [
+        (e.contact_id, f"conversion:{e.dedupe_key}", {"value": e.value, "send_id": e.send_id}, e.occurred_at)
+        for e in rows
+        if e.kind == "conversion" and e.contact_id is not None
+    ]
+    if bought:
+        from campaigns.flows.entering import record_purchases
+
+        record_purchases(session, bought, utcnow())
 
 
 def _contact_states(

@@ -67,3 +67,65 @@ def holds(session: Session, entry: FlowEntry, step: BranchStep, now: datetime) -
 
 def _exists(session: Session, query: sa.Select[Any]) -> bool:
     return session.scalar(query.limit(1)) is not None
+
+
+# Set-based forms for the scheduler's batches (campaigns.flows.bulk): one query per fact for many
+# entries, with the same meaning as `happened` and `holds` above.
+
+
+def happened_many(session: Session, entry_ids: list[int], event: str) -> set[int]:
+    """The entries among `entry_ids` for which `event` happened since entry."""
+    if not entry_ids:
+        return set()
+    mine = FlowEntry.id.in_(entry_ids)
+    if event in FLOW_EMAIL_EVENTS:
+        column = FLOW_EMAIL_EVENTS[event]
+        query = (
+            sa.select(FlowEntry.id)
+            .join(Send, Send.contact_id == FlowEntry.contact_id)
+            .join(
+                FlowStepCampaign,
+                sa.and_(
+                    FlowStepCampaign.campaign_id == Send.campaign_id,
+                    FlowStepCampaign.flow_id == FlowEntry.flow_id,
+                    FlowStepCampaign.generation == FlowEntry.generation,
+                ),
+            )
+            .where(mine, column >= FlowEntry.entered_at)
+        )
+        return set(session.scalars(query.distinct()))
+    name = PURCHASE if event == "purchased" else event
+    found: set[int] = set()
+    if name == PURCHASE:
+        converted = (
+            sa.select(FlowEntry.id)
+            .join(Send, Send.contact_id == FlowEntry.contact_id)
+            .where(mine, Send.converted_at >= FlowEntry.entered_at)
+        )
+        found |= set(session.scalars(converted.distinct()))
+    posted = (
+        sa.select(FlowEntry.id)
+        .join(ContactEvent, ContactEvent.contact_id == FlowEntry.contact_id)
+        .where(
+            mine,
+            ContactEvent.name == name,
+            ContactEvent.occurred_at >= FlowEntry.entered_at,
+            ContactEvent.name + ":" + ContactEvent.key != FlowEntry.trigger_key,
+        )
+    )
+    return found | set(session.scalars(posted.distinct()))
+
+
+def holds_many(session: Session, entries: list[FlowEntry], step: BranchStep, now: datetime) -> set[int]:
+    """The entries (all at `step`) for which the branch's condition holds."""
+    condition = step.condition
+    if isinstance(condition, EventCondition):
+        return happened_many(session, [e.id for e in entries], condition.event)
+    inside = set(
+        session.scalars(
+            sa.select(Contact.id).where(
+                Contact.id.in_({e.contact_id for e in entries}), segment_filter(condition.segment_rules, now)
+            )
+        )
+    )
+    return {e.id for e in entries if e.contact_id in inside}

@@ -2,6 +2,10 @@
 (`next_due_at <= now`, flow active) in bounded batches, advances each through its steps
 (campaigns.flows.engine decides, this module applies) and hands send steps to the campaign send path.
 
+Advancing: a claimed batch moves set-based (campaigns.flows.bulk: one query per fact per step, one
+multi-row ledger insert per step campaign, one executemany UPDATE of the entries); if that fails the
+batch is advanced entry by entry (`advance`), each in its own savepoint.
+
 Claiming: on PostgreSQL the due rows are locked `FOR UPDATE SKIP LOCKED`, so several workers tick at
 once without sharing a row; on SQLite a Redis lock serialises ticks. Each entry is advanced in its own
 savepoint: a bad record (an unknown template, a broken definition) fails alone, is retried with
@@ -21,9 +25,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import Session
 
 from campaigns.flows import conditions
+from campaigns.flows.bulk import advance_batch
 from campaigns.flows.definition import BranchStep, FlowDefinition
 from campaigns.flows.engine import MAX_HOPS, Complete, Exit, Goto, Send, Wait, decide
 from campaigns.flows.sends import WaveBook, write_send
@@ -47,6 +53,8 @@ class TickOutcome:
     completed: int = 0
     exited: int = 0
     failed: int = 0
+    deferred: int = 0  # send steps held for the contact's quiet hours (campaigns.flows.caps)
+    capped: int = 0  # send steps skipped by a frequency cap
     batches: list[PlannedBatch] = field(default_factory=list)
 
 
@@ -83,13 +91,7 @@ def run_due(
             planned: list[PlannedBatch] = []
             with rt.session() as session:
                 entries = claim(session, now, batch)
-                # their contacts in one query: advance() finds them in the identity map
-                session.scalars(
-                    sa.select(Contact).where(Contact.id.in_({e.contact_id for e in entries}))
-                ).all()
-                book = WaveBook(rt.settings.batch_size)
-                for entry in entries:
-                    _advance_alone(session, entry, now, book, outcome)
+                book = advance_claimed(session, entries, now, rt.settings.batch_size, outcome)
                 planned = book.planned()
             outcome.batches.extend(planned)
             enqueue_batches(rt, planned)  # after the commit; resume_open_waves covers a loss here
@@ -99,6 +101,39 @@ def run_due(
         if lock is not None and lock.owned():  # a tick longer than the lock's life lost it already
             lock.release()
     return outcome
+
+
+def advance_claimed(
+    session: Session, entries: list[FlowEntry], now: datetime, batch_size: int, outcome: TickOutcome
+) -> WaveBook:
+    """The batch set-based (campaigns.flows.bulk) in one savepoint; on any error that savepoint is
+    rolled back and the batch advanced entry by entry, where a bad record fails alone."""
+    book = WaveBook(batch_size)
+    if not entries:
+        return book
+    try:
+        with session.begin_nested():
+            counts = advance_batch(session, entries, now, book)
+    except Exception:
+        log.warning("flow batch of %d entries: advancing them one by one", len(entries), exc_info=True)
+    else:
+        for name, count in counts.items():
+            setattr(outcome, name, getattr(outcome, name) + count)
+        return book
+    book = WaveBook(batch_size)
+    kept = []
+    for entry in entries:
+        try:
+            session.refresh(entry)
+        except InvalidRequestError:  # gone meanwhile (its contact erased): nothing to advance
+            continue
+        kept.append(entry)
+    entries = kept
+    # their contacts in one query: advance() finds them in the identity map
+    session.scalars(sa.select(Contact).where(Contact.id.in_({e.contact_id for e in entries}))).all()
+    for entry in entries:
+        _advance_alone(session, entry, now, book, outcome)
+    return book
 
 
 def flow_tick_job() -> dict[str, int]:
@@ -111,6 +146,8 @@ def flow_tick_job() -> dict[str, int]:
         "completed": outcome.completed,
         "exited": outcome.exited,
         "failed": outcome.failed,
+        "deferred": outcome.deferred,
+        "capped": outcome.capped,
     }
 
 
@@ -174,8 +211,15 @@ def advance(session: Session, entry: FlowEntry, now: datetime, book: WaveBook, o
         if isinstance(action, Send):
             flow = session.get(Flow, entry.flow_id)
             assert flow is not None
-            entry.last_send_id = write_send(session, flow, entry, action.step, book, now)
-            out.sent += 1
+            verdict = book.rules.verdicts(session, [entry.contact_id], now)[entry.contact_id]
+            if verdict.action == "defer":  # campaigns.flows.caps: wait at the step
+                entry.next_due_at, entry.attempts, entry.last_error = verdict.defer_until or now, 0, ""
+                out.deferred += 1
+                return
+            skipped = verdict.reason if verdict.action == "skip" else ""
+            entry.last_send_id = write_send(session, flow, entry, action.step, book, now, skipped)
+            out.sent += not skipped
+            out.capped += bool(skipped)
             entry.step_id, entry.attempts, entry.last_error = action.next_step or "", 0, ""
             entry.next_due_at = now
             continue

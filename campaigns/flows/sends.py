@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from campaigns.flows.caps import Rules
 from campaigns.flows.definition import FlowDefinition, SendStep
 from campaigns.sending.planner import PlannedBatch
 from models import Campaign, Flow, FlowEntry, FlowStepCampaign, Send, Template, Wave
@@ -35,6 +36,7 @@ class WaveBook:
     counts: dict[int, int] = field(default_factory=dict)  # wave id -> rows
     campaigns: dict[tuple[int, int, str, int], int] = field(default_factory=dict)  # step key -> campaign
     definitions: dict[tuple[int, int], FlowDefinition] = field(default_factory=dict)  # (flow, version)
+    rules: Rules = field(default_factory=Rules)  # frequency caps and quiet hours
     _staged: list[tuple[int, int, bool]] = field(default_factory=list)  # (campaign, wave, new wave)
 
     def keep(self) -> None:
@@ -109,10 +111,17 @@ def step_campaign(session: Session, flow: Flow, entry: FlowEntry, step: SendStep
 
 
 def write_send(
-    session: Session, flow: Flow, entry: FlowEntry, step: SendStep, book: WaveBook, now: datetime
+    session: Session,
+    flow: Flow,
+    entry: FlowEntry,
+    step: SendStep,
+    book: WaveBook,
+    now: datetime,
+    skipped: str = "",
 ) -> int:
-    """One `queued` ledger row for this entry's step; its id. Idempotent: a row already written for
-    (campaign, contact) is returned as it is."""
+    """One `queued` ledger row for this entry's step (`skipped` with that reason when `skipped` is
+    set: a frequency cap); its id. Idempotent: a row already written for (campaign, contact) is
+    returned as it is."""
     key = (flow.id, entry.version, step.id, entry.generation)
     campaign_id = book.campaigns.get(key) or step_campaign(session, flow, entry, step)
     book.campaigns[key] = campaign_id  # committed or not, it exists for the rest of this transaction
@@ -121,8 +130,28 @@ def write_send(
     )
     if existing is not None:
         return existing
+    created = campaign_id not in book.waves
+    wave = wave_of(session, book, campaign_id, now)
+    position = book.counts[wave.id]
+    send = Send(
+        campaign_id=campaign_id,
+        contact_id=entry.contact_id,
+        wave_id=wave.id,
+        batch=position // book.batch_size,
+        state="skipped" if skipped else "queued",
+        error=skipped,
+        queued_at=now,
+    )
+    session.add(send)
+    session.flush()
+    book.counts[wave.id] = position + 1
+    book._staged.append((campaign_id, wave.id, created))
+    return send.id
+
+
+def wave_of(session: Session, book: WaveBook, campaign_id: int, now: datetime) -> Wave:
+    """The wave this transaction writes the campaign's rows into; made on first use."""
     wave = book.waves.get(campaign_id)
-    created = wave is None
     if wave is None:
         # the campaign row lock orders wave numbers between workers (PostgreSQL; SQLite is serialised)
         session.scalar(sa.select(Campaign.id).where(Campaign.id == campaign_id).with_for_update())
@@ -134,17 +163,56 @@ def write_send(
         session.flush()
         book.waves[campaign_id] = wave
         book.counts[wave.id] = 0
-    position = book.counts[wave.id]
-    send = Send(
-        campaign_id=campaign_id,
-        contact_id=entry.contact_id,
-        wave_id=wave.id,
-        batch=position // book.batch_size,
-        state="queued",
-        queued_at=now,
-    )
-    session.add(send)
-    session.flush()
-    book.counts[wave.id] = position + 1
-    book._staged.append((campaign_id, wave.id, created))
-    return send.id
+    return wave
+
+
+def write_sends(
+    session: Session,
+    items: list[tuple[Flow, FlowEntry, SendStep]],
+    book: WaveBook,
+    now: datetime,
+    skipped: dict[int, str] | None = None,
+) -> dict[int, int]:
+    """`write_send` for many entries (`skipped`: entry id -> the cap's reason): per step campaign, one query for the rows already written and
+    one multi-row insert for the rest. Returns entry id -> ledger row id. The caller's savepoint
+    covers them all (campaigns.flows.bulk: on any error the batch is advanced entry by entry)."""
+    by_campaign: dict[int, list[FlowEntry]] = {}
+    for flow, entry, step in items:
+        key = (flow.id, entry.version, step.id, entry.generation)
+        campaign_id = book.campaigns.get(key) or step_campaign(session, flow, entry, step)
+        book.campaigns[key] = campaign_id
+        by_campaign.setdefault(campaign_id, []).append(entry)
+    out: dict[int, int] = {}
+    for campaign_id, entries in by_campaign.items():
+        contacts = [e.contact_id for e in entries]
+        existing = dict(
+            session.execute(
+                sa.select(Send.contact_id, Send.id).where(
+                    Send.campaign_id == campaign_id, Send.contact_id.in_(contacts)
+                )
+            ).all()
+        )
+        new = [e for e in entries if e.contact_id not in existing]
+        if new:
+            wave = wave_of(session, book, campaign_id, now)
+            start = book.counts[wave.id]
+            rows = [
+                {
+                    "campaign_id": campaign_id,
+                    "contact_id": e.contact_id,
+                    "wave_id": wave.id,
+                    "batch": (start + i) // book.batch_size,
+                    "state": "skipped" if (skipped or {}).get(e.id) else "queued",
+                    "error": (skipped or {}).get(e.id, ""),
+                    "queued_at": now,
+                }
+                for i, e in enumerate(new)
+            ]
+            for chunk in range(0, len(rows), 1000):
+                inserted = session.execute(
+                    sa.insert(Send).returning(Send.contact_id, Send.id), rows[chunk : chunk + 1000]
+                ).all()
+                existing.update({int(contact_id): int(send_id) for contact_id, send_id in inserted})
+            book.counts[wave.id] = start + len(new)
+        out.update({e.id: existing[e.contact_id] for e in entries})
+    return out

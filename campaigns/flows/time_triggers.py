@@ -1,15 +1,18 @@
 """Time-driven triggers, evaluated by a periodic job (`time_triggers_job`, campaigns.ops.periodic):
 
-- `segment_joined`: contacts found in the segment enter, once each (key `segment:<id>`); leaving and
-  joining again is not tracked yet, so a re-entry rule other than `never` has nothing new to act on.
+- `segment_joined`: contacts found in the segment who were not in it at the last check enter. Who was
+  in it is kept per flow (`flow_segment_members`): a contact no longer found is marked gone (one
+  statement), and joining again is join n + 1, key `segment:<id>` for the first join and
+  `segment:<id>:<n>` after, so the re-entry rule decides about a re-join.
 - `inactivity`: contacts sent at least one email whose last human open or click (or, with none, their
   first email) is more than N days ago; the key names that last activity's day, so a contact who
   becomes active and then inactive again is a new event for the re-entry rule.
 - `date_attribute`: a date (`YYYY-MM-DD...`) in the attribute, shifted by `offset_days` (each year's
   anniversary when `yearly`), that falls today or yesterday (UTC; a missed run catches up a day).
 
-Each contact enters through `campaigns.flows.triggers.enter`, so the key makes it idempotent. At most
-`LIMIT` contacts per flow per run; the next run takes the rest.
+The contacts of a run enter set-based (`campaigns.flows.entering.enter_many`: one read and one insert
+per 1,000), so the key makes it idempotent. At most `LIMIT` contacts per flow per run; the next run
+takes the rest.
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ from sqlalchemy.orm import Session
 
 from campaigns.audience.rules import segment_filter, segment_rules, sendable
 from campaigns.flows.definition import DateAttribute, FlowDefinition, Inactivity, SegmentJoined
-from campaigns.flows.triggers import enter
+from campaigns.flows.entering import enter_many
 from campaigns.runtime import Runtime
-from models import Contact, Flow, FlowEntry, Send, utcnow
+from models import Contact, Flow, FlowSegmentMember, Send, utcnow
 
 LIMIT = 5000
 
@@ -64,25 +67,56 @@ def evaluate_flow(session: Session, flow: Flow, now: datetime) -> int:
         candidates = _dated(session, trigger, now)
     else:
         return 0
-    entered = 0
-    for contact_id, key in candidates:
-        entered += enter(session, flow, contact_id, key, {}, now) is not None
-    return entered
+    return enter_many(session, flow, [(contact_id, key, {}) for contact_id, key in candidates], now)
 
 
 def _segment(session: Session, flow: Flow, trigger: SegmentJoined, now: datetime) -> list[tuple[int, str]]:
-    key = f"segment:{trigger.segment_id}"
-    seen = sa.select(FlowEntry.id).where(
-        FlowEntry.flow_id == flow.id, FlowEntry.contact_id == Contact.id, FlowEntry.trigger_key == key
-    )
+    """Mark who left the segment, then take up to `LIMIT` who joined (again): their join count goes
+    up and names their trigger key."""
     rules = segment_rules(session, trigger.segment_id)
-    ids = session.scalars(
-        sa.select(Contact.id)
-        .where(sendable(), segment_filter(rules, now), ~seen.exists())
-        .order_by(Contact.id)
-        .limit(LIMIT)
+    inside = segment_filter(rules, now)
+    member = FlowSegmentMember
+    still_in = sa.select(Contact.id).where(Contact.id == member.contact_id, sendable(), inside).exists()
+    session.execute(
+        sa.update(member)
+        .where(member.flow_id == flow.id, member.present.is_(True), ~still_in)
+        .values(present=False, changed_at=now)
+        .execution_options(synchronize_session=False)
     )
-    return [(contact_id, key) for contact_id in ids]
+    known = sa.select(member.contact_id).where(
+        member.flow_id == flow.id, member.contact_id == Contact.id, member.present.is_(True)
+    )
+    joined = list(
+        session.scalars(
+            sa.select(Contact.id).where(sendable(), inside, ~known.exists()).order_by(Contact.id).limit(LIMIT)
+        )
+    )
+    if not joined:
+        return []
+    joins = dict(
+        session.execute(
+            sa.select(member.contact_id, member.joins).where(
+                member.flow_id == flow.id, member.contact_id.in_(joined)
+            )
+        ).all()
+    )
+    session.execute(
+        sa.update(member)
+        .where(member.flow_id == flow.id, member.contact_id.in_(list(joins)))
+        .values(present=True, joins=member.joins + 1, changed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    new = [c for c in joined if c not in joins]
+    if new:
+        session.execute(
+            sa.insert(member),
+            [
+                {"flow_id": flow.id, "contact_id": c, "present": True, "joins": 1, "changed_at": now}
+                for c in new
+            ],
+        )
+    key = f"segment:{trigger.segment_id}"
+    return [(c, key if c not in joins else f"{key}:{joins[c] + 1}") for c in joined]
 
 
 def _inactive(session: Session, flow: Flow, trigger: Inactivity, now: datetime) -> list[tuple[int, str]]:

@@ -1,6 +1,8 @@
 """Issue 25's target: the frequency cap and quiet hours hold across a flow and a campaign sent the same
-day. A flow's send step writes a ledger row that goes through the same send path, so the same batch
-check (campaigns.sending.cap_claims.hold_batch) holds it. Time moves only through the clock."""
+day. When a flow's send step comes due the scheduler asks the same rules (campaigns.flows.caps): a
+capped step's ledger row is `skipped` with the reason, a contact in quiet hours waits at the step
+until their morning; the row it then writes goes through the send path's batch check
+(campaigns.sending.cap_claims.hold_batch) like a campaign's. Time moves only through the clock."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from sqlalchemy.orm import Session
 from campaigns.sending.cap_claims import save_rules
 from campaigns.sending.planner import plan_wave
 from campaigns.sending.send import send_batch
-from models import Campaign, Contact, Send, simulated_now
+from models import Campaign, Contact, FlowEntry, Send, simulated_now
 from tests.campaigns.flows.helpers import Clock, make_flow, send_step, tick
 from tests.conftest import ApiClient, SmtpSink
 from tests.factories import add_campaign, add_template
@@ -65,14 +67,18 @@ def test_a_flow_after_a_campaign_the_same_day_is_capped_and_waits_for_the_mornin
             ).status_code
             == 201
         )
-    tick(rt, clock)
-    state, error, wave_id = _flow_rows(session)["late@example.com"]
-    assert (state, error) == ("queued", "quiet hours: until 08:00 Asia/Tokyo")
-    clock.advance(hours=10)  # 23:00 UTC: 08:00 in Tokyo; the batch's come-back job runs then
-    flow_campaign = session.scalar(sa.select(Send.campaign_id).where(Send.wave_id == wave_id))
-    assert wave_id is not None and flow_campaign is not None
-    with simulated_now(clock.now):
-        assert send_batch(rt, flow_campaign, wave_id, 0).sent == 1
+    outcome = tick(rt, clock)
+    # the journey waits at its send step for the contact's morning (campaigns.flows.caps): no row yet
+    assert outcome.deferred == 1 and "late@example.com" not in _flow_rows(session)
+    session.expire_all()
+    due = session.scalar(
+        sa.select(FlowEntry.next_due_at)
+        .join(Contact, Contact.id == FlowEntry.contact_id)
+        .where(Contact.email == "late@example.com")
+    )
+    assert due == datetime(2026, 12, 7, 23, 0, tzinfo=UTC)  # 08:00 in Tokyo
+    clock.advance(hours=10)  # 23:00 UTC: 08:00 in Tokyo; the step comes due and goes out
+    assert tick(rt, clock).sent == 1
     assert _flow_rows(session)["late@example.com"][:2] == ("sent", "")
     assert sorted(m["To"].addresses[0].addr_spec for m in smtp_sink.messages) == [
         "late@example.com", "paris@example.com", "tokyo@example.com"

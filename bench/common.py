@@ -45,6 +45,13 @@ def arm_cleanup() -> None:
     if _owner_pid == os.getpid():
         return
     _owner_pid = os.getpid()
+    # atexit runs its hooks last-registered first. multiprocessing registers a hook that joins every
+    # child when its util module is first imported (at the first Process.start): registered after
+    # ours, it would run first and wait forever for a child whose SIGTERM CPython dropped (a signal
+    # that lands between fork and the child's signal reset is lost). Imported now, it runs after ours,
+    # which ends every child with SIGKILL after the grace period.
+    import multiprocessing.util  # noqa: F401
+
     atexit.register(stop_everything)
     for signum in STOP_SIGNALS:
         signal.signal(signum, _on_signal)

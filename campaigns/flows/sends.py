@@ -5,8 +5,8 @@ version, step, generation) in `flow_step_campaigns`, where generation n is a con
 into the flow. So the ledger's unique (campaign, contact) key, the deterministic Message-ID, the
 tracking tokens, suppression and consent checks, the journal, throttling and per-arm aggregates all
 apply unchanged, and a re-entered contact gets the step again through the next generation's campaign.
-The campaigns of one step share `series = "flow:<flow>:<step>"`: reports per step add them up, and a
-rollout for the step attaches to the series (phase 2).
+The campaigns of one step share `series = "flow:<flow>:<step>"`: reports per step add them up, and an
+AI step's campaigns all carry the series' rollout (campaigns.flows.ai).
 
 Within one scheduler transaction the rows written for a campaign form one wave (`WaveBook`), cut into
 batches of `batch_size`; the batches are enqueued as `send_batch_job`s after the commit.
@@ -35,6 +35,7 @@ class WaveBook:
     counts: dict[int, int] = field(default_factory=dict)  # wave id -> rows
     campaigns: dict[tuple[int, int, str, int], int] = field(default_factory=dict)  # step key -> campaign
     definitions: dict[tuple[int, int], FlowDefinition] = field(default_factory=dict)  # (flow, version)
+    ai: set[int] = field(default_factory=set)  # campaigns of AI steps: their waves are scored first
     _staged: list[tuple[int, int, bool]] = field(default_factory=list)  # (campaign, wave, new wave)
 
     def keep(self) -> None:
@@ -76,6 +77,11 @@ def step_campaign(session: Session, flow: Flow, entry: FlowEntry, step: SendStep
         return found
     if session.get(Template, step.template_id) is None:
         raise LookupError(f"step {step.id}: template {step.template_id} does not exist")
+    rollout_id = None
+    if step.ai_content:  # the step series' rollout: arms, stages and AI content as for a campaign
+        from campaigns.flows.ai import step_rollout
+
+        rollout_id = step_rollout(session, flow, step)
     try:
         with session.begin_nested():  # another worker may make the same one at the same time
             campaign = Campaign(
@@ -87,6 +93,7 @@ def step_campaign(session: Session, flow: Flow, entry: FlowEntry, step: SendStep
                 status="sending",
                 series=f"flow:{flow.id}:{step.id}",
                 created_by=flow.created_by,
+                rollout_id=rollout_id,
             )
             session.add(campaign)
             session.flush()
@@ -116,6 +123,8 @@ def write_send(
     key = (flow.id, entry.version, step.id, entry.generation)
     campaign_id = book.campaigns.get(key) or step_campaign(session, flow, entry, step)
     book.campaigns[key] = campaign_id  # committed or not, it exists for the rest of this transaction
+    if step.ai_content:
+        book.ai.add(campaign_id)
     existing = session.scalar(
         sa.select(Send.id).where(Send.campaign_id == campaign_id, Send.contact_id == entry.contact_id)
     )

@@ -22,8 +22,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from campaigns.flows.definition import FlowDefinition, SendStep
+from campaigns.rollout.assignment import spec_from_row
 from campaigns.sending.planner import PlannedBatch
-from models import Campaign, Flow, FlowEntry, FlowStepCampaign, Send, Template, Wave
+from models import Campaign, Flow, FlowEntry, FlowStepCampaign, Rollout, Send, Template, Wave
 
 
 @dataclass
@@ -36,6 +37,7 @@ class WaveBook:
     campaigns: dict[tuple[int, int, str, int], int] = field(default_factory=dict)  # step key -> campaign
     definitions: dict[tuple[int, int], FlowDefinition] = field(default_factory=dict)  # (flow, version)
     ai: set[int] = field(default_factory=set)  # campaigns of AI steps: their waves are scored first
+    rollouts: dict[int, int | None] = field(default_factory=dict)  # campaign id -> its rollout
     _staged: list[tuple[int, int, bool]] = field(default_factory=list)  # (campaign, wave, new wave)
 
     def keep(self) -> None:
@@ -123,7 +125,12 @@ def write_send(
     key = (flow.id, entry.version, step.id, entry.generation)
     campaign_id = book.campaigns.get(key) or step_campaign(session, flow, entry, step)
     book.campaigns[key] = campaign_id  # committed or not, it exists for the rest of this transaction
-    if step.ai_content:
+    if campaign_id not in book.rollouts:
+        book.rollouts[campaign_id] = session.scalar(
+            sa.select(Campaign.rollout_id).where(Campaign.id == campaign_id)
+        )
+    rollout_id = book.rollouts[campaign_id]
+    if rollout_id is not None:
         book.ai.add(campaign_id)
     existing = session.scalar(
         sa.select(Send.id).where(Send.campaign_id == campaign_id, Send.contact_id == entry.contact_id)
@@ -139,6 +146,9 @@ def write_send(
             session.scalar(sa.select(sa.func.max(Wave.number)).where(Wave.campaign_id == campaign_id)) or 0
         ) + 1
         wave = Wave(campaign_id=campaign_id, number=number, status="sending", started_at=now)
+        if rollout_id is not None:  # the stage this wave starts in, for the record (as the planner's)
+            spec = spec_from_row(session.get(Rollout, rollout_id))
+            wave.stage_index, wave.exposure_bp = spec.stage_index, 0 if spec.fail_closed else spec.exposure_bp
         session.add(wave)
         session.flush()
         book.waves[campaign_id] = wave
@@ -151,6 +161,7 @@ def write_send(
         batch=position // book.batch_size,
         state="queued",
         queued_at=now,
+        rollout_id=rollout_id,
     )
     session.add(send)
     session.flush()

@@ -85,7 +85,7 @@ def flow_report(session: Session, flow_id: int) -> dict[str, Any]:
     for step_id in order:
         arms = []
         total = _empty()
-        for arm in sorted(counts.get(step_id, {}), key=lambda a: (ARM_ORDER + (a,)).index(a)):
+        for arm in sorted(counts.get(step_id, {}), key=lambda a: (*ARM_ORDER, a).index(a)):
             row = dict(counts[step_id][arm])
             for key in (*COUNTS, "revenue"):
                 total[key] += row[key]
@@ -122,7 +122,9 @@ def _latest_decisions(session: Session, rollout_ids: list[int]) -> dict[int, Dec
     if not rollout_ids:
         return {}
     newest = (
-        sa.select(sa.func.max(Decision.id)).where(Decision.rollout_id.in_(rollout_ids)).group_by(Decision.rollout_id)
+        sa.select(sa.func.max(Decision.id))
+        .where(Decision.rollout_id.in_(rollout_ids))
+        .group_by(Decision.rollout_id)
     )
     return {int(d.rollout_id): d for d in session.scalars(sa.select(Decision).where(Decision.id.in_(newest)))}
 

@@ -25,7 +25,9 @@ STAGES = [
 ]
 
 
-def test_an_ai_step_sends_arms_by_the_rollouts_assignment(app: Flask, session: Session, api: ApiClient) -> None:
+def test_an_ai_step_sends_arms_by_the_rollouts_assignment(
+    app: Flask, session: Session, api: ApiClient
+) -> None:
     rt = app.extensions["mailramp"]
     contacts = add_contacts(session, 240)
     add_catalog(session, contacts)

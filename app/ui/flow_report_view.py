@@ -17,7 +17,8 @@ def flow_report_context(session: Session, flow_id: int) -> dict[str, Any]:
     """{"flow_report": per step and arm (campaigns.flows.report), "flow_report_csv_url", "simulated"}."""
     report = flow_report(session, flow_id)
     flow = session.get(Flow, flow_id)
-    senders = [s.get("from_email", "") for s in ((flow.definition or {}).get("steps") or []) if flow]
+    steps = ((flow.definition or {}).get("steps") or []) if flow is not None else []
+    senders = [s.get("from_email", "") for s in steps if isinstance(s, dict)]
     return {
         "flow_report": report,
         "flow_report_csv_url": url_for("api.flows_report_csv", flow_id=flow_id),

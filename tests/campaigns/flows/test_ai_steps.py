@@ -50,8 +50,9 @@ def test_an_ai_step_sends_arms_by_the_rollouts_assignment(
     arms = Counter(s.arm for s in sends)
     assert set(arms) == {"treatment", "control", "holdout"}, arms
     # the holdout is carved from its fixed range; treatment is below the exposure
-    assert all((s.arm == "holdout") == (s.bucket >= 10_000 - spec.holdout_bp) for s in sends)
-    assert all(s.arm != "treatment" or s.bucket < 4000 for s in sends)
+    buckets = {s.id: int(s.bucket or 0) for s in sends}
+    assert all((s.arm == "holdout") == (buckets[s.id] >= 10_000 - spec.holdout_bp) for s in sends)
+    assert all(s.arm != "treatment" or buckets[s.id] < 4000 for s in sends)
     contents = {(s.arm, s.content) for s in sends}
     assert ("treatment", "ai") in contents
     assert not {c for a, c in contents if a in ("control", "holdout")} - {"control"}  # never AI

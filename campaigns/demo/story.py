@@ -236,3 +236,13 @@ def _week(
             decision = evaluate(session, rollout.id, actor="evaluator", now=moment)
             session.commit()
             log.info("demo story: %s at %s: %s", rollout.name, moment.date(), decision.outcome)
+
+
+def demo_story_job() -> dict[str, Any]:
+    """Replay the demo's story on a worker (`campaigns.jobs.enqueue_demo_story`): it takes seconds, not
+    the startup's."""
+    from campaigns import runtime
+
+    rt = runtime.current()
+    with rt.session() as session:
+        return dataclasses.asdict(build_story(session, rt))

@@ -215,7 +215,9 @@ def evaluate_after_wave(rt: Runtime, campaign_id: int, wave_id: int) -> None:
     with rt.session() as session:
         campaign = session.get(Campaign, campaign_id)
         rollout_id = campaign.rollout_id if campaign else None
-    if rollout_id is not None:
+        # a flow step's waves are a few contacts every tick: the periodic evaluator judges its rollout
+        flow_step = campaign is not None and campaign.kind == "flow_step"
+    if rollout_id is not None and not flow_step:
         queues.queue(rt, queues.DEFAULT).enqueue(
             run_evaluation, rollout_id, job_id=f"evaluate-{rollout_id}-wave-{wave_id}"
         )

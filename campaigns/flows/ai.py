@@ -44,7 +44,11 @@ def find_step_rollout(session: Session, flow_id: int, step_id: str) -> Rollout |
 
 def step_rollout(session: Session, flow: Flow, step: SendStep, actor: str = "") -> int:
     """The rollout of the step's series: found, or created with a plan sized to the step's daily rate
-    and started. The flow row is locked first, so two workers never make two."""
+    and started. Making one locks the flow row first, so two workers never make two; finding one
+    takes no lock (a scheduler tick holding entry locks never waits on the flow row then)."""
+    found = find_step_rollout(session, flow.id, step.id)
+    if found is not None:
+        return int(found.id)
     session.scalar(sa.select(Flow.id).where(Flow.id == flow.id).with_for_update())
     found = find_step_rollout(session, flow.id, step.id)
     if found is not None:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from campaigns.rollout.assignment import spec_from_row
 from campaigns.rollout.bucketing import bucket as bucket_of
 from campaigns.rollout.machine import transition
-from models import Rollout, Wave
+from models import Decision, Rollout, Wave
 from tests.campaigns.flows.ai_helpers import ai_flow, enter, step_campaigns, step_rollout_first, step_sends
 from tests.campaigns.flows.helpers import start_clock, tick
 from tests.conftest import ApiClient
@@ -58,6 +58,8 @@ def test_an_ai_step_sends_arms_by_the_rollouts_assignment(
     assert not {c for a, c in contents if a in ("control", "holdout")} - {"control"}  # never AI
     waves = session.scalars(sa.select(Wave).where(Wave.campaign_id.in_({s.campaign_id for s in sends})))
     assert all(w.scored_at is not None for w in waves)  # scored before sending
+    # the step's small waves do not each queue an evaluation: the periodic evaluator judges it
+    assert session.scalar(sa.select(sa.func.count()).where(Decision.rollout_id == rollout_id)) == 0
 
     # a rollback: later entrants of the step get control content, nobody treatment
     transition(session, rollout, "rollback", "test@example.com", "test: rolled back")

@@ -96,7 +96,8 @@ def test_a_3000_contact_list_says_up_front_what_it_can_learn(
     app: Flask, session: Session, api: ApiClient
 ) -> None:
     """A welcome flow on a list of 3,000 contacts (made over the last weeks): about 107 a day enter.
-    The plan says before the first send that it cannot judge conversions and ramps on unsubscribes."""
+    The plan says before the first send what it can catch (a doubling of unsubscribes, slowly), that it
+    cannot judge conversions within a year, and that it will not reach everyone."""
     add_contacts(session, 3000)
     flow = api.post(
         "/api/v1/flows",

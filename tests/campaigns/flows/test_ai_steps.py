@@ -118,3 +118,28 @@ def ai_template(session: Session) -> int:
     from tests.factories import add_template
 
     return add_template(session, name="Welcome picks").id
+
+
+def test_an_ai_step_added_to_an_active_flow_gets_its_rollout_when_it_first_sends(
+    app: Flask, session: Session, api: ApiClient
+) -> None:
+    rt = app.extensions["mailramp"]
+    contacts = add_contacts(session, 6)
+    add_catalog(session, contacts)
+    flow = ai_flow(session, api)
+    assert api.post(f"/api/v1/flows/{flow['id']}/activate").status_code == 200
+    definition = dict(flow["definition"])
+    extra = {**definition["steps"][0], "id": "more", "entries_per_day": 500}
+    definition["steps"] = [*definition["steps"], extra]
+    assert api.patch(f"/api/v1/flows/{flow['id']}", json={"definition": definition}).status_code == 200
+    assert session.scalar(sa.select(Rollout.id).where(Rollout.series == f"flow:{flow['id']}:more")) is None
+    clock = start_clock()
+    enter(session, clock, contacts)
+    assert tick(rt, clock).sent == 12
+    session.expire_all()
+    made = session.scalar(sa.select(Rollout).where(Rollout.series == f"flow:{flow['id']}:more"))
+    assert made is not None and made.state == "ramping"
+    sends = step_sends(session, flow["id"])
+    assert {s.rollout_id for s in sends} == set(
+        session.scalars(sa.select(Rollout.id).where(Rollout.series.like(f"flow:{flow['id']}:%")))
+    )

@@ -65,7 +65,7 @@ bench-assign: $(STAMP)
 
 bench-decisions: $(STAMP)
 	$(BIN)/pip install -q --no-deps gbstats==0.8.0  # its metadata pins numpy<2; it runs on numpy 2
-	$(BIN)/python bench/decisions.py --rollouts 12 --gbstats
+	$(BIN)/python bench/decisions.py --rollouts 200 --gbstats
 
 bench-recommend: $(STAMP)
 	$(BIN)/python bench/recommend.py

@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import sys
 import time
+import zlib
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +80,7 @@ def plan_for(cell: Cell) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     inputs = PlanInputs(
         Cadence("series", cell.wave, 24.0), baselines={**DEFAULT_BASELINES, "conversion_rate": cell.base},
         baseline_source="history", window_hours=window, arrival_p50_hours=p50,
-        harm_alpha=policy.harm_alpha, rail_alpha=policy.rail_alpha(4),
+        harm_alpha=policy.harm_alpha, rail_alpha=policy.rail_alpha(),
     )  # fmt: skip
     sized = size_plan(inputs)
     return sized.stages, forecast(inputs, sized.stages, sized)
@@ -87,14 +90,17 @@ def _median(values: np.ndarray) -> float | None:
     return float(np.median(values)) if values.size else None
 
 
-def summarize(r: dict[str, np.ndarray], max_waves: int) -> dict[str, Any]:
+def summarize(r: dict[str, np.ndarray], max_waves: int, forecast_to_all: int | None = None) -> dict[str, Any]:
     outcome, reached = r["outcome"], r["reached_at"]
+    by = max_waves if forecast_to_all is None else forecast_to_all
     return {
         "rolled_back_or_paused": float(np.isin(outcome, ("rolled_back", "paused")).mean()),
         "reached_100": float((reached >= 0).mean()),
         "reached_100_within_60": float(((reached >= 0) & (reached < 60)).mean()),
         "reached_100_within_22": float(((reached >= 0) & (reached < 22)).mean()),
+        "reached_100_within_forecast": float(((reached >= 0) & (reached <= by)).mean()),
         "median_waves_to_100": _median(reached[reached >= 0].astype(float)),
+        "median_waves_to_complete": _median(r["stopped_at"][outcome == "completed"].astype(float)),
         "median_exposed": float(np.median(r["exposed"])),
         "segment_A_excluded": float(r["excluded"][:, 0].mean()),
         "other_segment_excluded": float(r["excluded"][:, 1:].any(axis=1).mean()),
@@ -104,25 +110,55 @@ def summarize(r: dict[str, np.ndarray], max_waves: int) -> dict[str, Any]:
     }
 
 
-def run_cell(cell: Cell, args: argparse.Namespace, gb: Any) -> dict[str, Any]:
+def _task(job: tuple[Cell, str, str, argparse.Namespace]) -> tuple[str, str, str, dict[str, Any], float]:
+    """One (cell, scenario, method) in a worker process: the seed depends on the cell and scenario only."""
+    cell, name, method, args = job
+    started = time.process_time()
     stages, fc = plan_for(cell)
-    out: dict[str, Any] = {"plan": [(s["exposure_bp"], s["gates"]["min_recipients_per_arm"]) for s in stages],
-                           "forecast": {k: fc[k] for k in ("sends_to_everyone", "expected_exposed_if_harmful")}}  # fmt: skip
-    scenarios = [s for s in SCENARIOS if not args.scenarios or s in args.scenarios.split(",")]
-    for i, name in enumerate(scenarios):
-        effect, oracle_effect = SCENARIOS[name]
-        seed = args.seed + 1000 * i + hash(cell.name) % 997
-        common = dict(cell=cell, effect=effect, stages=stages, rollouts=args.rollouts, max_waves=args.max_waves,
-                      seed=seed, segments=name.startswith("segment"))  # fmt: skip
-        row = {"mailramp": summarize(simulate("mailramp", **common), args.max_waves)}  # type: ignore[arg-type]
+    effect, oracle_effect = SCENARIOS[name]
+    seed = args.seed + 1000 * list(SCENARIOS).index(name) + zlib.crc32(cell.name.encode()) % 997
+    common = dict(cell=cell, effect=effect, stages=stages, rollouts=args.rollouts, max_waves=args.max_waves,
+                  seed=seed, segments=name.startswith("segment"))  # fmt: skip
+    extra: dict[str, Any] = {}
+    if method == "oracle":
+        extra["oracle_effect"] = oracle_effect
+    if method == "gbstats":
+        extra["gb"] = gbstats_test()
+    result = summarize(simulate(method, **common, **extra), args.max_waves, fc["sends_to_everyone"])
+    return cell.name, name, method, result, time.process_time() - started
+
+
+def jobs_for(cell: Cell, args: argparse.Namespace) -> list[tuple[Cell, str, str, argparse.Namespace]]:
+    out = []
+    for name in (s for s in SCENARIOS if not args.scenarios or s in args.scenarios.split(",")):
+        out.append((cell, name, "mailramp", args))
         if name in ("-10%", "-20%", "-30%"):
-            row["oracle"] = summarize(
-                simulate("oracle", oracle_effect=oracle_effect, **common), args.max_waves
-            )  # type: ignore[arg-type]
-        if gb is not None and name in ("+10%", "-20%") and args.gbstats:
-            row["gbstats"] = summarize(simulate("gbstats", gb=gb, **common), args.max_waves)  # type: ignore[arg-type]
-        out[name] = row
+            out.append((cell, name, "oracle", args))
+        if args.gbstats and name in ("+10%", "-20%"):
+            out.append((cell, name, "gbstats", args))
     return out
+
+
+def run_cells(cells: list[Cell], args: argparse.Namespace) -> tuple[dict[str, Any], float]:
+    """Every (cell, scenario, method) as one task over `--workers` processes; the slow ones first."""
+    results: dict[str, Any] = {}
+    for cell in cells:
+        stages, fc = plan_for(cell)
+        results[cell.name] = {
+            "plan": [(s["exposure_bp"], s["gates"]["min_recipients_per_arm"]) for s in stages],
+            "forecast": {k: fc[k] for k in ("sends_to_everyone", "expected_exposed_if_harmful",
+                                            "sends_to_complete")
+                         if k in fc},
+        }  # fmt: skip
+    jobs = [j for c in cells for j in jobs_for(c, args)]
+    jobs.sort(key=lambda j: (j[2] != "mailramp", j[0].wave))  # small waves live longest: start them first
+    cpu = 0.0
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=args.workers, mp_context=ctx) as pool:
+        for cell_name, name, method, result, spent in pool.map(_task, jobs):
+            results[cell_name].setdefault(name, {})[method] = result
+            cpu += spent
+    return results, cpu
 
 
 def targets(cell: Cell, r: dict[str, Any]) -> dict[str, Any]:
@@ -137,14 +173,16 @@ def targets(cell: Cell, r: dict[str, Any]) -> dict[str, Any]:
         t["to_all_forecast_vs_sim"] = (
             (fc["sends_to_everyone"] / sim) if sim and fc["sends_to_everyone"] else None
         )
+        done, fc_done = aa["median_waves_to_complete"], fc.get("sends_to_complete")
+        t["aa_completed"] = aa["completed"]
+        t["complete_forecast_vs_sim"] = fc_done / done if done and fc_done else None
+        t["complete_forecast"] = fc_done
     if "+10%" in r:
         up = r["+10%"]["mailramp"]
         t["up10_median_waves"] = up["median_waves_to_100"]
         t["up10_within_22"] = up["reached_100_within_22"]
         fc_all = fc["sends_to_everyone"]
-        t["up10_within_forecast"] = (
-            None if fc_all is None else up["reached_100_within_60"] if fc_all >= 60 else None
-        )
+        t["up10_within_forecast"] = None if fc_all is None else up["reached_100_within_forecast"]
     if "-20%" in r:
         harm = r["-20%"]
         t["harm20_reached_100"] = harm["mailramp"]["reached_100"]
@@ -163,6 +201,35 @@ def targets(cell: Cell, r: dict[str, Any]) -> dict[str, Any]:
     return t
 
 
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def markdown(results: dict[str, Any], checks: dict[str, Any]) -> str:
+    """The per-cell table of docs/performance.md."""
+    head = ("| cell | plan (exposure: gate) | A/A rolled back or paused | A/A at 100% < 60 waves | waves to 100%: "
+            "forecast / sim. | waves to complete: forecast / sim. (A/A completed < 60) | +10% at 100% < 22 waves | "
+            "+10% within the forecast | -20%: reached 100% | -20%: exposed vs oracle | -20% exposure: forecast / sim. | "
+            "segment -50%: excluded, rest at 100% | x3 unsubscribes rolled back by wave 3 |")  # fmt: skip
+    rows = [head, "|" + "---|" * (head.count("|") - 1)]
+    for name, r in results.items():
+        t, fc = checks[name], r["forecast"]
+        plan = " → ".join(f"{bp / 100:g}%: {gate:,}" for bp, gate in r["plan"])
+        aa = r["no effect"]["mailramp"]
+        done = (
+            f"{fc.get('sends_to_complete')} / {fmt(aa['median_waves_to_complete'])} ({_pct(aa['completed'])})"
+        )
+        seg = r["segment A -50%"]["mailramp"]
+        rows.append(
+            f"| {name} | {plan} | {_pct(t['aa_wrong'])} | {_pct(t['aa_reach_60'])} | {fc['sends_to_everyone']} / "
+            f"{fmt(aa['median_waves_to_100'])} | {done} | {_pct(t['up10_within_22'])} | {_pct(t['up10_within_forecast'])} | "
+            f"{_pct(t['harm20_reached_100'])} | {fmt(t['harm20_exposed_vs_oracle'])}x | "
+            f"{fmt(t['exposure_forecast_vs_sim'])}x | {_pct(seg['segment_A_excluded'])}, {_pct(seg['reached_100'])} | "
+            f"{_pct(t['unsub3_rolled_back_by_wave_3'])} |"
+        )  # fmt: skip
+    return "\n".join(rows)
+
+
 def fmt(x: Any) -> str:
     if x is None:
         return "-"
@@ -179,22 +246,20 @@ def main() -> None:
     parser.add_argument("--max-waves", type=int, default=60)
     parser.add_argument("--seed", type=int, default=20241120)
     parser.add_argument("--gbstats", action="store_true", help="also run gbstats (+10%%, -20%%)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (cells x scenarios at once)")
     parser.add_argument("--events", type=int, default=0, help="also time evaluate() with this many events")
     args = parser.parse_args()
-    gb = gbstats_test() if args.gbstats else None
     cells = [c for c in CELLS if not args.cells or c.name in args.cells.split(",")]
     print(f"{args.rollouts} rollouts per cell and scenario, a wave a day, up to {args.max_waves} waves; "
-          f"gbstats: {'on' if gb else 'off'}", flush=True)  # fmt: skip
-    results: dict[str, Any] = {}
+          f"gbstats: {'on' if args.gbstats else 'off'}; {args.workers} worker process(es)", flush=True)  # fmt: skip
+    started = time.perf_counter()
+    results, cpu = run_cells(cells, args)
     checks: dict[str, Any] = {}
     for cell in cells:
-        started = time.perf_counter()
-        results[cell.name] = run_cell(cell, args, gb)
         checks[cell.name] = targets(cell, results[cell.name])
         r = results[cell.name]
         print(f"\n{cell.name}: plan {r['plan']}; forecast: to everyone after {r['forecast']['sends_to_everyone']} "
-              f"waves, {r['forecast']['expected_exposed_if_harmful']} exposed to a -20% harm "
-              f"({time.perf_counter() - started:.0f} s)")  # fmt: skip
+              f"waves, {r['forecast']['expected_exposed_if_harmful']} exposed to a -20% harm")  # fmt: skip
         for name, row in r.items():
             if name in ("plan", "forecast"):
                 continue
@@ -204,12 +269,16 @@ def main() -> None:
                       f"exposed {m['median_exposed']:>9,.0f}  seg.A excl. {fmt(m['segment_A_excluded'])}  "
                       f"rolled back by wave 3 {fmt(m['rolled_back_by_wave_3'])}")  # fmt: skip
         print("  targets: " + ", ".join(f"{k} {fmt(v)}" for k, v in checks[cell.name].items()), flush=True)
+    wall = time.perf_counter() - started
+    if not args.scenarios:
+        print("\n" + markdown(results, checks))
+    print(f"\n{wall:.0f} s wall, {cpu:.0f} s CPU in the workers", flush=True)
     timing: dict[str, Any] = {}
     if args.events > 0:
         from bench.decisions_db import evaluation_timing
 
         timing = evaluation_timing(args.events)
-    print(json.dumps({"rollouts_per_cell": args.rollouts, "targets": checks, "cells": results, **timing},
+    print(json.dumps({"rollouts_per_cell": args.rollouts, "wall_s": wall, "cpu_s": cpu, "targets": checks, "cells": results, **timing},
                      separators=(",", ":"), default=float))  # fmt: skip
 
 

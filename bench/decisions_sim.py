@@ -198,18 +198,18 @@ def simulate(method: str, cell: Cell, effect: dict[str, dict[str, float]], stage
                                   for j in range(idx.size)])  # fmt: skip
             for j, r in enumerate(idx):
                 decisions[int(r)] = "rollback" if worse[j] else ("advance" if gate_met[j] else "hold")
-        for r, verdict_outcome in decisions.items():
+        for rid, verdict_outcome in decisions.items():
             if verdict_outcome == "advance":
-                if stage[r] + 1 < n_s:
-                    stage[r] += 1
+                if stage[rid] + 1 < n_s:
+                    stage[rid] += 1
                     continue
-                outcome[r] = "completed"
+                outcome[rid] = "completed"
             elif verdict_outcome in ("rollback", "pause"):
-                outcome[r] = "rolled_back" if verdict_outcome == "rollback" else "paused"
+                outcome[rid] = "rolled_back" if verdict_outcome == "rollback" else "paused"
             else:
                 continue
-            live[r] = False
-            stopped_at[r] = wave
+            live[rid] = False
+            stopped_at[rid] = wave
     exposed = streams.sent[:, :, :, 0].sum(axis=(1, 2)) + streams.failed[:, :, :, 0].sum(axis=(1, 2))
     return {"outcome": outcome, "reached_at": reached_at, "stopped_at": stopped_at, "exposed": exposed,
             "excluded": excluded}  # fmt: skip

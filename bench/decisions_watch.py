@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from campaigns.decisions import Snapshot, decide
 from campaigns.decisions.policy import parse_config
+from campaigns.decisions.watch import watch_alpha
 from campaigns.rollout.stages import parse_plan
 from campaigns.stats import rate_ratio_test
 
@@ -61,7 +62,9 @@ class Stream:
 
     def send(self, wave: int, size: int, exposure_bp: int, stage: int, effect: dict[str, float]) -> None:
         share_t = min(exposure_bp, 10_000 - HOLDOUT_BP) / 10_000
-        n = self.rng.multinomial(size, [share_t, 1 - share_t - HOLDOUT_BP / 10_000, HOLDOUT_BP / 10_000])
+        n = self.rng.multinomial(
+            size, [share_t, max(1 - share_t - HOLDOUT_BP / 10_000, 0.0), HOLDOUT_BP / 10_000]
+        )
         self.sent[wave] = n
         self.stage[wave] = stage
         for a in range(3):
@@ -103,7 +106,7 @@ def watch_run(scenario: str, wave: int, args: argparse.Namespace) -> dict[str, A
     plan = parse_plan([{"name": "100%", "kind": "percent", "exposure_bp": 10_000, "gates": {}}])
     config = parse_config("conversion_rate", {})
     rails = 5
-    alpha = config.policy.rail_alpha(rails)
+    alpha = watch_alpha(config.policy.alpha, None, rails)  # the peer gets the watch's alpha
     caught = {"mailramp": 0, "cumulative": 0, "nothing": 0}
     false = {"mailramp": 0, "cumulative": 0, "nothing": 0}
     delays: list[int] = []
@@ -206,7 +209,9 @@ def main() -> None:
     parser.add_argument("--max-waves", type=int, default=40)
     parser.add_argument("--seed", type=int, default=20261206)
     parser.add_argument("--parts", default="watch,clicks")
+    parser.add_argument("--holdout-bp", type=int, default=HOLDOUT_BP, help="the holdout (basis points)")
     args = parser.parse_args()
+    globals()["HOLDOUT_BP"] = args.holdout_bp
     sizes = [int(s) for s in args.waves.split(",") if s]
     parts = args.parts.split(",")
     started = time.perf_counter()

@@ -33,7 +33,7 @@ def _timezone(value: Any) -> str:
     name = str(value or "UTC")
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: "Europe" is a directory
         raise InputError(f"unknown timezone {name!r}", where="schedule.timezone") from exc
     return name
 

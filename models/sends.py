@@ -26,6 +26,8 @@ class Send(Base):
         sa.UniqueConstraint("campaign_id", "contact_id"),
         sa.Index("ix_sends_campaign_state", "campaign_id", "state"),
         sa.Index("ix_sends_rollout_arm", "rollout_id", "arm"),
+        # frequency caps count a contact's recent sends (campaigns.sending.cap_claims)
+        sa.Index("ix_sends_contact_state_sent", "contact_id", "state", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -51,6 +53,9 @@ class Send(Base):
     queued_at: Mapped[datetime] = mapped_column(default=utcnow)
     # local-time delivery: not sent before this instant (the contact's chosen local hour)
     not_before: Mapped[datetime | None] = mapped_column(default=None)
+    # frequency caps: when this row passed the caps and quiet hours; a claimed row not yet sent
+    # counts toward its contact's caps from this instant (campaigns.sending.cap_claims)
+    claimed_at: Mapped[datetime | None] = mapped_column(default=None)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
     # Per-recipient outcomes, set once by the ingest worker; the aggregates are built from these.
     opened_at: Mapped[datetime | None] = mapped_column(default=None)  # human opens only

@@ -25,6 +25,7 @@ from app.api import (  # noqa: F401  (register their routes)
     rollouts,
     seeds,
     segments,
+    sending_rules,
     templates,
     users,
 )

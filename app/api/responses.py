@@ -111,6 +111,7 @@ class Delivery(BaseModel):
     queued: int
     throttled: int
     deferred: int
+    quiet_hours: int = Field(description="queued until the contact's quiet hours end (local time)")
     failed: int
 
 
@@ -138,6 +139,9 @@ class CampaignProgress(BaseModel):
     fraction: float | None
     delivery: Delivery
     failures: list[FailureReason] = Field(description="failed sends by kind of reason, most frequent first")
+    skips: list[FailureReason] = Field(
+        description="skipped sends by kind of reason (e.g. `frequency cap: 2 in 24 h`), most frequent first"
+    )
     waves: list[WaveProgress]
 
 

@@ -40,6 +40,17 @@ class ForecastStage(BaseModel):
     smallest_unsubscribe_ratio_detectable: float | None
 
 
+class ForecastWatch(BaseModel):
+    holdout_bp: int
+    sends_to_catch_x3_unsubscribes: int | None = Field(
+        description="sends after a tripling of unsubscribes starts (after completion) until the watch rolls it "
+        "back in 90% of cases, with this holdout; null: not within a year of sends"
+    )
+    holdout_bp_within_3_sends: int | None = Field(
+        description="the smallest holdout (of 5%, 10%, 20%, 30%) that would catch it within 3 sends"
+    )
+
+
 class Forecast(BaseModel):
     """What the plan can learn on this audience, and how fast it reaches everyone."""
 
@@ -51,6 +62,11 @@ class Forecast(BaseModel):
     days_to_everyone: float | None
     expected_exposed_if_harmful: float | None
     harm_caught_after_sends: int | None = None
+    sends_to_complete: int | None = Field(
+        None, description="sends until the last stage has the power to complete (no completion on noise)"
+    )
+    days_to_complete: float | None = None
+    watch: ForecastWatch | None = Field(None, description="how fast the watch after 100% catches a harm")
     words: str = Field(description="what the plan can and cannot learn, in plain words")
     mode: str | None = Field(None, description="learn or protect, when the plan was sized")
     learnable_primary: bool | None = None

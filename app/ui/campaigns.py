@@ -140,10 +140,14 @@ def _progress(campaign_id: int) -> dict[str, Any]:
     if state.get("failures"):  # the most frequent reason, so a stuck or failing wave says why
         top = state["failures"][0]
         text += f" ({top['count']:,} {top['reason']}, e.g. {top['example'][:160]})"
+    for skip in state.get("skips", [])[:2]:  # frequency caps, unsubscribes: why some were not sent
+        text += f", {skip['count']:,} skipped ({skip['reason']})"
     held = state.get("delivery", {})
     for word in ("throttled", "deferred"):  # held back by a receiving domain's limit or reply
         if held.get(word):
             text += f", {held[word]:,} {word}"
+    if held.get("quiet_hours"):
+        text += f", {held['quiet_hours']:,} waiting for their quiet hours to end"
     if total:
         text += ": done" if finished else ": sending\u2026"
     return {**state, "pending": pending, "finished": finished, "text": text}

@@ -41,6 +41,7 @@ NAV = (
     NavLink("ui.users", "Users", Role.admin, "Settings"),
     NavLink("ui.webhooks_page", "Webhooks", Role.viewer, "Settings"),
     NavLink("ui.rollout_plan_settings", "Rollout plan", Role.viewer, "Settings"),
+    NavLink("ui.sending_rules_settings", "Sending rules", Role.viewer, "Settings"),
     NavLink("ui.tokens", "API tokens", Role.marketer, "Settings"),
 )
 

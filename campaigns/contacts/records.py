@@ -43,7 +43,7 @@ def parse_timezone(raw: str) -> str:
         return ""
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a directory
         raise InputError(
             f"unknown time zone {raw!r} (use an IANA name like Europe/London)", where="timezone"
         ) from None

@@ -10,7 +10,7 @@ The order of checks, first match wins:
 3. **Sample-ratio mismatch** (sequential Dirichlet-multinomial test over every randomized stage so
    far, `campaigns.stats.srm`): **pause**. It blocks every decision.
 4. **Caps**: a guardrail rate of treatment significantly above its absolute cap, or the render p95
-   above its cap: **rollback**. Fast harm signals: on every recipient so far, immature included.
+   above its cap: **rollback** (a capped rate guardrail splits its alpha between its two tests). Fast harm signals: on every recipient so far, immature included.
 5. **Guardrails**: treatment's rate significantly higher than comparison's (exact always-valid
    rate-ratio test, `campaigns.stats.rates`), on every recipient so far: **rollback**.
 6. **Too few matured recipients** (fewer than ``min_samples_per_arm`` in treatment or comparison):
@@ -162,7 +162,7 @@ def _caps_and_guardrails(snapshot: Snapshot, whole: Evidence) -> tuple[dict[str,
         metric = METRIC_DEFS[rail.name]
         n = sum(recipients(arms, treated, metric) for arms in whole.data.values())
         events = sum(arm_sum(arms, treated, metric.numerator)[1] for arms in whole.data.values())
-        check = cap_test(events, n, rail.cap, alpha=rail_alpha)
+        check = cap_test(events, n, rail.cap, alpha=rail.alpha(rail_alpha))
         caps[rail.name] = {**check.to_json(), "cap": rail.cap}
         if check.worse:
             rollback.append(
@@ -179,10 +179,14 @@ def _caps_and_guardrails(snapshot: Snapshot, whole: Evidence) -> tuple[dict[str,
             t_arms = arms_of(snapshot, view, metric, ("treatment",))
             c_arms = arms_of(snapshot, view, metric, COMPARISON_ARMS)
             if metric.higher_is_better:  # harm is a drop: "comparison's rate is higher than treatment's"
-                test = rate_ratio_test(c_arms.total, c_arms.n, t_arms.total, t_arms.n, alpha=rail_alpha)
+                test = rate_ratio_test(
+                    c_arms.total, c_arms.n, t_arms.total, t_arms.n, alpha=rail.alpha(rail_alpha)
+                )
                 rate_t, rate_c = test.rate_control or 0.0, test.rate_treatment
             else:
-                test = rate_ratio_test(t_arms.total, t_arms.n, c_arms.total, c_arms.n, alpha=rail_alpha)
+                test = rate_ratio_test(
+                    t_arms.total, t_arms.n, c_arms.total, c_arms.n, alpha=rail.alpha(rail_alpha)
+                )
                 rate_t, rate_c = test.rate_treatment, test.rate_control or 0.0
             interval = compare(t_arms, c_arms, binary=True, alpha=rail_alpha, tuning_n=policy.tuning_n)
             comparisons[rail.name] = {**test.to_json(), "rate_treatment": rate_t, "rate_control": rate_c,

@@ -7,6 +7,11 @@ fell (treatment or comparison) is unbiased. The exact rate-ratio test of `campai
 with the arms swapped (harm is comparison's rate above treatment's, for a metric where higher is
 better), is a supermartingale under "not worse" whatever the order of events, so it may look after
 every event. It takes half the primary metric's harm alpha; the matured lift test the other half.
+Its mixture is centred on **the harm that matters** (`HARM_PRIMARY`, a 20% drop: a rate ratio of
+1.25 in the harmful direction), with half its weight there and a quarter each on half and one and a
+half times that drop (`primary_ratios`): the guardrails' mixture over x1.1 to x5 would charge
+log 6 nats of evidence for not knowing the size of the harm, this one log 2 at the harm that matters
+(any fixed mixture of harmful ratios is still a supermartingale under "not worse").
 A harm that one report segment may explain is left to the matured per-segment test (`confined_to`),
 so a harmed segment is excluded rather than the whole rollout rolled back.
 Only for 0/1 metrics (conversions, clicks, opens): revenue is not a count of events.
@@ -23,6 +28,14 @@ from campaigns.stats import rate_ratio_test
 from campaigns.stats.rates import RateTest
 
 SHARE = 0.5  # of the harm alpha
+HARM_PRIMARY = 0.20  # the relative drop that matters (as `campaigns.decisions.power`)
+
+
+def primary_ratios(harm: float = HARM_PRIMARY) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The early test's harmful rate ratios and their weights, for relative drops of harm/2, harm
+    and 1.5 harm (capped below 100%)."""
+    drops = (harm / 2, harm, min(1.5 * harm, 0.9))
+    return tuple(1.0 / (1.0 - d) for d in drops), (0.25, 0.5, 0.25)
 
 
 def early_harm(snapshot: Snapshot, whole: Evidence, metric: MetricDef) -> RateTest | None:
@@ -31,9 +44,10 @@ def early_harm(snapshot: Snapshot, whole: Evidence, metric: MetricDef) -> RateTe
     alpha = snapshot.config.policy.harm_alpha * SHARE
     t = arms_of(snapshot, whole.data, metric, ("treatment",))
     c = arms_of(snapshot, whole.data, metric, COMPARISON_ARMS)
+    thetas, weights = primary_ratios()
     if metric.higher_is_better:
-        return rate_ratio_test(c.total, c.n, t.total, t.n, alpha=alpha)
-    return rate_ratio_test(t.total, t.n, c.total, c.n, alpha=alpha)
+        return rate_ratio_test(c.total, c.n, t.total, t.n, alpha=alpha, thetas=thetas, weights=weights)
+    return rate_ratio_test(t.total, t.n, c.total, c.n, alpha=alpha, thetas=thetas, weights=weights)
 
 
 def confined_to(snapshot: Snapshot, whole: Evidence, metric: MetricDef) -> str | None:

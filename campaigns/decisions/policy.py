@@ -18,9 +18,12 @@ rate is the one guardrail where harm is a drop (a variant that costs clicks is r
 the primary metric is conversions); it has no cap, and it is left out when it is the primary metric. A bare
 number is a cap (``{"complaint_rate": 0.001}``), ``null`` or ``false`` switches a guardrail off.
 
-**Alpha is shared explicitly.** ``alpha`` is the whole rollback error budget of a rollout that does
-no harm: ``primary_share`` of it goes to the primary metric's one-sided harm test, the rest is split
-evenly between the enabled rate guardrails (``guardrail_alpha`` overrides each guardrail's share).
+**Alpha is shared explicitly.** ``alpha`` is the whole budget for rolling back or pausing a rollout
+that does no harm: ``primary_share`` of it goes to the primary metric's one-sided harm test, the
+sample-ratio test's ``srm_alpha`` (a pause) comes out of the rest, and what remains is split evenly
+between the enabled rate guardrails (``guardrail_alpha`` overrides each guardrail's share); so the
+shares add up to ``alpha``, not ``alpha`` plus the SRM test's (the guardrails keep at least half of
+their part when ``srm_alpha`` is set larger than it).
 ``benefit_alpha`` is the one-sided error of "significantly better".
 
 **Maturation.** A recipient counts for a metric only once ``maturation_hours[event]`` have passed
@@ -88,6 +91,11 @@ class Guardrail:
     enabled: bool = True
     cap: float | None = None  # a rate in (0, 1), or milliseconds for render_p95_ms
 
+    def alpha(self, share: float) -> float:
+        """Each of this guardrail's tests' alpha from its share: a rate guardrail with a cap runs two
+        tests (above the cap, worse than comparison), so each gets half of the share."""
+        return share / 2 if self.cap is not None and self.name != LATENCY_GUARDRAIL else share
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -110,10 +118,12 @@ class Policy:
     def harm_alpha(self) -> float:
         return self.alpha * self.primary_share
 
-    def rail_alpha(self, rate_guardrails: int) -> float:
+    def rail_alpha(self, rate_guardrails: int = len(RATE_GUARDRAILS)) -> float:
+        """Each rate guardrail's share: what the primary metric and the SRM test leave, split evenly."""
         if self.guardrail_alpha is not None:
             return self.guardrail_alpha
-        return self.alpha * (1.0 - self.primary_share) / max(rate_guardrails, 1)
+        rest = self.alpha * (1.0 - self.primary_share) - self.srm_alpha
+        return max(rest, self.alpha * (1.0 - self.primary_share) / 2) / max(rate_guardrails, 1)
 
     def window(self, event: str) -> float:
         """Maturation hours of an event metric (0: known at send time)."""

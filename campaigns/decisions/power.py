@@ -24,13 +24,13 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import bdtrc, ndtr
 
+from campaigns.decisions.early import HARM_PRIMARY
 from campaigns.decisions.policy import LATENCY_GUARDRAIL, METRIC_DEFS
 from campaigns.decisions.primary import arms_of
 from campaigns.decisions.snapshot import COMPARISON_ARMS, Evidence, Snapshot
 from campaigns.stats.lift import LiftTest, _log_e
 from campaigns.stats.rates import log_evalue_rate_ratio
 
-HARM_PRIMARY = 0.20  # relative drop of the primary metric that matters
 HARM_RATIOS: dict[str, float] = {"unsubscribe_rate": 2.0, "complaint_rate": 2.0, "click_rate": 0.8}
 POWER = 0.80
 
@@ -114,7 +114,7 @@ def completion_power(snapshot: Snapshot, whole: Evidence, test: LiftTest | None)
             # no click at all in either arm: messages without tracked links, nothing to watch
             out[rail.name] = {"harm_ratio": ratio, "power": None, "note": "no events recorded: not measured"}
             continue
-        p = rate_power(sum(t.n), sum(t.total), sum(c.n), sum(c.total), ratio, rail_alpha)
+        p = rate_power(sum(t.n), sum(t.total), sum(c.n), sum(c.total), ratio, rail.alpha(rail_alpha))
         out[rail.name] = {"harm_ratio": ratio, "power": p}
         if p < POWER:
             harm = f"a {1 - ratio:.0%} drop" if ratio < 1 else f"{ratio:g}x as many"

@@ -4,13 +4,17 @@ The periodic evaluator evaluates completed rollouts too. Their evidence is the s
 in periods (`Snapshot.watched`: one per day of send-time cohorts, oldest first), AI content against
 the holdout. Each rate guardrail runs a CUSUM e-detector (`campaigns.stats.rates.log_edetector_rate_ratio`):
 a harm that starts weeks after completion is measured from its start, not diluted by the weeks
-before, and a harmless rollout watched for ever raises a false alarm less than once per
-``1 / alpha`` periods (alpha: the guardrail's share of the rollback budget, 0.4% by default: giving
-the guardrails the primary metric's share too tripled the false rollbacks of a harmless rollout
-watched for 20 waves, to 9%, for 85% instead of 80% of x3 unsubscribes caught within 3 waves of
-20,000). A guardrail that fails (or a cap broken since completion) rolls the AI
-content back and alerts, as any rollback does; the click rate is tested in its harmful direction
-(fewer clicks) on matured periods only.
+before. **Its own error budget**: a detector runs for ever, so what it bounds is how often a
+harmless rollout is rolled back (at most once per ``1 / alpha`` periods per guardrail), not whether
+it ever is; the watch therefore gets ``WATCH_SHARE`` (40%) of the rollout's alpha, split between its
+guardrails (0.4% each by default), chosen on `bench/decisions_watch.py` so that harmless rollouts
+watched for 20 waves are rolled back at most 5% of the time (the whole alpha gave 6% to 10.5%, half
+of it 0.5% to 5.5%). Each detector mixes only
+the harms that matter around its guardrail's (`WATCH_THETAS`: x1.5 to x3 for a rise, a 20% to 50% drop
+for clicks), not barely-there or extreme ratios, which bought back part of the power the smaller
+alpha costs. A guardrail that fails (or a cap broken since completion) rolls the AI content back and
+alerts, as any rollback does; the click rate is tested in its harmful direction (fewer clicks) on
+matured periods only.
 """
 
 from __future__ import annotations
@@ -24,11 +28,18 @@ from campaigns.decisions.snapshot import COMPARISON_ARMS, Snapshot, Verdict, arm
 from campaigns.stats import cap_test
 from campaigns.stats.rates import log_edetector_rate_ratio
 
-# a detector runs for ever: its mixture leaves out barely-there ratios (1.1x); putting all of its weight
-# on x1.5 and more caught more x3 harms but raised false rollbacks of harmless rollouts up to 10% in 20 waves
-WATCH_THETAS = (1.25, 1.5, 2.0, 3.0, 5.0)
+# the harms that matter, as rate ratios in the harmful direction (for clicks: the holdout's rate over
+# AI content's, so 1.25 is a 20% drop); mixed with equal weight
+WATCH_THETAS = (1.5, 2.0, 3.0)
+WATCH_THETAS_DROP = (1.25, 1.5, 2.0)
+WATCH_SHARE = 0.4  # of the rollout's alpha, split between the watched guardrails
 
 TREATED = ("treatment",)
+
+
+def watch_alpha(alpha: float, guardrail_alpha: float | None, rails: int) -> float:
+    """Each watched guardrail's alpha: its own setting, else `WATCH_SHARE` of alpha split evenly."""
+    return guardrail_alpha if guardrail_alpha is not None else alpha * WATCH_SHARE / max(rails, 1)
 
 
 def watch(snapshot: Snapshot, evidence: dict[str, Any]) -> Verdict:
@@ -37,10 +48,7 @@ def watch(snapshot: Snapshot, evidence: dict[str, Any]) -> Verdict:
     stage = snapshot.stages[min(snapshot.stage_index, len(snapshot.stages) - 1)]
     rails = [g for g in cfg.active(stage.gates.guardrails) if g.name != LATENCY_GUARDRAIL]
     rails = [g for g in rails if g.name != cfg.primary_metric]
-    # after completion the primary metric's harm test is over: the rollout's whole alpha goes to the guardrails
-    alpha = (
-        policy.guardrail_alpha if policy.guardrail_alpha is not None else policy.alpha / max(len(rails), 1)
-    )
+    alpha = watch_alpha(policy.alpha, policy.guardrail_alpha, len(rails))
     out: dict[str, Any] = {"periods": len(snapshot.watched), "alpha": alpha}
     evidence["watch"] = out
     if not snapshot.watched:
@@ -67,12 +75,12 @@ def watch(snapshot: Snapshot, evidence: dict[str, Any]) -> Verdict:
         x_t = [arm_sum(arms, TREATED, metric.numerator)[1] for arms in periods]
         x_c = [arm_sum(arms, COMPARISON_ARMS, metric.numerator)[1] for arms in periods]
         if metric.higher_is_better:  # harm is a drop: the holdout's rate is the one that would be higher
-            log_e = log_edetector_rate_ratio(x_c, n_c, x_t, n_t, WATCH_THETAS) if periods else 0.0
+            log_e = log_edetector_rate_ratio(x_c, n_c, x_t, n_t, WATCH_THETAS_DROP) if periods else 0.0
         else:
             log_e = log_edetector_rate_ratio(x_t, n_t, x_c, n_c, WATCH_THETAS) if periods else 0.0
         rate_t = sum(x_t) / sum(n_t) if sum(n_t) > 0 else None
         rate_c = sum(x_c) / sum(n_c) if sum(n_c) > 0 else None
-        failed = log_e >= math.log(1.0 / alpha)
+        failed = log_e >= math.log(1.0 / rail.alpha(alpha))
         out[rail.name] = {"log_e_detector": log_e, "rate_treatment": rate_t, "rate_holdout": rate_c,
                           "n_treatment": sum(n_t), "n_holdout": sum(n_c), "failed": failed}  # fmt: skip
         if failed:
@@ -80,11 +88,11 @@ def watch(snapshot: Snapshot, evidence: dict[str, Any]) -> Verdict:
             rollback.append(
                 f"after completion, {rail.name} {went}: {_pct(rate_t)} with AI content against {_pct(rate_c)} "
                 f"in the holdout since {since.date().isoformat()} (e-detector {math.exp(min(log_e, 700)):.3g} >= "
-                f"{1 / alpha:g}): rolling the AI content back"
+                f"{1 / rail.alpha(alpha):g}): rolling the AI content back"
             )
             health.append(f"guardrail:{rail.name}")
         if rail.cap is not None and not metric.higher_is_better:
-            check = cap_test(sum(x_t), sum(n_t), rail.cap, alpha=alpha)
+            check = cap_test(sum(x_t), sum(n_t), rail.cap, alpha=rail.alpha(alpha))
             out[rail.name]["cap"] = {**check.to_json(), "cap": rail.cap}
             if check.worse:
                 rollback.append(

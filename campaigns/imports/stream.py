@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import contextvars
 import gc
+import math
+import sys
+import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -41,6 +45,7 @@ __all__ = [
 MAX_ERRORS = 1000
 CHUNK_ROWS = 2000
 ANALYZE_AFTER_ROWS = 10_000
+WRITER_LANES = 2  # chunks PostgreSQL writes at once (see _Writer)
 
 
 @dataclass
@@ -173,11 +178,18 @@ ChunkStep = Callable[[Session, ImportReport], None]
 
 
 class _Writer:
-    """Writes the chunks in order, each in a transaction of its own with the run's progress.
+    """Writes the chunks, each in a transaction of its own with the run's progress, committed in the
+    file's order.
 
-    With `background` (an importer with `prepare_chunk`, on PostgreSQL) the writing runs on a thread
-    of its own, in the caller's context (actor, simulated time), while the next chunk is read and
-    prepared: the database's work and the parsing overlap. One chunk at most waits to be written.
+    With `background` (an importer with `prepare_chunk`, on PostgreSQL) `lanes` threads write, each
+    on a connection of its own and in a copy of the caller's context (actor, simulated time), while
+    the next chunk is read and prepared: the database works on `lanes` chunks at once and the parsing
+    overlaps them. A chunk's statements run as soon as it is handed over, but it commits only once the
+    chunk before it has committed, and never if an earlier one failed (it is rolled back); its errors
+    and counts reach the report at its commit, so the progress saved with each commit is that of the
+    chunks committed. The chunks' rows are disjoint (a repeated email or external id is dropped before
+    it is written), so the lanes never wait for each other's rows. At most `lanes` chunks are being
+    written at once.
     """
 
     def __init__(
@@ -188,44 +200,84 @@ class _Writer:
         importer: Importer,
         *,
         background: bool,
+        lanes: int = WRITER_LANES,
     ) -> None:
         self._factory, self._run_id, self._report, self._importer = factory, run_id, report, importer
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="import-writer") if background else None
+        self._lanes = max(1, lanes)
+        self._pool = (
+            ThreadPoolExecutor(self._lanes, thread_name_prefix="import-writer") if background else None
+        )
         self._context = contextvars.copy_context()
-        self._pending: Future[None] | None = None
+        self._pending: deque[Future[None]] = deque()
+        self._turn = threading.Condition()
+        self._handed = 0  # chunks handed to the lanes
+        self._next_commit = 0  # the chunk whose turn it is to commit
+        self._failed_at: float = math.inf  # the first chunk that failed: none after it commits
 
     def write(self, size: int, problems: list[RowProblem], rows: list[Row], step: ChunkStep | None) -> None:
         if self._pool is None:
-            self._write(size, problems, rows, step)
+            self._write(size, problems, rows, step, None)
             return
-        self.wait()
+        while len(self._pending) >= self._lanes:
+            self._pending.popleft().result()
         rows = [] if step is not None else rows  # a step holds what it writes
-        self._pending = self._pool.submit(self._context.run, self._write, size, problems, rows, step)
+        seq, self._handed = self._handed, self._handed + 1
+        context = self._context.copy()  # a context is entered by one thread at a time
+        self._pending.append(self._pool.submit(context.run, self._write, size, problems, rows, step, seq))
 
     def wait(self) -> None:
-        """Until the chunk being written is committed; its error, if it failed, is raised here."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
+        """Until every chunk handed over is committed; the first failure, if one failed, is raised here."""
+        while self._pending:
+            self._pending.popleft().result()
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
 
-    def _write(self, size: int, problems: list[RowProblem], rows: list[Row], step: ChunkStep | None) -> None:
-        report = self._report
-        report.rows_total += size
-        for problem in problems:
-            report.error(problem.number, problem.field, problem.message)
-        with self._factory() as session:
-            if step is None:
-                self._importer.import_chunk(session, rows, report)
-            else:
-                step(session, report)
-            report.end_chunk()
-            run = _load_run(session, self._run_id)
-            report.save(run)
-            session.commit()
+    def _write(
+        self, size: int, problems: list[RowProblem], rows: list[Row], step: ChunkStep | None, seq: int | None
+    ) -> None:
+        chunk = ImportReport(max_errors=sys.maxsize)  # this chunk's errors and counts, until its commit
+        committed = False
+        try:
+            for problem in problems:
+                chunk.error(problem.number, problem.field, problem.message)
+            with self._factory() as session:
+                if step is None:
+                    self._importer.import_chunk(session, rows, chunk)
+                else:
+                    step(session, chunk)
+                if seq is not None and not self._await_turn(seq):
+                    return  # an earlier chunk failed: this one is rolled back
+                report = self._report
+                report.rows_total += size
+                for error in chunk.errors:
+                    report.error(int(error["row"]), str(error["field"]), str(error["error"]))
+                report.rows_imported += chunk.rows_imported
+                report.rows_skipped += chunk.rows_skipped
+                report.end_chunk()
+                run = _load_run(session, self._run_id)
+                report.save(run)
+                session.commit()
+                committed = True
+        finally:
+            if seq is not None:
+                self._done(seq, committed)
+
+    def _await_turn(self, seq: int) -> bool:
+        """Wait until the chunk before `seq` has committed: True, or an earlier chunk failed: False."""
+        with self._turn:
+            while self._next_commit != seq and self._failed_at > seq:
+                self._turn.wait()
+            return self._failed_at > seq
+
+    def _done(self, seq: int, committed: bool) -> None:
+        with self._turn:
+            if not committed:
+                self._failed_at = min(self._failed_at, seq)
+            if self._next_commit == seq:
+                self._next_commit = seq + 1
+            self._turn.notify_all()
 
 
 def start_run(

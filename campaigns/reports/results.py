@@ -264,7 +264,10 @@ def campaign_progress(session: Session, campaign_id: int) -> dict[str, Any]:
     waves = session.scalars(sa.select(Wave).where(Wave.campaign_id == campaign_id).order_by(Wave.number))
     # Queued rows split by why they wait: held by the throttle, deferred by the server (4xx), or next.
     why = sa.case(
-        (Send.error.like("throttled%"), "throttled"), (Send.error.like("4%"), "deferred"), else_="queued"
+        (Send.error.like("throttled%"), "throttled"),
+        (Send.error.like("4%"), "deferred"),
+        (Send.error.like("quiet hours%"), "quiet_hours"),  # until the contact's quiet hours end
+        else_="queued",
     )
     waiting: dict[str, int] = dict(
         session.execute(
@@ -276,6 +279,13 @@ def campaign_progress(session: Session, campaign_id: int) -> dict[str, Any]:
     failed_errors = session.execute(
         sa.select(Send.error, sa.func.count().label("n"))
         .where(Send.campaign_id == campaign_id, Send.state == "failed")
+        .group_by(Send.error)
+        .order_by(sa.desc("n"), Send.error)
+        .limit(500)
+    ).all()
+    skipped_errors = session.execute(
+        sa.select(Send.error, sa.func.count().label("n"))
+        .where(Send.campaign_id == campaign_id, Send.state == "skipped")
         .group_by(Send.error)
         .order_by(sa.desc("n"), Send.error)
         .limit(500)
@@ -292,9 +302,12 @@ def campaign_progress(session: Session, campaign_id: int) -> dict[str, Any]:
             "queued": waiting.get("queued", 0),
             "throttled": waiting.get("throttled", 0),
             "deferred": waiting.get("deferred", 0),
+            "quiet_hours": waiting.get("quiet_hours", 0),
             "failed": states.get("failed", 0),
         },
         "failures": failure_reasons(failed_errors),
+        # skipped rows by reason: "frequency cap: 2 in 24 h", "unsubscribed, ...", "campaign cancelled"
+        "skips": failure_reasons(skipped_errors),
         "waves": [
             {
                 "id": w.id,

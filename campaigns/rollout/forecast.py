@@ -7,11 +7,19 @@ values only:
   recipients reach its gate; a send's recipients mature ``window_hours`` after it, so a stage takes
   at least one send plus ``lag`` sends of waiting (``lag = ceil(window / interval)``, at least 1);
 - **time to reach everyone**: until the first send at the last stage (the plan's cap);
+- **time to complete**: the last stage then holds until its own gate has matured and the tests have
+  the power to see the harm that matters (`campaigns.decisions.power`: the primary metric's -20% on
+  matured recipients, unsubscribes and complaints doubling on the events arrived so far); a small
+  list waits there longest (its holdout sees few events), and a plan that cannot get that power within
+  the horizon says it completes only by an approver's hand;
 - **the smallest harm each stage can detect** with 80% power on the evidence gathered by its end
   (relative, on the primary metric; a rate ratio, on unsubscribes);
 - **the expected number of contacts exposed to a harmful variant** (the harm that matters): the
   treatment recipients sent before the harm test's median crossing (the matured lift test, or the
   early rate-ratio test on events as they arrive, whichever is first);
+- **watching after 100%** (`watch`): within how many sends the watch would roll back a tripling of
+  unsubscribes that starts after completion, in 90% of cases, with this holdout (the holdout sees
+  few unsubscribes on a small list), and the smallest holdout that would do it within 3 sends;
 - **words**: what this plan can and cannot learn on this audience, said plainly.
 """
 
@@ -29,15 +37,18 @@ from campaigns.rollout.sizing import (
     PlanInputs,
     SizedPlan,
     events_needed,
+    info_needed,
     info_per_recipient,
     primary_threshold,
     smallest_harm,
     smallest_ratio,
     treatment_per_send,
 )
-from campaigns.stats.rates import THETAS
 
 HORIZON_SENDS = 520
+# the early harm test's price for not knowing the harm's size, at the harm that matters: its mixture
+# puts half its weight there (`campaigns.decisions.early.primary_ratios`)
+EARLY_MIXTURE_COST = math.log(2.0)
 
 
 def lag_sends(inputs: PlanInputs) -> int:
@@ -84,7 +95,7 @@ def _exposed(inputs: PlanInputs, exposures: list[int]) -> tuple[float | None, in
     lag = lag_sends(inputs)
     lift_needed = 2.0 * primary_threshold(inputs.harm_alpha, harm) / (harm * harm)
     eta = -math.log(1.0 - harm)
-    rr_needed = 2.0 * (math.log(2.0 / inputs.harm_alpha) + math.log(len(THETAS))) / (eta * eta)
+    rr_needed = 2.0 * (math.log(2.0 / inputs.harm_alpha) + EARLY_MIXTURE_COST) / (eta * eta)
     sent = 0.0
     for m in range(len(exposures) + 1):
         lift_info = sum(
@@ -101,6 +112,88 @@ def _exposed(inputs: PlanInputs, exposures: list[int]) -> tuple[float | None, in
         if m < len(exposures):
             sent += treatment_per_send(inputs, exposures[m])
     return None, None
+
+
+def comparison_share(inputs: PlanInputs, exposure_bp: int) -> float:
+    """The comparison's share at this exposure (control and holdout; the holdout alone at the cap)."""
+    return max(1.0 - min(exposure_bp, BASIS - inputs.holdout_bp) / BASIS, 0.0)
+
+
+def _complete(inputs: PlanInputs, walk: list[int], stages: Sequence[tuple[int, int]]) -> int | None:
+    """The send after whose look the rollout is expected to complete (None: not within the horizon).
+    Needs, at that look: the last stage's gate on matured recipients, the primary metric's -20% seen
+    with 80% power on matured recipients, and unsubscribes and complaints doubling seen with 80% power
+    on the events arrived so far (each guardrail's expected events: its rate times ``T C / (T + C)``
+    of the pooled treatment and comparison recipients, as `rate_power` pools them)."""
+    last = len(stages) - 1
+    if last not in walk:
+        return None
+    lag = lag_sends(inputs)
+    harm = float(inputs.harm.get("primary", 0.2))
+    rate = float(inputs.baselines.get(inputs.primary_metric, 0.02))
+    lift_needed = info_needed(harm, primary_threshold(inputs.harm_alpha, harm))
+    odds = min(max(rate, 1e-6), 0.5) / (1.0 - min(max(rate, 1e-6), 0.5))
+    rails = []
+    for metric in ("unsubscribe_rate", "complaint_rate"):
+        theta = float(inputs.harm.get(metric, 2.0))
+        rails.append((float(inputs.baselines.get(metric, 0.0)), events_needed(theta, inputs.rail_alpha)))
+    hours = inputs.cadence.interval_hours
+    exposures = [stages[k][0] for k in walk]
+    per = [treatment_per_send(inputs, bp) for bp in exposures]
+    start = walk.index(last)
+    for m in range(start, len(walk)):  # the look after send m
+        matured = range(0, m + 2 - lag)
+        at_last = sum(per[j] for j in matured if j >= start)
+        if at_last < stages[last][1]:
+            continue
+        info = sum(odds * comparison_share(inputs, exposures[j]) * per[j] for j in matured)
+        if info < lift_needed:
+            continue
+        # the guardrails' power is computed on pooled counts (`rate_power`): T C / (T + C) recipients
+        got = [arrived(inputs, (m + 1 - j) * hours) for j in range(m + 1)]
+        t = sum(per[j] * got[j] for j in range(m + 1))
+        c = sum(
+            inputs.cadence.per_send * comparison_share(inputs, exposures[j]) * got[j] for j in range(m + 1)
+        )
+        if all(r > 0 and r * t * c / max(t + c, 1e-9) >= need for r, need in rails):
+            return m
+    return None
+
+
+# the watch's alpha per guardrail (`campaigns.decisions.watch.watch_alpha` of the default policy) and
+# its mixture over x1.5, x2 and x3 (a third each)
+WATCH_ALPHA = 0.004
+WATCH_RATIOS = (1.5, 2.0, 3.0)
+WATCH_HOLDOUTS = (500, 1000, 2000, 3000)
+Z90 = 1.2815515655446004
+
+
+def watch_sends(inputs: PlanInputs, holdout_bp: int, theta: float = 3.0, limit: int = 52) -> int | None:
+    """Sends after a `theta`-fold rise of unsubscribes starts (after completion) until the watch's
+    e-detector crosses in 90% of cases: expected log likelihood ratio, less 1.28 standard deviations
+    of its Poisson noise, past log(3 / alpha)."""
+    rate = float(inputs.baselines.get("unsubscribe_rate", 0.003))
+    per = inputs.cadence.per_send
+    q = 1.0 - holdout_bp / BASIS
+    threshold = math.log(len(WATCH_RATIOS) / WATCH_ALPHA)
+    got = 0.0
+    for k in range(1, limit + 1):
+        got += arrived(inputs, k * inputs.cadence.interval_hours)  # every harmed send so far
+        x_t, x_c = theta * rate * per * q * got, rate * per * (1 - q) * got
+        for r in WATCH_RATIOS:
+            step = math.log(q * r + 1.0 - q)
+            mean = x_t * (math.log(r) - step) - x_c * step
+            sd = math.sqrt(x_t * (math.log(r) - step) ** 2 + x_c * step * step)
+            if mean - Z90 * sd >= threshold:
+                return k
+    return None
+
+
+def _watch(inputs: PlanInputs) -> dict[str, Any]:
+    sends = watch_sends(inputs, inputs.holdout_bp)
+    enough = next((h for h in WATCH_HOLDOUTS if (watch_sends(inputs, h) or 99) <= 3), None)
+    return {"holdout_bp": inputs.holdout_bp, "sends_to_catch_x3_unsubscribes": sends,
+            "holdout_bp_within_3_sends": enough}  # fmt: skip
 
 
 def forecast(inputs: PlanInputs, stages: Sequence[Mapping[str, Any]], sized: SizedPlan | None = None) -> dict[str, Any]:  # fmt: skip
@@ -143,12 +236,16 @@ def forecast(inputs: PlanInputs, stages: Sequence[Mapping[str, Any]], sized: Siz
     last = len(percent) - 1
     to_all = walk.index(last) if last in walk else None
     exposed, caught_at = _exposed(inputs, exposures)
+    done = _complete(inputs, walk, percent)
     out.update(
         stages=rows,
         sends_to_everyone=to_all,
         days_to_everyone=None if to_all is None else round(to_all * hours / 24, 1),
+        sends_to_complete=done,
+        days_to_complete=None if done is None else round(done * hours / 24, 1),
         expected_exposed_if_harmful=None if exposed is None else round(exposed),
         harm_caught_after_sends=caught_at,
+        watch=_watch(inputs),
         words=words(inputs, sized, to_all),
     )
     if sized is not None:
@@ -202,8 +299,16 @@ def words(inputs: PlanInputs, sized: SizedPlan | None, to_all: int | None) -> st
             f"it can tell a {harm:.0%} drop in {primary} within {_time(inputs, sized.primary_sends)} "
             f"at {first_bp / 100:g}%"
         )
+    seen = watch_sends(inputs, inputs.holdout_bp)
     if to_all is not None:
         parts.append(f"it reaches everyone after about {_time(inputs, to_all)} if nothing is wrong")
+        if seen is None or seen > 3:
+            bigger = next((h for h in WATCH_HOLDOUTS if (watch_sends(inputs, h) or 99) <= 3), None)
+            parts.append(
+                f"after that its {inputs.holdout_bp / 100:g}% holdout would catch a tripling of unsubscribes "
+                + (f"within {_time(inputs, seen)}" if seen else "only slowly")
+                + (f" (a {bigger / 100:g}% holdout: within 3 sends)" if bigger else "")
+            )
     else:
         parts.append("it does not reach everyone within the forecast's horizon")
     return "; ".join(parts) + "."

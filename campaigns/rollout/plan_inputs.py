@@ -158,7 +158,7 @@ def plan_inputs(
         window_hours=learned["window"] if learned else MATURATION_HOURS.get(event, 72.0),
         arrival_p50_hours=learned["p50"] if learned else MATURATION_HOURS.get(event, 72.0) / 3,
         harm_alpha=policy.harm_alpha,
-        rail_alpha=policy.rail_alpha(4),
+        rail_alpha=policy.rail_alpha(),
         holdout_bp=holdout_bp,
         cap_bp=cap_bp,
         mode=mode,

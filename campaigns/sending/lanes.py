@@ -1,7 +1,7 @@
 """Several SMTP connections per worker: each lane is one connection with its own journal writer, so
 one process keeps several servers' replies in flight at once. SMTP connections are driven together
-by one thread (campaigns.sending.smtp_loop); other transports (tests', the bench's null one) are
-called one lane after another by that same delivery thread.
+by one thread (campaigns.sending.smtp_loop); other transports (tests', the demo's, the bench's null
+one) are called by that same delivery thread, the lanes taking turns message by message.
 
 A chunk's messages are spread over the lanes, each receiving domain group over at most its
 `concurrency` lanes (campaigns.sending.throttling). Every lane journals each reply as it comes, so
@@ -97,23 +97,21 @@ class Lanes:
         return Delivery([self.pool.submit(self._deliver_each, per_lane)])
 
     def _deliver_each(self, per_lane: Sequence[Sequence[OutgoingMessage]]) -> list[DeliveryResult]:
-        """Transports other than SMTP (tests', the bench's null one): each lane's messages in turn."""
-        results: list[DeliveryResult] = []
-        for i, lane in enumerate(per_lane):
-            if lane:
-                results += _deliver(self.transports[i], self.writers[i], lane, self.commit)
-        return results
-
-
-def _deliver(
-    smtp: SmtpTransport, writer: JournalWriter, messages: Sequence[OutgoingMessage], commit: threading.Lock
-) -> list[DeliveryResult]:
-    results = []
-    for message in messages:
-        writer.ready_for_next()  # bounds what a Redis failure can make this lane send twice
-        results.append(smtp.send_journaled(message, writer.append, commit))
-    writer.flush()
-    return results
+        """Transports other than SMTP (tests', the demo's, the bench's null one): the lanes take turns,
+        one message each, as the SMTP loop's connections do, so each lane's journal window fills
+        while the others send (lane after lane, a journal waiting for Redis's fsync would hold up
+        every message behind it). Each lane's window is respected before each of its messages, and
+        every append is acknowledged before the results are returned."""
+        lanes = [(self.transports[i], self.writers[i], lane) for i, lane in enumerate(per_lane) if lane]
+        results: list[list[DeliveryResult]] = [[] for _ in lanes]
+        for k in range(max((len(lane) for _t, _w, lane in lanes), default=0)):
+            for (transport, writer, lane), done in zip(lanes, results, strict=True):
+                if k < len(lane):
+                    writer.ready_for_next()  # bounds what a Redis failure can make this lane send twice
+                    done.append(transport.send_journaled(lane[k], writer.append, self.commit))
+        for _transport, writer, _lane in lanes:
+            writer.flush()
+        return [r for done in results for r in done]
 
 
 @contextmanager

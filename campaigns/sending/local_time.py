@@ -20,7 +20,7 @@ from models import Contact, Send
 def zone(name: str, default: ZoneInfo) -> ZoneInfo:
     try:
         return ZoneInfo(name) if name else default
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a directory
         return default
 
 
@@ -29,7 +29,7 @@ def check(local_hour: int, default_timezone: str) -> ZoneInfo:
         raise InputError("must be an hour from 0 to 23", where="local_hour")
     try:
         return ZoneInfo(default_timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: "Europe" is a directory
         raise InputError(f"unknown time zone {default_timezone!r}", where="default_timezone") from exc
 
 

@@ -196,8 +196,13 @@ def open_batches(session: Session, wave_id: int) -> list[PlannedBatch]:
     wave = session.get(Wave, wave_id)
     if wave is None:
         return []
+    # when its first row is due: now if any row has no `not_before` (a batch deferred in part, to
+    # quiet hours' end or by a recipient's backoff, comes back for the rest by itself)
+    due = sa.case(
+        (sa.func.count() > sa.func.count(Send.not_before), sa.null()), else_=sa.func.min(Send.not_before)
+    )
     rows = session.execute(
-        sa.select(Send.batch, sa.func.count(), sa.func.max(Send.not_before))
+        sa.select(Send.batch, sa.func.count(), due)
         .where(Send.wave_id == wave_id, Send.state.in_(("queued", "sending")))
         .group_by(Send.batch)
         .order_by(Send.batch)

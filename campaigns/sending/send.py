@@ -33,6 +33,8 @@ from campaigns.runtime import Runtime
 from campaigns.sending import bounces, webview
 from campaigns.sending.batch_lock import release, renew, take_batch_lock
 from campaigns.sending.builders import campaign_builder
+from campaigns.sending.cap_claims import hold_batch, load_rules
+from campaigns.sending.caps import SendingRules
 from campaigns.sending.delivery import DeliveryResult, SmtpConfig, SmtpTransport
 from campaigns.sending.demo_transport import DemoTransport, demo_url
 from campaigns.sending.dkim import signer_for
@@ -101,7 +103,11 @@ def send_batch(
         if campaign is None or template is None:
             raise LookupError(f"campaign {campaign_id} or its template is gone")
         outcome.skipped = _skip_unsendable(session, wave_id, batch)
+        rules = load_rules(session)  # frequency caps and quiet hours (campaigns.sending.cap_claims)
+        outcome.skipped += hold_batch(session, wave_id, batch, utcnow(), rules).skipped
         pending = _pending(session, wave_id, batch)
+        if not pending:  # every due row sent or held: come back for rows deferred to later
+            _come_back_for_deferred(session, outcome, wave_id, batch)
         if pending:
             builder = campaign_builder(
                 session,
@@ -111,7 +117,7 @@ def send_batch(
                 return_path=bounces.return_path(rt.settings),
                 web_version=webview.url_maker(rt.settings),
             )
-            work = _Work(rt, session, campaign, compiled(template), builder, journal, lock, outcome)
+            work = _Work(rt, session, campaign, compiled(template), builder, journal, lock, outcome, rules)
             url = rt.settings.smtp_url
             if is_demo_campaign(campaign.from_email):  # never out of the installation
                 url = demo_url(url, rt.settings.instance_path)
@@ -147,6 +153,7 @@ class _Work:
     journal: SendJournal
     lock: Lock
     outcome: BatchOutcome
+    rules: SendingRules
     throttle: Throttle | None = None
     lease_owner: str = field(default_factory=lambda: f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
     leased_buckets: set[str] = field(default_factory=set)
@@ -177,6 +184,7 @@ def _deliver_with_throttle(
         renew(work.lock)
         if work.throttle is None or work.outcome.retry_later_unthrottled:
             break  # connection trouble (or no throttling): rq retries the batch later
+        work.outcome.skipped += hold_batch(work.session, wave_id, batch, utcnow(), work.rules).skipped
         pending = _pending(work.session, wave_id, batch)
         if not pending:
             work.outcome.retry_later = 0  # deferred rows were retried and settled in a later pass
@@ -190,14 +198,15 @@ def _deliver_with_throttle(
         sleep(max(wait, MIN_PASS_SECONDS))
     work.outcome.throttled = len(pending) if work.outcome.retry_in else 0
     if not work.outcome.retry_later_unthrottled:
-        _come_back_for_deferred(work, wave_id, batch)
+        _come_back_for_deferred(work.session, work.outcome, wave_id, batch)
 
 
-def _come_back_for_deferred(work: _Work, wave_id: int, batch: int) -> None:
-    """Recipients deferred with their own backoff (campaigns.sending.refusals) wait in `not_before`:
-    the batch comes back when the first of them is due (rq's retry schedule is not theirs)."""
+def _come_back_for_deferred(session: Session, outcome: BatchOutcome, wave_id: int, batch: int) -> None:
+    """Recipients deferred with their own backoff (campaigns.sending.refusals) or to the end of their
+    quiet hours (campaigns.sending.cap_claims) wait in `not_before`: the batch comes back when the
+    first of them is due (rq's retry schedule is not theirs)."""
     now = utcnow()
-    due = work.session.scalar(
+    due = session.scalar(
         sa.select(sa.func.min(Send.not_before)).where(
             Send.wave_id == wave_id, Send.batch == batch, Send.state == "queued", Send.not_before > now
         )
@@ -205,8 +214,8 @@ def _come_back_for_deferred(work: _Work, wave_id: int, batch: int) -> None:
     if due is None:
         return
     seconds = max(MIN_PASS_SECONDS, (due - now).total_seconds())
-    work.outcome.retry_in = min(work.outcome.retry_in, seconds) if work.outcome.retry_in else seconds
-    work.outcome.retry_later = 0  # re-enqueued after `retry_in`, not retried by rq
+    outcome.retry_in = min(outcome.retry_in, seconds) if outcome.retry_in else seconds
+    outcome.retry_later = 0  # re-enqueued after `retry_in`, not retried by rq
 
 
 def _send_pass(work: _Work, lanes: Lanes, pending: Sequence[Pending]) -> tuple[list[int], float]:

@@ -27,11 +27,17 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import logsumexp
 
 THETAS: tuple[float, ...] = (1.1, 1.25, 1.5, 2.0, 3.0, 5.0)  # harmful rate ratios mixed with equal weight
 
 FloatArray = npt.NDArray[np.float64]
+
+
+def logsumexp(a: FloatArray, axis: int = 0) -> FloatArray:
+    """log(sum(exp(a))) along `axis`, stable (scipy's costs more than the tests it serves here)."""
+    top = np.max(a, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    return np.asarray(np.log(np.sum(np.exp(a - top), axis=axis)) + np.squeeze(top, axis=axis))
 
 
 def log_evalue_rate_ratio(
@@ -40,8 +46,10 @@ def log_evalue_rate_ratio(
     x_c: npt.ArrayLike,
     n_c: npt.ArrayLike,
     thetas: tuple[float, ...] = THETAS,
+    weights: tuple[float, ...] | None = None,
 ) -> FloatArray:
-    """log e-value that treatment's event rate exceeds comparison's; last axis = strata (stages)."""
+    """log e-value that treatment's event rate exceeds comparison's; last axis = strata (stages).
+    The ratios are mixed with equal weight unless `weights` (summing to 1) are given."""
     xt, nt, xc, nc = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (x_t, n_t, x_c, n_c)))
     usable = (nt > 0) & (nc > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -50,7 +58,10 @@ def log_evalue_rate_ratio(
     denominator = np.log(q * th + 1.0 - q)
     per_stratum = np.where(usable, xt * (np.log(th) - denominator) - xc * denominator, 0.0)
     log_lr = per_stratum.sum(axis=-1)  # (thetas, ...)
-    return np.asarray(logsumexp(log_lr, axis=0) - math.log(len(thetas)), dtype=np.float64)
+    if weights is None:
+        return np.asarray(logsumexp(log_lr, axis=0) - math.log(len(thetas)), dtype=np.float64)
+    log_w = np.log(np.asarray(weights, dtype=np.float64)).reshape((-1,) + (1,) * (log_lr.ndim - 1))
+    return np.asarray(logsumexp(log_lr + log_w, axis=0), dtype=np.float64)
 
 
 def log_evalue_above_cap(
@@ -92,6 +103,8 @@ def rate_ratio_test(
     n_c: tuple[float, ...],
     *,
     alpha: float,
+    thetas: tuple[float, ...] = THETAS,
+    weights: tuple[float, ...] | None = None,
 ) -> RateTest:
     """Guardrail verdict from per-stage counts (events and recipients of each arm)."""
     nt, nc = float(sum(n_t)), float(sum(n_c))
@@ -102,7 +115,7 @@ def rate_ratio_test(
         (xt + xc) * a / (a + b) for xt, a, xc, b in zip(x_t, n_t, x_c, n_c, strict=True) if a > 0 and b > 0
     )
     ratio = et / expected if expected > 0 else None
-    log_e = float(log_evalue_rate_ratio(x_t, n_t, x_c, n_c))
+    log_e = float(log_evalue_rate_ratio(x_t, n_t, x_c, n_c, thetas, weights))
     return RateTest("ok", et, ec, et / nt, ec / nc, ratio, log_e, alpha)
 
 

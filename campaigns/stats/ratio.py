@@ -32,8 +32,7 @@ from scipy.optimize import brentq
 
 from campaigns.stats.lift import GRID, SMALLEST_EFFECT, WEIGHTS, LiftTest, lift_test, relative_sequence
 
-_LOG_WEIGHTS = np.log(np.asarray(WEIGHTS, dtype=np.float64))
-_GRID = np.asarray(GRID, dtype=np.float64)
+_LOG_WEIGHTS = tuple(math.log(w) for w in WEIGHTS)
 UNBOUNDED = 1e6  # the upper end when no finite lift is rejected (shown as a very large number)
 _SPAN = math.log(UNBOUNDED + 1.0)
 
@@ -60,22 +59,28 @@ class _Strata:
                 v0 = vt + vc
             keep = (nt > (0 if binary else 1)) & (nc > (0 if binary else 1)) & (mc > 0) & (v0 > 0)
             keep &= np.isfinite(v0)
-        self.mt, self.mc = mt[keep], mc[keep]
-        self.a, self.b = self.a[keep], self.b[keep]
+        # plain floats: a handful of strata, and the interval's root finding calls `log_e` often
+        self.rows = list(zip(*(x[keep].tolist() for x in (mt, mc, self.a, self.b)), strict=True))
 
     def log_e(self, delta0: float, direction: int, smallest: float) -> float:
         """log e-value against "lift is on the other side of delta0" (direction -1: below)."""
         r = 1.0 + delta0
         # binary: V = a (1 + d) + b (1 + d)^2 (pooled, Poisson-shaped); continuous: V = a + b (1 + d)^2
-        v = (self.a * r if self.linear else self.a) + self.b * r * r
-        if not self.mt.size or not np.all(v > 0):
+        score = info = 0.0
+        for mt, mc, a, b in self.rows:
+            v = (a * r if self.linear else a) + b * r * r
+            if not v > 0:
+                return 0.0
+            score += mc * (mt - r * mc) / v
+            info += mc * mc / v
+        if not self.rows:
             return 0.0
-        score = float(np.sum(self.mc * (self.mt - r * self.mc) / v))
-        info = float(np.sum(self.mc * self.mc / v))
-        effect = _GRID * smallest * r
-        terms = _LOG_WEIGHTS + direction * effect * score - 0.5 * effect * effect * info
-        top = float(terms.max())
-        return top + math.log(float(np.exp(terms - top).sum()))
+        terms = [
+            lw + direction * g * smallest * r * score - 0.5 * (g * smallest * r) ** 2 * info
+            for lw, g in zip(_LOG_WEIGHTS, GRID, strict=True)
+        ]
+        top = max(terms)
+        return top + math.log(sum(math.exp(t - top) for t in terms))
 
 
 def _bound(strata: _Strata, start: float, threshold: float, direction: int, smallest: float) -> float:

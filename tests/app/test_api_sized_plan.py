@@ -36,6 +36,9 @@ def test_a_3000_contact_list_gets_a_plan_that_moves_or_says_why(api: Any, sessio
     else:
         assert "it reaches everyone after about" in forecast["words"]
     assert forecast["stages"][0]["smallest_unsubscribe_ratio_detectable"] is not None
+    # the wait for the completion power, and how slowly a 5% holdout of 3,000 watches after 100%
+    assert "sends_to_complete" in forecast and forecast["watch"]["holdout_bp"] == 500
+    assert (forecast["watch"]["sends_to_catch_x3_unsubscribes"] or 99) > 3
     # the mode the marketer may choose knowingly
     protect = api.post(
         "/api/v1/campaigns",

@@ -27,7 +27,8 @@ WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 LIST_PAGES = ["/", "/contacts", "/segments", "/catalog", "/templates", "/campaigns", "/calendar", "/outbox",
               "/rollouts", "/approvals", "/audit", "/models", "/settings/users", "/settings/tokens",
               "/settings/webhooks", "/signup-forms"]  # fmt: skip
-FORMS = ["/campaigns/new", "/segments/new", "/templates/new", "/rollouts/new", "/settings/rollout-plan"]
+FORMS = ["/campaigns/new", "/segments/new", "/templates/new", "/rollouts/new", "/settings/rollout-plan",
+         "/settings/sending-rules"]  # fmt: skip
 
 
 def _workspace(app: Flask, run_jobs: Callable[[], int], outbox: Outbox) -> list[str]:

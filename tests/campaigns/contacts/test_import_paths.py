@@ -5,6 +5,7 @@ the two outcomes compared; on SQLite the outcome is checked on its own."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -239,25 +240,24 @@ def test_the_writer_runs_in_the_callers_context(factory: sessionmaker[Session]) 
 def test_a_chunk_that_fails_fails_the_run_after_the_chunks_before(
     factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
-    """The third chunk's write (on the writer thread on PostgreSQL) or its parsing (while the second
-    is being written) raises: the two chunks before are committed, the run ends failed with the
-    reason, and the error reaches the caller (a job queue records it)."""
-    calls = {"write": 0, "parse": 0}
-    if where == "write":
+    """The third chunk's write (on PostgreSQL, on a writer thread while the chunk after it may be
+    written on another) or its parsing (while the chunks before are being written) raises: the two
+    chunks before are committed, none after, the run ends failed with the reason, and the error
+    reaches the caller (a job queue records it)."""
+    calls = {"parse": 0}
+    if where == "write":  # the third chunk (rows f4, f5) fails, whichever lane writes it first
         original_write = contact_copy.write_chunk
         original_portable = ContactImporter._record_consent
 
-        def write_chunk(*args: Any, **kwargs: Any) -> int:
-            calls["write"] += 1
-            if calls["write"] == 3:
+        def write_chunk(session: Session, data: str, *args: Any, **kwargs: Any) -> int:
+            if "f4@example.com" in data:
                 raise RuntimeError("disk full")
-            return original_write(*args, **kwargs)
+            return original_write(session, data, *args, **kwargs)
 
-        def record_consent(self: ContactImporter, *args: Any, **kwargs: Any) -> None:
-            calls["write"] += 1
-            if calls["write"] == 3:
+        def record_consent(self: ContactImporter, session: Session, parsed: Any, *args: Any) -> None:
+            if "f4@example.com" in parsed:
                 raise RuntimeError("disk full")
-            original_portable(self, *args, **kwargs)
+            original_portable(self, session, parsed, *args)
 
         monkeypatch.setattr(contact_copy, "write_chunk", write_chunk)
         monkeypatch.setattr(ContactImporter, "_record_consent", record_consent)
@@ -280,3 +280,35 @@ def test_a_chunk_that_fails_fails_the_run_after_the_chunks_before(
     assert (run.status, run.rows_imported) == ("failed", 4)
     assert emails == {f"f{i}@example.com" for i in range(4)}
     assert run.errors[-1] == {"row": 0, "field": "", "error": "the import stopped: RuntimeError: disk full"}
+
+
+def test_a_chunk_written_ahead_is_not_committed_when_the_one_before_fails(
+    factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL two chunks are written at once, but they commit in the file's order: the second
+    chunk's rows are written while the first is still at work, then the first fails; the second is
+    rolled back, so what the run committed is still every chunk before the failure and nothing after."""
+    with factory() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            pytest.skip("chunks are written one at a time elsewhere")
+    second_written = threading.Event()
+    original_write = contact_copy.write_chunk
+
+    def write_chunk(session: Session, data: str, *args: Any, **kwargs: Any) -> int:
+        if "g0@example.com" in data:  # the first chunk waits for the second's rows, then fails
+            assert second_written.wait(30), "the second chunk was not written alongside the first"
+            raise RuntimeError("disk full")
+        written = original_write(session, data, *args, **kwargs)
+        if "g2@example.com" in data:
+            second_written.set()
+        return written
+
+    monkeypatch.setattr(contact_copy, "write_chunk", write_chunk)
+    data = "email\n" + "".join(f"g{i}@example.com\n" for i in range(6))
+    with pytest.raises(RuntimeError, match="disk full"):
+        run_csv(factory, "contacts", data, chunk_rows=2)
+    with factory() as session:
+        run = session.scalars(sa.select(ImportRun)).one()
+        emails = set(session.scalars(sa.select(Contact.email)))
+        steps = session.scalar(sa.select(sa.func.count()).select_from(ConsentRecord))
+    assert (run.status, run.rows_imported, emails, steps) == ("failed", 0, set(), 0)

@@ -318,3 +318,31 @@ def test_a_segment_that_only_looks_harmed_holds_the_stage() -> None:
     verdict = decide(segment_snapshot(conv_a=0.036 * 4_000, conv_b=0.051 * 4_000, n=4_000))
     assert verdict.outcome == "hold" and "holding the stage" in verdict.reasons[0]
     assert verdict.evidence["segments"]["A"]["worse"] and not verdict.evidence["primary"]["worse"]
+
+
+def test_the_early_test_is_centred_on_the_harm_that_matters() -> None:
+    import math
+
+    from campaigns.decisions.early import HARM_PRIMARY, primary_ratios
+    from campaigns.rollout.forecast import EARLY_MIXTURE_COST
+    from campaigns.stats.rates import rate_ratio_test
+
+    thetas, weights = primary_ratios()
+    assert thetas[1] == pytest.approx(1 / (1 - HARM_PRIMARY)) and sum(weights) == pytest.approx(1.0)
+    assert math.isclose(EARLY_MIXTURE_COST, -math.log(weights[1]))  # the forecast prices it alike
+    # a 20% drop: 500 comparison conversions against 400 in treatment, equal arms. The guardrails'
+    # mixture (x1.1 to x5) does not see it at the early test's alpha; the centred one does
+    args = ((500.0,), (20_000.0,), (400.0,), (20_000.0,))
+    assert rate_ratio_test(*args, alpha=0.015, thetas=thetas, weights=weights).worse
+    assert not rate_ratio_test(*args, alpha=0.015).worse
+    # and the same counts the right way round (no harm) are not worse under either
+    swapped = ((400.0,), (20_000.0,), (500.0,), (20_000.0,))
+    assert not rate_ratio_test(*swapped, alpha=0.015, thetas=thetas, weights=weights).worse
+
+
+def test_a_capped_guardrail_splits_its_alpha_between_its_two_tests() -> None:
+    verdict = decide(snapshot(healthy(), guardrails={"complaint_rate": {"cap": 0.001}}))
+    share = parse_config("conversion_rate", {}).policy.rail_alpha(5)
+    assert verdict.evidence["caps"]["complaint_rate"]["alpha"] == pytest.approx(share / 2)
+    assert verdict.evidence["guardrails"]["complaint_rate"]["alpha"] == pytest.approx(share / 2)
+    assert verdict.evidence["guardrails"]["unsubscribe_rate"]["alpha"] == pytest.approx(share)

@@ -137,3 +137,22 @@ def test_the_demo_interval_stays_above_minus_100() -> None:
         [300], [0], [0], [6000], [117], [117], True, alpha_harm=0.03, alpha_benefit=0.025
     )
     assert no_events.lift_low == -1.0
+
+
+def test_the_alpha_shares_add_up_to_alpha() -> None:
+    from campaigns.decisions.policy import RATE_GUARDRAILS, Policy
+
+    policy = Policy()
+    spent = policy.harm_alpha + policy.srm_alpha + len(RATE_GUARDRAILS) * policy.rail_alpha()
+    assert spent == pytest.approx(policy.alpha)
+    assert policy.rail_alpha(2) == pytest.approx((0.02 - 0.001) / 2)
+    assert Policy(guardrail_alpha=0.01).rail_alpha(5) == 0.01
+    # an SRM alpha larger than the guardrails' part leaves them half of it, never nothing
+    assert Policy(srm_alpha=0.05).rail_alpha(4) == pytest.approx(0.01 / 4)
+
+
+def test_the_watch_has_its_own_budget() -> None:
+    from campaigns.decisions.watch import WATCH_SHARE, watch_alpha
+
+    assert watch_alpha(0.05, None, 5) == pytest.approx(0.05 * WATCH_SHARE / 5)
+    assert watch_alpha(0.05, 0.002, 5) == 0.002

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from campaigns.rollout.forecast import forecast, lag_sends
 from campaigns.rollout.sizing import (
     DEFAULT_BASELINES,
@@ -79,3 +81,55 @@ def test_a_plan_that_cannot_move_says_so() -> None:
     out = forecast(stuck, stages)
     assert out["stages"][0]["treatment_per_send"] == 30.0
     assert out["sends_to_everyone"] == 67  # 2,000 / 30 per send, each matured before the next send
+
+
+def test_the_forecast_waits_for_the_power_to_complete() -> None:
+    # a large list completes soon after reaching everyone; a small one waits at 100% for its holdout
+    # to see enough unsubscribes and complaints (the completion-power check), longer than reaching it
+    big = inputs(100_000, 24.0, conversion=0.03, window_hours=12.0, arrival_p50_hours=3.0)
+    small = inputs(20_000, 24.0, conversion=0.03, window_hours=12.0, arrival_p50_hours=3.0)
+    for case in (big, small):
+        plan = size_plan(case)
+        out = forecast(case, plan.stages, plan)
+        assert out["sends_to_complete"] is not None
+        assert out["sends_to_complete"] >= out["sends_to_everyone"]
+        assert out["days_to_complete"] == out["sends_to_complete"]
+    wait = {}
+    for name, case in (("big", big), ("small", small)):
+        plan = size_plan(case)
+        out = forecast(case, plan.stages, plan)
+        wait[name] = out["sends_to_complete"] - out["sends_to_everyone"]
+    assert wait["small"] > wait["big"]
+    # rarer complaints need a longer wait; without them (no baseline) the wait is the shortest
+    rare = inputs(20_000, 24.0, conversion=0.03, window_hours=12.0, arrival_p50_hours=3.0)
+    plan = size_plan(rare)
+    base = forecast(rare, plan.stages, plan)["sends_to_complete"]
+    rarer = PlanInputs(rare.cadence, baselines={**rare.baselines, "complaint_rate": 0.0001},
+                       window_hours=12.0, arrival_p50_hours=3.0)  # fmt: skip
+    assert forecast(rarer, plan.stages, plan)["sends_to_complete"] > base
+
+
+def test_a_plan_stuck_below_everyone_never_completes_in_the_forecast() -> None:
+    stuck = inputs(3000)
+    stages = [{"kind": "percent", "exposure_bp": 100, "gates": {"min_recipients_per_arm": 100_000}},
+              {"kind": "percent", "exposure_bp": 10_000, "gates": {"min_recipients_per_arm": 2000}}]  # fmt: skip
+    out = forecast(stuck, stages)
+    assert out["sends_to_everyone"] is None and out["sends_to_complete"] is None
+
+
+def test_the_forecast_says_how_fast_the_watch_after_100_percent_is() -> None:
+    from campaigns.decisions.watch import WATCH_THETAS, watch_alpha
+    from campaigns.rollout.forecast import WATCH_ALPHA, WATCH_RATIOS, watch_sends
+
+    assert math.isclose(watch_alpha(0.05, None, 5), WATCH_ALPHA) and WATCH_RATIOS == WATCH_THETAS  # alike
+    big, mid = inputs(100_000, 24.0), inputs(20_000, 24.0)
+    assert (watch_sends(big, 500) or 99) <= 3  # a tripling of unsubscribes caught within 3 sends
+    slow, fast = watch_sends(mid, 500), watch_sends(mid, 1000)
+    assert slow is not None and fast is not None and fast < slow
+    plan = size_plan(mid)
+    out = forecast(mid, plan.stages, plan)
+    assert out["watch"]["sends_to_catch_x3_unsubscribes"] == slow
+    assert out["watch"]["holdout_bp_within_3_sends"] in (1000, 2000)
+    assert "holdout would catch a tripling of unsubscribes" in out["words"]
+    plan = size_plan(big)
+    assert "holdout would catch" not in forecast(big, plan.stages, plan)["words"]

@@ -17,7 +17,7 @@ from aiosmtpd.controller import Controller
 from redis import Redis
 
 from campaigns.sending.delivery import DeliveryResult, SmtpConfig, SmtpTransport
-from campaigns.sending.journal import SendJournal
+from campaigns.sending.journal import WINDOW, SendJournal
 from campaigns.sending.lanes import Lanes
 from campaigns.sending.message import OutgoingMessage
 from campaigns.sending.smtp_loop import SmtpLoop
@@ -241,3 +241,46 @@ def test_a_final_dot_goes_out_only_once_every_earlier_acceptance_is_journaled(
         else:
             unjournaled.discard(send_id)
     assert [kind for kind, _ in events].count("dot") == 30
+
+
+@dataclass
+class _Accepting:
+    """A transport other than SMTP (as the demo's): accepts each message at once and journals it."""
+
+    lane: int
+    log: list[tuple[int, int, int]]  # (lane, send id, this lane's unacknowledged appends)
+    writer: Any = None
+
+    def __enter__(self) -> _Accepting:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def send_journaled(self, message: OutgoingMessage, append: Any, commit: threading.Lock) -> DeliveryResult:
+        self.log.append((self.lane, message.send_id, self.writer.unread))
+        result = DeliveryResult(message.send_id, True)
+        append(result)
+        return result
+
+
+def test_other_transports_take_turns_within_each_journal_window(redis: Redis) -> None:
+    """Lanes of a transport other than SMTP are called message by message in turn (each lane's
+    journal appends await Redis while the others send), each lane never more than its window of
+    appends ahead of Redis, and every entry is in Redis when the chunk's results come back."""
+    log: list[tuple[int, int, int]] = []
+    made: list[_Accepting] = []
+
+    def factory(url: str) -> Any:
+        made.append(_Accepting(len(made), log))
+        return made[-1]
+
+    journal = SendJournal(redis, 4, 0)
+    with Lanes(factory, "null://", 3, journal) as lanes:
+        for transport, writer in zip(made, lanes.writers, strict=True):
+            transport.writer = writer
+        results = lanes.submit(messages() * 2, None).result()
+    assert len(results) == 28 and all(r.accepted for r in results)
+    assert [lane for lane, _id, _unread in log[:6]] == [0, 1, 2, 0, 1, 2]
+    assert max(unread for _lane, _id, unread in log) < WINDOW
+    assert len(journal.entries()) == 28

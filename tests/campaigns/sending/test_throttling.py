@@ -113,7 +113,14 @@ def test_a_batch_held_longer_than_the_inline_wait_is_rescheduled_and_progress_sa
     result = send_batch_job(campaign.id, wave["wave_id"], 0)
     assert result["sent"] == 12 and result["throttled"] == 8 and result["retry_in"] > 0.5
     progress = campaign_progress(session, campaign.id)
-    assert progress["delivery"] == {"sent": 12, "queued": 0, "throttled": 7, "deferred": 1, "failed": 0}
+    assert progress["delivery"] == {
+        "sent": 12,
+        "queued": 0,
+        "throttled": 7,
+        "deferred": 1,
+        "quiet_hours": 0,
+        "failed": 0,
+    }
     # The campaign page's progress line says so too.
     from app.auth import create_user
     from app.extensions import db

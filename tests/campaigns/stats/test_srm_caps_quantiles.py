@@ -119,3 +119,18 @@ def test_histogram_quantile_is_the_upper_edge() -> None:
     assert histogram_quantile(edges, [95, 4, 0, 1], 0.95) == 10
     assert histogram_quantile(edges, [0, 0, 0, 0], 0.95) is None
     assert histogram_quantile(edges, [0, 0, 0, 3], 0.5) == float("inf")
+
+
+def test_rate_ratio_mixture_weights() -> None:
+    import math
+
+    from campaigns.stats.rates import log_evalue_rate_ratio
+
+    args = ([30.0], [1000.0], [20.0], [1000.0])
+    uniform = float(log_evalue_rate_ratio(*args, thetas=(1.25, 2.0)))
+    same = float(log_evalue_rate_ratio(*args, thetas=(1.25, 2.0), weights=(0.5, 0.5)))
+    assert same == pytest.approx(uniform)
+    at_125 = float(log_evalue_rate_ratio(*args, thetas=(1.25,)))
+    at_2 = float(log_evalue_rate_ratio(*args, thetas=(2.0,)))
+    leaning = float(log_evalue_rate_ratio(*args, thetas=(1.25, 2.0), weights=(0.9, 0.1)))
+    assert leaning == pytest.approx(math.log(0.9 * math.exp(at_125) + 0.1 * math.exp(at_2)))

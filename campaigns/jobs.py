@@ -215,7 +215,9 @@ def evaluate_after_wave(rt: Runtime, campaign_id: int, wave_id: int) -> None:
     with rt.session() as session:
         campaign = session.get(Campaign, campaign_id)
         rollout_id = campaign.rollout_id if campaign else None
-    if rollout_id is not None:
+        # a flow step's waves are a few contacts every tick: the periodic evaluator judges its rollout
+        flow_step = campaign is not None and campaign.kind == "flow_step"
+    if rollout_id is not None and not flow_step:
         queues.queue(rt, queues.DEFAULT).enqueue(
             run_evaluation, rollout_id, job_id=f"evaluate-{rollout_id}-wave-{wave_id}"
         )
@@ -345,15 +347,6 @@ def dispatch_due_job(now: datetime | None = None) -> list[int]:
     return started
 
 
-def demo_story_job() -> dict[str, Any]:
-    """Replay the demo's story (campaigns.demo.story) on a worker: it takes seconds, not the startup's."""
-    from campaigns.demo.story import build_story
-
-    rt = runtime.current()
-    with rt.session() as session:
-        return asdict(build_story(session, rt))
-
-
 def demo_story_replaying(rt: Runtime) -> bool:
     """Is the demo's story still waiting for its worker or replaying? (The dashboard says so.)"""
     try:
@@ -373,5 +366,8 @@ DEMO_STORY_JOB = "demo-story"
 
 def enqueue_demo_story(rt: Runtime) -> str:
     # on the slow queue, behind the first training it uses
-    job = queues.queue(rt, queues.TRAINING).enqueue(demo_story_job, job_id=DEMO_STORY_JOB, job_timeout=1800)
+    # by name: the story replays a flow through the scheduler, which enqueues through this module
+    job = queues.queue(rt, queues.TRAINING).enqueue(
+        "campaigns.demo.story.demo_story_job", job_id=DEMO_STORY_JOB, job_timeout=1800
+    )
     return str(job.id)

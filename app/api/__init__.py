@@ -15,6 +15,7 @@ from app.api import (  # noqa: F401  (register their routes)
     errors,
     event_export,
     events,
+    flow_reports,
     flows,
     imports,
     local_time,

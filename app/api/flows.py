@@ -165,7 +165,7 @@ def flows_update(flow_id: int, body: FlowPatch) -> Response:
 
 
 def _transition(flow_id: int, action: str) -> Response:
-    flow = change_state(db(), flow_id, action)
+    flow = change_state(db(), flow_id, action, actor())
     db().commit()
     return jsonify(_out(flow))
 

@@ -342,14 +342,14 @@ def live_rollout_ids(session: Session) -> list[int]:
     ]
 
 
-def evaluate_all() -> list[int]:
+def evaluate_all(now: datetime | None = None) -> list[int]:
     """The periodic job: evaluate every live rollout, and every completed one (its guardrails keep
-    watching against the holdout), each in its own transaction. Returns decision ids."""
+    watching against the holdout), each in its own transaction; flow steps' rollouts too (no waves)."""
     from campaigns import runtime
 
     with runtime.current().session() as session:
         ids = live_rollout_ids(session)
-    return [run_evaluation(rollout_id) for rollout_id in ids]
+    return [run_evaluation(rollout_id, now=now) for rollout_id in ids]
 
 
 # Periodic jobs as data, for the worker's rq CronScheduler: `func` is a dotted path; the other keys

@@ -43,11 +43,11 @@ def cadence_for(
     session: Session, rollout: Rollout, stages: tuple[Stage, ...], config: DecisionConfig
 ) -> dict[str, Any] | None:
     """Expected treatment and comparison recipients per send at the current stage, and the cadence."""
-    from campaigns.rollout.plan_inputs import cadence_of, rollout_campaign
+    from campaigns.rollout.plan_inputs import rollout_cadence
 
     if not 0 <= rollout.stage_index < len(stages) or stages[rollout.stage_index].kind != "percent":
         return None
-    cadence = cadence_of(session, rollout_campaign(session, int(rollout.id)))
+    cadence = rollout_cadence(session, rollout)  # a flow step's: its daily rate
     holdout = int(rollout.holdout_bp or 0)
     share = min(stages[rollout.stage_index].exposure_bp, BASIS_POINTS - holdout) / BASIS_POINTS
     event = METRIC_DEFS[config.primary_metric].numerator

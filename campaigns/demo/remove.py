@@ -4,7 +4,8 @@ the segments and template it created when no remaining campaign uses them. Users
 login may be the only admin); one audit entry says what went.
 
 What belongs to the demo: contacts and campaigns at its domain (campaigns.audience.demo_scope),
-rollouts used only by demo campaigns (or named as the story names them), items at its shop URL.
+rollouts used only by demo campaigns (or named as the story names them), the demo's flow, items at
+its shop URL.
 Rows are deleted children first, by the columns that point at those ids, in chunks that fit any
 database's parameter limit.
 """
@@ -19,12 +20,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from campaigns.audience.demo_scope import DEMO_DOMAIN, demo_contacts_only
+from campaigns.demo.flow_story import FLOW_NAME, ROLLOUT_F
 from campaigns.demo.story import LABEL, ROLLOUT_A, ROLLOUT_B
 from campaigns.demo.workspace import DEMO_SEGMENT_NAMES, SHOP_URL, TEMPLATE_NAME
 from campaigns.privacy import audit
-from models import Base, Campaign, Contact, Decision, Item, Rollout, Segment, Send, Template, Wave
+from models import Base, Campaign, Contact, Decision, Flow, Item, Rollout, Segment, Send, Template, Wave
 
 CHUNK = 5_000
+ROLLOUTS = (ROLLOUT_A, ROLLOUT_B, ROLLOUT_F)
 KEEP = ("audit_log", "rollout_audit")  # append-only: the record of what happened stays, this removal included
 
 
@@ -42,8 +45,8 @@ def demo_present(session: Session) -> bool:
     return (
         session.scalar(sa.select(Contact.id).where(demo_contacts_only()).limit(1)) is not None
         or session.scalar(sa.select(Campaign.id).where(_demo_campaign()).limit(1)) is not None
-        or session.scalar(sa.select(Rollout.id).where(Rollout.name.in_((ROLLOUT_A, ROLLOUT_B))).limit(1))
-        is not None
+        or session.scalar(sa.select(Rollout.id).where(Rollout.name.in_(ROLLOUTS)).limit(1)) is not None
+        or session.scalar(sa.select(Flow.id).where(Flow.name == FLOW_NAME)) is not None
     )
 
 
@@ -64,7 +67,7 @@ def remove_demo(session: Session) -> Removal:
         session.scalars(
             sa.select(Campaign.rollout_id).where(_demo_campaign(), Campaign.rollout_id.is_not(None))
         )
-    ) | set(session.scalars(sa.select(Rollout.id).where(Rollout.name.in_((ROLLOUT_A, ROLLOUT_B)))))
+    ) | set(session.scalars(sa.select(Rollout.id).where(Rollout.name.in_(ROLLOUTS))))
     rollouts = sorted(r for r in candidates if r is not None and r not in used_elsewhere)
     sends = _ids(session, Send.id, Send.campaign_id, campaigns) | _ids(
         session, Send.id, Send.contact_id, contacts
@@ -91,6 +94,8 @@ def remove_demo(session: Session) -> Removal:
             if key in targets:
                 deleted = _delete(session, table, column, targets[key])
                 removal.rows[table.name] = removal.rows.get(table.name, 0) + deleted
+    flows = session.execute(sa.delete(Flow).where(Flow.name == FLOW_NAME)).rowcount  # type: ignore[attr-defined]
+    removal.rows["flows"] = int(flows or 0)  # its versions, entries and step links go with it (cascade)
     segments_in_use = sa.select(Campaign.segment_id).where(Campaign.segment_id.is_not(None))
     removal.rows["segments"] = _delete_named(session, Segment.__table__, DEMO_SEGMENT_NAMES, segments_in_use)
     templates_in_use = sa.select(Campaign.template_id)

@@ -6,7 +6,8 @@ evaluator on the engagement of simulated recipients; a thousand recipients a wee
 drop in purchases, so the evaluator will not complete it, and an approver does, knowingly: the rollout
 page says "completed without evidence" (`campaigns.decisions.power`). Then a flash sale's rollout ("AI subject
 lines: flash sale") makes simulated recipients unsubscribe far more often, and the evaluator rolls it
-back on the unsubscribe guardrail.
+back on the unsubscribe guardrail. And a flow, "Post-purchase cross-sell", ramps its AI step over two
+weeks of contacts entering day by day (campaigns.demo.flow_story).
 
 Nothing is written for the UI's sake: rollouts are created and moved by `campaigns.rollout.changes`
 and the state machine, waves are planned by the planner and sent by `send_batch` (a demo campaign's messages never leave
@@ -100,6 +101,7 @@ class StorySummary:
     rollouts: dict[str, str] = field(default_factory=dict)  # name -> final state
     campaigns: list[str] = field(default_factory=list)
     decisions: int = 0
+    flow: dict[str, Any] = field(default_factory=dict)  # the flow's replay (campaigns.demo.flow_story)
 
 
 def _replay_runtime(rt: Runtime) -> Runtime:
@@ -158,6 +160,10 @@ def build_story(
         )
         or 0
     )
+    from campaigns.demo.flow_story import build_flow_story
+
+    flow = build_flow_story(session, story_rt, template_id, end=now, actor=ACTOR, seed=seed)
+    summary.flow = dataclasses.asdict(flow)
     summary.built = True
     return summary
 
@@ -230,3 +236,13 @@ def _week(
             decision = evaluate(session, rollout.id, actor="evaluator", now=moment)
             session.commit()
             log.info("demo story: %s at %s: %s", rollout.name, moment.date(), decision.outcome)
+
+
+def demo_story_job() -> dict[str, Any]:
+    """Replay the demo's story on a worker (`campaigns.jobs.enqueue_demo_story`): it takes seconds, not
+    the startup's."""
+    from campaigns import runtime
+
+    rt = runtime.current()
+    with rt.session() as session:
+        return dataclasses.asdict(build_story(session, rt))

@@ -112,7 +112,16 @@ class SendStep(_Strict):
     from_email: str = Field(min_length=3, max_length=320)
     from_name: str = Field("", max_length=200)
     ai_content: bool = Field(
-        False, description="AI content behind a rollout (phase 2); false: the control content"
+        False,
+        description="AI content behind a rollout (one per step, `series` flow:<flow>:<step>); "
+        "false: the control content to everyone",
+    )
+    entries_per_day: int | None = Field(
+        None,
+        ge=1,
+        le=10_000_000,
+        description="contacts expected to reach this step per day, for sizing its rollout's plan; "
+        "default: the flow's or its trigger's last 28 days",
     )
 
     @field_validator("from_email")

@@ -131,7 +131,7 @@ def create_from_library(
     return create_flow(session, name or library.READY[key].name, definition, actor)
 
 
-def change_state(session: Session, flow_id: int, action: str) -> Flow:
+def change_state(session: Session, flow_id: int, action: str, actor: str = "") -> Flow:
     allowed, target = TRANSITIONS[action]
     flow = session.scalar(sa.select(Flow).where(Flow.id == flow_id).with_for_update())
     if flow is None:
@@ -142,6 +142,9 @@ def change_state(session: Session, flow_id: int, action: str) -> Flow:
     if target == "active":
         check_references(session, FlowDefinition.model_validate(flow.definition))
         flow.activated_at = flow.activated_at or now
+        from campaigns.flows.ai import ensure_step_rollouts
+
+        ensure_step_rollouts(session, flow, actor)  # AI send steps: a rollout each, sized and started
     if target == "archived":
         for entry in session.scalars(
             sa.select(FlowEntry).where(FlowEntry.flow_id == flow.id, FlowEntry.state == "active")

@@ -94,7 +94,10 @@ def run_due(
                 book = advance_claimed(session, entries, now, rt.settings.batch_size, outcome)
                 planned = book.planned()
             outcome.batches.extend(planned)
-            enqueue_batches(rt, planned)  # after the commit; resume_open_waves covers a loss here
+            # after the commit; resume_open_waves covers a loss here. An AI step's wave is scored first.
+            enqueue_batches(rt, [b for b in planned if b.campaign_id not in book.ai])
+            for wave_id in sorted({b.wave_id for b in planned if b.campaign_id in book.ai}):
+                enqueue_batches(rt, [b for b in planned if b.wave_id == wave_id], score_first=True)
             if len(entries) < batch:
                 break
     finally:

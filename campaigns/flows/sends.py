@@ -5,8 +5,8 @@ version, step, generation) in `flow_step_campaigns`, where generation n is a con
 into the flow. So the ledger's unique (campaign, contact) key, the deterministic Message-ID, the
 tracking tokens, suppression and consent checks, the journal, throttling and per-arm aggregates all
 apply unchanged, and a re-entered contact gets the step again through the next generation's campaign.
-The campaigns of one step share `series = "flow:<flow>:<step>"`: reports per step add them up, and a
-rollout for the step attaches to the series (phase 2).
+The campaigns of one step share `series = "flow:<flow>:<step>"`: reports per step add them up, and an
+AI step's campaigns all carry the series' rollout (campaigns.flows.ai).
 
 Within one scheduler transaction the rows written for a campaign form one wave (`WaveBook`), cut into
 batches of `batch_size`; the batches are enqueued as `send_batch_job`s after the commit.
@@ -22,9 +22,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from campaigns.flows.caps import Rules
+from campaigns.rollout.assignment import spec_from_row
 from campaigns.flows.definition import FlowDefinition, SendStep
 from campaigns.sending.planner import PlannedBatch
-from models import Campaign, Flow, FlowEntry, FlowStepCampaign, Send, Template, Wave
+from models import Campaign, Flow, FlowEntry, FlowStepCampaign, Rollout, Send, Template, Wave
 
 
 @dataclass
@@ -37,6 +38,8 @@ class WaveBook:
     campaigns: dict[tuple[int, int, str, int], int] = field(default_factory=dict)  # step key -> campaign
     definitions: dict[tuple[int, int], FlowDefinition] = field(default_factory=dict)  # (flow, version)
     rules: Rules = field(default_factory=Rules)  # frequency caps and quiet hours
+    ai: set[int] = field(default_factory=set)  # campaigns of AI steps: their waves are scored first
+    rollouts: dict[int, int | None] = field(default_factory=dict)  # campaign id -> its rollout
     _staged: list[tuple[int, int, bool]] = field(default_factory=list)  # (campaign, wave, new wave)
 
     def keep(self) -> None:
@@ -78,6 +81,11 @@ def step_campaign(session: Session, flow: Flow, entry: FlowEntry, step: SendStep
         return found
     if session.get(Template, step.template_id) is None:
         raise LookupError(f"step {step.id}: template {step.template_id} does not exist")
+    rollout_id = None
+    if step.ai_content:  # the step series' rollout: arms, stages and AI content as for a campaign
+        from campaigns.flows.ai import step_rollout
+
+        rollout_id = step_rollout(session, flow, step)
     try:
         with session.begin_nested():  # another worker may make the same one at the same time
             campaign = Campaign(
@@ -89,6 +97,7 @@ def step_campaign(session: Session, flow: Flow, entry: FlowEntry, step: SendStep
                 status="sending",
                 series=f"flow:{flow.id}:{step.id}",
                 created_by=flow.created_by,
+                rollout_id=rollout_id,
             )
             session.add(campaign)
             session.flush()
@@ -131,6 +140,7 @@ def write_send(
     if existing is not None:
         return existing
     created = campaign_id not in book.waves
+    rollout_id = rollout_of(session, book, campaign_id)
     wave = wave_of(session, book, campaign_id, now)
     position = book.counts[wave.id]
     send = Send(
@@ -141,12 +151,26 @@ def write_send(
         state="skipped" if skipped else "queued",
         error=skipped,
         queued_at=now,
+        rollout_id=rollout_id,
     )
     session.add(send)
     session.flush()
     book.counts[wave.id] = position + 1
     book._staged.append((campaign_id, wave.id, created))
     return send.id
+
+
+def rollout_of(session: Session, book: WaveBook, campaign_id: int) -> int | None:
+    """The rollout of the campaign's AI step (None for a plain step), looked up once per transaction;
+    the campaign is then in `book.ai`, so its waves are scored before they send."""
+    if campaign_id not in book.rollouts:
+        book.rollouts[campaign_id] = session.scalar(
+            sa.select(Campaign.rollout_id).where(Campaign.id == campaign_id)
+        )
+    rollout_id = book.rollouts[campaign_id]
+    if rollout_id is not None:
+        book.ai.add(campaign_id)
+    return rollout_id
 
 
 def wave_of(session: Session, book: WaveBook, campaign_id: int, now: datetime) -> Wave:
@@ -159,6 +183,10 @@ def wave_of(session: Session, book: WaveBook, campaign_id: int, now: datetime) -
             session.scalar(sa.select(sa.func.max(Wave.number)).where(Wave.campaign_id == campaign_id)) or 0
         ) + 1
         wave = Wave(campaign_id=campaign_id, number=number, status="sending", started_at=now)
+        rollout_id = rollout_of(session, book, campaign_id)
+        if rollout_id is not None:  # the stage this wave starts in, for the record (as the planner's)
+            spec = spec_from_row(session.get(Rollout, rollout_id))
+            wave.stage_index, wave.exposure_bp = spec.stage_index, 0 if spec.fail_closed else spec.exposure_bp
         session.add(wave)
         session.flush()
         book.waves[campaign_id] = wave
@@ -173,8 +201,8 @@ def write_sends(
     now: datetime,
     skipped: dict[int, str] | None = None,
 ) -> dict[int, int]:
-    """`write_send` for many entries (`skipped`: entry id -> the cap's reason): per step campaign, one query for the rows already written and
-    one multi-row insert for the rest. Returns entry id -> ledger row id. The caller's savepoint
+    """`write_send` for many entries (`skipped`: entry id -> the cap's reason): per step campaign, one
+    query for the rows already written and one multi-row insert for the rest. Returns entry id -> ledger row id. The caller's savepoint
     covers them all (campaigns.flows.bulk: on any error the batch is advanced entry by entry)."""
     by_campaign: dict[int, list[FlowEntry]] = {}
     for flow, entry, step in items:
@@ -194,6 +222,7 @@ def write_sends(
         )
         new = [e for e in entries if e.contact_id not in existing]
         if new:
+            rollout_id = rollout_of(session, book, campaign_id)
             wave = wave_of(session, book, campaign_id, now)
             start = book.counts[wave.id]
             rows = [
@@ -205,6 +234,7 @@ def write_sends(
                     "state": "skipped" if (skipped or {}).get(e.id) else "queued",
                     "error": (skipped or {}).get(e.id, ""),
                     "queued_at": now,
+                    "rollout_id": rollout_id,
                 }
                 for i, e in enumerate(new)
             ]

@@ -3,7 +3,8 @@ its own history, and maturation windows learned from its own event delays.
 
 - **Audience**: the sendable contacts of the campaign's segment (a campaign's ``wave_size`` caps one
   send); a rollout without a campaign yet: every sendable contact.
-- **Cadence**: a recurring campaign's cron (hours between two occurrences); a campaign sent in waves
+- **Cadence**: a flow step's rollout (`series` "flow:<flow>:<step>"): its daily rate
+  (`campaigns.rollout.flow_rate`); a recurring campaign's cron (hours between two occurrences); a campaign sent in waves
   (``wave_size``) is a one-off of that many sends, a day apart; otherwise a series sharing the rollout,
   weekly (stated as an assumption).
 - **Baselines**: the comparison arms' rates over every rollout's aggregates when they hold at least
@@ -138,6 +139,7 @@ def plan_inputs(
     cap_bp: int = 10_000,
     mode: str | None = None,
     harm: dict[str, float] | None = None,
+    cadence: Cadence | None = None,
 ) -> PlanInputs:
     from campaigns.decisions.policy import MATURATION_HOURS, Policy
 
@@ -149,7 +151,7 @@ def plan_inputs(
     if harm:
         kwargs["harm"] = harm
     return PlanInputs(
-        cadence=cadence_of(session, campaign),
+        cadence=cadence or cadence_of(session, campaign),
         primary_metric=primary_metric,
         baselines=rates,
         baseline_source=source,
@@ -168,3 +170,13 @@ def rollout_campaign(session: Session, rollout_id: int) -> Campaign | None:
     return session.scalars(
         sa.select(Campaign).where(Campaign.rollout_id == rollout_id).order_by(Campaign.id.desc()).limit(1)
     ).first()
+
+
+def rollout_cadence(session: Session, rollout: Any) -> Cadence:
+    """The cadence of a rollout: a flow step's daily rate, or its latest campaign's."""
+    from campaigns.rollout.flow_rate import flow_cadence
+
+    flow = flow_cadence(session, getattr(rollout, "series", None))
+    if flow is not None:
+        return flow
+    return cadence_of(session, rollout_campaign(session, int(rollout.id)) if rollout.id is not None else None)

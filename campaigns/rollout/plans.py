@@ -119,6 +119,7 @@ def sized_default(
     holdout_bp: int,
     primary_metric: str,
     mode: str | None = None,
+    cadence: Any = None,
 ) -> list[dict[str, Any]]:
     """The default plan for a new rollout: the workspace's edited default (capped) when it has one,
     otherwise a plan sized to the audience (`campaigns.rollout.sizing`)."""
@@ -130,15 +131,16 @@ def sized_default(
     if is_edited(session) or cap_bp <= LADDER[0]:
         return capped(workspace_plan(session)["stages"], cap_bp)
     inputs = plan_inputs(
-        session, campaign, primary_metric=primary_metric, holdout_bp=holdout_bp, cap_bp=cap_bp, mode=mode
-    )
+        session, campaign, primary_metric=primary_metric, holdout_bp=holdout_bp, cap_bp=cap_bp, mode=mode,
+        cadence=cadence,
+    )  # fmt: skip
     return plan_to_json(parse_plan(size_plan(inputs).stages))
 
 
 def plan_forecast(session: Session, rollout: Any) -> dict[str, Any] | None:
     """The forecast of the rollout's plan on its audience (what the rollout page and the API show)."""
     from campaigns.rollout.forecast import forecast
-    from campaigns.rollout.plan_inputs import plan_inputs, rollout_campaign
+    from campaigns.rollout.plan_inputs import plan_inputs, rollout_cadence
     from campaigns.rollout.sizing import size_plan
 
     try:
@@ -147,10 +149,9 @@ def plan_forecast(session: Session, rollout: Any) -> dict[str, Any] | None:
         return None
     percent = [s for s in stages if s["kind"] == "percent"]
     cap = percent[-1]["exposure_bp"] if percent else BASIS_POINTS
-    campaign = rollout_campaign(session, int(rollout.id)) if rollout.id is not None else None
     inputs = plan_inputs(
-        session, campaign, primary_metric=rollout.primary_metric or "conversion_rate",
-        holdout_bp=int(rollout.holdout_bp or 0), cap_bp=max(cap, 1),
+        session, None, primary_metric=rollout.primary_metric or "conversion_rate",
+        holdout_bp=int(rollout.holdout_bp or 0), cap_bp=max(cap, 1), cadence=rollout_cadence(session, rollout),
     )  # fmt: skip
     sized = size_plan(inputs)
     if (

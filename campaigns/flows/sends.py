@@ -22,8 +22,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from campaigns.flows.caps import Rules
-from campaigns.rollout.assignment import spec_from_row
 from campaigns.flows.definition import FlowDefinition, SendStep
+from campaigns.rollout.assignment import spec_from_row
 from campaigns.sending.planner import PlannedBatch
 from models import Campaign, Flow, FlowEntry, FlowStepCampaign, Rollout, Send, Template, Wave
 

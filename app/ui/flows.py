@@ -24,6 +24,7 @@ from app.ui.flow_form import (
     rows_from_form,
     validate,
 )
+from app.ui.flow_report_view import flow_report_context
 from app.ui.flow_steps import describe_steps, describe_trigger
 from campaigns.errors import InputError, StateError
 from campaigns.flows import library, records
@@ -188,6 +189,7 @@ def flows_detail(flow_id: int) -> str:
         steps=describe_steps(flow.definition, _template_names()),
         definition=flow.definition,
         recent=recent,
+        **flow_report_context(db(), flow.id),
     )
 
 

@@ -8,13 +8,14 @@ import io
 from collections import Counter, defaultdict
 from typing import Any
 
-from flask import Flask, render_template
+from flask import Flask
 from sqlalchemy.orm import Session
 
-from app.ui.flow_report_view import flow_report_context
+from app.auth import create_user
+from app.extensions import db
 from campaigns.demo.simulate import Audience, Behaviour, simulate_sends
 from campaigns.events.ingest import ingest
-from models import Rollout, simulated_now
+from models import Role, Rollout, simulated_now
 from tests.campaigns.flows.ai_helpers import ai_flow, enter, step_rollout_first, step_sends
 from tests.campaigns.flows.helpers import start_clock, tick
 from tests.conftest import ApiClient
@@ -84,8 +85,18 @@ def test_the_report_matches_the_ledger_per_step_and_arm(
     assert int(next(line for line in lines if line["arm"] == "all")["sent"]) == 80
 
     with app.test_request_context():
-        html = render_template("ui/flows/_report.html", **flow_report_context(session, flow["id"]))
+        create_user("report-reader@example.com", "correct horse battery staple", Role.viewer)
+        db().commit()
+    viewer = app.test_client()
+    signed_in = viewer.post(
+        "/login", data={"email": "report-reader@example.com", "password": "correct horse battery staple"}
+    )
+    assert signed_in.status_code == 302
+    page = viewer.get(f"/flows/{flow['id']}")  # the flow's own page carries the report
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'id="flow-report"' in html
     assert 'id="flow-step-picks"' in html and f"/rollouts/{rollout_id}" in html
+    assert 'href="#flow-step-picks"' in html  # the step's line points at its report
     assert "=HYPERLINK(1)" in html and "simulated" not in html
 
     viewer = make_api_client("viewer")

@@ -154,13 +154,15 @@ def plan_forecast(session: Session, rollout: Any) -> dict[str, Any] | None:
         holdout_bp=int(rollout.holdout_bp or 0), cap_bp=max(cap, 1), cadence=rollout_cadence(session, rollout),
     )  # fmt: skip
     sized = size_plan(inputs)
-    if (
-        sized.mode == "protect"
-        and percent
-        and percent[0]["gates"]["min_recipients_per_arm"]
-        >= size_plan(dataclass_replace(inputs, mode="learn")).stages[0]["gates"]["min_recipients_per_arm"]
-    ):
-        sized = size_plan(dataclass_replace(inputs, mode="learn"))
+    if percent:  # the mode is not stored: the one whose first gate the plan has (a chosen "learn" on a
+        # small list, or the automatic one); a hand-made plan keeps the automatic mode
+        gate = int(percent[0]["gates"].get("min_recipients_per_arm") or 0)
+        plans = {mode: size_plan(dataclass_replace(inputs, mode=mode)) for mode in ("learn", "protect")}
+        firsts = {
+            mode: int(plan.stages[0]["gates"]["min_recipients_per_arm"]) for mode, plan in plans.items()
+        }
+        if gate in firsts.values() and firsts[sized.mode] != gate:
+            sized = next(plan for mode, plan in plans.items() if firsts[mode] == gate)
     return forecast(inputs, stages, sized)
 
 

@@ -111,6 +111,7 @@ def test_a_3000_contact_list_says_up_front_what_it_can_learn(
     assert rollout["cadence"]["per_send"] == 107, rollout["cadence"]
     assert words.startswith("on 107 contacts a day this rollout can catch a doubling of unsubscribes")
     assert "it cannot tell a 20% change in conversions within a year" in words
+    assert "protective mode" in words and "you chose to learn" not in words, words  # the mode it has
     assert "it does not reach everyone within the forecast's horizon" in words, words
 
 

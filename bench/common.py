@@ -20,6 +20,7 @@ import shutil
 import signal
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import Any
 _folders: list[Path] = []
 _owner_pid = 0  # the bench's own process: forked children inherit the handlers, not the duty
 _stopping = False
+_watching = False  # a cleanup watchdog runs (see `_watchdog`)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -62,18 +64,42 @@ def _on_signal(signum: int, frame: Any) -> None:
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
         return
+    _watchdog(128 + signum)
     print(f"\n{signal.Signals(signum).name}: stopping what this bench started", flush=True)
     stop_everything()
     os._exit(128 + signum)
 
 
+def _watchdog(code: int, seconds: float = 30.0) -> threading.Event | None:
+    """However the cleanup goes, the bench ends: unless the returned event is set within `seconds`,
+    SIGKILL to whatever it started, then exit with `code` (the cleanup itself takes a few seconds).
+    None when a watchdog is already running."""
+    global _watching
+    if _watching:
+        return None
+    _watching = True
+    done = threading.Event()
+
+    def fire() -> None:
+        if done.wait(seconds):
+            return
+        print(f"the cleanup took over {seconds:.0f} s: killing what this bench started", flush=True)
+        with contextlib.suppress(Exception):
+            _signal_all(started_processes(), signal.SIGKILL)
+        os._exit(code)
+
+    threading.Thread(target=fire, name="bench-cleanup-watchdog", daemon=True).start()
+    return done
+
+
 def stop_everything(grace: float = 5.0) -> list[int]:
     """Shut the embedded Redis servers down, then stop (SIGTERM, SIGKILL after `grace` seconds) every
     descendant of this process and every process working in one of its folders; returns their pids."""
-    global _stopping
+    global _stopping, _watching
     if _stopping or os.getpid() != _owner_pid:
         return []
     _stopping = True
+    watching = _watchdog(1)  # None on a signal: that one's is running already
     try:
         _stop_embedded_redis()
         pids = started_processes()
@@ -91,6 +117,9 @@ def stop_everything(grace: float = 5.0) -> list[int]:
         return pids
     finally:
         _stopping = False
+        if watching is not None:
+            watching.set()
+            _watching = False
 
 
 def started_processes(folders: Iterable[Path] | None = None, root: int | None = None) -> list[int]:

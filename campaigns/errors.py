@@ -29,3 +29,15 @@ class StateError(RuntimeError):
 
 class NotFound(LookupError):
     pass
+
+
+def has_nul(value: Any) -> bool:
+    """A NUL byte anywhere in a string, or in a dict's keys and values or a list's items, nested:
+    refused at every door (the API's models and the flow definitions)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(has_nul(v) for v in value)
+    return False

@@ -14,21 +14,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from campaigns.errors import has_nul
+
 STEP_ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 EVENT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
 MAX_STEPS = 50
 MAX_WAIT_DAYS = 366
 PURCHASE = "purchase"  # the event name a purchase is recorded under (conversions, the events API)
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(v) for v in value)
-    return False
 
 
 class _Strict(BaseModel):
@@ -39,7 +31,7 @@ class _Strict(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _refuse_nul(cls, value: Any) -> Any:
-        if _has_nul(value):
+        if has_nul(value):
             raise ValueError("must not contain NUL bytes")
         return value
 

@@ -36,7 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.decisions_sim import LEARNED, Cell, simulate
+from bench.decisions_sim import LEARNED, Cell, holdout_for, simulate
 from campaigns.decisions.policy import Policy
 from campaigns.rollout.forecast import forecast
 from campaigns.rollout.sizing import DEFAULT_BASELINES, Cadence, PlanInputs, size_plan
@@ -80,7 +80,8 @@ def plan_for(cell: Cell) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     inputs = PlanInputs(
         Cadence("series", cell.wave, 24.0), baselines={**DEFAULT_BASELINES, "conversion_rate": cell.base},
         baseline_source="history", window_hours=window, arrival_p50_hours=p50,
-        harm_alpha=policy.harm_alpha, rail_alpha=policy.rail_alpha(),
+        unsubscribe_window_hours=window, unsubscribe_p50_hours=p50,
+        harm_alpha=policy.harm_alpha, rail_alpha=policy.rail_alpha(), holdout_bp=holdout_for(cell),
     )  # fmt: skip
     sized = size_plan(inputs)
     return sized.stages, forecast(inputs, sized.stages, sized)
@@ -146,6 +147,7 @@ def run_cells(cells: list[Cell], args: argparse.Namespace) -> tuple[dict[str, An
         stages, fc = plan_for(cell)
         results[cell.name] = {
             "plan": [(s["exposure_bp"], s["gates"]["min_recipients_per_arm"]) for s in stages],
+            "holdout_bp": holdout_for(cell),
             "forecast": {k: fc[k] for k in ("sends_to_everyone", "expected_exposed_if_harmful",
                                             "sends_to_complete")
                          if k in fc},
@@ -214,7 +216,10 @@ def markdown(results: dict[str, Any], checks: dict[str, Any]) -> str:
     rows = [head, "|" + "---|" * (head.count("|") - 1)]
     for name, r in results.items():
         t, fc = checks[name], r["forecast"]
-        plan = " → ".join(f"{bp / 100:g}%: {gate:,}" for bp, gate in r["plan"])
+        plan = (
+            " → ".join(f"{bp / 100:g}%: {gate:,}" for bp, gate in r["plan"])
+            + f" (holdout {r['holdout_bp'] / 100:g}%)"
+        )
         aa = r["no effect"]["mailramp"]
         done = (
             f"{fc.get('sends_to_complete')} / {fmt(aa['median_waves_to_complete'])} ({_pct(aa['completed'])})"
@@ -258,10 +263,10 @@ def main() -> None:
     for cell in cells:
         checks[cell.name] = targets(cell, results[cell.name])
         r = results[cell.name]
-        print(f"\n{cell.name}: plan {r['plan']}; forecast: to everyone after {r['forecast']['sends_to_everyone']} "
+        print(f"\n{cell.name}: plan {r['plan']}, holdout {r['holdout_bp']} bp; forecast: to everyone after {r['forecast']['sends_to_everyone']} "
               f"waves, {r['forecast']['expected_exposed_if_harmful']} exposed to a -20% harm")  # fmt: skip
         for name, row in r.items():
-            if name in ("plan", "forecast"):
+            if name in ("plan", "holdout_bp", "forecast"):
                 continue
             for method, m in row.items():
                 print(f"  {name:16} {method:9} wrong {fmt(m['rolled_back_or_paused']):>5}  100% {fmt(m['reached_100']):>5} "

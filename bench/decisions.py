@@ -5,7 +5,8 @@ arriving within hours or over three days (`bench/decisions_sim.py` says how). Ea
 `campaigns.rollout.sizing` makes for that audience (the baselines as the workspace's history, the
 maturation window learned from the delays) and its forecast (`campaigns.rollout.forecast`). Scenarios:
 no effect; +10%; -10%, -20%, -30% conversions; a harm in one of four segments (-50% there); x3
-unsubscribes. Methods: ``mailramp`` (the real `decide`), ``oracle`` (Wald's SPRT knowing the true
+unsubscribes; clicks -20% alone (conversions flat; clicks 4%). Each cell has the holdout the planner
+gives that audience (`campaigns.rollout.watch_forecast`). Methods: ``mailramp`` (the real `decide`), ``oracle`` (Wald's SPRT knowing the true
 effect, seeing each event when it arrives, same gates: the floor of exposure), ``gbstats`` (GrowthBook's
 sequential test on matured pooled counts, same gates; ``pip install --no-deps gbstats==0.8.0``).
 
@@ -13,7 +14,8 @@ Figures per cell, against the issue's targets: no-effect rolled back or paused (
 everyone within 60 waves (>= 95% where the forecast says it can), the forecast's waves to everyone
 against the simulated median, +10% within 22 waves (20,000 at 3%) and within the forecast's time,
 -20%: median exposed against the oracle's (<= 1.5x) and reaching 100% (<= 0.5%), the forecast's
-expected exposure against the simulated median, the segment harm excluded and the rest completing.
+expected exposure against the simulated median, the segment harm excluded and the rest completing,
+clicks -20% rolled back or paused (>= 90%).
 
 Run: ``python bench/decisions.py --rollouts 40`` (1,000 per cell is the issue's figure; the cost is
 about a second per 30 rollouts and scenario on this machine); ``--cells 20k/3%/days,...`` for a subset;
@@ -52,6 +54,7 @@ SCENARIOS: dict[str, tuple[dict[str, dict[str, float]], float]] = {
     "-30%": ({"*": {"conversion": 0.7}}, -0.3),
     "segment A -50%": ({"A": {"conversion": 0.5}}, 0.0),
     "x3 unsubscribes": ({"*": {"unsubscribe": 3.0}}, 0.0),
+    "clicks -20%": ({"*": {"click": 0.8}}, 0.0),
 }
 
 
@@ -200,6 +203,8 @@ def targets(cell: Cell, r: dict[str, Any]) -> dict[str, Any]:
         t["segment_rest_reached_100"] = seg["reached_100"]
     if "x3 unsubscribes" in r:
         t["unsub3_rolled_back_by_wave_3"] = r["x3 unsubscribes"]["mailramp"]["rolled_back_by_wave_3"]
+    if "clicks -20%" in r:
+        t["clicks20_rolled_back_or_paused"] = r["clicks -20%"]["mailramp"]["rolled_back_or_paused"]
     return t
 
 
@@ -212,7 +217,8 @@ def markdown(results: dict[str, Any], checks: dict[str, Any]) -> str:
     head = ("| cell | plan (exposure: gate) | A/A rolled back or paused | A/A at 100% < 60 waves | waves to 100%: "
             "forecast / sim. | waves to complete: forecast / sim. (A/A completed < 60) | +10% at 100% < 22 waves | "
             "+10% within the forecast | -20%: reached 100% | -20%: exposed vs oracle | -20% exposure: forecast / sim. | "
-            "segment -50%: excluded, rest at 100% | x3 unsubscribes rolled back by wave 3 |")  # fmt: skip
+            "segment -50%: excluded, rest at 100% | x3 unsubscribes rolled back by wave 3 | "
+            "clicks -20%: rolled back or paused |")  # fmt: skip
     rows = [head, "|" + "---|" * (head.count("|") - 1)]
     for name, r in results.items():
         t, fc = checks[name], r["forecast"]
@@ -230,7 +236,7 @@ def markdown(results: dict[str, Any], checks: dict[str, Any]) -> str:
             f"{fmt(aa['median_waves_to_100'])} | {done} | {_pct(t['up10_within_22'])} | {_pct(t['up10_within_forecast'])} | "
             f"{_pct(t['harm20_reached_100'])} | {fmt(t['harm20_exposed_vs_oracle'])}x | "
             f"{fmt(t['exposure_forecast_vs_sim'])}x | {_pct(seg['segment_A_excluded'])}, {_pct(seg['reached_100'])} | "
-            f"{_pct(t['unsub3_rolled_back_by_wave_3'])} |"
+            f"{_pct(t['unsub3_rolled_back_by_wave_3'])} | {_pct(t.get('clicks20_rolled_back_or_paused'))} |"
         )  # fmt: skip
     return "\n".join(rows)
 

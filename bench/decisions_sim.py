@@ -4,7 +4,7 @@ one scenario, many rollouts at once; a look after every wave (daily).
 Each rollout sends a wave of ``wave`` contacts a day through its plan (the plan `campaigns.rollout.sizing`
 gives that audience), contacts fall in four equal report segments, arms by exposure and the holdout the
 planner gives that audience (`holdout_for`: 5%, or more where the watch after 100% needs it).
-Events arrive by a delay profile (``hours``: all within the first day; ``days``: 60%, 25%, 15% over three
+Events (conversions, unsubscribes, complaints, bounces, clicks at 4%) arrive by a delay profile (``hours``: all within the first day; ``days``: 60%, 25%, 15% over three
 days); the maturation window is what the workspace would learn from those delays (95% arrived).
 Methods: ``mailramp`` (the real `decide`, sized plan, learned window), ``oracle`` (Wald's SPRT that knows
 the true effect, on every event as it arrives, advancing on the same gates), ``gbstats`` (GrowthBook's
@@ -29,8 +29,8 @@ from campaigns.rollout.watch_forecast import default_holdout
 from campaigns.stats.lift import relative_sequence, sprt_log_lr
 
 ARMS = ("treatment", "control", "holdout")
-EVENTS = ("conversion", "unsubscribe", "complaint", "bounce")
-BASE = {"failed": 0.001, "unsubscribe": 0.003, "complaint": 0.0003, "bounce": 0.005}
+EVENTS = ("conversion", "unsubscribe", "complaint", "bounce", "click")
+BASE = {"failed": 0.001, "unsubscribe": 0.003, "complaint": 0.0003, "bounce": 0.005, "click": 0.04}
 ARRIVALS = {"hours": (1.0, 0.0, 0.0), "days": (0.6, 0.25, 0.15)}  # share arriving on days 1, 2, 3
 LEARNED = {"hours": (12.0, 3.0), "days": (64.0, 20.0)}  # (95% window, median) a workspace would learn
 HOLDOUT_BP = 500

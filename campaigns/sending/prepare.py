@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import sqlalchemy as sa
@@ -33,8 +33,9 @@ from models import Campaign, ShadowRender
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Pending:
+class Pending(NamedTuple):
+    """A ledger row due to be sent, with its contact (a tuple: a thousand made per batch)."""
+
     send_id: int
     contact_id: int
     email: str

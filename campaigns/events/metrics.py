@@ -29,16 +29,17 @@ present (per 500 recipients) and one upsert.
 from __future__ import annotations
 
 import bisect
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from models import ArmMetric, Event, Send, utcnow
-from models.db import dialect_insert
 
 NO_STAGE = -1
 FORCED = "forced"  # treatment by allow-list or beta group: not randomized, never compared
@@ -176,21 +177,32 @@ class _Accumulator:
             for key, d in sorted(self.deltas.items())
         ]
         # one statement compiled once, run for every row (executemany): a batch of events may touch
-        # many send-time cohorts, and compiling a multi-row VALUES per chunk would dominate
-        stmt = dialect_insert(session)(ArmMetric)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["campaign_id", "stage_index", "arm", "segment", "metric", "cohort"],
-            set_={
-                "count": ArmMetric.count + stmt.excluded.count,
-                "total": ArmMetric.total + stmt.excluded.total,
-                "total_sq": ArmMetric.total_sq + stmt.excluded.total_sq,
-                "updated_at": stmt.excluded.updated_at,
-            },
-        )
+        # many send-time cohorts, and compiling a multi-row VALUES per chunk would dominate. Built
+        # once per dialect and run on the session's connection (after the ORM's pending writes, as
+        # session.execute would flush them): none of the ORM's bulk-insert bookkeeping per chunk.
+        session.flush()
+        connection = session.connection()
+        stmt = _upsert(connection.dialect.name)
         for start in range(0, len(rows), CHUNK):
-            session.execute(stmt, rows[start : start + CHUNK])
+            connection.execute(stmt, rows[start : start + CHUNK])
         self.deltas.clear()
         self.cells.clear()
+
+
+@functools.cache
+def _upsert(dialect_name: str) -> Any:
+    """INSERT into arm_metrics, adding to the row already there (SQLite and PostgreSQL)."""
+    table: sa.Table = ArmMetric.__table__  # type: ignore[assignment]
+    stmt = (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(table)
+    return stmt.on_conflict_do_update(
+        index_elements=["campaign_id", "stage_index", "arm", "segment", "metric", "cohort"],
+        set_={
+            "count": table.c.count + stmt.excluded.count,
+            "total": table.c.total + stmt.excluded.total,
+            "total_sq": table.c.total_sq + stmt.excluded.total_sq,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
 
 
 def _where(send: Send | Any, cohort: datetime | None = None) -> _Where | None:

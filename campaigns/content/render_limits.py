@@ -21,7 +21,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from itertools import islice
 from typing import Any
 
@@ -287,30 +286,49 @@ class _Watchdog:
                         self._fired.add(ident)
                         _raise_in(ident, TemplateLimitError)
 
-    @contextmanager
-    def deadline(self, seconds: float) -> Iterator[None]:
-        ident = threading.get_ident()
+    def deadline(self, seconds: float) -> _Deadline:
+        """`with WATCHDOG.deadline(seconds):` bounds the time of what runs inside, in this thread (a
+        nested deadline keeps the outer one's)."""
+        return _Deadline(self, seconds)
+
+    def _enter(self, ident: int, seconds: float) -> float | None:
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="template-watchdog", daemon=True)
                 self._thread.start()
             outer = self._deadlines.get(ident)
             self._deadlines[ident] = time.monotonic() + seconds if outer is None else outer
-        try:
-            yield
-        except TemplateLimitError:
-            with self._lock:
-                timed_out = outer is None and ident in self._fired
-            if timed_out:
-                raise TemplateLimitError(f"the template took over {seconds:g} s to render") from None
-            raise
-        finally:
-            with self._lock:
-                if outer is None:
-                    self._deadlines.pop(ident, None)
-                    if ident in self._fired:
-                        self._fired.discard(ident)
-                        _raise_in(ident, None)  # a timeout not yet delivered must not escape later
+        return outer
+
+    def _exit(self, ident: int, outer: float | None, limit_error: bool) -> bool:
+        """Leave a deadline; True when `limit_error` was this deadline's timeout."""
+        with self._lock:
+            timed_out = limit_error and outer is None and ident in self._fired
+            if outer is None:
+                self._deadlines.pop(ident, None)
+                if ident in self._fired:
+                    self._fired.discard(ident)
+                    _raise_in(ident, None)  # a timeout not yet delivered must not escape later
+        return timed_out
+
+
+class _Deadline:
+    """One render's deadline: a plain context manager (a generator-based one costs several times
+    as much, once per template render on the send path)."""
+
+    __slots__ = ("ident", "outer", "seconds", "watchdog")
+
+    def __init__(self, watchdog: _Watchdog, seconds: float) -> None:
+        self.watchdog, self.seconds = watchdog, seconds
+
+    def __enter__(self) -> None:
+        self.ident = threading.get_ident()
+        self.outer = self.watchdog._enter(self.ident, self.seconds)
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        limit_error = kind is not None and issubclass(kind, TemplateLimitError)
+        if self.watchdog._exit(self.ident, self.outer, limit_error):
+            raise TemplateLimitError(f"the template took over {self.seconds:g} s to render") from None
 
 
 def _raise_in(ident: int, exc: type[BaseException] | None) -> None:

@@ -29,20 +29,22 @@ present (per 500 recipients) and one upsert.
 from __future__ import annotations
 
 import bisect
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from models import ArmMetric, Event, Send, utcnow
-from models.db import dialect_insert
 
 NO_STAGE = -1
 FORCED = "forced"  # treatment by allow-list or beta group: not randomized, never compared
 WHOLE_ARM = ""
+_WHOLE_ONLY = (WHOLE_ARM,)
 CHUNK = 500
 
 # Render latency histogram: the bucket "le_<edge>" counts renders that took at most <edge> ms.
@@ -119,6 +121,7 @@ class _Accumulator:
         self.deltas: Deltas = defaultdict(lambda: [0.0, 0.0, 0.0])
         self.rollouts: dict[tuple[int, int, str], int | None] = {}
         self.segments = segments or {}
+        self.cells: dict[tuple[_Where, str], dict[str, list[float]]] = {}  # add_send's rows by metric
 
     def add(
         self, send_id: int | None, where: _Where, metric: str, count: float, total: float, sq: float
@@ -132,6 +135,30 @@ class _Accumulator:
             row[0] += count
             row[1] += total
             row[2] += sq
+
+    def add_send(self, send_id: int, where: _Where, state: str, ms: float | None) -> None:
+        """One send counted as `add` counts it (its state; its render time and histogram bucket),
+        each aggregate row found once per (aggregate, segment) rather than keyed anew per metric."""
+        self.rollouts[(where.campaign_id, where.stage_index, where.arm)] = where.rollout_id
+        labels = self.segments.get(send_id)
+        bucket = RENDER_BUCKETS[bisect.bisect_left(RENDER_EDGES_MS, ms)] if ms is not None else ""
+        for segment in (WHOLE_ARM, *labels) if labels else _WHOLE_ONLY:
+            cell = self.cells.get((where, segment))
+            if cell is None:
+                cell = self.cells[(where, segment)] = {}
+            for metric, total, sq in (
+                ((state, 1.0, 1.0), ("render_ms", ms, ms * ms), (bucket, 1.0, 1.0))
+                if (ms is not None)
+                else ((state, 1.0, 1.0),)
+            ):
+                row = cell.get(metric)
+                if row is None:
+                    row = cell[metric] = self.deltas[
+                        ArmKey(where.campaign_id, where.stage_index, where.arm, segment, metric, where.cohort)
+                    ]
+                row[0] += 1
+                row[1] += total
+                row[2] += sq
 
     def flush(self, session: Session) -> None:
         if not self.deltas:
@@ -150,20 +177,32 @@ class _Accumulator:
             for key, d in sorted(self.deltas.items())
         ]
         # one statement compiled once, run for every row (executemany): a batch of events may touch
-        # many send-time cohorts, and compiling a multi-row VALUES per chunk would dominate
-        stmt = dialect_insert(session)(ArmMetric)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["campaign_id", "stage_index", "arm", "segment", "metric", "cohort"],
-            set_={
-                "count": ArmMetric.count + stmt.excluded.count,
-                "total": ArmMetric.total + stmt.excluded.total,
-                "total_sq": ArmMetric.total_sq + stmt.excluded.total_sq,
-                "updated_at": stmt.excluded.updated_at,
-            },
-        )
+        # many send-time cohorts, and compiling a multi-row VALUES per chunk would dominate. Built
+        # once per dialect and run on the session's connection (after the ORM's pending writes, as
+        # session.execute would flush them): none of the ORM's bulk-insert bookkeeping per chunk.
+        session.flush()
+        connection = session.connection()
+        stmt = _upsert(connection.dialect.name)
         for start in range(0, len(rows), CHUNK):
-            session.execute(stmt, rows[start : start + CHUNK])
+            connection.execute(stmt, rows[start : start + CHUNK])
         self.deltas.clear()
+        self.cells.clear()
+
+
+@functools.cache
+def _upsert(dialect_name: str) -> Any:
+    """INSERT into arm_metrics, adding to the row already there (SQLite and PostgreSQL)."""
+    table: sa.Table = ArmMetric.__table__  # type: ignore[assignment]
+    stmt = (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(table)
+    return stmt.on_conflict_do_update(
+        index_elements=["campaign_id", "stage_index", "arm", "segment", "metric", "cohort"],
+        set_={
+            "count": table.c.count + stmt.excluded.count,
+            "total": table.c.total + stmt.excluded.total,
+            "total_sq": table.c.total_sq + stmt.excluded.total_sq,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
 
 
 def _where(send: Send | Any, cohort: datetime | None = None) -> _Where | None:
@@ -187,23 +226,28 @@ def record_sends(
     """
     acc = _Accumulator(segments)
     cohorts: dict[datetime | None, datetime] = {}  # a chunk's sends share one sent_at
+    wheres: dict[tuple[Any, ...], _Where | None] = {}  # and a few aggregates
     for send in sends:
-        if send.state not in ("sent", "failed"):
+        state = send.state
+        if state not in ("sent", "failed"):
             continue
         sent_at = send.sent_at
         cohort = cohorts.get(sent_at)
         if cohort is None:
             cohort = cohorts[sent_at] = cohort_of(sent_at)
-        where = _where(send, cohort)
+        raw = (
+            send.campaign_id, send.rollout_id, send.stage_index, send.arm, getattr(send, "forced", False), cohort
+        )  # fmt: skip
+        where = wheres.get(raw, _UNSEEN)
+        if where is _UNSEEN:
+            where = wheres[raw] = _where(send, cohort)
         if where is None:
             continue
-        acc.add(send.id, where, send.state, 1, 1, 1)
-        if send.render_ms is not None:
-            ms = float(send.render_ms)
-            acc.add(send.id, where, "render_ms", 1, ms, ms * ms)
-            # the first edge >= ms, as np.searchsorted(edges, ms, side="left") finds it
-            acc.add(send.id, where, RENDER_BUCKETS[bisect.bisect_left(RENDER_EDGES_MS, ms)], 1, 1, 1)
+        acc.add_send(send.id, where, state, None if send.render_ms is None else float(send.render_ms))
     acc.flush(session)
+
+
+_UNSEEN: Any = object()
 
 
 _SEND_COLUMNS = (

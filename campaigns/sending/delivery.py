@@ -168,10 +168,7 @@ class SmtpTransport:
             if code != 354:
                 self._refused(code)
                 return done(DeliveryResult(message.send_id, False, permanent(code), f"{code} {text!r}"))
-            body = DOT.sub(b"..", message.data)
-            if not body.endswith(b"\r\n"):
-                body += b"\r\n"
-            smtp.send(body)  # the server accepts nothing before the final dot
+            smtp.send(dot_stuffed(message.data))  # the server accepts nothing before the final dot
             with commit:
                 smtp.send(b".\r\n")
                 code, text = smtp.getreply()
@@ -204,3 +201,11 @@ class SmtpTransport:
 
 
 DOT = re.compile(rb"(?m)^\.")
+
+
+def dot_stuffed(data: bytes) -> bytes:
+    """A message as DATA sends it: a dot before every line that starts with one (RFC 5321 4.5.2),
+    ending with CRLF. Most messages have no such line; looking for one is several times cheaper
+    than the substitution finding none."""
+    body = DOT.sub(b"..", data) if data.startswith(b".") or b"\n." in data else data
+    return body if body.endswith(b"\r\n") else body + b"\r\n"

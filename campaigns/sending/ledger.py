@@ -10,7 +10,7 @@ bookkeeping.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
@@ -144,15 +144,40 @@ def _update_statement(dialect: sa.Dialect, columns: tuple[str, ...]) -> tuple[st
 def update_by_id(session: Session, rows: list[dict[str, Any]]) -> None:
     """Per-row values (every row the same keys, `id` among them) as one executemany of a statement
     compiled once, values converted by the columns' types: none of the ORM's or the compiler's
-    per-row work."""
+    per-row work. A JSON list of labels (`segments`: the same few lists on every row of a chunk) is
+    serialized once per distinct list, not once per row."""
     connection = session.connection()
     sql, order = _update_statement(connection.dialect, tuple(k for k in rows[0] if k != "id"))
+    converters = [
+        (name[2:], _labels_memo(convert) if name[2:] in _JSON_COLUMNS else convert) for name, convert in order
+    ]
     values = [
-        [row[name[2:]] if convert is None else convert(row[name[2:]]) for name, convert in order]
+        tuple(row[column] if convert is None else convert(row[column]) for column, convert in converters)
         for row in rows
     ]
     if connection.dialect.positional:
-        connection.exec_driver_sql(sql, [tuple(v) for v in values])
+        connection.exec_driver_sql(sql, values)
     else:
         names = [name for name, _ in order]
         connection.exec_driver_sql(sql, [dict(zip(names, v, strict=True)) for v in values])
+
+
+_JSON_COLUMNS = frozenset(c.name for c in _SENDS.c if isinstance(c.type, sa.JSON))
+
+
+def _labels_memo(convert: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    """`convert`, remembering its result for lists of strings (one call of update_by_id long)."""
+    if convert is None:
+        return None
+    seen: dict[tuple[str, ...], Any] = {}
+
+    def remembered(value: Any) -> Any:
+        if type(value) is not list or not all(type(v) is str for v in value):
+            return convert(value)
+        key = tuple(value)
+        hit = seen.get(key)
+        if hit is None:
+            hit = seen[key] = convert(value)
+        return hit
+
+    return remembered

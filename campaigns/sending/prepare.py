@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import sqlalchemy as sa
@@ -33,8 +33,9 @@ from models import Campaign, ShadowRender
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Pending:
+class Pending(NamedTuple):
+    """A ledger row due to be sent, with its contact (a tuple: a thousand made per batch)."""
+
     send_id: int
     contact_id: int
     email: str
@@ -86,7 +87,7 @@ def address_refusal(email: str) -> str | None:
     return None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Rendered:
     pending: Pending
     arm: str
@@ -129,23 +130,30 @@ def prepare_chunk(
     )
     rendered: list[_Rendered] = []
     shadows: list[dict[str, Any]] = []
-    for p, arm, shadow in zip(chunk, assignment.arms, assignment.shadow, strict=True):
+    # per chunk, not per contact: the campaign as templates see it (read-only in the sandbox), the
+    # builder's URL makers, the arms as Python values
+    about = {"id": campaign.id, "name": campaign.name}
+    unsubscribe_url, web_version = builder.unsubscribe_url, builder.web_version
+    rollout_id = campaign.rollout_id
+    clock = time.perf_counter
+    for p, arm, shadow in zip(chunk, assignment.arms.tolist(), assignment.shadow.tolist(), strict=True):
         refusal = address_refusal(p.email)
         if refusal is not None:
             rendered.append(_Rendered(p, str(arm), "control", "", "", 0.0, {}, "", None, refusal))
             continue
         extra = {
-            "unsubscribe_url": (unsubscribe := builder.unsubscribe_url(p.send_id)),
-            "web_version_url": (web := builder.web_version(p.send_id) if builder.web_version else None),
-            "campaign": {"id": campaign.id, "name": campaign.name},
+            "unsubscribe_url": (unsubscribe := unsubscribe_url(p.send_id)),
+            "web_version_url": (web := web_version(p.send_id) if web_version else None),
+            "campaign": about,
         }
         context = contact_context(p.contact_id, p.email, p.name, p.country, p.timezone, p.attributes)
         recs = recommendations.get(p.contact_id, [])
-        started = time.perf_counter()
+        started = clock()
         ai, ai_error = None, ""
-        if (arm == "treatment" or shadow) and not recs:
+        wants = arm == "treatment" or shadow
+        if wants and not recs:
             ai_error = "no recommendations for this contact"
-        elif arm == "treatment" or shadow:
+        elif wants:
             try:
                 ai = render(tmpl, ai=True, contact=context, recommendations=recs, extra=extra)
             except Exception as exc:  # fail closed: control content, logged
@@ -155,10 +163,10 @@ def prepare_chunk(
             shadows.append(
                 {
                     "send_id": p.send_id,
-                    "rollout_id": campaign.rollout_id,
+                    "rollout_id": rollout_id,
                     "item_ids": [r["item_id"] for r in recs],
                     "content_sha256": hashlib.sha256(ai.html.encode()).hexdigest() if ai else "",
-                    "latency_ms": (time.perf_counter() - started) * 1000,
+                    "latency_ms": (clock() - started) * 1000,
                     "error": ai_error,
                 }
             )
@@ -174,17 +182,9 @@ def prepare_chunk(
         items = {r["url"]: r["item_id"] for r in recs} if ai is not None else {}
         rendered.append(
             _Rendered(
-                p,
-                str(arm),
-                content,
-                out.subject,
-                out.html,
-                (time.perf_counter() - started) * 1000,
-                items,
-                unsubscribe,
-                web,
+                p, str(arm), content, out.subject, out.html, (clock() - started) * 1000, items, unsubscribe, web
             )
-        )
+        )  # fmt: skip
     urls: set[str] = set()
     for r in rendered:
         if not r.refusal:
@@ -196,12 +196,14 @@ def prepare_chunk(
     labels = dict(zip(ids.tolist(), assignment.segments or [[] for _ in ids], strict=True))
     prepared: list[Prepared] = []
     refused: list[Refused] = []
+    build, campaign_id = builder.build, campaign.id
+    stage_index, model_version_id = assignment.stage_index, assignment.model_version_id
     for r in rendered:
         p = r.pending
         message, refusal = None, r.refusal
         if not refusal:
             try:
-                message = builder.build(
+                message = build(
                     send_id=p.send_id,
                     contact_id=p.contact_id,
                     email=p.email,
@@ -224,16 +226,15 @@ def prepare_chunk(
             "bucket": buckets[p.contact_id] if buckets[p.contact_id] >= 0 else None,
             "forced": forced[p.contact_id],
             "segments": labels[p.contact_id],
-            "stage_index": assignment.stage_index,
-            "model_version_id": assignment.model_version_id if r.content == "ai" else None,
+            "stage_index": stage_index,
+            "model_version_id": model_version_id if r.content == "ai" else None,
             "message_id": message.message_id if message is not None else "",
             "render_ms": r.render_ms,
             "attempts": p.attempts + 1,
         }
         written = Written(
-            campaign.id, p.rollout_id, row["stage_index"], row["arm"], row["forced"], row["render_ms"],
-            row["segments"],
-        )  # fmt: skip
+            campaign_id, p.rollout_id, stage_index, r.arm, row["forced"], r.render_ms, row["segments"]
+        )
         if message is None:
             refused.append(Refused(row, written, refusal))
         else:

@@ -353,7 +353,7 @@ def _skip_unsendable(session: Session, wave_id: int, batch: int) -> int:
 
 
 def _pending(session: Session, wave_id: int, batch: int) -> list[Pending]:
-    rows = session.execute(
+    query = (
         sa.select(
             Send.id,
             Contact.id,
@@ -373,5 +373,7 @@ def _pending(session: Session, wave_id: int, batch: int) -> list[Pending]:
             sa.or_(Send.not_before.is_(None), Send.not_before <= utcnow()),  # local-time delivery
         )
         .order_by(Send.id)
-    ).all()
-    return [Pending(*row) for row in rows]
+    )
+    # columns only, no entity: on the session's connection, without the ORM's row loading (every
+    # write before this one is committed, so there is nothing to flush first)
+    return [Pending._make(row) for row in session.connection().execute(query)]

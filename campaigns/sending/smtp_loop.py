@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from campaigns.sending.delivery import DOT, DeliveryResult, SmtpTransport
+from campaigns.sending.delivery import DeliveryResult, SmtpTransport, dot_stuffed
 from campaigns.sending.journal import JournalWriter
 from campaigns.sending.message import OutgoingMessage
 from campaigns.sending.throttle_policy import permanent
@@ -276,9 +276,7 @@ class SmtpLoop:
         self._refused(c, *(c.refusal or (code, text)))
 
     def _body(self, c: _Connection, message: OutgoingMessage) -> None:
-        body = DOT.sub(b"..", message.data)
-        if not body.endswith(b"\r\n"):
-            body += b"\r\n"
+        body = dot_stuffed(message.data)
         if len(self.committing) < self.dots_in_flight:  # our turn at once: body and final dot in one write
             self._commit(c, body)
             return

@@ -126,7 +126,11 @@ def test_contact_events_name_what_is_wrong(session: Session, api: ApiClient) -> 
     # properties are stored with every event and entry: bounded in size and depth, named in the answer
     big = {"name": "browsed", "email": "c@example.com", "properties": {"blob": "x" * 17_000}}
     answer = api.post("/api/v1/contact-events", json=big)
-    assert answer.status_code == 400 and answer.json["where"] == "properties" and "16,384" in answer.json["error"]
+    assert (
+        answer.status_code == 400
+        and answer.json["where"] == "properties"
+        and "16,384" in answer.json["error"]
+    )
     deep: dict[str, object] = {}
     for _ in range(9):
         deep = {"d": deep}

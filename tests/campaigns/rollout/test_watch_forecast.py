@@ -71,13 +71,17 @@ def test_the_simulation_agrees_with_the_watch_itself() -> None:
         for k in range(looks):
             periods = []
             for j in range(k + 1):
-                got = arrival_share(inputs.unsubscribe_p50_hours, inputs.unsubscribe_window_hours, (k + 1 - j) * 24.0)
+                got = arrival_share(
+                    inputs.unsubscribe_p50_hours, inputs.unsubscribe_window_hours, (k + 1 - j) * 24.0
+                )
                 t, c = (round(x * got) for x in final[j])
                 periods.append((NOW - timedelta(days=looks - j), {
                     "treatment": arm(20_000 * (1 - share), unsubscribe=t),
                     "holdout": arm(20_000 * share, unsubscribe=c),
                 }))  # fmt: skip
-            verdict = decide(snapshot({}, stage_index=2, state="completed", holdout_bp=holdout, watched=tuple(periods)))
+            verdict = decide(
+                snapshot({}, stage_index=2, state="completed", holdout_bp=holdout, watched=tuple(periods))
+            )
             if verdict.outcome == "rollback":
                 rolled[s] = k + 1
                 break
@@ -100,7 +104,9 @@ def test_a_rollout_made_without_a_holdout_gets_the_sized_one(session: Session) -
     stated = PlanInputs(Cadence("recurring", 20_000, 24.0))  # no history: the stated baselines
     assert rollout is not None and rollout.holdout_bp == default_holdout(stated, 500) > 500
     # what the marketer gives is kept, and so is an edited workspace default
-    given = add_campaign(session, template.id, name="Given", ai={"exposure_percent": 100, "holdout_percent": 5})
+    given = add_campaign(
+        session, template.id, name="Given", ai={"exposure_percent": 100, "holdout_percent": 5}
+    )
     assert session.get(Rollout, given.rollout_id).holdout_bp == 500  # type: ignore[union-attr]
     capped = add_campaign(session, template.id, name="Capped", ai={"exposure_percent": 95},
                           schedule={"kind": "recurring", "cron": "0 9 * * *"})  # fmt: skip

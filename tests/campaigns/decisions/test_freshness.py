@@ -10,6 +10,7 @@ so a replay under `simulated_now` (the demo, the small-list test) decides at the
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -24,7 +25,10 @@ from tests.factories import add_contacts
 
 
 def test_a_send_after_days_of_quiet_is_not_stale_until_it_had_its_hours() -> None:
-    quiet_week = {"last_event_at": NOW - timedelta(hours=72), "last_send_at": NOW - timedelta(minutes=5)}
+    quiet_week: dict[str, Any] = {
+        "last_event_at": NOW - timedelta(hours=72),
+        "last_send_at": NOW - timedelta(minutes=5),
+    }
     just_sent = decide(snapshot(healthy(), resumed_send_at=NOW - timedelta(minutes=10), **quiet_week))
     assert just_sent.outcome != "pause" and "stale" not in just_sent.health
     silent = decide(snapshot(healthy(), resumed_send_at=NOW - timedelta(hours=25), **quiet_week))

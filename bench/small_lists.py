@@ -25,7 +25,6 @@ import argparse
 import re
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -35,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aiosmtpd.controller import Controller
 
-from bench.common import arm_cleanup, emit, scratch_app
+from bench.common import emit, scratch_app, workdir
 from tests.conftest import ApiClient, SmtpSink, free_port
 from tests.small_list_path import DRAWS, Run, run_weeks
 
@@ -98,39 +97,39 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20)
     parser.add_argument("--draws", default="bernoulli", choices=DRAWS, help="how recipients act (who_acts)")
     args = parser.parse_args()
-    arm_cleanup()
     started = time.perf_counter()
     wanted = [s for s in SCENARIOS if s[0] in args.scenarios.split(",")]
     results: dict[str, Any] = {}
     words: dict[str, str] = {}
-    with tempfile.TemporaryDirectory(prefix="mailramp-bench-small-lists-") as tmp:
-        for size in [int(s) for s in args.sizes.split(",") if s]:
-            for name, harmful in wanted:
-                rows = []
-                for k in range(args.seeds):
-                    seed = args.seed + 1000 * k + size
-                    run_started = time.perf_counter()
-                    run = one_run(
-                        Path(tmp) / f"{size}-{harmful}-{k}", size, harmful, seed, args.weeks, args.draws
-                    )
-                    words.setdefault(str(size), (run.created.get("rollout_forecast") or {}).get("words", ""))
-                    rows.append(run)
-                    print(f"{size:>6,} {name:16} seed {seed}: {describe(run)} [{time.perf_counter() - run_started:.0f} s]",
-                          flush=True)  # fmt: skip
-                cell: dict[str, Any] = {"runs": len(rows)}
-                if harmful:
-                    after = [r.rolled_back_after() for r in rows]
-                    caught = [a for a in after if a is not None and a <= args.weeks]
-                    cell["rolled_back_within_3_sends"] = len(caught) / len(rows)
-                    cell["median_sends_to_rollback"] = statistics.median(caught) if caught else None
-                    cell["sends_to_rollback"] = after
-                else:
-                    cell["moved_or_explained"] = sum(explained(r, args.weeks) for r in rows) / len(rows)
-                    cell["advanced"] = sum(r.final.stage_index > 0 for r in rows) / len(rows)
-                    cell["false_alarm"] = sum(r.final.state in ("rolled_back", "paused") for r in rows) / len(
-                        rows
-                    )
-                results[f"{name} @ {size}"] = cell
+    tmp = workdir()  # everything started in it (an embedded Redis) is stopped at exit
+    for size in [int(s) for s in args.sizes.split(",") if s]:
+        for name, harmful in wanted:
+            rows = []
+            for k in range(args.seeds):
+                seed = args.seed + 1000 * k + size
+                run_started = time.perf_counter()
+                run = one_run(
+                    Path(tmp) / f"{size}-{harmful}-{k}", size, harmful, seed, args.weeks, args.draws
+                )
+                words.setdefault(str(size), (run.created.get("rollout_forecast") or {}).get("words", ""))
+                rows.append(run)
+                print(f"{size:>6,} {name:16} seed {seed}: {describe(run)} [{time.perf_counter() - run_started:.0f} s]",
+                      flush=True)  # fmt: skip
+            cell: dict[str, Any] = {"runs": len(rows)}
+            if harmful:
+                after = [r.rolled_back_after() for r in rows]
+                caught = [a for a in after if a is not None]
+                cell["rolled_back_within_3_sends"] = sum(a <= 3 for a in caught) / len(rows)
+                cell[f"rolled_back_within_{args.weeks}_sends"] = len(caught) / len(rows)
+                cell["median_sends_to_rollback"] = statistics.median(caught) if caught else None
+                cell["sends_to_rollback"] = after
+            else:
+                cell["moved_or_explained"] = sum(explained(r, args.weeks) for r in rows) / len(rows)
+                cell["advanced"] = sum(r.final.stage_index > 0 for r in rows) / len(rows)
+                cell["false_alarm"] = sum(r.final.state in ("rolled_back", "paused") for r in rows) / len(
+                    rows
+                )
+            results[f"{name} @ {size}"] = cell
     print("\nwords at creation:")
     for label, said in words.items():
         print(f"  {label}: {said}")

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from campaigns.decisions import Evidence, Snapshot, Verdict, decide, gate_observation
 from campaigns.decisions.explain import summary
-from campaigns.decisions.freshness import SEND_METRICS, resumed_send_at
+from campaigns.decisions.freshness import EVENT_METRICS, SEND_METRICS, resumed_send_at
 from campaigns.decisions.learned import cadence_for, with_learned_windows
 from campaigns.decisions.policy import parse_config
 from campaigns.decisions.watched import watched_periods
@@ -30,8 +30,6 @@ from campaigns.ops import alerts
 from campaigns.rollout.stages import parse_plan
 from models import ArmMetric, Decision, Rollout, Segment, utcnow
 
-EVENT_METRICS = ("delivered", "open", "open_machine", "click", "click_bot", "conversion", "unsubscribe",
-                 "complaint", "bounce")  # fmt: skip
 OUTCOME_ACTIONS = {
     "advance": "advance",
     "rollback": "rollback",

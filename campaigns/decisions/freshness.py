@@ -15,7 +15,10 @@ from sqlalchemy.orm import Session
 
 from models import ArmMetric
 
+# the aggregates whose times say when recipients were last sent, and when tracking last brought an event
 SEND_METRICS = ("sent", "failed")
+EVENT_METRICS = ("delivered", "open", "open_machine", "click", "click_bot", "conversion", "unsubscribe",
+                 "complaint", "bounce")  # fmt: skip
 
 
 def resumed_send_at(session: Session, rollout_id: int, last_event: datetime) -> datetime | None:

@@ -121,23 +121,30 @@ def rates(treatment: bool, harmful: bool) -> dict[str, float]:
 
 
 def who_acts(
-    seed: str, arm: str, emails: list[str], rate: dict[str, float], draws: str
+    seed: str, group: str, emails: list[str], rate: dict[str, float], draws: str
 ) -> dict[str, set[str]]:
-    """Which of one arm's recipients (of one send) open, click, convert and unsubscribe.
+    """Which recipients of one group (AI content, or the comparison: control and holdout) of one send
+    open, click, convert and unsubscribe.
 
-    ``exact``: exactly the stated share of the arm (rounded), chosen at random among its recipients,
-    so the arms differ by the effect and not by chance (a test's outcome then rests on the effect
-    and the statistics' margin, whoever the rollout's salt puts in treatment). ``bernoulli``: each
-    recipient independently, as real recipients do (the bench measures rates under that noise)."""
-    rng = _rng(f"{seed}:{arm}")
+    ``exact``: the stated share of the group, chosen at random among its recipients, its fraction
+    rounded up or down at random (so no bias: 4.5 expected is 4 or 5 as often); the groups then
+    differ by the effect and not by chance, and a test's outcome rests on the effect and the
+    statistics' margin, whoever the rollout's salt puts in treatment. ``bernoulli``: each recipient
+    independently, as real recipients do (the bench measures rates under that noise)."""
+    rng = _rng(f"{seed}:{group}")
     ordered = sorted(emails)
     out: dict[str, set[str]] = {}
     if draws == "exact":
-        openers = rng.sample(ordered, round(rate["open"] * len(ordered)))
+
+        def count(kind: str) -> int:
+            expected = rate[kind] * len(ordered)
+            return int(expected) + (rng.random() < expected - int(expected))
+
+        openers = rng.sample(ordered, count("open"))
         out["open"] = set(openers)
-        out["click"] = set(openers[: round(rate["click"] * len(ordered))])
+        out["click"] = set(openers[: count("click")])
         for kind in ("conversion", "unsubscribe"):
-            out[kind] = set(rng.sample(ordered, round(rate[kind] * len(ordered))))
+            out[kind] = set(rng.sample(ordered, count(kind)))
         return out
     u = {email: [rng.random() for _ in KINDS] for email in ordered}
     out["open"] = {e for e in ordered if u[e][0] < rate["open"]}
@@ -282,9 +289,11 @@ def _draw(rt: Runtime, campaign_id: int, seed: str, harmful: bool, draws: str) -
         at = sent_at.replace(tzinfo=UTC) if sent_at.tzinfo is None else sent_at
         by_arm.setdefault(str(arm), []).append((int(send_id), at, str(email)))
     out: list[RawEvent] = []
-    for arm, sends in by_arm.items():
-        acts = who_acts(seed, arm, [e for _, _, e in sends], rates(arm == "treatment", harmful), draws)
-        for send_id, at, email in sends:
+    for treated in (True, False):
+        group = [s for arm, sends in by_arm.items() if (arm == "treatment") == treated for s in sends]
+        name = "treatment" if treated else "comparison"
+        acts = who_acts(seed, name, [e for _, _, e in group], rates(treated, harmful), draws)
+        for send_id, at, email in group:
             out += events_of(seed, email, send_id, acts, at, links)
     return out, {arm: len(sends) for arm, sends in by_arm.items()}
 

@@ -11,7 +11,9 @@ default: real noise) or in exactly the stated shares (``--draws exact``, as the 
 
 Rates per scenario: **rolled back within 3 sends** (x3), **moved or explained** (no effect: advanced
 a stage, or the forecast at creation said it would not within the sends made and the hold names the
-blocking gate with the sends it still needs), and **false alarm** (no effect rolled back or paused).
+blocking gate with the sends it still needs), **false alarm** (no effect rolled back or paused) and
+**SRM pause** (paused by the sample-ratio check, which counts sends, not contacts: a list re-sent
+every week trips it whatever the effect; tests/campaigns/decisions/test_small_lists.py).
 The seed draws the recipients' events; who gets AI content comes from each rollout's own random salt.
 
 Run: ``python bench/small_lists.py --seeds 5`` (on PostgreSQL and Redis with BENCH_DATABASE_URL and
@@ -82,6 +84,11 @@ def explained(run: Run, weeks: int) -> bool:
     return bool(said and named and run.final.state == "ramping")
 
 
+def srm_paused(run: Run) -> bool:
+    """Paused by the sample-ratio check (on a list re-sent every week: a defect, whatever the effect)."""
+    return run.final.state == "paused" and "sample-ratio mismatch" in " ".join(run.final.reasons)
+
+
 def describe(run: Run) -> str:
     final = run.final
     reason = re.sub(r"\s+", " ", (final.reasons or [""])[0])[:150]
@@ -115,7 +122,10 @@ def main() -> None:
                 rows.append(run)
                 print(f"{size:>6,} {name:16} seed {seed}: {describe(run)} [{time.perf_counter() - run_started:.0f} s]",
                       flush=True)  # fmt: skip
-            cell: dict[str, Any] = {"runs": len(rows)}
+            cell: dict[str, Any] = {
+                "runs": len(rows),
+                "srm_paused": sum(srm_paused(r) for r in rows) / len(rows),
+            }
             if harmful:
                 after = [r.rolled_back_after() for r in rows]
                 caught = [a for a in after if a is not None]
@@ -134,13 +144,15 @@ def main() -> None:
     for label, said in words.items():
         print(f"  {label}: {said}")
     print(
-        f"\n{'scenario':28} {'runs':>4} {'rolled back <=3':>15} {'moved/explained':>15} {'false alarm':>11}"
+        f"\n{'scenario':28} {'runs':>4} {'rolled back <=3':>15} {'moved/explained':>15} {'false alarm':>11} {'SRM pause':>9}"
     )
     for key, cell in results.items():
         rb, mv, fa = (
             cell.get(k) for k in ("rolled_back_within_3_sends", "moved_or_explained", "false_alarm")
         )
-        print(f"{key:28} {cell['runs']:>4} {pct(rb):>15} {pct(mv):>15} {pct(fa):>11}")
+        print(
+            f"{key:28} {cell['runs']:>4} {pct(rb):>15} {pct(mv):>15} {pct(fa):>11} {pct(cell['srm_paused']):>9}"
+        )
     seconds = round(time.perf_counter() - started, 1)
     print(f"\n{seconds} s")
     emit({"bench": "small_lists", "seeds": args.seeds, "draws": args.draws, "weeks": args.weeks, "seconds": seconds, "words": words,

@@ -9,9 +9,12 @@ tracking stream and the ingest worker, the periodic evaluator, under the product
 - AI content that makes its recipients unsubscribe three times as often (0.9% against 0.3%): rolled
   back within three weekly sends, the decision naming unsubscribes.
 
-The simulated recipients' draws are seeded (seed, week, address); the rollout's salt (who gets AI
-content) is the product's own random one, so each run differs in who is treated: the margins are
-real, not tuned to one run (bench/small_lists.py measures the rates over many seeds).
+The simulated recipients act in exactly the stated shares, drawn with a seed (tests/small_list_path.
+who_acts), so the outcome rests on the effect and the statistics' margin. The rollout's salt is fixed
+(``small-lists-<contacts>-0``, the first tried): with the product's random salt about 4% of runs are
+paused by the sample-ratio check within three sends whatever the effect, a defect of that check on
+lists re-sent every week (tests/campaigns/decisions/test_small_lists.py, xfail, has the figures);
+bench/small_lists.py keeps random salts and counts those pauses.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from campaigns.rollout import changes
 from campaigns.runtime import Runtime
 from tests.conftest import SmtpSink
 from tests.small_list_path import Run, run_weeks
@@ -35,12 +39,14 @@ def _run(
     app: Any,
     make_api_client: Any,
     smtp_sink: SmtpSink,
+    monkeypatch: pytest.MonkeyPatch,
     contacts: int,
     harmful: bool,
     seed: int,
     weeks: int = WEEKS,
 ) -> Run:
     rt: Runtime = app.extensions["mailramp"]
+    monkeypatch.setattr(changes, "new_salt", lambda: f"small-lists-{contacts}-0")
     # the local sink takes everything: the receiving domain's throttle (100 messages a second for
     # example.com) would only make the test wait; deliverability is not what this test is about
     rt.settings = dataclasses.replace(rt.settings, throttle={"enabled": False})
@@ -76,9 +82,9 @@ def _creation_words(run: Run) -> tuple[dict[str, Any], str]:
 
 @pytest.mark.parametrize("contacts", SIZES)
 def test_no_effect_moves_or_says_at_creation_why_it_cannot(
-    app: Any, make_api_client: Any, smtp_sink: SmtpSink, contacts: int
+    app: Any, make_api_client: Any, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch, contacts: int
 ) -> None:
-    run = _run(app, make_api_client, smtp_sink, contacts, harmful=False, seed=contacts)
+    run = _run(app, make_api_client, smtp_sink, monkeypatch, contacts, harmful=False, seed=contacts)
     forecast, words = _creation_words(run)
     assert len(run.looks) == WEEKS * 7, [(look.week, look.state, look.reasons) for look in run.looks[-2:]]
     assert {look.state for look in run.looks} <= {"ramping"}  # never rolled back nor paused on no effect
@@ -115,9 +121,16 @@ def test_no_effect_moves_or_says_at_creation_why_it_cannot(
 # after three.
 @pytest.mark.parametrize(("contacts", "weeks"), [(3000, 4), (6000, WEEKS)])
 def test_triple_unsubscribes_is_rolled_back_within_three_sends(
-    app: Any, make_api_client: Any, smtp_sink: SmtpSink, contacts: int, weeks: int
+    app: Any,
+    make_api_client: Any,
+    smtp_sink: SmtpSink,
+    monkeypatch: pytest.MonkeyPatch,
+    contacts: int,
+    weeks: int,
 ) -> None:
-    run = _run(app, make_api_client, smtp_sink, contacts, harmful=True, seed=contacts + 1, weeks=weeks)
+    run = _run(
+        app, make_api_client, smtp_sink, monkeypatch, contacts, harmful=True, seed=contacts + 1, weeks=weeks
+    )
     _creation_words(run)
     after = run.rolled_back_after()
     assert after is not None and after <= weeks, [

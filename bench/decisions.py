@@ -5,7 +5,8 @@ arriving within hours or over three days (`bench/decisions_sim.py` says how). Ea
 `campaigns.rollout.sizing` makes for that audience (the baselines as the workspace's history, the
 maturation window learned from the delays) and its forecast (`campaigns.rollout.forecast`). Scenarios:
 no effect; +10%; -10%, -20%, -30% conversions; a harm in one of four segments (-50% there); x3
-unsubscribes. Methods: ``mailramp`` (the real `decide`), ``oracle`` (Wald's SPRT knowing the true
+unsubscribes; clicks -20% alone (conversions flat; clicks 4%). Each cell has the holdout the planner
+gives that audience (`campaigns.rollout.watch_forecast`). Methods: ``mailramp`` (the real `decide`), ``oracle`` (Wald's SPRT knowing the true
 effect, seeing each event when it arrives, same gates: the floor of exposure), ``gbstats`` (GrowthBook's
 sequential test on matured pooled counts, same gates; ``pip install --no-deps gbstats==0.8.0``).
 
@@ -13,7 +14,8 @@ Figures per cell, against the issue's targets: no-effect rolled back or paused (
 everyone within 60 waves (>= 95% where the forecast says it can), the forecast's waves to everyone
 against the simulated median, +10% within 22 waves (20,000 at 3%) and within the forecast's time,
 -20%: median exposed against the oracle's (<= 1.5x) and reaching 100% (<= 0.5%), the forecast's
-expected exposure against the simulated median, the segment harm excluded and the rest completing.
+expected exposure against the simulated median, the segment harm excluded and the rest completing,
+clicks -20% rolled back or paused (>= 90%).
 
 Run: ``python bench/decisions.py --rollouts 40`` (1,000 per cell is the issue's figure; the cost is
 about a second per 30 rollouts and scenario on this machine); ``--cells 20k/3%/days,...`` for a subset;
@@ -36,7 +38,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.decisions_sim import LEARNED, Cell, simulate
+from bench.decisions_sim import LEARNED, Cell, holdout_for, simulate
 from campaigns.decisions.policy import Policy
 from campaigns.rollout.forecast import forecast
 from campaigns.rollout.sizing import DEFAULT_BASELINES, Cadence, PlanInputs, size_plan
@@ -52,6 +54,7 @@ SCENARIOS: dict[str, tuple[dict[str, dict[str, float]], float]] = {
     "-30%": ({"*": {"conversion": 0.7}}, -0.3),
     "segment A -50%": ({"A": {"conversion": 0.5}}, 0.0),
     "x3 unsubscribes": ({"*": {"unsubscribe": 3.0}}, 0.0),
+    "clicks -20%": ({"*": {"click": 0.8}}, 0.0),
 }
 
 
@@ -80,7 +83,8 @@ def plan_for(cell: Cell) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     inputs = PlanInputs(
         Cadence("series", cell.wave, 24.0), baselines={**DEFAULT_BASELINES, "conversion_rate": cell.base},
         baseline_source="history", window_hours=window, arrival_p50_hours=p50,
-        harm_alpha=policy.harm_alpha, rail_alpha=policy.rail_alpha(),
+        unsubscribe_window_hours=window, unsubscribe_p50_hours=p50,
+        harm_alpha=policy.harm_alpha, rail_alpha=policy.rail_alpha(), holdout_bp=holdout_for(cell),
     )  # fmt: skip
     sized = size_plan(inputs)
     return sized.stages, forecast(inputs, sized.stages, sized)
@@ -146,6 +150,7 @@ def run_cells(cells: list[Cell], args: argparse.Namespace) -> tuple[dict[str, An
         stages, fc = plan_for(cell)
         results[cell.name] = {
             "plan": [(s["exposure_bp"], s["gates"]["min_recipients_per_arm"]) for s in stages],
+            "holdout_bp": holdout_for(cell),
             "forecast": {k: fc[k] for k in ("sends_to_everyone", "expected_exposed_if_harmful",
                                             "sends_to_complete")
                          if k in fc},
@@ -198,6 +203,8 @@ def targets(cell: Cell, r: dict[str, Any]) -> dict[str, Any]:
         t["segment_rest_reached_100"] = seg["reached_100"]
     if "x3 unsubscribes" in r:
         t["unsub3_rolled_back_by_wave_3"] = r["x3 unsubscribes"]["mailramp"]["rolled_back_by_wave_3"]
+    if "clicks -20%" in r:
+        t["clicks20_rolled_back_or_paused"] = r["clicks -20%"]["mailramp"]["rolled_back_or_paused"]
     return t
 
 
@@ -210,11 +217,15 @@ def markdown(results: dict[str, Any], checks: dict[str, Any]) -> str:
     head = ("| cell | plan (exposure: gate) | A/A rolled back or paused | A/A at 100% < 60 waves | waves to 100%: "
             "forecast / sim. | waves to complete: forecast / sim. (A/A completed < 60) | +10% at 100% < 22 waves | "
             "+10% within the forecast | -20%: reached 100% | -20%: exposed vs oracle | -20% exposure: forecast / sim. | "
-            "segment -50%: excluded, rest at 100% | x3 unsubscribes rolled back by wave 3 |")  # fmt: skip
+            "segment -50%: excluded, rest at 100% | x3 unsubscribes rolled back by wave 3 | "
+            "clicks -20%: rolled back or paused |")  # fmt: skip
     rows = [head, "|" + "---|" * (head.count("|") - 1)]
     for name, r in results.items():
         t, fc = checks[name], r["forecast"]
-        plan = " → ".join(f"{bp / 100:g}%: {gate:,}" for bp, gate in r["plan"])
+        plan = (
+            " → ".join(f"{bp / 100:g}%: {gate:,}" for bp, gate in r["plan"])
+            + f" (holdout {r['holdout_bp'] / 100:g}%)"
+        )
         aa = r["no effect"]["mailramp"]
         done = (
             f"{fc.get('sends_to_complete')} / {fmt(aa['median_waves_to_complete'])} ({_pct(aa['completed'])})"
@@ -225,7 +236,7 @@ def markdown(results: dict[str, Any], checks: dict[str, Any]) -> str:
             f"{fmt(aa['median_waves_to_100'])} | {done} | {_pct(t['up10_within_22'])} | {_pct(t['up10_within_forecast'])} | "
             f"{_pct(t['harm20_reached_100'])} | {fmt(t['harm20_exposed_vs_oracle'])}x | "
             f"{fmt(t['exposure_forecast_vs_sim'])}x | {_pct(seg['segment_A_excluded'])}, {_pct(seg['reached_100'])} | "
-            f"{_pct(t['unsub3_rolled_back_by_wave_3'])} |"
+            f"{_pct(t['unsub3_rolled_back_by_wave_3'])} | {_pct(t.get('clicks20_rolled_back_or_paused'))} |"
         )  # fmt: skip
     return "\n".join(rows)
 
@@ -258,10 +269,10 @@ def main() -> None:
     for cell in cells:
         checks[cell.name] = targets(cell, results[cell.name])
         r = results[cell.name]
-        print(f"\n{cell.name}: plan {r['plan']}; forecast: to everyone after {r['forecast']['sends_to_everyone']} "
+        print(f"\n{cell.name}: plan {r['plan']}, holdout {r['holdout_bp']} bp; forecast: to everyone after {r['forecast']['sends_to_everyone']} "
               f"waves, {r['forecast']['expected_exposed_if_harmful']} exposed to a -20% harm")  # fmt: skip
         for name, row in r.items():
-            if name in ("plan", "forecast"):
+            if name in ("plan", "holdout_bp", "forecast"):
                 continue
             for method, m in row.items():
                 print(f"  {name:16} {method:9} wrong {fmt(m['rolled_back_or_paused']):>5}  100% {fmt(m['reached_100']):>5} "

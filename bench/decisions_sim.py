@@ -2,8 +2,9 @@
 one scenario, many rollouts at once; a look after every wave (daily).
 
 Each rollout sends a wave of ``wave`` contacts a day through its plan (the plan `campaigns.rollout.sizing`
-gives that audience), contacts fall in four equal report segments, arms by exposure and a 5% holdout.
-Events arrive by a delay profile (``hours``: all within the first day; ``days``: 60%, 25%, 15% over three
+gives that audience), contacts fall in four equal report segments, arms by exposure and the holdout the
+planner gives that audience (`holdout_for`: 5%, or more where the watch after 100% needs it).
+Events (conversions, unsubscribes, complaints, bounces, clicks at 4%) arrive by a delay profile (``hours``: all within the first day; ``days``: 60%, 25%, 15% over three
 days); the maturation window is what the workspace would learn from those delays (95% arrived).
 Methods: ``mailramp`` (the real `decide`, sized plan, learned window), ``oracle`` (Wald's SPRT that knows
 the true effect, on every event as it arrives, advancing on the same gates), ``gbstats`` (GrowthBook's
@@ -15,18 +16,21 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from campaigns.decisions import Evidence, Snapshot, decide
 from campaigns.decisions.policy import parse_config
+from campaigns.rollout.sizing import DEFAULT_BASELINES, Cadence, PlanInputs
 from campaigns.rollout.stages import parse_plan
+from campaigns.rollout.watch_forecast import default_holdout
 from campaigns.stats.lift import relative_sequence, sprt_log_lr
 
 ARMS = ("treatment", "control", "holdout")
-EVENTS = ("conversion", "unsubscribe", "complaint", "bounce")
-BASE = {"failed": 0.001, "unsubscribe": 0.003, "complaint": 0.0003, "bounce": 0.005}
+EVENTS = ("conversion", "unsubscribe", "complaint", "bounce", "click")
+BASE = {"failed": 0.001, "unsubscribe": 0.003, "complaint": 0.0003, "bounce": 0.005, "click": 0.04}
 ARRIVALS = {"hours": (1.0, 0.0, 0.0), "days": (0.6, 0.25, 0.15)}  # share arriving on days 1, 2, 3
 LEARNED = {"hours": (12.0, 3.0), "days": (64.0, 20.0)}  # (95% window, median) a workspace would learn
 HOLDOUT_BP = 500
@@ -43,6 +47,17 @@ class Cell:
     @property
     def name(self) -> str:
         return f"{self.wave // 1000}k/{self.base:.0%}/{self.delay}"
+
+
+@lru_cache(maxsize=64)
+def holdout_for(cell: Cell) -> int:
+    """The holdout the planner gives this audience (`campaigns.rollout.watch_forecast.default_holdout`):
+    one wave a day, unsubscribes at 0.3% arriving as the cell's delays make them."""
+    window, p50 = LEARNED[cell.delay]
+    rates = {**DEFAULT_BASELINES, "conversion_rate": cell.base, "unsubscribe_rate": BASE["unsubscribe"]}
+    inputs = PlanInputs(Cadence("series", cell.wave, 24.0), baselines=rates, unsubscribe_window_hours=window,
+                        unsubscribe_p50_hours=p50)  # fmt: skip
+    return default_holdout(inputs, HOLDOUT_BP)
 
 
 def window_days(cell: Cell) -> int:
@@ -63,7 +78,8 @@ class Streams:
 
     def send_wave(self, rng: np.random.Generator, idx: np.ndarray, wave: int, exposure_bp: np.ndarray,
                   stage: np.ndarray, excluded: np.ndarray, effect: dict[str, dict[str, float]], cell: Cell) -> None:  # fmt: skip
-        exposure = np.minimum(exposure_bp, 10_000 - HOLDOUT_BP) / 10_000
+        holdout_bp = holdout_for(cell)
+        exposure = np.minimum(exposure_bp, 10_000 - holdout_bp) / 10_000
         self.stage[idx, wave] = stage[idx]
         per_segment = rng.multinomial(cell.wave, [1 / len(SEGMENTS)] * len(SEGMENTS), size=idx.size)
         arrival = ARRIVALS[cell.delay]
@@ -71,7 +87,7 @@ class Streams:
             seg_effect = effect.get(name, effect.get("*", {}))
             n = np.where(excluded[idx, g], 0, per_segment[:, g])
             n_t = rng.binomial(n, exposure)
-            n_h = rng.binomial(n - n_t, HOLDOUT_BP / 10_000 / (1 - exposure))
+            n_h = rng.binomial(n - n_t, np.minimum(holdout_bp / 10_000 / (1 - exposure), 1.0))
             for a, count in enumerate((n_t, n - n_t - n_h, n_h)):
                 failed = rng.binomial(count, BASE["failed"])
                 sent = count - failed
@@ -169,7 +185,7 @@ def simulate(method: str, cell: Cell, effect: dict[str, dict[str, float]], stage
                 verdict = decide(
                     Snapshot(
                         rollout_id=int(r), state="ramping", killed=False, stage_index=s, stages=plan,
-                        holdout_bp=HOLDOUT_BP, config=config, data=_stage_arms(sent[j], failed[j], ev[j], s, None),
+                        holdout_bp=holdout_for(cell), config=config, data=_stage_arms(sent[j], failed[j], ev[j], s, None),
                         now=now, matured=matured, segments=seg,
                         excluded_segments=tuple(n for g, n in enumerate(SEGMENTS) if excluded[r, g]),
                         stage_last_send_at=now - timedelta(days=1), stage_started_at=START,

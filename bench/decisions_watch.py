@@ -38,7 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from campaigns.decisions import Snapshot, decide
 from campaigns.decisions.policy import parse_config
 from campaigns.decisions.watch import watch_alpha
+from campaigns.rollout.sizing import DEFAULT_BASELINES, Cadence, PlanInputs
 from campaigns.rollout.stages import parse_plan
+from campaigns.rollout.watch_forecast import default_holdout
 from campaigns.stats import rate_ratio_test
 
 ARMS = ("treatment", "control", "holdout")
@@ -54,16 +56,17 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 class Stream:
     """One rollout's waves: recipients per arm and events per arm and arrival day."""
 
-    def __init__(self, rng: np.random.Generator, waves: int) -> None:
+    def __init__(self, rng: np.random.Generator, waves: int, holdout_bp: int | None = None) -> None:
         self.rng = rng
+        self.holdout_bp = HOLDOUT_BP if holdout_bp is None else holdout_bp
         self.sent = np.zeros((waves, 3))
         self.events = np.zeros((waves, 3, len(EVENTS), len(ARRIVAL)))
         self.stage = np.zeros(waves, dtype=int)
 
     def send(self, wave: int, size: int, exposure_bp: int, stage: int, effect: dict[str, float]) -> None:
-        share_t = min(exposure_bp, 10_000 - HOLDOUT_BP) / 10_000
+        share_t = min(exposure_bp, 10_000 - self.holdout_bp) / 10_000
         n = self.rng.multinomial(
-            size, [share_t, max(1 - share_t - HOLDOUT_BP / 10_000, 0.0), HOLDOUT_BP / 10_000]
+            size, [share_t, max(1 - share_t - self.holdout_bp / 10_000, 0.0), self.holdout_bp / 10_000]
         )
         self.sent[wave] = n
         self.stage[wave] = stage
@@ -101,7 +104,18 @@ def by_stage(stream: Stream, sent: np.ndarray, events: np.ndarray, upto: int) ->
     return out
 
 
-def watch_run(scenario: str, wave: int, args: argparse.Namespace) -> dict[str, Any]:
+def sized_holdout(wave: int) -> int:
+    """The holdout the planner gives a rollout on this audience (`campaigns.rollout.watch_forecast`):
+    one send of `wave` a day, these baselines, unsubscribes arriving as the streams make them (half
+    within about 20 hours, 95% by about 64: what the workspace would learn from its own delays)."""
+    rates = {**DEFAULT_BASELINES, "conversion_rate": BASE["conversion"], "click_rate": BASE["click"],
+             "unsubscribe_rate": BASE["unsubscribe"], "complaint_rate": BASE["complaint"]}  # fmt: skip
+    inputs = PlanInputs(Cadence("recurring", wave, 24.0), baselines=rates, unsubscribe_p50_hours=20.0,
+                        unsubscribe_window_hours=64.0)  # fmt: skip
+    return default_holdout(inputs, HOLDOUT_BP)
+
+
+def watch_run(scenario: str, wave: int, args: argparse.Namespace, holdout_bp: int) -> dict[str, Any]:
     rng = np.random.default_rng(args.seed + wave + sum(map(ord, scenario)))
     plan = parse_plan([{"name": "100%", "kind": "percent", "exposure_bp": 10_000, "gates": {}}])
     config = parse_config("conversion_rate", {})
@@ -111,7 +125,7 @@ def watch_run(scenario: str, wave: int, args: argparse.Namespace) -> dict[str, A
     false = {"mailramp": 0, "cumulative": 0, "nothing": 0}
     delays: list[int] = []
     for _ in range(args.rollouts):
-        stream = Stream(rng, args.watch_waves)
+        stream = Stream(rng, args.watch_waves, holdout_bp)
         done = {"mailramp": False, "cumulative": False}
         for w in range(args.watch_waves):
             harm = scenario != "A/A" and w >= ONSET
@@ -122,7 +136,7 @@ def watch_run(scenario: str, wave: int, args: argparse.Namespace) -> dict[str, A
             if not done["mailramp"]:
                 verdict = decide(
                     Snapshot(rollout_id=1, state="completed", killed=False, stage_index=0, stages=plan,
-                             holdout_bp=HOLDOUT_BP, config=config, data={}, now=now, watched=watched)
+                             holdout_bp=holdout_bp, config=config, data={}, now=now, watched=watched)
                 )  # fmt: skip
                 if verdict.outcome == "rollback":
                     done["mailramp"] = True
@@ -149,6 +163,7 @@ def watch_run(scenario: str, wave: int, args: argparse.Namespace) -> dict[str, A
             "false_rollback": false[method] / n,
         }
     out["mailramp"]["median_waves_to_rollback"] = float(np.median(delays)) if delays else None
+    out["holdout_bp"] = holdout_bp
     return out
 
 
@@ -209,9 +224,13 @@ def main() -> None:
     parser.add_argument("--max-waves", type=int, default=40)
     parser.add_argument("--seed", type=int, default=20261206)
     parser.add_argument("--parts", default="watch,clicks")
-    parser.add_argument("--holdout-bp", type=int, default=HOLDOUT_BP, help="the holdout (basis points)")
+    parser.add_argument(
+        "--holdout-bp",
+        type=int,
+        default=0,
+        help="part 1's holdout (basis points); 0: the planner's, sized to each wave size (and 5%% beside it)",
+    )
     args = parser.parse_args()
-    globals()["HOLDOUT_BP"] = args.holdout_bp
     sizes = [int(s) for s in args.waves.split(",") if s]
     parts = args.parts.split(",")
     started = time.perf_counter()
@@ -219,14 +238,23 @@ def main() -> None:
     if "watch" in parts:
         print(f"1. completed rollouts, watched {args.watch_waves} waves; harm x3 unsubscribes from wave {ONSET} on; "
               f"{args.rollouts} rollouts per cell")  # fmt: skip
-        print(f"{'scenario':22} {'wave':>7} {'method':12} {'caught<=3':>9} {'false':>7} {'median waves':>12}")
+        print(f"{'scenario':22} {'wave':>7} {'method':14} {'caught<=3':>9} {'false':>7} {'median waves':>12}")
         for scenario in ("A/A", "x3 unsubscribes"):
             for size in sizes:
-                r = watch_run(scenario, size, args)
-                results["watch"][f"{scenario} @ {size}"] = r
-                for method, m in r.items():
-                    print(f"{scenario:22} {size:>7,} {method:12} {pct(m['rolled_back_within_3_waves']):>9} "
-                          f"{pct(m['false_rollback']):>7} {m.get('median_waves_to_rollback') or '-':>12}")  # fmt: skip
+                holdouts = dict.fromkeys(
+                    (args.holdout_bp if args.holdout_bp else sized_holdout(size), HOLDOUT_BP)
+                )
+                for holdout in holdouts:
+                    r = watch_run(scenario, size, args, holdout)
+                    results["watch"][f"{scenario} @ {size} / holdout {holdout}"] = r
+                    for method, m in r.items():
+                        if not isinstance(m, dict) or (
+                            holdout != next(iter(holdouts)) and method != "mailramp"
+                        ):
+                            continue
+                        name = f"{method} {holdout / 100:g}%" if method == "mailramp" else method
+                        print(f"{scenario:22} {size:>7,} {name:14} {pct(m['rolled_back_within_3_waves']):>9} "
+                              f"{pct(m['false_rollback']):>7} {m.get('median_waves_to_rollback') or '-':>12}")  # fmt: skip
     if "clicks" in parts:
         print(
             f"\n2. ramping rollouts, default plan, up to {args.max_waves} waves; {args.ramp_rollouts} rollouts per cell"

@@ -166,18 +166,20 @@ def _rollout_for(session: Session, payload: dict[str, Any], campaign: Campaign, 
         raise InputError("must be an object like {exposure_percent: 20, holdout_percent: 5}", where="ai")
     from campaigns.rollout.changes import create_rollout
     from campaigns.rollout.machine import transition
-    from campaigns.rollout.plans import sized_default, workspace_plan
+    from campaigns.rollout.plans import default_holdout_bp, sized_default, workspace_plan
 
     kind = ai.get("plan", "staged")
     if kind not in ("staged", "manual"):
         raise InputError(f"must be staged or manual, got {kind!r}", where="ai.plan")
-    default = workspace_plan(session)
     exposure = _percent_bp(ai.get("exposure_percent", 100), "ai.exposure_percent")
-    holdout = (
-        _percent_bp(ai["holdout_percent"], "ai.holdout_percent")
-        if ai.get("holdout_percent") is not None
-        else int(default["holdout_bp"])
-    )
+    primary = ai.get("primary_metric") or "conversion_rate"
+    if ai.get("holdout_percent") is not None:
+        holdout = _percent_bp(ai["holdout_percent"], "ai.holdout_percent")
+    else:  # sized so the watch after 100% can catch a tripling of unsubscribes (or the workspace's)
+        session.flush()
+        holdout = default_holdout_bp(session, campaign, primary_metric=primary, cap_bp=exposure)
+        if exposure < 10_000:  # a capped ramp leaves room for the sized holdout only up to 100%
+            holdout = max(min(holdout, 10_000 - exposure), int(workspace_plan(session)["holdout_bp"]))
     if exposure < 10_000 and exposure + holdout > 10_000:  # 100% means "everyone but the holdout"
         raise InputError("exposure and holdout together exceed 100%", where="ai")
     if ai.get("stages"):
@@ -187,8 +189,7 @@ def _rollout_for(session: Session, payload: dict[str, Any], campaign: Campaign, 
     else:  # sized to the campaign's audience (or the workspace's edited default), stopped at its exposure
         session.flush()
         stages = sized_default(
-            session, campaign, cap_bp=exposure, holdout_bp=holdout,
-            primary_metric=ai.get("primary_metric") or "conversion_rate", mode=ai.get("mode"),
+            session, campaign, cap_bp=exposure, holdout_bp=holdout, primary_metric=primary, mode=ai.get("mode"),
         )  # fmt: skip
     settings = {
         "series": campaign.series,

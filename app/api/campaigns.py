@@ -34,7 +34,11 @@ class AiSettings(ApiModel):
 
     exposure_percent: float = Field(100, ge=0, le=100, description="the cap where the ramp stops")
     holdout_percent: float | None = Field(
-        None, ge=0, le=100, description="default: the workspace plan's holdout"
+        None,
+        ge=0,
+        le=100,
+        description="default: sized to the audience (5% to 30%) so that the watch after 100% catches a tripling "
+        "of unsubscribes within 3 sends (5% where even 30% would not); an edited workspace plan's holdout wins",
     )
     plan: Literal["staged", "manual"] = Field(
         "staged", description="manual: one stage at exposure_percent (or the given stages), marked as such"

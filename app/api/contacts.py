@@ -29,7 +29,7 @@ class ContactPatch(ApiModel):
     status: Status | None = None
     external_id: str | None = Field(None, max_length=200)
     attributes: dict[str, Any] | None = Field(
-        None, description="merged on update; a null value removes a key"
+        None, description="merged on update; a null value removes a key; at most 64 KiB of JSON after merging"
     )
 
     def changes(self) -> dict[str, Any]:

@@ -5,12 +5,13 @@ campaigns.flows.definition.FlowDefinition: a bad one answers 400 naming the step
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
 from flask import Response, jsonify
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from app.api.contacts import PageQuery
 from app.api.responses_flows import (
@@ -77,6 +78,18 @@ class FlowsQuery(QueryModel):
     state: Literal["draft", "active", "paused", "archived"] | None = None
 
 
+PROPERTIES_MAX_BYTES = 16 * 1024  # an event's properties are stored with every event and entry
+PROPERTIES_MAX_DEPTH = 8
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
 class ContactEventIn(ApiModel):
     name: str = Field(pattern=EVENT_NAME, description="`browsed`, `added_to_cart`, `purchase`, any name")
     contact_id: Id | None = Field(None, description="the contact, or give `email`")
@@ -84,8 +97,22 @@ class ContactEventIn(ApiModel):
     key: str | None = Field(
         None, min_length=1, max_length=190, description="an id of the event: posting it again does nothing"
     )
-    properties: dict[str, Any] = Field(default_factory=dict, description="kept with the event and the entry")
+    properties: dict[str, Any] = Field(
+        default_factory=dict,
+        description=f"kept with the event and the entry; at most {PROPERTIES_MAX_BYTES:,} bytes of JSON, "
+        f"nested at most {PROPERTIES_MAX_DEPTH} deep",
+    )
     occurred_at: datetime | None = Field(None, description="ISO 8601 with a time zone; default now")
+
+    @field_validator("properties")
+    @classmethod
+    def _bounded(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if _depth(value) > PROPERTIES_MAX_DEPTH:
+            raise ValueError(f"nested more than {PROPERTIES_MAX_DEPTH} deep")
+        size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+        if size > PROPERTIES_MAX_BYTES:
+            raise ValueError(f"is {size:,} bytes of JSON; at most {PROPERTIES_MAX_BYTES:,}")
+        return value
 
     @model_validator(mode="after")
     def _who(self) -> ContactEventIn:

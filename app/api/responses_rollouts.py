@@ -44,10 +44,11 @@ class ForecastWatch(BaseModel):
     holdout_bp: int
     sends_to_catch_x3_unsubscribes: int | None = Field(
         description="sends after a tripling of unsubscribes starts (after completion) until the watch rolls it "
-        "back in 90% of cases, with this holdout; null: not within a year of sends"
+        "back in 90% of cases (simulated on the audience's numbers), with this holdout; null: not within 52 sends"
     )
     holdout_bp_within_3_sends: int | None = Field(
-        description="the smallest holdout (of 5%, 10%, 20%, 30%) that would catch it within 3 sends"
+        description="the smallest holdout (5% to 30%, in steps of 5%) that would catch it within 3 sends; "
+        "a rollout created without a holdout gets this one (5% when null)"
     )
 
 

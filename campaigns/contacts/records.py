@@ -7,6 +7,7 @@ address" means.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -91,13 +92,23 @@ def typed_value(text: str) -> Any:
     return value
 
 
+ATTRIBUTES_MAX_BYTES = 64 * 1024  # a contact's attributes, as JSON (rendered into every email it gets)
+
+
 def check_attributes(value: Any, where: str = "attributes") -> dict[str, Any]:
+    """A contact's attributes from the API or a signup: an object of named values, at most
+    `ATTRIBUTES_MAX_BYTES` of JSON (the request body limit is far larger)."""
     if not isinstance(value, dict):
         raise InputError("attributes must be a JSON object", where=where)
     for key in value:
         check_key(key, f"{where}.{key}")
         if len(key) > 100:
             raise InputError("an attribute name must be at most 100 characters", where=f"{where}.{key}")
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+    if size > ATTRIBUTES_MAX_BYTES:
+        raise InputError(
+            f"attributes are {size:,} bytes of JSON; at most {ATTRIBUTES_MAX_BYTES:,}", where=where
+        )
     return dict(value)
 
 
@@ -185,7 +196,7 @@ def update_contact(session: Session, contact_id: int, values: Mapping[str, Any])
     _check_unique(session, fields, contact_id)
     if "attributes" in fields:
         merged = {**contact.attributes, **fields.pop("attributes")}
-        contact.attributes = {k: v for k, v in merged.items() if v is not None}
+        contact.attributes = check_attributes({k: v for k, v in merged.items() if v is not None})
     status = fields.get("status")
     if status is not None and status != contact.status:
         contact.unsubscribed_at = utcnow() if status == "unsubscribed" else None

@@ -55,14 +55,14 @@ def step_rollout(session: Session, flow: Flow, step: SendStep, actor: str = "") 
         return int(found.id)
     from campaigns.rollout.changes import create_rollout
     from campaigns.rollout.machine import transition
-    from campaigns.rollout.plans import sized_default, workspace_plan
+    from campaigns.rollout.plans import default_holdout_bp, sized_default
 
     actor = actor or flow.created_by or "flows"
     series = step_series(flow.id, step.id)
-    holdout = int(workspace_plan(session)["holdout_bp"])
+    cadence = flow_cadence(session, series)
+    holdout = default_holdout_bp(session, None, primary_metric=PRIMARY_METRIC, cadence=cadence)
     stages = sized_default(
-        session, None, cap_bp=10_000, holdout_bp=holdout, primary_metric=PRIMARY_METRIC,
-        cadence=flow_cadence(session, series),
+        session, None, cap_bp=10_000, holdout_bp=holdout, primary_metric=PRIMARY_METRIC, cadence=cadence,
     )  # fmt: skip
     rollout = create_rollout(
         session, f"AI content: {flow.name} / {step.id}"[:200], actor, series=series, stages=stages,

@@ -33,7 +33,7 @@ from campaigns.rollout import audit
 from campaigns.rollout.evidence import rollout_snapshot
 from campaigns.rollout.gates import parse_freeze_windows
 from campaigns.rollout.machine import RoleError
-from campaigns.rollout.plans import PLAN_KINDS, check_plan, sized_default, workspace_plan
+from campaigns.rollout.plans import PLAN_KINDS, check_plan, default_holdout_bp, sized_default
 from campaigns.rollout.stages import BASIS_POINTS, metric_name, parse_plan, plan_to_json
 from campaigns.rollout.targeting import parse_targeting
 from models import ModelVersion, Role, Rollout, RolloutAudit
@@ -141,8 +141,10 @@ def create_rollout(session: Session, name: str, actor: str, **settings: Any) -> 
     """A draft with a fresh salt; `settings` are EDITABLE keys plus `model_version_id`."""
     model_version_id = settings.pop("model_version_id", None)
     clean = clean_settings({"name": name, **settings})
-    default = workspace_plan(session)
-    clean.setdefault("holdout_bp", default["holdout_bp"])
+    if "holdout_bp" not in clean:  # sized so the watch after 100% can catch a tripling of unsubscribes
+        clean["holdout_bp"] = default_holdout_bp(
+            session, None, primary_metric=clean.get("primary_metric") or "conversion_rate"
+        )
     if "stages" not in clean:  # sized to the workspace's sendable audience (or its edited default)
         clean["stages"] = sized_default(
             session, None, cap_bp=BASIS_POINTS, holdout_bp=clean["holdout_bp"],

@@ -36,6 +36,7 @@ from campaigns.rollout.sizing import (
     YEAR_HOURS,
     PlanInputs,
     SizedPlan,
+    arrival_share,
     events_needed,
     info_needed,
     info_per_recipient,
@@ -45,6 +46,7 @@ from campaigns.rollout.sizing import (
     smallest_ratio,
     treatment_per_send,
 )
+from campaigns.rollout.watch_forecast import sends_words, watch_summary, watch_words
 
 HORIZON_SENDS = 520
 # the early harm test's price for not knowing the harm's size, at the harm that matters: its mixture
@@ -53,16 +55,8 @@ EARLY_MIXTURE_COST = math.log(2.0)
 
 
 def arrived(inputs: PlanInputs, age_hours: float) -> float:
-    """Share of the primary metric's events arrived `age_hours` after the send (piecewise linear
-    through the median and the window)."""
-    p50, window = max(inputs.arrival_p50_hours, 1e-6), max(inputs.window_hours, inputs.arrival_p50_hours)
-    if age_hours <= 0:
-        return 0.0
-    if age_hours <= p50:
-        return 0.5 * age_hours / p50
-    if age_hours <= window:
-        return 0.5 + 0.45 * (age_hours - p50) / max(window - p50, 1e-6)
-    return 1.0
+    """Share of the primary metric's events arrived `age_hours` after the send."""
+    return arrival_share(inputs.arrival_p50_hours, inputs.window_hours, age_hours)
 
 
 def _walk(inputs: PlanInputs, stages: Sequence[tuple[int, int]]) -> list[int]:
@@ -157,42 +151,6 @@ def _complete(inputs: PlanInputs, walk: list[int], stages: Sequence[tuple[int, i
     return None
 
 
-# the watch's alpha per guardrail (`campaigns.decisions.watch.watch_alpha` of the default policy) and
-# its mixture over x1.5, x2 and x3 (a third each)
-WATCH_ALPHA = 0.004
-WATCH_RATIOS = (1.5, 2.0, 3.0)
-WATCH_HOLDOUTS = (500, 1000, 2000, 3000)
-Z90 = 1.2815515655446004
-
-
-def watch_sends(inputs: PlanInputs, holdout_bp: int, theta: float = 3.0, limit: int = 52) -> int | None:
-    """Sends after a `theta`-fold rise of unsubscribes starts (after completion) until the watch's
-    e-detector crosses in 90% of cases: expected log likelihood ratio, less 1.28 standard deviations
-    of its Poisson noise, past log(3 / alpha)."""
-    rate = float(inputs.baselines.get("unsubscribe_rate", 0.003))
-    per = inputs.cadence.per_send
-    q = 1.0 - holdout_bp / BASIS
-    threshold = math.log(len(WATCH_RATIOS) / WATCH_ALPHA)
-    got = 0.0
-    for k in range(1, limit + 1):
-        got += arrived(inputs, k * inputs.cadence.interval_hours)  # every harmed send so far
-        x_t, x_c = theta * rate * per * q * got, rate * per * (1 - q) * got
-        for r in WATCH_RATIOS:
-            step = math.log(q * r + 1.0 - q)
-            mean = x_t * (math.log(r) - step) - x_c * step
-            sd = math.sqrt(x_t * (math.log(r) - step) ** 2 + x_c * step * step)
-            if mean - Z90 * sd >= threshold:
-                return k
-    return None
-
-
-def _watch(inputs: PlanInputs) -> dict[str, Any]:
-    sends = watch_sends(inputs, inputs.holdout_bp)
-    enough = next((h for h in WATCH_HOLDOUTS if (watch_sends(inputs, h) or 99) <= 3), None)
-    return {"holdout_bp": inputs.holdout_bp, "sends_to_catch_x3_unsubscribes": sends,
-            "holdout_bp_within_3_sends": enough}  # fmt: skip
-
-
 def forecast(inputs: PlanInputs, stages: Sequence[Mapping[str, Any]], sized: SizedPlan | None = None) -> dict[str, Any]:  # fmt: skip
     """The forecast of a plan's percent stages for this audience (see the module docstring)."""
     percent = [
@@ -242,18 +200,12 @@ def forecast(inputs: PlanInputs, stages: Sequence[Mapping[str, Any]], sized: Siz
         days_to_complete=None if done is None else round(done * hours / 24, 1),
         expected_exposed_if_harmful=None if exposed is None else round(exposed),
         harm_caught_after_sends=caught_at,
-        watch=_watch(inputs),
+        watch=watch_summary(inputs),
         words=words(inputs, sized, to_all),
     )
     if sized is not None:
         out.update(mode=sized.mode, learnable_primary=sized.learnable_primary)
     return out
-
-
-def _time(inputs: PlanInputs, sends: int) -> str:
-    c = inputs.cadence
-    every = {168.0: "weekly ", 24.0: "daily "}.get(c.interval_hours, "")
-    return f"{sends} {every}send{'s' if sends != 1 else ''}"
 
 
 def words(inputs: PlanInputs, sized: SizedPlan | None, to_all: int | None) -> str:
@@ -275,7 +227,7 @@ def words(inputs: PlanInputs, sized: SizedPlan | None, to_all: int | None) -> st
     if rail_sends is not None and (c.sends is None or rail_sends <= c.sends):
         parts.append(
             f"{who} this rollout can catch a {'doubling' if theta == 2 else f'x{theta:g} rise'} of unsubscribes "
-            f"within {_time(inputs, rail_sends)} at {first_bp / 100:g}%"
+            f"within {sends_words(inputs, rail_sends)} at {first_bp / 100:g}%"
         )
     else:
         parts.append(f"{who} this rollout cannot catch a x{theta:g} rise of unsubscribes")
@@ -293,19 +245,12 @@ def words(inputs: PlanInputs, sized: SizedPlan | None, to_all: int | None) -> st
             parts.append(f"you chose to learn: it holds at {first_bp / 100:g}% until {primary} can be judged")
     elif sized is not None and sized.primary_sends is not None:
         parts.append(
-            f"it can tell a {harm:.0%} drop in {primary} within {_time(inputs, sized.primary_sends)} "
+            f"it can tell a {harm:.0%} drop in {primary} within {sends_words(inputs, sized.primary_sends)} "
             f"at {first_bp / 100:g}%"
         )
-    seen = watch_sends(inputs, inputs.holdout_bp)
     if to_all is not None:
-        parts.append(f"it reaches everyone after about {_time(inputs, to_all)} if nothing is wrong")
-        if seen is None or seen > 3:
-            bigger = next((h for h in WATCH_HOLDOUTS if (watch_sends(inputs, h) or 99) <= 3), None)
-            parts.append(
-                f"after that its {inputs.holdout_bp / 100:g}% holdout would catch a tripling of unsubscribes "
-                + (f"within {_time(inputs, seen)}" if seen else "only slowly")
-                + (f" (a {bigger / 100:g}% holdout: within 3 sends)" if bigger else "")
-            )
+        parts.append(f"it reaches everyone after about {sends_words(inputs, to_all)} if nothing is wrong")
+        parts.append(watch_words(inputs))
     else:
         parts.append("it does not reach everyone within the forecast's horizon")
     return "; ".join(parts) + "."

@@ -9,7 +9,8 @@ its own history, and maturation windows learned from its own event delays.
   weekly (stated as an assumption).
 - **Baselines**: the comparison arms' rates over every rollout's aggregates when they hold at least
   ``MIN_HISTORY`` recipients; the stated defaults (`sizing.DEFAULT_BASELINES`) otherwise.
-- **Maturation windows** (`learned_windows`): per event kind, the hours by which ``QUANTILE`` (95%) of
+- **Maturation windows** (`learned_windows`): per event kind (the primary metric's, and unsubscribes'
+  for the watch after 100%), the hours by which ``QUANTILE`` (95%) of
   the events of the latest sends arrived, rounded up to a whole hour; learned only from at least
   ``MIN_EVENTS`` events, the fixed windows (`policy.MATURATION_HOURS`) otherwise.
 """
@@ -145,7 +146,9 @@ def plan_inputs(
 
     rates, source = baselines(session)
     event = NUMERATORS.get(primary_metric, "conversion")
-    learned = learned_windows(session, kinds=(event,)).get(event)
+    windows = learned_windows(session, kinds=tuple(dict.fromkeys((event, "unsubscribe"))))
+    learned, unsub = windows.get(event), windows.get("unsubscribe")
+    unsub_window = unsub["window"] if unsub else MATURATION_HOURS.get("unsubscribe", 72.0)
     policy = Policy()
     kwargs: dict[str, Any] = {}
     if harm:
@@ -157,6 +160,8 @@ def plan_inputs(
         baseline_source=source,
         window_hours=learned["window"] if learned else MATURATION_HOURS.get(event, 72.0),
         arrival_p50_hours=learned["p50"] if learned else MATURATION_HOURS.get(event, 72.0) / 3,
+        unsubscribe_window_hours=unsub_window,
+        unsubscribe_p50_hours=unsub["p50"] if unsub else unsub_window / 3,
         harm_alpha=policy.harm_alpha,
         rail_alpha=policy.rail_alpha(),
         holdout_bp=holdout_bp,

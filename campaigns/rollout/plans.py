@@ -6,6 +6,11 @@ the CLI, the demo), starts from the workspace's default plan (edited under Setti
 5% holdout so even the last stage has a comparison group). A campaign's ``exposure_percent`` is the
 cap where the ramp stops (`capped`), not its first step.
 
+**The holdout** (`default_holdout_bp`): one given with the rollout is kept, and so is the workspace's
+edited default; otherwise it is sized to the audience like the stages, so that the watch after
+100% catches a tripling of unsubscribes within 3 sends (`campaigns.rollout.watch_forecast`: 5% on a
+large list, up to 30% on a small one, 5% where even 30% would watch slowly).
+
 A **staged** plan has at least two stages, a gate on recipients for every percent stage and a
 comparison group at every stage. Anything else (one stage, no gates, no comparison at 100%) is a
 **manual** plan, accepted only when chosen explicitly (``"plan": "manual"``) and marked as such in
@@ -135,6 +140,22 @@ def sized_default(
         cadence=cadence,
     )  # fmt: skip
     return plan_to_json(parse_plan(size_plan(inputs).stages))
+
+
+def default_holdout_bp(
+    session: Session, campaign: Any, *, primary_metric: str, cap_bp: int = BASIS_POINTS, cadence: Any = None
+) -> int:
+    """The holdout of a rollout created without one (see the module docstring)."""
+    from campaigns.rollout.plan_inputs import plan_inputs
+    from campaigns.rollout.watch_forecast import default_holdout
+
+    fallback = int(workspace_plan(session)["holdout_bp"])
+    if is_edited(session):
+        return fallback
+    inputs = plan_inputs(
+        session, campaign, primary_metric=primary_metric, holdout_bp=fallback, cap_bp=cap_bp, cadence=cadence
+    )
+    return default_holdout(inputs, fallback)
 
 
 def plan_forecast(session: Session, rollout: Any) -> dict[str, Any] | None:

@@ -92,6 +92,8 @@ class PlanInputs:
     harm: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_HARM))
     window_hours: float = 72.0  # the primary metric's maturation window
     arrival_p50_hours: float = 24.0  # half of the primary metric's events arrived by then
+    unsubscribe_window_hours: float = 72.0  # the same for unsubscribes (what the watch after 100% sees)
+    unsubscribe_p50_hours: float = 24.0
     harm_alpha: float = 0.03
     rail_alpha: float = 0.005
     holdout_bp: int = 500
@@ -102,6 +104,19 @@ class PlanInputs:
         out = asdict(self)
         out["baselines"], out["harm"] = dict(self.baselines), dict(self.harm)
         return out
+
+
+def arrival_share(p50_hours: float, window_hours: float, age_hours: float) -> float:
+    """Share of a metric's events arrived `age_hours` after the send: piecewise linear through half
+    at the median and 95% at the window (the learned or fixed maturation window), all after it."""
+    p50, window = max(p50_hours, 1e-6), max(window_hours, p50_hours)
+    if age_hours <= 0:
+        return 0.0
+    if age_hours <= p50:
+        return 0.5 * age_hours / p50
+    if age_hours <= window:
+        return 0.5 + 0.45 * (age_hours - p50) / max(window - p50, 1e-6)
+    return 1.0
 
 
 def primary_threshold(alpha: float, harm: float, smallest: float = 0.1) -> float:

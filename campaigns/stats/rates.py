@@ -144,15 +144,30 @@ def log_edetector_rate_ratio(
     Raising an alarm when it reaches 1/alpha keeps the average run length of a harmless rollout
     above 1/alpha periods, however long it is watched, while a harm that starts late is measured
     from its start and not diluted by the harmless periods before it."""
-    xt, nt, xc, nc = (np.atleast_1d(np.asarray(a, dtype=np.float64)) for a in (x_t, n_t, x_c, n_c))
-    if xt.size == 0:
+    if np.asarray(x_t).size == 0:
         return 0.0
+    return float(log_edetectors_rate_ratio(x_t, n_t, x_c, n_c, thetas)[0])
+
+
+def log_edetectors_rate_ratio(
+    x_t: npt.ArrayLike, n_t: npt.ArrayLike, x_c: npt.ArrayLike, n_c: npt.ArrayLike,
+    thetas: tuple[float, ...] = THETAS,
+) -> FloatArray:  # fmt: skip
+    """`log_edetector_rate_ratio` of many streams at once: arrays of shape (streams, periods), or
+    (periods,) for one stream (counts may broadcast, e.g. recipients the same in every stream);
+    one value per stream (what `campaigns.rollout.watch_forecast` simulates)."""
+    arrays = np.broadcast_arrays(
+        *(np.atleast_2d(np.asarray(a, dtype=np.float64)) for a in (x_t, n_t, x_c, n_c))
+    )
+    xt, nt, xc, nc = arrays
+    if xt.shape[-1] == 0:
+        return np.zeros(xt.shape[0])
     usable = (nt > 0) & (nc > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         q = np.where(usable, nt / (nt + nc), 0.0)
-    th = np.asarray(thetas, dtype=np.float64)[:, None]
+    th = np.asarray(thetas, dtype=np.float64)[:, None, None]
     denominator = np.log(q * th + 1.0 - q)
-    per_period = np.where(usable, xt * (np.log(th) - denominator) - xc * denominator, 0.0)  # (thetas, K)
-    from_k = np.cumsum(per_period[:, ::-1], axis=1)[:, ::-1]  # log LR of periods k..K-1, per theta
+    per_period = np.where(usable, xt * (np.log(th) - denominator) - xc * denominator, 0.0)  # (thetas, S, K)
+    from_k = np.cumsum(per_period[..., ::-1], axis=-1)[..., ::-1]  # log LR of periods k..K-1, per theta
     per_start = logsumexp(from_k, axis=0) - math.log(len(thetas))
-    return float(per_start.max())
+    return np.asarray(per_start.max(axis=-1), dtype=np.float64)

@@ -100,6 +100,12 @@ def test_contacts_crud_search_and_history(api: Any, app: Flask) -> None:
         f"/api/v1/contacts/{zed}", json={"country": "NO", "attributes": {"vip": None, "tier": 2}}
     )
     assert patched.json["attributes"] == {"tier": 2} and patched.json["country"] == "NO"
+    # attributes are bounded (64 KiB of JSON), also when patches add up
+    half = {"notes": "x" * 40_000}
+    assert api.patch(f"/api/v1/contacts/{zed}", json={"attributes": half}).status_code == 200
+    more = api.patch(f"/api/v1/contacts/{zed}", json={"attributes": {"more": "y" * 40_000}})
+    assert more.status_code == 400 and more.json["where"] == "attributes" and "65,536" in more.json["error"]
+    assert api.patch(f"/api/v1/contacts/{zed}", json={"attributes": {"notes": None}}).status_code == 200
     assert api.patch(f"/api/v1/contacts/{zed}", json={"consent": "sure"}).json["where"] == "consent"
 
     session = app.extensions["mailramp"].session_factory()

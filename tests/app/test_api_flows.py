@@ -123,6 +123,15 @@ def test_contact_events_name_what_is_wrong(session: Session, api: ApiClient) -> 
     assert answer == {"recorded": True, "contact_id": contact_id}
     assert api.post("/api/v1/contact-events", json={**longest, "key": "k" * 191}).json["where"] == "key"
     assert api.post("/api/v1/contact-events", json={"name": "browsed"}).json["where"] == "body"
+    # properties are stored with every event and entry: bounded in size and depth, named in the answer
+    big = {"name": "browsed", "email": "c@example.com", "properties": {"blob": "x" * 17_000}}
+    answer = api.post("/api/v1/contact-events", json=big)
+    assert answer.status_code == 400 and answer.json["where"] == "properties" and "16,384" in answer.json["error"]
+    deep: dict[str, object] = {}
+    for _ in range(9):
+        deep = {"d": deep}
+    nested = api.post("/api/v1/contact-events", json={**big, "properties": deep})
+    assert nested.status_code == 400 and nested.json["where"] == "properties"
     unknown = api.post("/api/v1/contact-events", json={"name": "browsed", "email": "nobody@example.com"})
     assert unknown.status_code == 400 and unknown.json["where"] == "email"
     assert (

@@ -119,7 +119,7 @@ def test_a_plan_stuck_below_everyone_never_completes_in_the_forecast() -> None:
 
 def test_the_forecast_says_how_fast_the_watch_after_100_percent_is() -> None:
     from campaigns.decisions.watch import WATCH_THETAS, watch_alpha
-    from campaigns.rollout.forecast import WATCH_ALPHA, WATCH_RATIOS, watch_sends
+    from campaigns.rollout.watch_forecast import WATCH_ALPHA, WATCH_RATIOS, watch_sends
 
     assert math.isclose(watch_alpha(0.05, None, 5), WATCH_ALPHA) and WATCH_RATIOS == WATCH_THETAS  # alike
     big, mid = inputs(100_000, 24.0), inputs(20_000, 24.0)
@@ -130,9 +130,10 @@ def test_the_forecast_says_how_fast_the_watch_after_100_percent_is() -> None:
     out = forecast(mid, plan.stages, plan)
     assert out["watch"]["sends_to_catch_x3_unsubscribes"] == slow
     assert out["watch"]["holdout_bp_within_3_sends"] in (1000, 2000)
-    assert "holdout would catch a tripling of unsubscribes" in out["words"]
+    assert "5% holdout would catch a tripling of unsubscribes within" in out["words"]
+    assert "holdout: within 3 sends)" in out["words"]  # and which holdout would do it within 3 sends
     plan = size_plan(big)
-    assert "holdout would catch" not in forecast(big, plan.stages, plan)["words"]
+    assert "holdout: within 3 sends" not in forecast(big, plan.stages, plan)["words"]
 
 
 def test_the_step_to_everyone_needs_the_harm_ruled_out_with_995_power() -> None:

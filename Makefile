@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 PORT ?= 5000
 
-.PHONY: run test test-faults test-scale lint bench bench-sink bench-send bench-assign bench-decisions bench-recommend bench-privacy bench-datapath bench-tracking bench-flows install clean
+.PHONY: run test test-faults test-scale lint bench bench-sink bench-send bench-assign bench-decisions bench-recommend bench-privacy bench-datapath bench-tracking bench-flows bench-small-lists install clean
 
 # Progress: one line per package pip collects, then a line every few seconds while pip installs
 # them silently (scripts/install_progress.py; the full output in .venv/install.log).
@@ -87,6 +87,11 @@ bench-tracking: $(STAMP)
 # it may empty, BENCH_REDIS_URL to a Redis it may flush; else SQLite and a redis-server of its own)
 bench-flows: $(STAMP)
 	$(BIN)/python bench/flows.py
+
+# Issue 20's small lists through the README's campaign path, 5 seeds per scenario (BENCH_DATABASE_URL,
+# BENCH_REDIS_URL as for bench-flows: emptied and flushed before each run)
+bench-small-lists: $(STAMP)
+	$(BIN)/python bench/small_lists.py --seeds 5
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

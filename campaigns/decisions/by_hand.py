@@ -9,12 +9,12 @@ and queued to the webhooks in the same transaction; the caller commits, then enq
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from campaigns.ops import alerts
-from models import Decision, Role, Rollout, RolloutAudit
+from models import Decision, Role, Rollout, RolloutAudit, utcnow
 
 
 def set_segment_by_hand(
@@ -30,7 +30,7 @@ def set_segment_by_hand(
 ) -> tuple[RolloutAudit, Decision]:
     from campaigns.rollout.machine import set_segment
 
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     audit = set_segment(
         session, rollout, segment_id, action, actor, reason, {"by_hand": True}, role=role, now=now
     )

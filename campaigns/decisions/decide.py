@@ -81,7 +81,8 @@ def _stale(snapshot: Snapshot, hours: float) -> str | None:
     reference = snapshot.last_event_at or snapshot.first_send_at
     if reference is None or snapshot.last_send_at <= reference:
         return None
-    quiet = snapshot.now - reference
+    # quiet since the recipients sent after the last event had their chance to bring one
+    quiet = snapshot.now - max(reference, snapshot.resumed_send_at or reference)
     if quiet <= timedelta(hours=hours):
         return None
     return (

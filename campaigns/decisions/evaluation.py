@@ -21,17 +21,15 @@ from sqlalchemy.orm import Session
 
 from campaigns.decisions import Evidence, Snapshot, Verdict, decide, gate_observation
 from campaigns.decisions.explain import summary
+from campaigns.decisions.freshness import EVENT_METRICS, SEND_METRICS, resumed_send_at
 from campaigns.decisions.learned import cadence_for, with_learned_windows
 from campaigns.decisions.policy import parse_config
 from campaigns.decisions.watched import watched_periods
 from campaigns.errors import InputError, NotFound, StateError
 from campaigns.ops import alerts
 from campaigns.rollout.stages import parse_plan
-from models import ArmMetric, Decision, Rollout, Segment
+from models import ArmMetric, Decision, Rollout, Segment, utcnow
 
-SEND_METRICS = ("sent", "failed")
-EVENT_METRICS = ("delivered", "open", "open_machine", "click", "click_bot", "conversion", "unsubscribe",
-                 "complaint", "bounce")  # fmt: skip
 OUTCOME_ACTIONS = {
     "advance": "advance",
     "rollback": "rollback",
@@ -146,6 +144,7 @@ def load_snapshot(session: Session, rollout: Rollout, now: datetime) -> Snapshot
         last_send_at=last_send,
         last_event_at=last_event,
         first_send_at=first_send,
+        resumed_send_at=resumed_send_at(session, rollout.id, last_event) if last_event else None,
         matured={w: _frozen(v) for w, v in matured[""].items()},
         segments=segments,
         excluded_segments=tuple(sorted(n for i, n in names.items() if i in excluded_ids and n in segments)),
@@ -271,7 +270,7 @@ def evaluate(
     session: Session, rollout_id: int, actor: str = "evaluator", now: datetime | None = None
 ) -> Decision:
     """Decide for one rollout now; stores the decision (and its webhook deliveries) without committing."""
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     rollout = session.get(Rollout, rollout_id)
     if rollout is None:
         raise NotFound(f"rollout {rollout_id} does not exist")

@@ -76,6 +76,9 @@ class Snapshot:
     last_send_at: datetime | None = None
     last_event_at: datetime | None = None
     first_send_at: datetime | None = None
+    # the first send after the last event (None: unknown, or nothing sent since): a weekly list is
+    # quiet for days between sends, and its new send has had no time to bring events yet
+    resumed_send_at: datetime | None = None
     matured: Mapping[float, ByStage] | None = None  # window hours -> sums of matured cohorts
     segments: Mapping[str, Evidence] = field(default_factory=dict)  # report segment -> its sums
     excluded_segments: tuple[str, ...] = ()  # report segments already set apart

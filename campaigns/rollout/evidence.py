@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from campaigns.errors import InputError
 from campaigns.rollout.gates import GateObservation
 from campaigns.rollout.stages import SHADOW_KINDS, parse_plan
-from models import Event, Rollout, Send, ShadowRender
+from models import Event, Rollout, Send, ShadowRender, utcnow
 
 COUNTED_EVENTS = ("open", "click", "conversion")
 
@@ -25,7 +25,7 @@ def observe(session: Session, rollout: Rollout, now: datetime | None = None) -> 
     """
     from campaigns.decisions.policy import METRIC_DEFS, parse_config
 
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     index = rollout.stage_index
     try:
         config = parse_config(rollout.primary_metric, rollout.guardrails)

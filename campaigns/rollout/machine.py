@@ -43,7 +43,7 @@ catching `ApprovalRequired` (then call `approvals.request_approval(...)`) and `S
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -53,7 +53,7 @@ from campaigns.rollout import audit
 from campaigns.rollout.evidence import observe, rollout_snapshot
 from campaigns.rollout.gates import GateObservation, active_freeze, parse_freeze_windows, unmet_gates
 from campaigns.rollout.stages import BASIS_POINTS, Stage, parse_plan
-from models import Approval, Role, Rollout, RolloutAudit, Segment
+from models import Approval, Role, Rollout, RolloutAudit, Segment, utcnow
 
 ACTIONS = ("start", "advance", "pause", "resume", "rollback", "kill", "unkill")
 ACTION_ROLES: dict[str, Role] = {
@@ -178,7 +178,7 @@ def transition(
 ) -> RolloutAudit:
     """Apply one action (see the module docstring); returns the audit row it appended."""
     actor, reason = audit.require_words(actor, reason)
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     session.refresh(rollout, with_for_update=True)  # the latest row, locked until the caller commits
     stages = parse_plan(list(rollout.stages or []))
     to_state, to_stage = target_of(rollout, action, stages)
@@ -282,7 +282,7 @@ def set_segment(
     if action not in SEGMENT_ACTIONS:
         raise StateError(f"unknown action {action!r}; one of {', '.join(SEGMENT_ACTIONS)}")
     actor, reason = audit.require_words(actor, reason)
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     if role is not None and not role.allows(Role.marketer):
         raise RoleError(f"{action} needs the marketer role; you are {role.value}")
     if session.get(Segment, segment_id) is None:

@@ -15,7 +15,7 @@ from campaigns.rollout.gates import active_freeze, parse_freeze_windows, unmet_g
 from campaigns.rollout.machine import ACTION_ROLES, ACTIONS, exposure_after, needs_approval, target_of
 from campaigns.rollout.plans import plan_forecast
 from campaigns.rollout.stages import BASIS_POINTS, parse_plan, plan_to_json
-from models import Rollout, RolloutAudit, Segment, Send
+from models import Rollout, RolloutAudit, Segment, Send, utcnow
 
 
 def current_exposure_bp(rollout: Rollout) -> int:
@@ -101,7 +101,7 @@ def rollout_status(
     session: Session, rollout: Rollout, now: datetime | None = None, *, with_forecast: bool = True
 ) -> dict[str, Any]:
     """Everything the control panel shows for one rollout (lists leave the forecast out)."""
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     stages = parse_plan(list(rollout.stages or []))
     freeze = active_freeze(parse_freeze_windows(rollout.freeze_windows), now)
     gates: dict[str, Any] | None = None

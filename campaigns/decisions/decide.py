@@ -121,21 +121,29 @@ def gate_observation(snapshot: Snapshot) -> GateObservation:
 
 
 def _srm(snapshot: Snapshot) -> tuple[dict[str, Any], bool, str]:
+    """The sample-ratio test on recipients per stage, or, when the evaluation counted them, on distinct
+    contacts (`Snapshot.srm_contacts`): a list re-sent every week repeats the same contacts, whose
+    split is fixed, so counting sends would grow the statistic with every send."""
+    contacts = snapshot.srm_contacts
     observed, shares = [], []
     for index in randomized_stages(snapshot):
-        arms = snapshot.data.get(index, {})
         expected = expected_shares(snapshot.stages[index].exposure_bp, snapshot.holdout_bp)
-        observed.append(
-            [arm_sum(arms, (a,), "sent")[0] + arm_sum(arms, (a,), "failed")[0] for a in RANDOMIZED_ARMS]
-        )
+        if contacts is not None:
+            observed.append([float(contacts.get(index, {}).get(a, 0.0)) for a in RANDOMIZED_ARMS])
+        else:
+            arms = snapshot.data.get(index, {})
+            observed.append(
+                [arm_sum(arms, (a,), "sent")[0] + arm_sum(arms, (a,), "failed")[0] for a in RANDOMIZED_ARMS]
+            )
         shares.append([expected[a] for a in RANDOMIZED_ARMS])  # fmt: skip
     srm = srm_test(observed, shares, alpha=snapshot.config.policy.srm_alpha)
+    unit = "contacts (each at its first send)" if contacts is not None else "recipients"
     why = (
-        f"sample-ratio mismatch: recipients per stage {[list(map(int, o)) for o in observed]} (treatment, control, "
+        f"sample-ratio mismatch: {unit} per stage {[list(map(int, o)) for o in observed]} (treatment, control, "
         f"holdout) against the bucket ranges; sequential e-value {math.exp(min(srm.log_e, 700)):.3g} >= "
         f"{1 / srm.alpha:g}"
     )
-    return {**srm.to_json(), "arms": list(RANDOMIZED_ARMS)}, srm.mismatch, why
+    return {**srm.to_json(), "arms": list(RANDOMIZED_ARMS), "unit": unit}, srm.mismatch, why
 
 
 def _caps_and_guardrails(snapshot: Snapshot, whole: Evidence) -> tuple[dict[str, Any], dict[str, Any], list[str], list[str]]:  # fmt: skip

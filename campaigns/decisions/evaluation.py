@@ -19,11 +19,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from campaigns.decisions import Evidence, Snapshot, Verdict, decide, gate_observation
+from campaigns.decisions import Evidence, Snapshot, Verdict, gate_observation
 from campaigns.decisions.explain import summary
 from campaigns.decisions.freshness import EVENT_METRICS, SEND_METRICS, resumed_send_at
 from campaigns.decisions.learned import cadence_for, with_learned_windows
 from campaigns.decisions.policy import parse_config
+from campaigns.decisions.srm_contacts import decide_counting_contacts
 from campaigns.decisions.watched import watched_periods
 from campaigns.errors import InputError, NotFound, StateError
 from campaigns.ops import alerts
@@ -186,7 +187,7 @@ def _aware(moment: datetime | str | None) -> datetime | None:
 def _verdict(session: Session, rollout: Rollout, now: datetime) -> tuple[Verdict, Snapshot | None]:
     try:
         snapshot = load_snapshot(session, rollout, now)
-        return decide(snapshot), snapshot
+        return decide_counting_contacts(session, rollout.id, snapshot)
     except InputError as exc:  # a broken plan or guardrails JSON: never decide on it
         return Verdict("hold", (f"cannot evaluate: {exc}",), {"error": str(exc)}, ("config",)), None
 

@@ -90,6 +90,10 @@ class Snapshot:
     # a completed rollout's sends since completion, one period (a day of send-time cohorts) each,
     # oldest first: (period start, arm -> metric -> sums); see campaigns.decisions.watch
     watched: tuple[tuple[datetime, StageArms], ...] = ()
+    # distinct contacts per stage and arm, each counted once at its first send in the rollout
+    # (`campaigns.decisions.srm_contacts`): the unit the sample-ratio test needs when a list is re-sent
+    # (None: not counted; the test then uses the recipients per stage)
+    srm_contacts: Mapping[int, Mapping[str, float]] | None = None
 
     @property
     def whole(self) -> Evidence:

@@ -55,24 +55,27 @@ def watch_sends(inputs: PlanInputs, holdout_bp: int, theta: float = 3.0, limit: 
     )
 
 
+def smallest_holdout(inputs: PlanInputs, at_least: int = 0) -> int | None:
+    """The smallest of `WATCH_HOLDOUTS` (from `at_least` up) with which the watch catches a tripling
+    of unsubscribes within `WATCH_SENDS` sends; None when none does."""
+    return next(
+        (h for h in WATCH_HOLDOUTS
+         if h >= at_least and (watch_sends(inputs, h, limit=WATCH_SENDS) or 99) <= WATCH_SENDS),
+        None,
+    )  # fmt: skip
+
+
 def default_holdout(inputs: PlanInputs, fallback_bp: int) -> int:
-    """The smallest holdout with which the watch catches a tripling of unsubscribes within
-    `WATCH_SENDS` sends, or `fallback_bp` when none of `WATCH_HOLDOUTS` does."""
-    for holdout in WATCH_HOLDOUTS:
-        if holdout >= fallback_bp and (watch_sends(inputs, holdout, limit=WATCH_SENDS) or 99) <= WATCH_SENDS:
-            return holdout
-    return fallback_bp
+    """`smallest_holdout`, or `fallback_bp` when none of `WATCH_HOLDOUTS` does it."""
+    found = smallest_holdout(inputs, at_least=fallback_bp)
+    return fallback_bp if found is None else found
 
 
 def watch_summary(inputs: PlanInputs) -> dict[str, int | None]:
     """The forecast's `watch`: sends to catch a tripling with this holdout, and the smallest
     holdout that would within `WATCH_SENDS` sends."""
-    enough = next(
-        (h for h in WATCH_HOLDOUTS if (watch_sends(inputs, h, limit=WATCH_SENDS) or 99) <= WATCH_SENDS),
-        None,
-    )
     return {"holdout_bp": inputs.holdout_bp, "sends_to_catch_x3_unsubscribes": watch_sends(inputs, inputs.holdout_bp),
-            "holdout_bp_within_3_sends": enough}  # fmt: skip
+            "holdout_bp_within_3_sends": smallest_holdout(inputs)}  # fmt: skip
 
 
 @lru_cache(maxsize=256)
@@ -114,10 +117,7 @@ def watch_words(inputs: PlanInputs) -> str:
     seen = watch_sends(inputs, inputs.holdout_bp)
     if seen is not None and seen <= WATCH_SENDS:
         return f"after that its {holdout} holdout would catch a tripling of unsubscribes within {sends_words(inputs, seen)}"
-    bigger = next(
-        (h for h in WATCH_HOLDOUTS if (watch_sends(inputs, h, limit=WATCH_SENDS) or 99) <= WATCH_SENDS),
-        None,
-    )
+    bigger = smallest_holdout(inputs)
     if bigger is not None:
         aside = f" (a {bigger / 100:g}% holdout: within {WATCH_SENDS} sends)"
     else:  # even the largest the planner offers is slower; say how slow

@@ -7,9 +7,8 @@ tracking stream and the ingest worker, the periodic evaluator, under the product
   sends the rollout has either advanced a stage, or it holds with a reason that names the blocking
   gate and how many more sends it needs, as the forecast said, and nothing rolled it back.
 - AI content that makes its recipients unsubscribe three times as often (0.9% against 0.3%): rolled
-  back within three weekly sends, the decision naming unsubscribes. At 3,000 contacts the statistics
-  land on the edge at the third send (see the comment above the test): within four is asserted, and
-  the test is marked xfail when it took the fourth.
+  back within three weekly sends, the decision naming unsubscribes (at 3,000 contacts with a thin
+  margin: see the comment above the test).
 
 The simulated recipients act in exactly the stated shares, drawn with a seed (tests/small_list_path.
 who_acts), so the outcome rests on the effect and the statistics' margin. The rollout's salt is fixed
@@ -111,34 +110,22 @@ def test_no_effect_moves_or_says_at_creation_why_it_cannot(
         assert abs(WEEKS + more - first["sends"]) <= max(2, 0.1 * first["sends"]), (more, first)
 
 
-# At 3,000 contacts the statistics cannot promise it. With exactly 0.9% of about 1,500 AI-content
-# recipients a send against 0.3% of 1,500 (tests/small_list_path.who_acts), the unsubscribe
-# guardrail's rate-ratio test (alpha 0.0038: log threshold 5.57) has log e-value 5.34 after three
-# sends (40 against 14) and 8.06 after four (54 against 18): it lands either side of the threshold at
-# the third send, whether it crosses depends on the rounding of a few events, and it crosses at the
-# fourth. With recipients drawn independently (real noise) 55% are caught within three sends and 77%
-# within four (bench/small_lists.py measures it end to end). At 6,000: 8.06 after two sends, 12.6
-# after three.
-@pytest.mark.parametrize(("contacts", "weeks"), [(3000, 4), (6000, WEEKS)])
+# With exactly 0.9% of about 1,500 AI-content recipients a send against 0.3% of 1,500
+# (tests/small_list_path.who_acts), the unsubscribe guardrail's rate-ratio test (alpha 0.0038: log
+# threshold 5.57; a rise mixed over x1.5, x2 and x3) has log e-value 5.89 after three sends (40
+# against 14); at 6,000, 8.61 after two sends and 13.2 after three. The margin at 3,000 is thin: with
+# recipients drawn independently (real noise) about 57% are caught within three sends and 78% within
+# four (bench/small_lists.py measures it end to end); what a list of 3,000 can promise is in the
+# forecast's words, and this test checks the expected case.
+@pytest.mark.parametrize("contacts", SIZES)
 def test_triple_unsubscribes_is_rolled_back_within_three_sends(
-    app: Any,
-    make_api_client: Any,
-    smtp_sink: SmtpSink,
-    monkeypatch: pytest.MonkeyPatch,
-    contacts: int,
-    weeks: int,
+    app: Any, make_api_client: Any, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch, contacts: int
 ) -> None:
-    run = _run(
-        app, make_api_client, smtp_sink, monkeypatch, contacts, harmful=True, seed=contacts + 1, weeks=weeks
-    )
+    run = _run(app, make_api_client, smtp_sink, monkeypatch, contacts, harmful=True, seed=contacts + 1)
     _creation_words(run)
     after = run.rolled_back_after()
-    assert after is not None and after <= weeks, [
+    assert after is not None and after <= WEEKS, [
         (look.week, look.state, look.reasons) for look in run.looks[-2:]
     ]
     assert run.final.outcome == "rollback"
     assert "unsubscribe_rate is significantly worse" in run.final.reasons[0], run.final.reasons
-    if after > WEEKS:
-        pytest.xfail(
-            f"issue 20's target not met at {contacts:,} contacts: x3 unsubscribes rolled back after send {after}, not within {WEEKS}"
-        )

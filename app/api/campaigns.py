@@ -38,7 +38,7 @@ class AiSettings(ApiModel):
         ge=0,
         le=100,
         description="default: sized to the audience (5% to 30%) so that the watch after 100% catches a tripling "
-        "of unsubscribes within 3 sends (5% where even 30% would not); an edited workspace plan's holdout wins",
+        "of unsubscribes within 3 sends (5% where even 50% would not); an edited workspace plan's holdout wins",
     )
     plan: Literal["staged", "manual"] = Field(
         "staged", description="manual: one stage at exposure_percent (or the given stages), marked as such"

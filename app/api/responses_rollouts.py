@@ -47,7 +47,7 @@ class ForecastWatch(BaseModel):
         "back in 90% of cases (simulated on the audience's numbers), with this holdout; null: not within 52 sends"
     )
     holdout_bp_within_3_sends: int | None = Field(
-        description="the smallest holdout (5% to 30%, in steps of 5%) that would catch it within 3 sends; "
+        description="the smallest holdout (5% to 50%, in steps of 5%) that would catch it within 3 sends; "
         "a rollout created without a holdout gets this one (5% when null)"
     )
 

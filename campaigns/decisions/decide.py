@@ -63,6 +63,7 @@ from campaigns.events.metrics import RENDER_BUCKETS, RENDER_EDGES_MS
 from campaigns.rollout.gates import GateObservation, unmet_gates
 from campaigns.stats import cap_test, compare, histogram_quantile, rate_ratio_test, srm_test
 from campaigns.stats.lift import LiftTest
+from campaigns.stats.rates import RISE_THETAS
 
 GATE_EVENTS = ("open", "click", "conversion")
 
@@ -194,8 +195,9 @@ def _caps_and_guardrails(snapshot: Snapshot, whole: Evidence) -> tuple[dict[str,
                 rate_t, rate_c = test.rate_control or 0.0, test.rate_treatment
             else:
                 test = rate_ratio_test(
-                    t_arms.total, t_arms.n, c_arms.total, c_arms.n, alpha=rail.alpha(rail_alpha)
-                )
+                    t_arms.total, t_arms.n, c_arms.total, c_arms.n, alpha=rail.alpha(rail_alpha),
+                    thetas=RISE_THETAS,
+                )  # fmt: skip
                 rate_t, rate_c = test.rate_treatment, test.rate_control or 0.0
             interval = compare(t_arms, c_arms, binary=True, alpha=rail_alpha, tuning_n=policy.tuning_n)
             comparisons[rail.name] = {**test.to_json(), "rate_treatment": rate_t, "rate_control": rate_c,

@@ -9,7 +9,7 @@ better), is a supermartingale under "not worse" whatever the order of events, so
 every event. It takes half the primary metric's harm alpha; the matured lift test the other half.
 Its mixture is centred on **the harm that matters** (`HARM_PRIMARY`, a 20% drop: a rate ratio of
 1.25 in the harmful direction), with half its weight there and a quarter each on half and one and a
-half times that drop (`primary_ratios`): the guardrails' mixture over x1.1 to x5 would charge
+half times that drop (`primary_ratios`): a mixture over x1.1 to x5 would charge
 log 6 nats of evidence for not knowing the size of the harm, this one log 2 at the harm that matters
 (any fixed mixture of harmful ratios is still a supermartingale under "not worse").
 A harm that one report segment may explain is left to the matured per-segment test (`confined_to`),

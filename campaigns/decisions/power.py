@@ -29,7 +29,7 @@ from campaigns.decisions.policy import LATENCY_GUARDRAIL, METRIC_DEFS
 from campaigns.decisions.primary import arms_of
 from campaigns.decisions.snapshot import COMPARISON_ARMS, Evidence, Snapshot
 from campaigns.stats.lift import LiftTest, _log_e
-from campaigns.stats.rates import log_evalue_rate_ratio
+from campaigns.stats.rates import RISE_THETAS, THETAS, log_evalue_rate_ratio
 
 HARM_RATIOS: dict[str, float] = {"unsubscribe_rate": 2.0, "complaint_rate": 2.0, "click_rate": 0.8}
 POWER = 0.80
@@ -62,15 +62,15 @@ def rate_power(n_t: float, x_t: float, n_c: float, x_c: float, ratio: float, alp
     rate = x_c / n_c if x_c > 0 else (x_t + x_c) / (n_t + n_c)
     if rate <= 0:
         return 0.0
-    base = rate  # the comparison arm's rate
+    base, thetas = rate, RISE_THETAS  # the comparison arm's rate; a rise is tested on its harms
     if ratio < 1:  # a drop: the comparison arm is the one whose rate is higher, so swap the arms
-        n_t, n_c, ratio, base = n_c, n_t, 1.0 / ratio, rate * ratio
+        n_t, n_c, ratio, base, thetas = n_c, n_t, 1.0 / ratio, rate * ratio, THETAS
     expected_t, expected_c = ratio * base * n_t, base * n_c
     total = round(expected_t + expected_c)
     if total <= 0:
         return 0.0
     xs = np.arange(total + 1, dtype=np.float64)
-    log_e = log_evalue_rate_ratio(xs[:, None], [n_t], (total - xs)[:, None], [n_c])
+    log_e = log_evalue_rate_ratio(xs[:, None], [n_t], (total - xs)[:, None], [n_c], thetas)
     rejecting = np.flatnonzero(log_e >= math.log(1.0 / alpha))
     if rejecting.size == 0:
         return 0.0

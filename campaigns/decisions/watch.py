@@ -26,11 +26,11 @@ from typing import Any
 from campaigns.decisions.policy import LATENCY_GUARDRAIL, METRIC_DEFS
 from campaigns.decisions.snapshot import COMPARISON_ARMS, Snapshot, Verdict, arm_sum, recipients
 from campaigns.stats import cap_test
-from campaigns.stats.rates import log_edetector_rate_ratio
+from campaigns.stats.rates import RISE_THETAS, log_edetector_rate_ratio
 
 # the harms that matter, as rate ratios in the harmful direction (for clicks: the holdout's rate over
 # AI content's, so 1.25 is a 20% drop); mixed with equal weight
-WATCH_THETAS = (1.5, 2.0, 3.0)
+WATCH_THETAS = RISE_THETAS
 WATCH_THETAS_DROP = (1.25, 1.5, 2.0)
 WATCH_SHARE = 0.4  # of the rollout's alpha, split between the watched guardrails
 

@@ -42,7 +42,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from campaigns.stats.lift import GRID, WEIGHTS
-from campaigns.stats.rates import THETAS
+from campaigns.stats.rates import RISE_THETAS
 
 BASIS = 10_000
 LADDER = (100, 500, 1000, 2500, 5000)  # basis points; the cap (100% by default) comes last
@@ -142,7 +142,7 @@ def info_per_recipient(rate: float, exposure_bp: int) -> float:
 
 def events_needed(theta: float, alpha: float, z: float = Z_POWER) -> float:
     """Expected baseline treatment events at which the rate-ratio test catches `theta` with power."""
-    a = math.log(1.0 / alpha) + math.log(len(THETAS))
+    a = math.log(1.0 / alpha) + math.log(len(RISE_THETAS))
     drift = theta * math.log(theta) - theta + 1.0
     sd = math.sqrt(theta) * math.log(theta)
     y = (z * sd + math.sqrt(z * z * sd * sd + 4.0 * drift * a)) / (2.0 * drift)
@@ -151,9 +151,9 @@ def events_needed(theta: float, alpha: float, z: float = Z_POWER) -> float:
 
 def smallest_ratio(events: float, alpha: float, z: float = Z_POWER) -> float | None:
     """The smallest rate ratio the guardrail test catches with power on this many expected events."""
-    if events <= 0 or events_needed(THETAS[-1], alpha, z) > events:
+    if events <= 0 or events_needed(RISE_THETAS[-1], alpha, z) > events:
         return None
-    low, high = 1.0001, THETAS[-1]
+    low, high = 1.0001, RISE_THETAS[-1]
     for _ in range(50):
         mid = (low + high) / 2
         low, high = (mid, high) if events_needed(mid, alpha, z) > events else (low, mid)

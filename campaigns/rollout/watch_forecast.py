@@ -13,9 +13,9 @@ workspace's own delays, or the fixed 72-hour window), looked at after every send
 `watch_sends` is the first send by which ``WATCH_POWER`` (90%) of the streams had crossed.
 
 **The plan's holdout** (`default_holdout`): a rollout created without a holdout of its own (and
-without an edited workspace default) gets the smallest of ``WATCH_HOLDOUTS`` (5% to 30%) with which
-the watch catches a tripling of unsubscribes within ``WATCH_SENDS`` (3) sends; where even 30% would
-not, the 5% default, since a larger holdout would cost AI content to many contacts and still watch
+without an edited workspace default) gets the smallest of ``WATCH_HOLDOUTS`` (5% to 50%, the most a
+rollout may hold out) with which the watch catches a tripling of unsubscribes within ``WATCH_SENDS``
+(3) sends; where even 50% would not, the 5% default, since a larger holdout would cost AI content to many contacts and still watch
 slowly (the forecast says how slowly, in words).
 """
 
@@ -27,13 +27,13 @@ from functools import lru_cache
 import numpy as np
 
 from campaigns.rollout.sizing import BASIS, PlanInputs, arrival_share
-from campaigns.stats.rates import log_edetectors_rate_ratio
+from campaigns.stats.rates import RISE_THETAS, log_edetectors_rate_ratio
 
 # the watch's alpha per guardrail (`campaigns.decisions.watch.watch_alpha` of the default policy:
 # 40% of 5% split between five guardrails) and its mixture of ratios (`WATCH_THETAS`)
 WATCH_ALPHA = 0.004
-WATCH_RATIOS = (1.5, 2.0, 3.0)
-WATCH_HOLDOUTS = (500, 1000, 1500, 2000, 2500, 3000)
+WATCH_RATIOS = RISE_THETAS
+WATCH_HOLDOUTS = tuple(range(500, 5001, 500))  # 5% to 50%, the largest holdout a rollout may have
 WATCH_SENDS = 3
 WATCH_POWER = 0.9
 DRAWS = 400

@@ -29,6 +29,13 @@ import numpy as np
 import numpy.typing as npt
 
 THETAS: tuple[float, ...] = (1.1, 1.25, 1.5, 2.0, 3.0, 5.0)  # harmful rate ratios mixed with equal weight
+# A rise of a rare harm signal (unsubscribes, complaints, bounces, send errors) is tested on the harms
+# that matter, x1.5 to x3 around the policy's x2 (`campaigns.rollout.sizing.DEFAULT_HARM`), during the
+# ramp and in the watch after 100% alike. Against the full grid this buys back the mixture's price of
+# ratios nobody acts on: at 3,000 contacts a week, a tripling of unsubscribes (40 events against 14
+# after three sends) has log e-value 5.89 instead of 5.34, over the threshold of 5.57. A rise of 25%
+# is then no longer caught on any list; a drop (clicks) and a cap keep the full grid.
+RISE_THETAS: tuple[float, ...] = (1.5, 2.0, 3.0)
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -3,8 +3,11 @@ three sends, and no effect holds with a reason that says how many sends remain."
 
 from __future__ import annotations
 
+import math
+
 from campaigns.decisions import decide
 from campaigns.rollout.stages import parse_plan
+from campaigns.stats.rates import log_evalue_rate_ratio
 from tests.campaigns.decisions.test_decide import arm, snapshot
 
 PLAN = parse_plan([
@@ -23,10 +26,16 @@ def sends(k: int, unsub_factor: float) -> dict[int, object]:
 
 
 def test_triple_unsubscribes_is_rolled_back_within_three_sends() -> None:
-    outcomes = [
-        decide(snapshot(sends(k, 3.0), stage_index=0, stages=PLAN, cadence=WEEKLY)).outcome for k in (1, 2, 3)
-    ]
-    assert "rollback" in outcomes
+    """Three sends, 0.9% against 0.3% rounded the comparison's way, 40 unsubscribes against 14: the
+    rise is tested on the harms that matter (x1.5, x2, x3), which crosses; the full grid (x1.1 to x5)
+    would not yet."""
+    data = {0: {"treatment": arm(4500, 90, 40), "control": arm(4050, 81, 13), "holdout": arm(450, 9, 1)}}
+    verdict = decide(snapshot(data, stage_index=0, stages=PLAN, cadence=WEEKLY))
+    assert verdict.outcome == "rollback", verdict.reasons
+    assert "unsubscribe_rate is significantly worse" in verdict.reasons[0]
+    rail = verdict.evidence["guardrails"]["unsubscribe_rate"]
+    full_grid = log_evalue_rate_ratio([rail["events_treatment"]], [4500], [rail["events_control"]], [4500])
+    assert rail["log_e"] >= math.log(1 / rail["alpha"]) > float(full_grid)
 
 
 def test_no_effect_holds_and_says_when() -> None:

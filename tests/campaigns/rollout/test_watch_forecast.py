@@ -50,7 +50,11 @@ def test_the_holdout_is_sized_so_the_watch_catches_a_tripling_within_3_sends() -
     mid = default_holdout(audience(20_000), 500)
     assert mid > 500 and (watch_sends(audience(20_000), mid) or 99) <= 3
     assert (watch_sends(audience(20_000), mid - 500) or 99) > 3  # the smallest that does
-    # 3,000 a week: even 30% would take more than 3 sends, so the default stays (and says so)
+    # 5,000 a day needs more than the 30% the planner once stopped at: up to 50% may be held out
+    small = default_holdout(audience(5000), 500)
+    assert 3000 < small <= 5000 and (watch_sends(audience(5000), small) or 99) <= 3
+    assert (watch_sends(audience(5000), small - 500) or 99) > 3
+    # 3,000 a week: even 50% would take more than 3 sends, so the default stays (and says so)
     assert default_holdout(audience(3000, 168.0), 500) == 500
 
 

@@ -37,10 +37,11 @@ WATCH_HOLDOUTS = tuple(range(500, 5001, 500))  # 5% to 50%, the largest holdout 
 WATCH_SENDS = 3
 WATCH_POWER = 0.9
 DRAWS = 400
+HORIZON = 52  # sends simulated at most (a year of weekly sends)
 SEED = 20_261_206
 
 
-def watch_sends(inputs: PlanInputs, holdout_bp: int, theta: float = 3.0, limit: int = 52) -> int | None:
+def watch_sends(inputs: PlanInputs, holdout_bp: int, theta: float = 3.0, limit: int = HORIZON) -> int | None:
     """Sends after a `theta`-fold rise of unsubscribes starts (after completion) until the watch has
     rolled it back in 90% of the simulated streams; None when not within `limit` sends."""
     return _simulated_sends(
@@ -88,8 +89,10 @@ def _simulated_sends(
     if n_t <= 0 or n_c <= 0 or rate <= 0 or limit <= 0:
         return None
     rng = np.random.default_rng(SEED)
-    final_t = rng.poisson(theta * rate * n_t, (DRAWS, limit)).astype(np.float64)
-    final_c = rng.poisson(rate * n_c, (DRAWS, limit)).astype(np.float64)
+    # the same streams whatever the limit (a search up to 3 sends and the forecast's up to 52 agree)
+    horizon = max(limit, HORIZON)
+    final_t = rng.poisson(theta * rate * n_t, (DRAWS, horizon))[:, :limit].astype(np.float64)
+    final_c = rng.poisson(rate * n_c, (DRAWS, horizon))[:, :limit].astype(np.float64)
     seen_t, seen_c = np.zeros_like(final_t), np.zeros_like(final_c)
     before = np.zeros(limit)  # share of each send's events arrived at the previous look
     caught = np.zeros(DRAWS, dtype=bool)

@@ -19,7 +19,8 @@ clicks -20% rolled back or paused (>= 90%).
 
 Run: ``python bench/decisions.py --rollouts 40`` (1,000 per cell is the issue's figure; the cost is
 about a second per 30 rollouts and scenario on this machine); ``--cells 20k/3%/days,...`` for a subset;
-``--events N`` also times `evaluate()` with N events stored. The last line is one JSON object.
+``--events N`` also times `evaluate()` with N events stored. The last line is one JSON object;
+``--table OUTPUT`` prints the table again from a finished run's output (its last line).
 """
 
 from __future__ import annotations
@@ -188,11 +189,16 @@ def targets(cell: Cell, r: dict[str, Any]) -> dict[str, Any]:
         t["up10_within_22"] = up["reached_100_within_22"]
         fc_all = fc["sends_to_everyone"]
         t["up10_within_forecast"] = None if fc_all is None else up["reached_100_within_forecast"]
+        gb = r["+10%"].get("gbstats")
+        t["up10_gbstats_median_waves"] = gb["median_waves_to_100"] if gb else None
     if "-20%" in r:
         harm = r["-20%"]
         t["harm20_reached_100"] = harm["mailramp"]["reached_100"]
         o = harm.get("oracle", {}).get("median_exposed")
         t["harm20_exposed_vs_oracle"] = harm["mailramp"]["median_exposed"] / o if o else None
+        gb = harm.get("gbstats")
+        t["harm20_gbstats_exposed_vs_oracle"] = gb["median_exposed"] / o if gb and o else None
+        t["harm20_gbstats_reached_100"] = gb["reached_100"] if gb else None
         e = fc["expected_exposed_if_harmful"]
         t["exposure_forecast_vs_sim"] = (
             e / harm["mailramp"]["median_exposed"] if e and harm["mailramp"]["median_exposed"] else None
@@ -216,7 +222,8 @@ def markdown(results: dict[str, Any], checks: dict[str, Any]) -> str:
     """The per-cell table of docs/performance.md."""
     head = ("| cell | plan (exposure: gate) | A/A rolled back or paused | A/A at 100% < 60 waves | waves to 100%: "
             "forecast / sim. | waves to complete: forecast / sim. (A/A completed < 60) | +10% at 100% < 22 waves | "
-            "+10% within the forecast | -20%: reached 100% | -20%: exposed vs oracle | -20% exposure: forecast / sim. | "
+            "+10% within the forecast | +10%: median waves to 100%, gbstats | -20%: reached 100%, gbstats | "
+            "-20%: exposed vs oracle, gbstats | -20% exposure: forecast / sim. | "
             "segment -50%: excluded, rest at 100% | x3 unsubscribes rolled back by wave 3 | "
             "clicks -20%: rolled back or paused |")  # fmt: skip
     rows = [head, "|" + "---|" * (head.count("|") - 1)]
@@ -227,18 +234,31 @@ def markdown(results: dict[str, Any], checks: dict[str, Any]) -> str:
             + f" (holdout {r['holdout_bp'] / 100:g}%)"
         )
         aa = r["no effect"]["mailramp"]
-        done = (
-            f"{fc.get('sends_to_complete')} / {fmt(aa['median_waves_to_complete'])} ({_pct(aa['completed'])})"
-        )
+        done = f"{fc.get('sends_to_complete')} / {_waves(aa['median_waves_to_complete'])} ({_pct(aa['completed'])})"
         seg = r["segment A -50%"]["mailramp"]
         rows.append(
             f"| {name} | {plan} | {_pct(t['aa_wrong'])} | {_pct(t['aa_reach_60'])} | {fc['sends_to_everyone']} / "
-            f"{fmt(aa['median_waves_to_100'])} | {done} | {_pct(t['up10_within_22'])} | {_pct(t['up10_within_forecast'])} | "
-            f"{_pct(t['harm20_reached_100'])} | {fmt(t['harm20_exposed_vs_oracle'])}x | "
+            f"{_waves(aa['median_waves_to_100'])} | {done} | {_pct(t['up10_within_22'])} | {_pct(t['up10_within_forecast'])} | "
+            f"{_waves(t['up10_median_waves'])}, {_waves(t.get('up10_gbstats_median_waves'))} | "
+            f"{_pct(t['harm20_reached_100'])}, {_pct(t.get('harm20_gbstats_reached_100'))} | "
+            f"{fmt(t['harm20_exposed_vs_oracle'])}x, {fmt(t.get('harm20_gbstats_exposed_vs_oracle'))}x | "
             f"{fmt(t['exposure_forecast_vs_sim'])}x | {_pct(seg['segment_A_excluded'])}, {_pct(seg['reached_100'])} | "
             f"{_pct(t['unsub3_rolled_back_by_wave_3'])} | {_pct(t.get('clicks20_rolled_back_or_paused'))} |"
         )  # fmt: skip
     return "\n".join(rows)
+
+
+def table_of(output: Path) -> str:
+    """The table of a finished run, from the JSON object its output ends with (a table's columns can
+    change after a run of an hour and a half)."""
+    last = output.read_text().strip().splitlines()[-1]
+    results = json.loads(last)["cells"]
+    by_name = {c.name: c for c in CELLS}
+    return markdown(results, {name: targets(by_name[name], r) for name, r in results.items()})
+
+
+def _waves(x: float | None) -> str:
+    return "-" if x is None else f"{x:g}"
 
 
 def fmt(x: Any) -> str:
@@ -259,7 +279,13 @@ def main() -> None:
     parser.add_argument("--gbstats", action="store_true", help="also run gbstats (+10%%, -20%%)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (cells x scenarios at once)")
     parser.add_argument("--events", type=int, default=0, help="also time evaluate() with this many events")
+    parser.add_argument(
+        "--table", default="", help="print the table of a finished run's output file and stop"
+    )
     args = parser.parse_args()
+    if args.table:
+        print(table_of(Path(args.table)))
+        return
     cells = [c for c in CELLS if not args.cells or c.name in args.cells.split(",")]
     print(f"{args.rollouts} rollouts per cell and scenario, a wave a day, up to {args.max_waves} waves; "
           f"gbstats: {'on' if args.gbstats else 'off'}; {args.workers} worker process(es)", flush=True)  # fmt: skip

@@ -2,6 +2,7 @@
 
     mailramp rollout list
     mailramp rollout show ID
+    mailramp rollout create NAME [--series S] [--holdout-percent 10] [--settings rollout.json] [--as EMAIL]
     mailramp rollout kill ID --reason "complaints spiking"      # works while Redis and workers are down
     mailramp rollout start|advance|pause|resume|rollback|unkill ID --reason "..."
     mailramp rollout approve APPROVAL_ID --as approver@example.com
@@ -26,6 +27,7 @@ from typing import Any
 import click
 import sqlalchemy as sa
 from flask.cli import AppGroup
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from campaigns.errors import InputError, NotFound, StateError
@@ -88,6 +90,67 @@ def show_command(rollout_id: int) -> None:
             json.dumps(rollout_status(s, service.get_rollout(s, rollout_id)), indent=2, default=str)
         )
     )
+
+
+@rollout_group.command("create")
+@click.argument("name")
+@click.option(
+    "--series", default=None, help="the campaign series sharing this rollout (its cadence sizes the plan)"
+)
+@click.option(
+    "--holdout-percent",
+    type=click.FloatRange(0, 50),
+    default=None,
+    help="the permanent holdout; without it, sized to the audience (5% to 50%)",
+)
+@click.option(
+    "--settings",
+    "settings_file",
+    type=click.File("r"),
+    default=None,
+    help="JSON: what POST /api/v1/rollouts takes besides the name (stages, targeting, guardrails, plan, ...)",
+)
+@_as
+def create_command(
+    name: str, series: str | None, holdout_percent: float | None, settings_file: Any, as_email: str | None
+) -> None:
+    """Create a draft rollout on a plan sized to its audience; print its forecast in words, then its id."""
+    from app.api.rollouts import RolloutIn
+    from app.api.schema import input_error
+
+    def work(session: Session) -> None:
+        who, role = _who(session, as_email)
+        if role is not None and not role.allows(Role.marketer):
+            raise click.ClickException(f"creating a rollout needs the marketer role; {who} is {role.value}")
+        raw: Any = {}
+        if settings_file is not None:
+            try:
+                raw = json.load(settings_file)
+            except json.JSONDecodeError as exc:
+                raise click.ClickException(f"{settings_file.name}: line {exc.lineno}: {exc.msg}") from exc
+            if not isinstance(raw, dict):
+                raise click.ClickException(f"{settings_file.name}: must be a JSON object")
+        flags = {
+            "series": series,
+            "holdout_bp": None if holdout_percent is None else round(holdout_percent * 100),
+        }
+        raw = {**raw, **{k: v for k, v in flags.items() if v is not None}, "name": name}
+        try:  # the same schema as POST /api/v1/rollouts, so the same errors, naming the field
+            body = RolloutIn.model_validate(raw)
+        except ValidationError as exc:
+            raise input_error(exc) from None
+        settings = body.model_dump(exclude_unset=True)
+        settings.pop("name")
+        if not name.strip():
+            raise InputError("a rollout needs a name", where="name")
+        rollout = changes.create_rollout(session, name, who, **settings)
+        session.commit()
+        status = rollout_status(session, rollout)
+        words = (status.get("forecast") or {}).get("words")
+        holdout = f"holdout {rollout.holdout_bp / 100:g}%"
+        click.echo(f"rollout {rollout.id} created (draft, {holdout}): {words or 'no forecast for this plan'}")
+
+    _run(work)
 
 
 @rollout_group.command("kill")

@@ -116,3 +116,44 @@ def test_a_segment_is_excluded_and_included_again_from_the_shell_after_completio
     session.expire_all()
     actions = [a for (a,) in session.query(RolloutAudit.action).filter(RolloutAudit.rollout_id == rollout.id)]
     assert actions[-2:] == ["exclude_segment", "include_segment"]
+
+
+def test_create_from_the_shell_sizes_the_plan_and_says_what_it_can_learn(
+    app: Any, session: Session, tmp_path: Any
+) -> None:
+    """`mailramp rollout create`: the same creation path and schema as POST /rollouts, the plan and
+    the holdout sized to the audience, the forecast in words on the terminal."""
+    from campaigns.rollout.service import get_rollout
+
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["rollout", "create", "Weekly picks", "--series", "weekly"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("rollout ") and "created (draft, holdout " in result.output
+    rollout_id = int(result.output.split()[1])
+    created = get_rollout(session, rollout_id)
+    assert created.state == "draft" and created.series == "weekly" and created.stages
+    assert "this rollout" in result.output  # the forecast's words, whatever the audience
+    result = runner.invoke(args=["rollout", "create", "Flash sale", "--holdout-percent", "10"])
+    assert result.exit_code == 0, result.output
+    assert get_rollout(session, int(result.output.split()[1])).holdout_bp == 1000
+    # bad input: the API's schema names the field; nothing is created
+    settings = tmp_path / "rollout.json"
+    settings.write_text('{"approval_from_bp": 20000}')
+    result = runner.invoke(args=["rollout", "create", "Bad", "--settings", str(settings)])
+    assert result.exit_code != 0 and "approval_from_bp" in result.output, result.output
+    settings.write_text("[1, 2]")
+    result = runner.invoke(args=["rollout", "create", "Bad", "--settings", str(settings)])
+    assert result.exit_code != 0 and "must be a JSON object" in result.output
+    result = runner.invoke(args=["rollout", "create", "Bad", "--holdout-percent", "80"])
+    assert result.exit_code != 0 and "holdout-percent" in result.output
+    # a viewer may not create one
+    with app.test_request_context():
+        from app.extensions import db
+
+        create_user("vic@example.com", "pw-long-enough-123", Role.viewer)
+        db().commit()
+    result = runner.invoke(args=["rollout", "create", "Nope", "--as", "vic@example.com"])
+    assert result.exit_code != 0 and "needs the marketer role" in result.output
+    from models import Rollout
+
+    assert session.query(Rollout).filter(Rollout.name.in_(["Bad", "Nope"])).count() == 0

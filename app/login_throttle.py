@@ -64,11 +64,16 @@ def _keys(email: str, minute: int) -> list[str]:
     return [f"mailramp:login:client:{client}:{minute}", f"mailramp:login:account:{_account(email)}:{minute}"]
 
 
+def _minute() -> int:
+    """The counters' clock: the current minute since the epoch."""
+    return int(time.time() // 60)
+
+
 def state(redis: Redis, email: str) -> str:
     """ "open", "held" or "blocked" (the module's rules). Failures in this minute and the one before
     count (so the count never resets at a minute boundary: a full counter holds one to two minutes)."""
     limit = int(current_app.config["LOGIN_ATTEMPTS_PER_MINUTE"])
-    minute = int(time.time() // 60)
+    minute = _minute()
     current, previous = _keys(email, minute), _keys(email, minute - 1)
     counts = redis.mget(current + previous)
     n = len(current)
@@ -80,7 +85,7 @@ def state(redis: Redis, email: str) -> str:
 
 def record_failure(redis: Redis, email: str) -> None:
     pipe = redis.pipeline()
-    for key in _keys(email, int(time.time() // 60)):
+    for key in _keys(email, _minute()):
         pipe.incr(key)
         pipe.expire(key, 180)
     pipe.execute()

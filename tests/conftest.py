@@ -49,6 +49,20 @@ def _workers_stop_without_waiting() -> Iterator[None]:
     BaseWorker.unsubscribe = original  # type: ignore[method-assign]
 
 
+@pytest.fixture(autouse=True)
+def _login_counters_stand_still(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The login throttle counts failures in minute buckets: a test that fills a counter and then
+    reads it must not see the bucket roll over because a loaded machine made it slow (it did: the
+    hold's guesses straddled two minutes and the account's counter fell one short). Within a test
+    the minute stands still; `app.login_throttle` tests that move it patch `_minute` themselves."""
+    import time
+
+    from app import login_throttle
+
+    minute = int(time.time() // 60)
+    monkeypatch.setattr(login_throttle, "_minute", lambda: minute)
+
+
 def xdist_worker() -> tuple[str, int, int] | None:
     """(name, index, count) of this pytest-xdist worker ("gw1", 1, 2), or None outside xdist. Read from
     the environment xdist sets, so it holds with `-p no:xdist` too (where its `worker_id` fixture is

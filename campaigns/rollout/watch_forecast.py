@@ -119,7 +119,15 @@ def watch_words(inputs: PlanInputs) -> str:
     holdout = f"{inputs.holdout_bp / 100:g}%"
     seen = watch_sends(inputs, inputs.holdout_bp)
     if seen is not None and seen <= WATCH_SENDS:
-        return f"after that its {holdout} holdout would catch a tripling of unsubscribes within {sends_words(inputs, seen)}"
+        words = f"after that its {holdout} holdout would catch a tripling of unsubscribes within {sends_words(inputs, seen)}"
+        smallest = WATCH_HOLDOUTS[0]
+        if inputs.holdout_bp > smallest:  # the price of a large holdout, and why it is paid
+            slow = watch_sends(inputs, smallest)
+            took = f"would take {sends_words(inputs, slow)}" if slow else "would hardly see it"
+            words += (
+                f" ({holdout} of the audience never gets AI content; a {smallest / 100:g}% holdout {took})"
+            )
+        return words
     bigger = smallest_holdout(inputs)
     if bigger is not None:
         aside = f" (a {bigger / 100:g}% holdout: within {WATCH_SENDS} sends)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from campaigns.rollout.forecast import forecast, lag_sends
@@ -134,6 +135,17 @@ def test_the_forecast_says_how_fast_the_watch_after_100_percent_is() -> None:
     assert "holdout: within 3 sends)" in out["words"]  # and which holdout would do it within 3 sends
     plan = size_plan(big)
     assert "holdout: within 3 sends" not in forecast(big, plan.stages, plan)["words"]
+    assert "never gets AI content" not in forecast(big, plan.stages, plan)["words"]
+    # a larger holdout says what it costs and what the 5% one would have taken
+    sized = dataclasses.replace(mid, holdout_bp=out["watch"]["holdout_bp_within_3_sends"])
+    plan = size_plan(sized)
+    words = forecast(sized, plan.stages, plan)["words"]
+    share = f"{sized.holdout_bp / 100:g}%"
+    assert f"its {share} holdout would catch a tripling of unsubscribes within" in words
+    assert (
+        f"({share} of the audience never gets AI content; a 5% holdout would take {slow} daily sends)"
+        in words
+    )
 
 
 def test_the_step_to_everyone_needs_the_harm_ruled_out_with_995_power() -> None:

@@ -9,7 +9,7 @@ cap where the ramp stops (`capped`), not its first step.
 **The holdout** (`default_holdout_bp`): one given with the rollout is kept, and so is the workspace's
 edited default; otherwise it is sized to the audience like the stages, so that the watch after
 100% catches a tripling of unsubscribes within 3 sends (`campaigns.rollout.watch_forecast`: 5% on a
-large list, up to 30% on a small one, 5% where even 30% would watch slowly).
+large list, up to 50% on a small one, 5% where even 50% would watch slowly).
 
 A **staged** plan has at least two stages, a gate on recipients for every percent stage and a
 comparison group at every stage. Anything else (one stage, no gates, no comparison at 100%) is a

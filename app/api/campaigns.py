@@ -37,7 +37,7 @@ class AiSettings(ApiModel):
         None,
         ge=0,
         le=100,
-        description="default: sized to the audience (5% to 30%) so that the watch after 100% catches a tripling "
+        description="default: sized to the audience (5% to 50%) so that the watch after 100% catches a tripling "
         "of unsubscribes within 3 sends (5% where even 50% would not); an edited workspace plan's holdout wins",
     )
     plan: Literal["staged", "manual"] = Field(

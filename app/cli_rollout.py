@@ -65,6 +65,20 @@ def _run(work: Callable[[Session], Any]) -> Any:
         raise click.ClickException(str(exc)) from exc
 
 
+def _allowed(who: str, role: Role | None, needed: Role, doing: str) -> None:
+    """A user named with --as must hold `needed`; the shell's own operator (no --as) is trusted."""
+    if role is not None and not role.allows(needed):
+        raise click.ClickException(f"{doing} needs the {needed.value} role; {who} is {role.value}")
+
+
+def _json_file(file: Any) -> Any:
+    """A JSON file's value, or a message naming the file and the line where it is not JSON."""
+    try:
+        return json.load(file)
+    except json.JSONDecodeError as exc:
+        raise click.ClickException(f"{file.name}: line {exc.lineno}: {exc.msg}") from exc
+
+
 _as = click.option("--as", "as_email", default=None, help="act as this user (their role is checked)")
 _reason = click.option("--reason", "-r", required=True, help="why: written to the audit log")
 
@@ -120,14 +134,10 @@ def create_command(
 
     def work(session: Session) -> None:
         who, role = _who(session, as_email)
-        if role is not None and not role.allows(Role.marketer):
-            raise click.ClickException(f"creating a rollout needs the marketer role; {who} is {role.value}")
+        _allowed(who, role, Role.marketer, "creating a rollout")
         raw: Any = {}
         if settings_file is not None:
-            try:
-                raw = json.load(settings_file)
-            except json.JSONDecodeError as exc:
-                raise click.ClickException(f"{settings_file.name}: line {exc.lineno}: {exc.msg}") from exc
+            raw = _json_file(settings_file)
             if not isinstance(raw, dict):
                 raise click.ClickException(f"{settings_file.name}: must be a JSON object")
         flags = {
@@ -162,8 +172,7 @@ def kill_command(rollout_id: int, reason: str, as_email: str | None) -> None:
 
     def work(session: Session) -> None:
         who, role = _who(session, as_email)
-        if role is not None and not role.allows(Role.marketer):
-            raise click.ClickException(f"kill needs the marketer role; {who} is {role.value}")
+        _allowed(who, role, Role.marketer, "kill")
         service.kill(session, rollout_id, who, reason)
         click.echo(f"rollout {rollout_id} killed: control content for everyone not yet sent")
 
@@ -265,14 +274,8 @@ def default_plan_command(plan_file: Any, as_email: str | None) -> None:
     def work(session: Session) -> None:
         if plan_file is not None:
             who, role = _who(session, as_email)
-            if role is not None and not role.allows(Role.admin):
-                raise click.ClickException(
-                    f"setting the default plan needs the admin role; {who} is {role.value}"
-                )
-            try:
-                raw = json.load(plan_file)
-            except json.JSONDecodeError as exc:
-                raise click.ClickException(f"{plan_file.name}: line {exc.lineno}: {exc.msg}") from exc
+            _allowed(who, role, Role.admin, "setting the default plan")
+            raw = _json_file(plan_file)
             plans.set_workspace_plan(session, raw, who)
             session.commit()
         click.echo(json.dumps(plans.workspace_plan(session), indent=2))

@@ -15,8 +15,11 @@ workspace's own delays, or the fixed 72-hour window), looked at after every send
 **The plan's holdout** (`default_holdout`): a rollout created without a holdout of its own (and
 without an edited workspace default) gets the smallest of ``WATCH_HOLDOUTS`` (5% to 50%, the most a
 rollout may hold out) with which the watch catches a tripling of unsubscribes within ``WATCH_SENDS``
-(3) sends; where even 50% would not, the 5% default, since a larger holdout would cost AI content to many contacts and still watch
-slowly (the forecast says how slowly, in words).
+(3) sends; where even 50% would not, the 5% default, since a larger holdout would cost AI content to
+many contacts and still watch slowly (the forecast says how slowly, in words). A holdout above 5%
+says in the forecast's words what it costs and what 5% would have taken. The simulated streams are
+the same whatever the number of sends asked about, so a search up to 3 sends and the forecast's up
+to ``HORIZON`` agree.
 """
 
 from __future__ import annotations

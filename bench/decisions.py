@@ -253,8 +253,40 @@ def table_of(output: Path) -> str:
     change after a run of an hour and a half)."""
     last = output.read_text().strip().splitlines()[-1]
     results = json.loads(last)["cells"]
-    by_name = {c.name: c for c in CELLS}
-    return markdown(results, {name: targets(by_name[name], r) for name, r in results.items()})
+    return markdown(results, {name: targets(Cell.parse(name), r) for name, r in results.items()})
+
+
+def summary(checks: dict[str, Any]) -> str:
+    """Each target's range over the cells (the cells a target applies to), one line each."""
+
+    def span(key: str, where: Any = None, pct: bool = True) -> str:
+        xs = [
+            t[key]
+            for name, t in checks.items()
+            if t.get(key) is not None and (where is None or where(name, t))
+        ]
+        if not xs:
+            return "-"
+        show = _pct if pct else (lambda x: f"{x:.2f}x")
+        return f"{show(min(xs))}-{show(max(xs))} over {len(xs)} cells"
+
+    can = lambda _name, t: t.get("forecast_can_60")  # noqa: E731
+    at_20k_3 = lambda name, _t: name.startswith("20k/3%/")  # noqa: E731
+    return "\n".join([
+        f"no effect, rolled back or paused (<= 5%): {span('aa_wrong')}",
+        f"no effect, at 100% within 60 waves where the forecast says so (>= 95%): {span('aa_reach_60', can)}",
+        f"  forecast's waves to 100% / simulated median (within 25%): {span('to_all_forecast_vs_sim', pct=False)}",
+        f"+10% at 100% within 22 waves, 20k at 3% (all): {span('up10_within_22', at_20k_3)}",
+        f"+10% at 100% within the forecast's time, where it is within 60: {span('up10_within_forecast', can)}",
+        f"-20% reached 100% (<= 0.5%): {span('harm20_reached_100')}; gbstats {span('harm20_gbstats_reached_100')}",
+        f"-20% median exposed vs the oracle (<= 1.5x): {span('harm20_exposed_vs_oracle', pct=False)}; "
+        f"gbstats {span('harm20_gbstats_exposed_vs_oracle', pct=False)}",
+        f"-20% exposure, forecast / simulated median (within 25%): {span('exposure_forecast_vs_sim', pct=False)}",
+        f"segment -50%: excluded (>= 90%) {span('segment_excluded')}; the rest at 100% where the forecast "
+        f"says it can be {span('segment_rest_reached_100', can)}",
+        f"clicks -20% rolled back or paused (>= 90%): {span('clicks20_rolled_back_or_paused')}",
+        f"x3 unsubscribes while ramping, rolled back by wave 3: {span('unsub3_rolled_back_by_wave_3')}",
+    ])  # fmt: skip
 
 
 def _waves(x: float | None) -> str:
@@ -272,7 +304,11 @@ def fmt(x: Any) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rollouts", type=int, default=1000, help="rollouts per cell and scenario")
-    parser.add_argument("--cells", default="", help="comma-separated subset such as 20k/3%%/days")
+    parser.add_argument(
+        "--cells",
+        default="",
+        help="comma-separated cells such as 20k/3%%/days; any wave and base: 50k/2%%/days",
+    )
     parser.add_argument("--scenarios", default="", help="comma-separated subset (default: all)")
     parser.add_argument("--max-waves", type=int, default=60)
     parser.add_argument("--seed", type=int, default=20241120)
@@ -285,8 +321,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.table:
         print(table_of(Path(args.table)))
+        print("\n" + summary(json.loads(Path(args.table).read_text().strip().splitlines()[-1])["targets"]))
         return
-    cells = [c for c in CELLS if not args.cells or c.name in args.cells.split(",")]
+    try:
+        cells = [Cell.parse(name) for name in args.cells.split(",")] if args.cells else CELLS
+    except ValueError as exc:
+        parser.error(str(exc))
     print(f"{args.rollouts} rollouts per cell and scenario, a wave a day, up to {args.max_waves} waves; "
           f"gbstats: {'on' if args.gbstats else 'off'}; {args.workers} worker process(es)", flush=True)  # fmt: skip
     started = time.perf_counter()
@@ -308,7 +348,7 @@ def main() -> None:
         print("  targets: " + ", ".join(f"{k} {fmt(v)}" for k, v in checks[cell.name].items()), flush=True)
     wall = time.perf_counter() - started
     if not args.scenarios:
-        print("\n" + markdown(results, checks))
+        print("\n" + markdown(results, checks) + "\n\n" + summary(checks))
     print(f"\n{wall:.0f} s wall, {cpu:.0f} s CPU in the workers", flush=True)
     timing: dict[str, Any] = {}
     if args.events > 0:

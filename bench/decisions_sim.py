@@ -46,7 +46,21 @@ class Cell:
 
     @property
     def name(self) -> str:
-        return f"{self.wave // 1000}k/{self.base:.0%}/{self.delay}"
+        return f"{self.wave / 1000:g}k/{round(self.base * 100, 4):g}%/{self.delay}"
+
+    @classmethod
+    def parse(cls, name: str) -> Cell:
+        """A cell from its name, any wave size and base rate: `50k/2%/days`, `2.5k/0.5%/hours`."""
+        try:
+            wave, base, delay = name.strip().split("/")
+            cell = cls(
+                round(float(wave.removesuffix("k")) * 1000), float(base.removesuffix("%")) / 100, delay
+            )
+        except ValueError:
+            raise ValueError(f"cell {name!r}: expected WAVEk/BASE%/DELAY, such as 20k/3%/days") from None
+        if delay not in ARRIVALS or cell.wave < 100 or not 0 < cell.base < 1:
+            raise ValueError(f"cell {name!r}: delay hours or days, at least 0.1k a wave, base in (0%, 100%)")
+        return cell
 
 
 @lru_cache(maxsize=64)

@@ -4,8 +4,11 @@ For any plan (sized, the workspace's, or typed by hand) and the audience's `Plan
 values only:
 
 - **sends (and days) per stage**: a stage is left at the first look where its matured treatment
-  recipients reach its gate; a send's recipients mature ``window_hours`` after it, so a stage takes
-  at least one send plus ``lag`` sends of waiting (``lag = ceil(window / interval)``, at least 1);
+  recipients reach its gate in nearly every case (`gate_met`: their expected count two standard
+  deviations above it, as the arm's size is drawn contact by contact and failed sends do not count;
+  a forecast at the bare expectation is a coin toss whenever a stage's last send lands on its gate);
+  a send's recipients mature ``window_hours`` after it, so a stage takes at least one send plus
+  ``lag`` sends of waiting (``lag = ceil(window / interval)``, at least 1);
 - **time to reach everyone**: until the first send at the last stage (the plan's cap);
 - **time to complete**: the last stage then holds until its own gate has matured and the tests have
   the power to see the harm that matters (`campaigns.decisions.power`: the primary metric's -20% on
@@ -52,6 +55,14 @@ HORIZON_SENDS = 520
 # the early harm test's price for not knowing the harm's size, at the harm that matters: its mixture
 # puts half its weight there (`campaigns.decisions.early.primary_ratios`)
 EARLY_MIXTURE_COST = math.log(2.0)
+GATE_MARGIN_SD = 2.0
+
+
+def gate_met(expected: float, gate: int) -> bool:
+    """Whether `expected` matured treatment recipients meet a gate of `gate` in nearly every case: the
+    arm's size is binomial (variance at most its mean, about the gate) and a failed send does not
+    count, so the expectation must clear the gate by `GATE_MARGIN_SD` standard deviations."""
+    return expected >= gate + GATE_MARGIN_SD * math.sqrt(max(gate, 0))
 
 
 def arrived(inputs: PlanInputs, age_hours: float) -> float:
@@ -71,7 +82,7 @@ def _walk(inputs: PlanInputs, stages: Sequence[tuple[int, int]]) -> list[int]:
         if (
             k + 1 < len(stages)
             and stage_sends
-            and matured * treatment_per_send(inputs, stages[k][0]) >= stages[k][1]
+            and gate_met(matured * treatment_per_send(inputs, stages[k][0]), stages[k][1])
         ):
             k, stage_sends = k + 1, 0
         out.append(k)
@@ -135,7 +146,7 @@ def _complete(inputs: PlanInputs, walk: list[int], stages: Sequence[tuple[int, i
     for m in range(start, len(walk)):  # the look after send m
         matured = range(0, m + 2 - lag)
         at_last = sum(per[j] for j in matured if j >= start)
-        if at_last < stages[last][1]:
+        if not gate_met(at_last, stages[last][1]):
             continue
         info = sum(odds * comparison_share(inputs, exposures[j]) * per[j] for j in matured)
         if info < lift_needed:

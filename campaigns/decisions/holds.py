@@ -9,12 +9,11 @@ the policy's minimum per arm, so a hold never names the smaller of the two.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Any
 
 from campaigns.decisions.snapshot import COMPARISON_ARMS, Snapshot, arm_sum
-from campaigns.rollout.gates import GateObservation
+from campaigns.rollout.gates import GateObservation, sends_to_gather
 from campaigns.rollout.stages import Stage
 
 ARM_WORDS = {"treatment": "treatment", "control": "comparison (control and holdout)"}
@@ -46,7 +45,7 @@ def blocking_gates(
         per_send = float(cadence.get("treatment_per_send") or 0.0)
         if arm == "control":
             per_send = float(cadence.get("comparison_per_send") or 0.0)
-        more = None if per_send <= 0 else max(0, math.ceil((missing - maturing) / per_send))
+        more = None if per_send <= 0 else sends_to_gather(missing - maturing, per_send)
         out.append({
             "gate": gate, "arm": arm, "have": have, "needs": needs, "missing": missing, "maturing": maturing,
             "more_sends": more, "per_send": round(per_send, 1), "every": cadence.get("every"),

@@ -32,6 +32,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from campaigns.rollout.gates import gate_met
 from campaigns.rollout.sizing import (
     BASIS,
     METRIC_WORDS,
@@ -55,14 +56,6 @@ HORIZON_SENDS = 520
 # the early harm test's price for not knowing the harm's size, at the harm that matters: its mixture
 # puts half its weight there (`campaigns.decisions.early.primary_ratios`)
 EARLY_MIXTURE_COST = math.log(2.0)
-GATE_MARGIN_SD = 2.0
-
-
-def gate_met(expected: float, gate: int) -> bool:
-    """Whether `expected` matured treatment recipients meet a gate of `gate` in nearly every case: the
-    arm's size is binomial (variance at most its mean, about the gate) and a failed send does not
-    count, so the expectation must clear the gate by `GATE_MARGIN_SD` standard deviations."""
-    return expected >= gate + GATE_MARGIN_SD * math.sqrt(max(gate, 0))
 
 
 def arrived(inputs: PlanInputs, age_hours: float) -> float:

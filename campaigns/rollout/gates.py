@@ -16,6 +16,7 @@ allowed at all; pausing, killing and rolling back always are. A freeze window is
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -26,6 +27,24 @@ from campaigns.errors import InputError
 from campaigns.rollout.stages import Gates
 
 MEASURED_ARMS = ("treatment",)
+# How far ahead of a gate an expected count must be for "the gate is met then" to hold in nearly every
+# case (about 98%): an arm's size is drawn contact by contact, and a failed send does not count.
+GATE_MARGIN_SD = 2.0
+
+
+def gate_met(expected: float, gate: float) -> bool:
+    """Whether `expected` matured recipients meet a gate of `gate` in nearly every case: an arm's size is
+    binomial (its variance at most its mean, about the gate), so the expectation must clear the gate
+    by `GATE_MARGIN_SD` standard deviations (the forecast's time per stage)."""
+    return expected >= gate + GATE_MARGIN_SD * math.sqrt(max(gate, 0.0))
+
+
+def sends_to_gather(recipients: float, per_send: float) -> int:
+    """Sends of `per_send` expected recipients after which `recipients` more have been gathered in
+    nearly every case (a hold's "about N more sends"), by the same margin as `gate_met`."""
+    if recipients <= 0:
+        return 0
+    return math.ceil((recipients + GATE_MARGIN_SD * math.sqrt(recipients)) / per_send)
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,8 @@ def test_no_effect_holds_and_says_when() -> None:
     verdict = decide(snapshot(sends(2, 1.0), stage_index=0, stages=PLAN, cadence=WEEKLY))
     assert verdict.outcome == "hold"
     assert "needs 27,000 more matured treatment recipients" in verdict.reasons[0]
-    assert "about 18 more weekly sends at this stage" in verdict.reasons[0]
+    # 18 sends' worth on average; the hold, like the forecast, says when it clears in nearly every case
+    assert "about 19 more weekly sends at this stage" in verdict.reasons[0]
 
 
 def test_a_list_resent_every_week_is_not_a_sample_ratio_mismatch() -> None:

@@ -7,7 +7,8 @@ import math
 
 import numpy as np
 
-from campaigns.rollout.forecast import forecast, gate_met, lag_sends
+from campaigns.rollout.forecast import forecast, lag_sends
+from campaigns.rollout.gates import gate_met, sends_to_gather
 from campaigns.rollout.sizing import (
     DEFAULT_BASELINES,
     Cadence,
@@ -230,3 +231,11 @@ def test_gate_met_asks_two_standard_deviations_over_the_gate() -> None:
     assert gate_met(2000 + 2 * math.sqrt(2000), 2000)
     assert not gate_met(2000 + 1.9 * math.sqrt(2000), 2000)
     assert gate_met(0.0, 0)
+
+
+def test_a_hold_counts_its_sends_with_the_same_margin() -> None:
+    # 27,000 more at 1,500 a send is 18 sends on average: met after 18 about half the time
+    assert sends_to_gather(27_000, 1500) == 19
+    assert sends_to_gather(1934, 300) == 7
+    assert sends_to_gather(0, 300) == sends_to_gather(-5, 300) == 0
+    assert sends_to_gather(1, 300) == 1

@@ -249,11 +249,12 @@ def markdown(results: dict[str, Any], checks: dict[str, Any]) -> str:
 
 
 def table_of(output: Path) -> str:
-    """The table of a finished run, from the JSON object its output ends with (a table's columns can
-    change after a run of an hour and a half)."""
-    last = output.read_text().strip().splitlines()[-1]
-    results = json.loads(last)["cells"]
-    return markdown(results, {name: targets(Cell.parse(name), r) for name, r in results.items()})
+    """The table of a finished run and each target's range over its cells, from the JSON object its
+    output ends with, read once (a table's columns can change after a run of an hour and a half)."""
+    run = json.loads(output.read_text().strip().splitlines()[-1])
+    results = run["cells"]
+    table = markdown(results, {name: targets(Cell.parse(name), r) for name, r in results.items()})
+    return table + "\n\n" + summary(run["targets"])
 
 
 def summary(checks: dict[str, Any]) -> str:
@@ -321,7 +322,6 @@ def main() -> None:
     args = parser.parse_args()
     if args.table:
         print(table_of(Path(args.table)))
-        print("\n" + summary(json.loads(Path(args.table).read_text().strip().splitlines()[-1])["targets"]))
         return
     try:
         cells = [Cell.parse(name) for name in args.cells.split(",")] if args.cells else CELLS

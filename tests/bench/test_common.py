@@ -18,7 +18,7 @@ from bench.common import started_processes
 ROOT = Path(__file__).resolve().parents[2]
 
 # A tiny bench: an app with its embedded Redis, a subprocess and a multiprocessing child, then it
-# says what it started and waits to be stopped (or fails, or ends).
+# says what it started and waits to be stopped (or, told to go on, fails or ends).
 BENCH = """
 import json, multiprocessing, subprocess, sys, time
 sys.path.insert(0, {root!r})
@@ -32,6 +32,8 @@ child = multiprocessing.Process(target=time.sleep, args=(600,), daemon=True)
 child.start()
 print(json.dumps({{"folder": str(folder), "pids": [redis_pid, sleeper.pid, child.pid]}}), flush=True)
 ending = sys.argv[1]
+if ending != "wait":  # the test looks at what it started before it goes on
+    sys.stdin.readline()
 if ending == "error":
     raise RuntimeError("the bench failed")
 if ending == "wait":
@@ -56,6 +58,7 @@ def test_a_bench_leaves_nothing_running(tmp_path: Path, ending: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(left)}
     bench = subprocess.Popen(
         [sys.executable, str(script), "wait" if ending.startswith("SIG") else ending],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -67,9 +70,13 @@ def test_a_bench_leaves_nothing_running(tmp_path: Path, ending: str) -> None:
         assert all(alive(pid) for pid in started["pids"])
         if ending.startswith("SIG"):
             bench.send_signal(getattr(signal, ending))
+        else:  # only now may it fail or end (its cleanup raced the check above)
+            assert bench.stdin is not None
+            bench.stdin.write("go\n")
+            bench.stdin.close()
         code = bench.wait(timeout=120)
-        left = [pid for pid in started["pids"] if alive(pid)]
-        assert left == [], f"still running after the bench exited ({ending}, code {code})"
+        remaining = [pid for pid in started["pids"] if alive(pid)]
+        assert remaining == [], f"still running after the bench exited ({ending}, code {code})"
         assert started_processes([Path(started["folder"])], root=bench.pid) == []
         assert not Path(started["folder"]).exists()
         if ending.startswith("SIG"):
